@@ -1,0 +1,1 @@
+//! The typed async client for one Chef server. Owned by the client work (issue 2).

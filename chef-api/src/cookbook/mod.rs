@@ -1,0 +1,3 @@
+//! Cookbooks on disk: file walk, chefignore, metadata, manifests.
+
+pub mod metadata;

@@ -1,0 +1,3 @@
+//! # chef-sync
+//!
+//! Sync one Chef repository to many Chef Infra Servers at once.

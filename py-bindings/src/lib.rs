@@ -1,0 +1,1 @@
+//! Python bindings for chef-sync (module `chef_sync`).

@@ -1,0 +1,13 @@
+//! # chef_testkit
+//!
+//! Helpers shared by the workspace's examples, integration tests and benchmarks. The main one
+//! is [`goiardi::Goiardi`]: a real Chef server (Debian's `goiardi` package, which verifies every
+//! request signature) started on 127.0.0.1 on a free port with its own temporary directory, and
+//! stopped by PID when dropped. Several at once stand in for several regions.
+//!
+//! ```no_run
+//! let server = chef_testkit::goiardi::Goiardi::start().expect("goiardi");
+//! println!("{} signs as admin with {}", server.url(), server.admin_key_path().display());
+//! ```
+
+pub mod goiardi;
