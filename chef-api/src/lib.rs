@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod cookbook;
+pub mod endpoints;
 pub mod error;
 pub mod key;
 pub mod ruby;
