@@ -268,22 +268,23 @@ impl Error {
     }
 }
 
-/// Finds a rustls error in the source chain (reqwest wraps it in hyper and io errors).
+/// Finds a rustls error in the source chain (reqwest wraps it in hyper errors and nested
+/// `io::Error`s, whose `source()` skips the wrapped error, so those are opened by hand).
 fn tls_cause(error: &reqwest::Error) -> Option<String> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
+    fn find(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls.to_string());
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(found) = find(inner)
         {
-            return Some(tls.to_string());
+            return Some(found);
         }
-        current = e.source();
+        e.source().and_then(find)
     }
-    None
+    find(error)
 }
 
 /// Parses Chef's error body: `{"error": "msg"}`, `{"error": ["msg", {...}]}`, plus a
