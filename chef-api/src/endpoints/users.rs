@@ -1,5 +1,6 @@
 //! `/users`.
 
+use rand::distr::{Alphanumeric, SampleString};
 use serde_json::json;
 
 use crate::client::ChefClient;
@@ -8,7 +9,9 @@ use crate::error::Result;
 impl ChefClient {
     /// Creates a user with the given public key (PEM), e.g. a `pivotal` admin for tests and
     /// demos (`POST /users` with `{"name", "admin", "public_key"}`, the goiardi / open-source
-    /// server shape). Returns the server's answer (`{"uri": ...}` and more).
+    /// server shape). goiardi insists on a password, so a random one (never returned or logged)
+    /// is sent too: the user signs in with its key. Returns the server's answer
+    /// (`{"uri": ...}` and more).
     ///
     /// # Errors
     /// [`crate::Error::Conflict`] when the user exists.
@@ -18,7 +21,13 @@ impl ChefClient {
         public_key_pem: &str,
         admin: bool,
     ) -> Result<serde_json::Value> {
-        let body = json!({ "name": name, "admin": admin, "public_key": public_key_pem });
+        let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let body = json!({
+            "name": name,
+            "admin": admin,
+            "public_key": public_key_pem,
+            "password": password,
+        });
         self.post("users", &body).await
     }
 }
