@@ -621,3 +621,117 @@ async fn custom_ca_is_trusted_and_verification_is_on_by_default() {
     let insecure = base().with_insecure_skip_tls_verify(true).build().unwrap();
     assert_eq!(insecure.get::<Value>("nodes").await.unwrap(), json!({}));
 }
+
+#[tokio::test]
+async fn old_server_www_authenticate_gets_1_1() {
+    struct Old;
+    impl Respond for Old {
+        fn respond(&self, req: &Request) -> ResponseTemplate {
+            if hdr(req, "X-Ops-Sign").unwrap_or_default().contains("1.3") {
+                ResponseTemplate::new(401)
+                    .insert_header(
+                        "WWW-Authenticate",
+                        r#"X-Ops-Sign version="1.0" version="1.1""#,
+                    )
+                    .set_body_json(
+                        json!({"error": ["Invalid signature for user or client 'spec-user'"]}),
+                    )
+            } else {
+                ResponseTemplate::new(200).set_body_json(json!({}))
+            }
+        }
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(Old)
+        .mount(&server)
+        .await;
+    let c = client(&server.uri());
+    c.list_nodes().await.unwrap();
+    assert_eq!(c.sign_version(), SignVersion::V1_1);
+}
+
+#[tokio::test]
+async fn timeouts_are_their_own_kind_and_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({}))
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let c = ChefClient::builder(server.uri())
+        .with_client_name("spec-user")
+        .with_key(key())
+        .with_request_timeout(Duration::from_millis(100))
+        .with_retry(fast_retry(1))
+        .build()
+        .unwrap();
+    let err = c.list_nodes().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn explicit_proxy_and_no_proxy() {
+    let proxy = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"via": "proxy"})))
+        .mount(&proxy)
+        .await;
+    // Nothing listens on the discard port: only the proxy can answer.
+    let target = "http://127.0.0.1:9";
+    let via = ChefClient::builder(target)
+        .with_client_name("spec-user")
+        .with_key(key())
+        .with_proxy(proxy.uri())
+        .with_no_proxy("")
+        .with_retry(RetryConfig::none())
+        .build()
+        .unwrap();
+    let v: Value = via.get("nodes").await.unwrap();
+    assert_eq!(v["via"], "proxy");
+    let seen = &proxy.received_requests().await.unwrap()[0];
+    assert_eq!(seen.url.path(), "/nodes");
+
+    let bypass = ChefClient::builder(target)
+        .with_client_name("spec-user")
+        .with_key(key())
+        .with_proxy(proxy.uri())
+        .with_no_proxy("127.0.0.1")
+        .with_retry(RetryConfig::none())
+        .build()
+        .unwrap();
+    let err = bypass.get::<Value>("nodes").await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(proxy.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn clones_work_concurrently_and_debug_hides_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"n": "u"})))
+        .expect(40)
+        .mount(&server)
+        .await;
+    let c = client(&server.uri());
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.list_nodes().await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap()["n"], "u");
+    }
+    let debug = format!("{c:?}");
+    assert!(debug.contains("spec-user"), "{debug}");
+    assert!(
+        !debug.contains("PRIVATE KEY") && !debug.contains("MII"),
+        "{debug}"
+    );
+}
