@@ -65,7 +65,12 @@ async fn cookbooks_nodes_and_search_with_each_signing_version() {
             sort: None,
         };
         let rows = c
-            .search_with("node", "team:web", &opts, None)
+            .search_with(
+                "node",
+                "team:web AND chef_environment:_default",
+                &opts,
+                None,
+            )
             .await
             .unwrap();
         let mut names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
