@@ -735,3 +735,27 @@ async fn clones_work_concurrently_and_debug_hides_the_key() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn too_many_requests_is_retried_and_keeps_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "0")
+                .set_body_string("slow down"),
+        )
+        .mount(&server)
+        .await;
+    let c = ChefClient::builder(server.uri())
+        .with_client_name("spec-user")
+        .with_key(key())
+        .with_retry(fast_retry(1))
+        .build()
+        .unwrap();
+    let err = c.list_nodes().await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(err.response().unwrap().retry_after, Some(Duration::ZERO));
+    assert_eq!(err.messages(), ["slow down"]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}

@@ -25,6 +25,8 @@ pub struct ResponseError {
     /// The server's messages from `{"error": ...}`, or the (truncated) raw body when the body
     /// is not Chef's error JSON. Empty when the body was empty.
     pub messages: Vec<String>,
+    /// The server's `Retry-After`, when it sent one.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ResponseError {
@@ -35,6 +37,7 @@ impl ResponseError {
             method: method.to_owned(),
             url: url.to_owned(),
             messages: parse_error_messages(body),
+            retry_after: None,
         }
     }
 

@@ -5,7 +5,7 @@
 //! redirects. Both are retried like signed requests.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::ChefClient;
+use super::retry::retry_after;
 use super::send::Response;
 use crate::error::{Error, ResponseError, Result, redact_url};
 
@@ -131,8 +132,11 @@ impl ChefClient {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let wait = retry_after(resp.headers(), SystemTime::now());
                     let body = resp.bytes().await.unwrap_or_default();
-                    Error::from_response(ResponseError::new(status, "GET", &shown, &body))
+                    let mut failure = ResponseError::new(status, "GET", &shown, &body);
+                    failure.retry_after = wait;
+                    Error::from_response(failure)
                 }
             };
             match self.retry_delay(&error, retries, started) {
@@ -163,7 +167,10 @@ impl ChefClient {
         if !error.is_retryable() || retries >= retry.max_retries {
             return None;
         }
-        let delay = retry.delay(retries);
+        let mut delay = retry.delay(retries);
+        if let Some(asked) = error.response().and_then(|r| r.retry_after) {
+            delay = delay.max(asked.min(retry.max_delay));
+        }
         (started.elapsed() + delay <= retry.retry_timeout).then_some(delay)
     }
 
@@ -188,12 +195,12 @@ impl ChefClient {
                         Ok(body) if status.is_success() => {
                             return Ok(Response::new(status, headers, body, &method, shown));
                         }
-                        Ok(body) => Error::from_response(ResponseError::new(
-                            status.as_u16(),
-                            method.as_str(),
-                            &shown,
-                            &body,
-                        )),
+                        Ok(body) => {
+                            let mut failure =
+                                ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
+                            failure.retry_after = retry_after(&headers, SystemTime::now());
+                            Error::from_response(failure)
+                        }
                     }
                 }
             };

@@ -1,6 +1,8 @@
 //! Retry policy: exponential back-off with jitter for transient failures.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// When and how often a failed request is tried again.
 ///
@@ -12,6 +14,8 @@ use std::time::Duration;
 /// starts once waiting for it would pass that limit, and the last error is returned. Keep
 /// `retry_timeout` plus one request timeout below the deadline of whatever runs the sync
 /// (an AWS Lambda function stops after at most 15 minutes, often far less).
+///
+/// A `Retry-After` from the server (429, 503) lengthens the delay, up to `max_delay`.
 ///
 /// Default: 5 retries, 250 ms base delay, 8 s max delay, 60 s retry timeout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +67,33 @@ impl RetryConfig {
     }
 }
 
+/// The `Retry-After` header as a duration (delta seconds or an HTTP date).
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_retry_after() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h, now), None);
+        h.insert(RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        h.insert(RETRY_AFTER, later.parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h, now), None);
+    }
 
     #[test]
     fn delays_grow_within_bounds() {

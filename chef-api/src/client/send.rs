@@ -1,6 +1,6 @@
 //! The signed-request pipeline: sign, send, learn from the answer, recover, retry.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, DATE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
@@ -11,6 +11,7 @@ use url::Url;
 use super::ChefClient;
 use super::api_version::HEADER as API_VERSION_HEADER;
 use super::clock::{is_clock_complaint, shift};
+use super::retry::retry_after;
 use crate::error::{Error, ResponseError, Result, redact_url};
 use crate::sign::{self, RequestToSign, SignVersion};
 
@@ -186,12 +187,13 @@ impl ChefClient {
                             if status.is_success() {
                                 return Ok(Response::new(status, headers, payload, &method, shown));
                             }
-                            let failure = ResponseError::new(
+                            let mut failure = ResponseError::new(
                                 status.as_u16(),
                                 method.as_str(),
                                 &shown,
                                 &payload,
                             );
+                            failure.retry_after = retry_after(&headers, SystemTime::now());
                             if status == StatusCode::UNAUTHORIZED
                                 && !clock_fixed
                                 && is_clock_complaint(&failure.messages)
