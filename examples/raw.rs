@@ -56,12 +56,7 @@ struct Args {
 }
 
 fn parse_sign_version(s: &str) -> Result<SignVersion, String> {
-    match s {
-        "1.0" => Ok(SignVersion::V1_0),
-        "1.1" => Ok(SignVersion::V1_1),
-        "1.3" => Ok(SignVersion::V1_3),
-        other => Err(format!("`{other}` is not one of 1.0, 1.1, 1.3")),
-    }
+    chef_api::client::parse_sign_version(s).map_err(|e| e.to_string())
 }
 
 async fn run(args: Args) -> Result<String, String> {

@@ -60,6 +60,13 @@ impl ChefClientBuilder {
         }
     }
 
+    /// Replaces the server URL given to [`ChefClient::builder`].
+    #[must_use]
+    pub fn with_server_url(mut self, server_url: impl Into<String>) -> Self {
+        self.server_url = server_url.into();
+        self
+    }
+
     /// The client or user name requests are signed as (knife's `node_name`).
     #[must_use]
     pub fn with_client_name(mut self, name: impl Into<String>) -> Self {
@@ -158,6 +165,13 @@ impl ChefClientBuilder {
     #[must_use]
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets only [`RetryConfig::max_retries`] (knife's `http_retry_count`).
+    #[must_use]
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.retry.max_retries = max_retries;
         self
     }
 
