@@ -91,6 +91,13 @@ async fn cookbooks_nodes_and_search_with_each_signing_version() {
 #[tokio::test]
 async fn wrong_key_is_unauthorized() {
     let g = Goiardi::start().expect("goiardi");
+    assert_eq!(
+        admin(&g, SignVersion::V1_3)
+            .negotiate_api_version()
+            .await
+            .unwrap(),
+        0
+    );
     let c = ChefClient::builder(g.url())
         .with_client_name("admin")
         .with_key(other_key())

@@ -509,6 +509,11 @@ async fn unsigned_file_put_has_exact_length_and_md5() {
     assert_eq!(req.body, content);
 
     assert_eq!(&c.download(&url).await.unwrap()[..], b"hello\n");
+    let chunks: Vec<bytes::Bytes> =
+        futures::TryStreamExt::try_collect(c.download_stream(&url).await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(chunks.concat(), b"hello\n");
 
     let missing = c
         .put_unsigned(

@@ -75,6 +75,32 @@ impl Response {
     }
 }
 
+/// Recoveries already used by one request.
+#[derive(Debug, Default)]
+struct Recovery {
+    api_override: Option<u32>,
+    clock_fixed: bool,
+    sign_fallback: bool,
+}
+
+/// One answer to one attempt, body read.
+struct Answer<'a> {
+    method: &'a Method,
+    shown: &'a str,
+    status: StatusCode,
+    headers: HeaderMap,
+    payload: Bytes,
+    api_version: u32,
+    sign_version: SignVersion,
+}
+
+/// What to do after an answer.
+enum Verdict {
+    Done(Response),
+    Again,
+    Failed(Error),
+}
+
 /// Does this answer say the server does not speak signing protocol 1.3?
 fn rejects_v1_3(status: u16, headers: &HeaderMap, messages: &[String]) -> bool {
     match status {
@@ -153,11 +179,9 @@ impl ChefClient {
         let shown = redact_url(url);
         let started = Instant::now();
         let mut retries = 0;
-        let mut clock_fixed = false;
-        let mut sign_fallback = false;
-        let mut api_override: Option<u32> = None;
+        let mut state = Recovery::default();
         loop {
-            let api_version = api_override.unwrap_or_else(|| inner.api.to_request());
+            let api_version = state.api_override.unwrap_or_else(|| inner.api.to_request());
             let sign_version = self.sign_version();
             let request =
                 self.build_signed(&method, url, body.as_ref(), api_version, sign_version)?;
@@ -172,46 +196,20 @@ impl ChefClient {
                     match resp.bytes().await {
                         Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
                         Ok(payload) => {
-                            let api_header = header_str(&headers, API_VERSION_HEADER);
-                            if status == StatusCode::NOT_ACCEPTABLE
-                                && let Some(v) =
-                                    inner.api.step_down(api_version, api_header, &payload)
-                            {
-                                tracing::debug!(url = %shown, from = api_version, to = v, "server API version stepped down after 406");
-                                api_override = Some(v);
-                                continue;
+                            let answer = Answer {
+                                method: &method,
+                                shown: &shown,
+                                status,
+                                headers,
+                                payload,
+                                api_version,
+                                sign_version,
+                            };
+                            match self.judge(answer, &mut state) {
+                                Verdict::Done(response) => return Ok(response),
+                                Verdict::Again => continue,
+                                Verdict::Failed(error) => error,
                             }
-                            if status.as_u16() < 500 {
-                                inner.api.observe(api_header);
-                            }
-                            if status.is_success() {
-                                return Ok(Response::new(status, headers, payload, &method, shown));
-                            }
-                            let mut failure = ResponseError::new(
-                                status.as_u16(),
-                                method.as_str(),
-                                &shown,
-                                &payload,
-                            );
-                            failure.retry_after = retry_after(&headers, SystemTime::now());
-                            if status == StatusCode::UNAUTHORIZED
-                                && !clock_fixed
-                                && is_clock_complaint(&failure.messages)
-                            {
-                                clock_fixed = true;
-                                tracing::info!(url = %shown, offset_seconds = inner.skew.get(), "server refused the timestamp; signing again with the server's clock");
-                                continue;
-                            }
-                            if !sign_fallback
-                                && sign_version == SignVersion::V1_3
-                                && rejects_v1_3(status.as_u16(), &headers, &failure.messages)
-                            {
-                                sign_fallback = true;
-                                inner.sign_version.set(SignVersion::V1_1);
-                                tracing::info!(url = %shown, "server rejected signing protocol 1.3; using 1.1 from now on");
-                                continue;
-                            }
-                            Error::from_response(failure)
                         }
                     }
                 }
@@ -223,6 +221,61 @@ impl ChefClient {
             tokio::time::sleep(delay).await;
             retries += 1;
         }
+    }
+
+    /// Learns from one answer and decides: done, send again at once (406, clock, 1.3
+    /// rejection; each recovery at most once), or failed (maybe retried by the caller).
+    fn judge(&self, answer: Answer<'_>, state: &mut Recovery) -> Verdict {
+        let inner = &self.inner;
+        let Answer {
+            method,
+            shown,
+            status,
+            headers,
+            payload,
+            api_version,
+            sign_version,
+        } = answer;
+        let api_header = header_str(&headers, API_VERSION_HEADER);
+        if status == StatusCode::NOT_ACCEPTABLE
+            && let Some(v) = inner.api.step_down(api_version, api_header, &payload)
+        {
+            tracing::debug!(url = %shown, from = api_version, to = v, "server API version stepped down after 406");
+            state.api_override = Some(v);
+            return Verdict::Again;
+        }
+        if status.as_u16() < 500 {
+            inner.api.observe(api_header);
+        }
+        if status.is_success() {
+            return Verdict::Done(Response::new(
+                status,
+                headers,
+                payload,
+                method,
+                shown.to_owned(),
+            ));
+        }
+        let mut failure = ResponseError::new(status.as_u16(), method.as_str(), shown, &payload);
+        failure.retry_after = retry_after(&headers, SystemTime::now());
+        if status == StatusCode::UNAUTHORIZED
+            && !state.clock_fixed
+            && is_clock_complaint(&failure.messages)
+        {
+            state.clock_fixed = true;
+            tracing::info!(url = %shown, offset_seconds = inner.skew.get(), "server refused the timestamp; signing again with the server's clock");
+            return Verdict::Again;
+        }
+        if !state.sign_fallback
+            && sign_version == SignVersion::V1_3
+            && rejects_v1_3(status.as_u16(), &headers, &failure.messages)
+        {
+            state.sign_fallback = true;
+            inner.sign_version.set(SignVersion::V1_1);
+            tracing::info!(url = %shown, "server rejected signing protocol 1.3; using 1.1 from now on");
+            return Verdict::Again;
+        }
+        Verdict::Failed(Error::from_response(failure))
     }
 
     /// Sends a signed request to `path` (relative to the server URL, or absolute) with an
