@@ -83,23 +83,27 @@ pub enum Error {
     #[error("{0}")]
     Http(Box<ResponseError>),
     /// The request did not get an answer (connection refused, reset, DNS, ...).
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {detail}")]
     Transport {
         /// HTTP method.
         method: String,
         /// URL, credentials masked.
         url: String,
+        /// The error and its causes, one line.
+        detail: String,
         /// The underlying error (its own copy of the URL removed).
         #[source]
         source: reqwest::Error,
     },
     /// The connection or the request timed out.
-    #[error("{method} {url}: timed out ({source})")]
+    #[error("{method} {url}: timed out ({detail})")]
     Timeout {
         /// HTTP method.
         method: String,
         /// URL, credentials masked.
         url: String,
+        /// The error and its causes, one line.
+        detail: String,
         /// The underlying error.
         #[source]
         source: reqwest::Error,
@@ -179,10 +183,12 @@ impl Error {
     pub fn from_reqwest(method: &str, url: &str, source: reqwest::Error) -> Self {
         let source = source.without_url();
         let (method, url) = (method.to_owned(), url.to_owned());
+        let detail = cause_chain(&source);
         if source.is_timeout() {
             return Self::Timeout {
                 method,
                 url,
+                detail,
                 source,
             };
         }
@@ -197,6 +203,7 @@ impl Error {
         Self::Transport {
             method,
             url,
+            detail,
             source,
         }
     }
@@ -269,6 +276,20 @@ impl Error {
             _ => matches!(self.status(), Some(429 | 500 | 502 | 503 | 504)),
         }
     }
+}
+
+/// The error and its sources as one line, repeated messages left out.
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Finds a rustls error in the source chain (reqwest wraps it in hyper errors and nested
