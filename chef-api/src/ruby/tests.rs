@@ -384,3 +384,13 @@ fn error_kinds_are_classified() {
     assert_eq!(e.kind, ErrorKind::Syntax);
     assert_eq!(value_of("nil.strip rescue 'ok'"), s("ok"));
 }
+
+#[test]
+fn nbsp_inside_string_literals_is_kept() {
+    let src = "node_name\u{a0}'a\u{a0}b'\nclient_key <<~K\n  x\u{a0}y\nK\n";
+    let (dsl, ev) = run(src, &["node_name", "client_key"]).unwrap();
+    assert_eq!(dsl.args_of("node_name"), vec![vec![s("a\u{a0}b")]]);
+    assert_eq!(dsl.args_of("client_key"), vec![vec![s("x\u{a0}y\n")]]);
+    let lines: Vec<u32> = ev.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, [1]);
+}
