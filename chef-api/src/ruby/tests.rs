@@ -394,3 +394,36 @@ fn nbsp_inside_string_literals_is_kept() {
     let lines: Vec<u32> = ev.warnings.iter().map(|w| w.line).collect();
     assert_eq!(lines, [1]);
 }
+
+#[test]
+fn mutation_of_locals_constants_and_dsl_index_writes() {
+    assert_eq!(
+        value_of("deps = %w(a)\ndeps << 'b'\ndeps.push('c', 'd')\ndeps.concat(['e'])\ndeps"),
+        Value::Array(["a", "b", "c", "d", "e"].iter().map(|x| s(x)).collect())
+    );
+    assert_eq!(
+        value_of("h = {}\nh['k'] = 1\nh[:s] = 'two'\nh.merge!('k' => 3)\nh"),
+        Value::Hash(vec![
+            (s("k"), Value::Int(3)),
+            (Value::Sym("s".into()), s("two"))
+        ])
+    );
+    assert_eq!(
+        value_of("LIST = []\nLIST << 1\nLIST"),
+        Value::Array(vec![Value::Int(1)])
+    );
+    assert_eq!(value_of("x = 'a'\nx << 'b'\nx"), s("ab"));
+    let (dsl, _) = run(
+        "Encoding.default_external = 'UTF-8'\nknife[:aws_region] = ENV['NOPE'] || 'eu-west-1'\n",
+        &["knife[]="],
+    )
+    .unwrap();
+    assert_eq!(
+        dsl.args_of("knife[]="),
+        vec![vec![Value::Sym("aws_region".into()), s("eu-west-1")]]
+    );
+    assert_eq!(
+        err_of("knife[:x] = 1", &[]),
+        "/repo/.chef/knife.rb:1:1: undefined local variable or method 'knife'"
+    );
+}
