@@ -170,6 +170,8 @@ impl Interpreter {
         };
         let result = ruby_prism::parse(src.as_bytes());
         let mut run = Run::new(self, file, src);
+        let base_marker = 0u8;
+        run.stack_base = std::ptr::addr_of!(base_marker) as usize;
         if let Some(diag) = result.errors().next() {
             let extra = result.errors().count() - 1;
             let mut message = format!("syntax error: {}", String::from_utf8_lossy(diag.message()));
@@ -242,6 +244,18 @@ enum BlockArg<'pr> {
     Sym(String),
 }
 
+/// Upper bound on strings and arrays a file may build with `*` or `[]=` (a sandbox must not
+/// be made to allocate without limit).
+const MAX_BUILT_SIZE: usize = 16 << 20;
+
+/// How deeply evaluation may nest before it is stopped.
+const MAX_DEPTH: usize = 10_000;
+
+/// How much stack evaluation may use (measured from where it started), so nested literals,
+/// recursive `def` helpers or nested blocks end in an error instead of overflowing the stack,
+/// even on 2 MiB threads and in debug builds where frames are large.
+const STACK_BUDGET: usize = 1 << 20;
+
 /// Library names `require` accepts (and ignores).
 const KNOWN_LIBRARIES: &[&str] = &[
     "yaml",
@@ -308,6 +322,8 @@ struct Run<'i, 'pr> {
     constants: HashMap<String, Value>,
     defs: HashMap<String, std::rc::Rc<DefNode<'pr>>>,
     depth: usize,
+    /// Address of a local in [`Interpreter::eval`]; stack use is measured from it.
+    stack_base: usize,
 }
 
 struct BlockRef<'r, 'i, 'pr> {
@@ -338,6 +354,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
             constants: HashMap::new(),
             defs: HashMap::new(),
             depth: 0,
+            stack_base: 0,
         }
     }
 
@@ -433,8 +450,26 @@ impl<'i, 'pr> Run<'i, 'pr> {
         Ok(last)
     }
 
-    #[allow(clippy::too_many_lines)]
+    /// Evaluates one node, bounding how deeply evaluation may nest (nested literals, calls
+    /// into `def` helpers, blocks) so no input can overflow the stack.
     fn eval(&mut self, node: &Node<'pr>, dsl: &mut dyn Dsl) -> R<Value> {
+        let marker = 0u8;
+        let here = std::ptr::addr_of!(marker) as usize;
+        if self.depth >= MAX_DEPTH || self.stack_base.abs_diff(here) > STACK_BUDGET {
+            return Err(self.error(
+                node.location().start(),
+                ErrorKind::Runtime,
+                "stack level too deep (nesting or recursion over the sandbox limit)",
+            ));
+        }
+        self.depth += 1;
+        let r = self.eval_node(node, dsl);
+        self.depth -= 1;
+        r
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn eval_node(&mut self, node: &Node<'pr>, dsl: &mut dyn Dsl) -> R<Value> {
         let start = node.location().start();
         match node {
             Node::ProgramNode { .. } => {
@@ -1083,13 +1118,6 @@ impl<'i, 'pr> Run<'i, 'pr> {
         start: u32,
     ) -> R<Value> {
         let name = name_of(&def.name());
-        if self.depth > 64 {
-            return Err(self.error(
-                start,
-                ErrorKind::Runtime,
-                format!("stack level too deep in '{name}'"),
-            ));
-        }
         let mut scope = HashMap::new();
         let mut args = args.into_iter();
         let mut kwargs = kwargs;
@@ -1167,7 +1195,6 @@ impl<'i, 'pr> Run<'i, 'pr> {
             ));
         }
         let saved = std::mem::replace(&mut self.scopes, vec![scope]);
-        self.depth += 1;
         let mut result = Ok(Value::Nil);
         for (k, node) in defaults {
             match self.eval(&node, dsl) {
@@ -1183,7 +1210,6 @@ impl<'i, 'pr> Run<'i, 'pr> {
         if result.is_ok() {
             result = self.eval_opt(def.body(), dsl);
         }
-        self.depth -= 1;
         self.scopes = saved;
         result
     }
@@ -1545,6 +1571,9 @@ impl<'i, 'pr> Run<'i, 'pr> {
                     let idx = usize::try_from(if *i < 0 { len + i } else { *i }).map_err(|_| {
                         self.runtime(start, format!("index {i} too small for array"))
                     })?;
+                    if idx >= MAX_BUILT_SIZE {
+                        return Err(self.runtime(start, format!("index {i} too large")));
+                    }
                     if idx >= items.len() {
                         items.resize(idx + 1, Value::Nil);
                     }
@@ -1715,7 +1744,11 @@ impl<'i, 'pr> Run<'i, 'pr> {
                     },
                     "*" => match args.first() {
                         Some(Value::Int(n)) if *n >= 0 => {
-                            Ok(Value::Str(s.repeat(usize::try_from(*n).unwrap_or(0))))
+                            let n = usize::try_from(*n).unwrap_or(usize::MAX);
+                            if s.len().saturating_mul(n) > MAX_BUILT_SIZE {
+                                return Err(self.runtime(start, "String#*: result too large"));
+                            }
+                            Ok(Value::Str(s.repeat(n)))
                         }
                         _ => Err(self.runtime(start, "String#* needs a non-negative Integer")),
                     },

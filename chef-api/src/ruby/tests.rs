@@ -427,3 +427,35 @@ fn mutation_of_locals_constants_and_dsl_index_writes() {
         "/repo/.chef/knife.rb:1:1: undefined local variable or method 'knife'"
     );
 }
+
+#[test]
+fn block_scoping_and_resource_caps() {
+    // Blocks update outer locals; their own locals do not leak.
+    assert_eq!(
+        value_of("total = 0\n[1, 2].each { |x| total += x; inner = 1 }\n[total, defined?(inner)]"),
+        Value::Array(vec![Value::Int(3), Value::Nil])
+    );
+    // Method bodies do not see the caller's locals.
+    assert_eq!(
+        err_of("secret = 1\ndef peek\n  secret\nend\npeek", &[]),
+        "/repo/.chef/knife.rb:3:3: undefined local variable or method 'secret'"
+    );
+    assert_eq!(
+        err_of("'a' * 1_000_000_000_000", &[]),
+        "/repo/.chef/knife.rb:1:1: String#*: result too large"
+    );
+    assert_eq!(
+        err_of("a = []\na[1_000_000_000_000] = 1", &[]),
+        "/repo/.chef/knife.rb:2:1: index 1000000000000 too large"
+    );
+    let e = run("def f(n)\n  f(n)\nend\nf(1)", &[]).unwrap_err();
+    assert_eq!((e.line, e.kind), (2, ErrorKind::Runtime));
+    assert!(e.message.starts_with("stack level too deep"), "{e}");
+    // Deep nesting is refused instead of overflowing the stack.
+    let deep = format!("x = {}1{}", "[".repeat(3000), "]".repeat(3000));
+    let e = run(&deep, &[]).unwrap_err();
+    assert!(e.message.starts_with("stack level too deep"), "{e}");
+    let calls = format!("{}1{}", "[1].map { ".repeat(300), " }".repeat(300));
+    let e = run(&calls, &[]).unwrap_err();
+    assert!(e.message.starts_with("stack level too deep"), "{e}");
+}
