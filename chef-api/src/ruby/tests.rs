@@ -459,3 +459,23 @@ fn block_scoping_and_resource_caps() {
     let e = run(&calls, &[]).unwrap_err();
     assert!(e.message.starts_with("stack level too deep"), "{e}");
 }
+
+#[test]
+fn interpreter_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Interpreter>();
+    let interp = Interpreter::new().with_env([("A".to_owned(), "1".to_owned())]);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let i = interp.clone();
+            std::thread::spawn(move || {
+                let mut d = Recorder::new(&[]);
+                i.eval("ENV['A']", Path::new("x.rb"), &mut d)
+                    .map(|e| e.value)
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().unwrap(), s("1"));
+    }
+}
