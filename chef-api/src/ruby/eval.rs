@@ -143,8 +143,9 @@ impl Interpreter {
         self
     }
 
-    /// The directory relative paths are expanded against in `File.expand_path` (default: the
-    /// directory of the evaluated file).
+    /// The working directory that relative paths (`File.read('x')`, `File.expand_path('x')`, a
+    /// relative `__FILE__`) resolve against, as Ruby's current directory would be; default: the
+    /// process's current directory.
     #[must_use]
     pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
         self.cwd = Some(cwd.into());
@@ -417,14 +418,13 @@ impl<'i, 'pr> Run<'i, 'pr> {
         self.file.to_string_lossy().into_owned()
     }
 
+    /// The working directory relative paths resolve against, as in Ruby: the configured one,
+    /// else the process's.
     fn base_dir(&self) -> PathBuf {
         if let Some(cwd) = &self.interp.cwd {
             return cwd.clone();
         }
-        match self.file.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
     }
 
     // ----- evaluation ------------------------------------------------------------------

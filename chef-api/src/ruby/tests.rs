@@ -170,7 +170,7 @@ fn file_read_and_rescue_modifier() {
     let mut fs = MemFs::default();
     fs.0.insert(PathBuf::from("/cb/README.md"), "# Hello\n".to_owned());
     fs.0.insert(PathBuf::from("/cb/VERSION"), "1.4.2\n".to_owned());
-    let interp = Interpreter::new().with_fs(Arc::new(fs));
+    let interp = Interpreter::new().with_fs(Arc::new(fs)).with_cwd("/cb");
     let mut dsl = Recorder::new(&["long_description", "version"]);
     let src = "long_description IO.read(File.join(File.dirname(__FILE__), 'README.md'))\nversion File.read('VERSION').strip\nx = File.read('missing') rescue 'fallback'\nx";
     let ev = interp
@@ -478,4 +478,28 @@ fn interpreter_is_shareable_across_threads() {
     for h in handles {
         assert_eq!(h.join().unwrap().unwrap(), s("1"));
     }
+}
+
+#[test]
+fn relative_paths_resolve_against_the_working_directory_like_ruby() {
+    let mut fs = MemFs::default();
+    fs.0.insert(
+        PathBuf::from("/repo/cookbooks/x/README.md"),
+        "readme".to_owned(),
+    );
+    let interp = Interpreter::new().with_fs(Arc::new(fs)).with_cwd("/repo");
+    let mut dsl = Recorder::new(&["long_description"]);
+    let src = "long_description IO.read(File.join(File.dirname(__FILE__), 'README.md'))\n[__dir__, File.expand_path('x'), File.exist?('cookbooks/x/README.md')]";
+    let ev = interp
+        .eval(src, Path::new("cookbooks/x/metadata.rb"), &mut dsl)
+        .unwrap();
+    assert_eq!(dsl.args_of("long_description"), vec![vec![s("readme")]]);
+    assert_eq!(
+        ev.value,
+        Value::Array(vec![
+            s("/repo/cookbooks/x"),
+            s("/repo/x"),
+            Value::Bool(true)
+        ])
+    );
 }
