@@ -10,6 +10,40 @@
 //! (empty by default), file access goes through a [`FileSystem`], and `YAML.load_file` through an
 //! optional hook.
 //!
+//! # What is evaluated
+//!
+//! * Literals: `nil`, booleans, integers, floats, strings (with `#{}` interpolation and
+//!   heredocs), symbols, `%w[]`/`%i[]`, arrays, hashes (`k: v` and `'k' => v`), `__FILE__`,
+//!   `__dir__`, `__LINE__`, `STDOUT`/`STDERR`/`$stdout`/`$stderr` (as [`Value::Opaque`]).
+//! * Local variables, constants (`CHEF_SERVER = ENV['X'] || "d"`), `||=`, `+=`, `&&`, `||`,
+//!   `!`, `not`, ternaries, `if`/`unless`/`elsif`/`else` (statement and modifier), `case/when`,
+//!   `begin/rescue` and `rescue` modifiers (which catch only Ruby runtime errors such as a
+//!   missing file, never a sandbox refusal), `defined?`, simple `def` helpers.
+//! * Calls with or without parentheses, keyword arguments, splats, blocks (`do |p| .. end`,
+//!   `{ |p| .. }`, `&:sym`, `_1`, `it`) on `each`, `each_with_index`, `map`, `select`,
+//!   `reject`, `find`, `any?`, `all?`, hash `each`/`map`; common `String`, `Array`, `Hash` and
+//!   `Integer` methods; in-place `<<`, `push`, `concat`, `[]=`, `merge!` on locals/constants.
+//! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
+//!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
+//! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/read/readlines`,
+//!   `IO.read`, `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
+//!   `YAML.load_file` (through the hook), `JSON.parse`. Relative paths resolve against
+//!   [`Interpreter::with_cwd`] (default: the process's directory), as in Ruby.
+//!
+//! Everything else (backticks, `system`, `eval`, `send`, `require_relative`, regexps, loops,
+//! classes, `Dir.glob`, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and
+//! position. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
+//! process.
+//!
+//! # DSL conventions
+//!
+//! * A receiver-less call goes to [`Dsl::call`] when [`Dsl::responds_to`] says so; positional
+//!   and keyword arguments arrive separately in [`Call`]; a block is passed as a [`Block`] the
+//!   handler may run (`group :test do .. end`).
+//! * `x[:k] = v` where `x` is a DSL method (`knife[:aws_region] = 'eu-west-1'`) becomes the
+//!   call `x[]=` with arguments `[k, v]`, if the DSL responds to `"x[]="`.
+//! * Handlers reject a call with [`CallError::Message`]; the evaluator adds file, line, column.
+//!
 //! ```
 //! use chef_api::ruby::{Call, CallError, Dsl, Block, Interpreter, Value};
 //! use std::path::Path;
