@@ -722,4 +722,23 @@ mod tests {
             Err(MetadataError::NotFound { .. })
         ));
     }
+
+    #[test]
+    fn load_with_uses_the_callers_env_and_returns_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("metadata.rb"),
+            "name 'ci'\nversion \"1.0.#{ENV['BUILD_NUMBER'] || 0}\"\nsuggests 'old'\n",
+        )
+        .unwrap();
+        let interp = Interpreter::new().with_env([("BUILD_NUMBER".to_owned(), "42".to_owned())]);
+        let loaded = load_with(dir.path(), &interp).unwrap();
+        assert_eq!(loaded.metadata.version(), "1.0.42");
+        assert_eq!(loaded.source, MetadataSource::Rb);
+        assert_eq!(loaded.warnings.len(), 1);
+        assert_eq!(loaded.warnings[0].line, 3);
+        // `load` never reads the process environment.
+        let (m, _) = load(dir.path()).unwrap();
+        assert_eq!(m.version(), "1.0.0");
+    }
 }
