@@ -1,1 +1,78 @@
-//! The sandboxed Ruby evaluator (metadata.rb, knife.rb, Berksfile). Owned by issue 3.
+//! A sandboxed evaluator for the small Ruby DSLs Chef tooling uses: `metadata.rb`,
+//! `knife.rb`/`config.rb` and `Berksfile`.
+//!
+//! The source is parsed once with [prism](https://github.com/ruby/prism) (Ruby's own parser, via
+//! the `ruby-prism` crate) and the syntax tree is walked directly. Nothing is ever executed: every
+//! method without a receiver goes to a caller-supplied [`Dsl`] (a table of allowed calls), and a
+//! fixed set of harmless builtins covers what real files use (`File.join`, `ENV['X']`,
+//! `%w[..].each do |p| .. end`, string methods, ...). Anything else is an [`EvalError`] naming the
+//! file, line, column and construct, never a silent skip. `ENV` is whatever the caller passes
+//! (empty by default), file access goes through a [`FileSystem`], and `YAML.load_file` through an
+//! optional hook.
+//!
+//! # What is evaluated
+//!
+//! * Literals: `nil`, booleans, integers, floats, strings (with `#{}` interpolation and
+//!   heredocs), symbols, `%w[]`/`%i[]`, arrays, hashes (`k: v` and `'k' => v`), `__FILE__`,
+//!   `__dir__`, `__LINE__`, `STDOUT`/`STDERR`/`$stdout`/`$stderr` (as [`Value::Opaque`]).
+//! * Local variables, constants (`CHEF_SERVER = ENV['X'] || "d"`), `||=`, `+=`, `&&`, `||`,
+//!   `!`, `not`, ternaries, `if`/`unless`/`elsif`/`else` (statement and modifier), `case/when`,
+//!   `begin/rescue` and `rescue` modifiers (which catch only Ruby runtime errors such as a
+//!   missing file, never a sandbox refusal), `defined?`, simple `def` helpers.
+//! * Calls with or without parentheses, keyword arguments, splats, blocks (`do |p| .. end`,
+//!   `{ |p| .. }`, `&:sym`, `_1`, `it`) on `each`, `each_with_index`, `map`, `select`,
+//!   `reject`, `find`, `any?`, `all?`, hash `each`/`map`; common `String`, `Array`, `Hash` and
+//!   `Integer` methods; in-place `<<`, `push`, `concat`, `[]=`, `merge!` on locals/constants.
+//! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
+//!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
+//! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/read/readlines`,
+//!   `IO.read`, `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
+//!   `YAML.load_file` (through the hook), `JSON.parse`. Relative paths resolve against
+//!   [`Interpreter::with_cwd`] (default: the process's directory), as in Ruby.
+//!
+//! Everything else (backticks, `system`, `eval`, `send`, `require_relative`, regexps, loops,
+//! classes, `Dir.glob`, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and
+//! position. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
+//! process.
+//!
+//! # DSL conventions
+//!
+//! * A receiver-less call goes to [`Dsl::call`] when [`Dsl::responds_to`] says so; positional
+//!   and keyword arguments arrive separately in [`Call`]; a block is passed as a [`Block`] the
+//!   handler may run (`group :test do .. end`).
+//! * `x[:k] = v` where `x` is a DSL method (`knife[:aws_region] = 'eu-west-1'`) becomes the
+//!   call `x[]=` with arguments `[k, v]`, if the DSL responds to `"x[]="`.
+//! * Handlers reject a call with [`CallError::Message`]; the evaluator adds file, line, column.
+//!
+//! ```
+//! use chef_api::ruby::{Call, CallError, Dsl, Block, Interpreter, Value};
+//! use std::path::Path;
+//!
+//! #[derive(Default)]
+//! struct Knife { settings: Vec<(String, Value)> }
+//! impl Dsl for Knife {
+//!     fn responds_to(&self, name: &str) -> bool { matches!(name, "node_name" | "chef_server_url") }
+//!     fn call(&mut self, call: Call, _block: Option<&mut dyn Block>) -> Result<Value, CallError> {
+//!         let v = call.args.into_iter().next().unwrap_or(Value::Nil);
+//!         self.settings.push((call.name, v));
+//!         Ok(Value::Nil)
+//!     }
+//! }
+//!
+//! let src = "SERVER = ENV['CHEF_SERVER'] || 'dev'\nnode_name 'pivotal'\nchef_server_url \"https://#{SERVER}.example\"\n";
+//! let mut knife = Knife::default();
+//! let interp = Interpreter::new().with_env([("CHEF_SERVER".to_owned(), "eu".to_owned())]);
+//! interp.eval(src, Path::new("knife.rb"), &mut knife).unwrap();
+//! assert_eq!(knife.settings[1].1, Value::Str("https://eu.example".into()));
+//! ```
+
+mod error;
+mod eval;
+mod value;
+
+pub use error::{CallError, ErrorKind, EvalError, Warning};
+pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, StdFs, YamlLoader};
+pub use value::Value;
+
+#[cfg(test)]
+mod tests;

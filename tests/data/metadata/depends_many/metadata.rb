@@ -1,0 +1,10 @@
+name 'app_stack'
+version '4.2.0'
+depends 'build-essential', '>= 5.0'
+depends 'yum-epel'
+depends 'windows', '~>4.1'
+depends "seven_zip", "= 3.1.2"
+depends 'java', '< 9'
+depends 'tomcat', '<= 3.2.1'
+depends 'logrotate', '> 2.0'
+depends 'chef-vault', '4.0.1'

@@ -1,0 +1,3 @@
+name 'pasted'
+version  '1.0.0'
+  depends 'apt'

@@ -1,0 +1,4 @@
+name 'internal_only'
+version '0.0.1'
+privacy true
+license 'Proprietary - All Rights Reserved'

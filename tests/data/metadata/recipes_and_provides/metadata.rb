@@ -1,0 +1,7 @@
+name 'webapp'
+version '1.5.0'
+recipe 'webapp::default', 'Installs the web application'
+recipe 'webapp::database', 'Sets up the database'
+provides 'service[webapp]'
+provides 'webapp::default'
+provides 'here(:name, :path)', '>= 1.5'
