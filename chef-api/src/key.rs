@@ -308,3 +308,266 @@ fn parse(bytes: &[u8], path: Option<&Path>) -> Result<PrivateKey, KeyError> {
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    const SPEC_KEY: &str = include_str!("../../tests/data/keys/mixlib-spec.pem");
+    const SPEC_PUB: &str = include_str!("../../tests/data/keys/mixlib-spec.pub.pem");
+
+    /// Runs `openssl ARGS` in `dir` and returns the file it wrote as `out`.
+    fn openssl(dir: &Path, args: &[&str], out: &str) -> Vec<u8> {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl CLI is needed for the key tests (scripts/setup installs it)");
+        assert!(status.success(), "openssl {args:?} failed");
+        std::fs::read(dir.join(out)).unwrap()
+    }
+
+    fn spec_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.pem"), SPEC_KEY).unwrap();
+        dir
+    }
+
+    #[test]
+    fn loads_pkcs1_and_pkcs8_to_the_same_key() {
+        let dir = spec_dir();
+        let pkcs8 = openssl(
+            dir.path(),
+            &[
+                "pkcs8", "-topk8", "-nocrypt", "-in", "spec.pem", "-out", "p8.pem",
+            ],
+            "p8.pem",
+        );
+        assert!(String::from_utf8_lossy(&pkcs8).starts_with("-----BEGIN PRIVATE KEY-----"));
+        let a = PrivateKey::from_pem(SPEC_KEY).unwrap();
+        let b = PrivateKey::from_pem(&pkcs8).unwrap();
+        let c = PrivateKey::from_pem_file(dir.path().join("spec.pem")).unwrap();
+        assert_eq!(a.bits(), 2048);
+        assert_eq!(a.size(), 256);
+        assert_eq!(a.public_key_pem(), SPEC_PUB);
+        assert_eq!(b.public_key_pem(), SPEC_PUB);
+        assert_eq!(c.public_key_pem(), SPEC_PUB);
+    }
+
+    #[test]
+    fn tolerates_pasted_keys() {
+        // Heredoc indentation, CRLF, blank lines and text around the block.
+        let indented: String = SPEC_KEY.lines().map(|l| format!("    {l}\r\n")).collect();
+        let pasted = format!("Here is the key:\n\n{indented}\n\nthanks\n");
+        let key = PrivateKey::from_pem(pasted).unwrap();
+        assert_eq!(key.public_key_pem(), SPEC_PUB);
+        // A certificate before the key in the same file.
+        let dir = spec_dir();
+        let cert = openssl(
+            dir.path(),
+            &[
+                "req", "-x509", "-new", "-key", "spec.pem", "-subj", "/CN=t", "-days", "1", "-out",
+                "c.pem",
+            ],
+            "c.pem",
+        );
+        let both = [cert.as_slice(), SPEC_KEY.as_bytes()].concat();
+        assert_eq!(
+            PrivateKey::from_pem(both).unwrap().public_key_pem(),
+            SPEC_PUB
+        );
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = PrivateKey::from_pem_file("/nonexistent/dir/client.pem").unwrap_err();
+        assert!(matches!(err, KeyError::Read { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("/nonexistent/dir/client.pem"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn not_pem() {
+        for data in [&b""[..], b"hello", b"\x30\x82\x04\xa4\x02\x01\x00"] {
+            let err = PrivateKey::from_pem(data).unwrap_err();
+            assert!(matches!(err, KeyError::NotPem { path: None }), "{err:?}");
+            assert!(err.to_string().contains("not a PEM private key"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("knife.rb");
+        std::fs::write(&path, "node_name 'x'\n").unwrap();
+        let err = PrivateKey::from_pem_file(&path).unwrap_err();
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        let broken = SPEC_KEY.replace("MIIEpAIBAAKCAQEA", "MIIEp*IBAAKCAQEA");
+        let err = PrivateKey::from_pem(broken).unwrap_err();
+        assert!(matches!(err, KeyError::MalformedPem { .. }), "{err:?}");
+        let truncated: String = SPEC_KEY
+            .lines()
+            .filter(|l| !l.starts_with("mDi1"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let err = PrivateKey::from_pem(truncated).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KeyError::MalformedPem { .. } | KeyError::Invalid { .. }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn encrypted_keys_say_how_to_decrypt() {
+        let dir = spec_dir();
+        let pkcs8 = openssl(
+            dir.path(),
+            &[
+                "pkcs8", "-topk8", "-in", "spec.pem", "-passout", "pass:pw", "-out", "e8.pem",
+            ],
+            "e8.pem",
+        );
+        let legacy = openssl(
+            dir.path(),
+            &[
+                "rsa",
+                "-traditional",
+                "-aes256",
+                "-in",
+                "spec.pem",
+                "-passout",
+                "pass:pw",
+                "-out",
+                "e1.pem",
+            ],
+            "e1.pem",
+        );
+        assert!(String::from_utf8_lossy(&legacy).contains("Proc-Type: 4,ENCRYPTED"));
+        for data in [pkcs8, legacy] {
+            let err = PrivateKey::from_pem(data).unwrap_err();
+            assert!(matches!(err, KeyError::Encrypted { .. }), "{err:?}");
+            let msg = err.to_string();
+            assert!(msg.contains("openssl rsa -in KEY -out KEY.dec"), "{msg}");
+            assert!(msg.contains("openssl pkey"), "{msg}");
+        }
+        let err = PrivateKey::from_pem_file(dir.path().join("e8.pem")).unwrap_err();
+        assert!(err.to_string().contains("e8.pem"), "{err}");
+    }
+
+    #[test]
+    fn public_keys_and_certificates_are_not_private_keys() {
+        let dir = spec_dir();
+        let rsa_pub = openssl(
+            dir.path(),
+            &[
+                "rsa",
+                "-in",
+                "spec.pem",
+                "-RSAPublicKey_out",
+                "-out",
+                "rp.pem",
+            ],
+            "rp.pem",
+        );
+        let cert = openssl(
+            dir.path(),
+            &[
+                "req", "-x509", "-new", "-key", "spec.pem", "-subj", "/CN=t", "-days", "1", "-out",
+                "c.pem",
+            ],
+            "c.pem",
+        );
+        for (data, what) in [
+            (SPEC_PUB.as_bytes().to_vec(), "public key"),
+            (rsa_pub, "public key"),
+            (cert, "certificate"),
+        ] {
+            let err = PrivateKey::from_pem(data).unwrap_err();
+            assert!(matches!(err, KeyError::NotPrivate { .. }), "{err:?}");
+            assert!(
+                err.to_string().contains(&format!("holds a {what}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn small_and_non_rsa_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = openssl(
+            dir.path(),
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:1024",
+                "-out",
+                "s.pem",
+            ],
+            "s.pem",
+        );
+        let err = PrivateKey::from_pem(&small).unwrap_err();
+        assert!(
+            matches!(err, KeyError::TooSmall { bits: 1024, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("at least 2048 bits"), "{err}");
+        let ec = openssl(
+            dir.path(),
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "ec.pem",
+            ],
+            "ec.pem",
+        );
+        let err = PrivateKey::from_pem(ec).unwrap_err();
+        assert!(matches!(err, KeyError::NotRsa { .. }), "{err:?}");
+        let ossh = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+        let err = PrivateKey::from_pem(ossh).unwrap_err();
+        assert!(err.to_string().contains("ssh-keygen -p -m PEM"), "{err}");
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_key_material() {
+        let key = PrivateKey::from_pem(SPEC_KEY).unwrap();
+        let clone = key.clone();
+        let debug = format!("{clone:?} {:#?}", Some(&key));
+        assert!(debug.contains("<redacted>"), "{debug}");
+        // No base64 line of the PEM and no long hex/decimal run (a modulus or exponent).
+        for line in SPEC_KEY.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!debug.contains(&line[..16]), "{debug}");
+        }
+        assert_eq!(format!("{key:?}"), "PrivateKey(rsa 2048 bits, <redacted>)");
+        // Neither does a struct that holds one.
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Server {
+            key: PrivateKey,
+        }
+        let server = format!("{:?}", Server { key });
+        assert_eq!(
+            server,
+            "Server { key: PrivateKey(rsa 2048 bits, <redacted>) }"
+        );
+        let broken = SPEC_KEY.replace("MIIEpAIBAAKCAQEA", "MIIEpAIBAAKCAQEB");
+        if let Err(err) = PrivateKey::from_pem(broken) {
+            let text = format!("{err} {err:?}");
+            for line in SPEC_KEY.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!text.contains(&line[..16]), "{text}");
+            }
+        }
+    }
+}
