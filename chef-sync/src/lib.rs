@@ -1,3 +1,5 @@
 //! # chef-sync
 //!
 //! Sync one Chef repository to many Chef Infra Servers at once.
+
+pub mod config;
