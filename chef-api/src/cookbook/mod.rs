@@ -51,7 +51,7 @@ pub enum CookbookError {
         path: PathBuf,
     },
     /// A file or directory name in the cookbook is not valid UTF-8; Chef manifests carry
-    /// paths as JSON strings, so such a file cannot be uploaded. Rename it or chefignore it.
+    /// paths as JSON strings, so such a file cannot be uploaded: rename it.
     #[error("file name is not valid UTF-8 (rename it): {}", path.display())]
     NonUtf8Path {
         /// The offending path (lossily displayed).
