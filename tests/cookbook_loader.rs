@@ -563,3 +563,40 @@ fn load_with_metadata_rb_adds_generated_metadata_json() {
         Value::Object(loaded.metadata().as_json().clone())
     );
 }
+
+#[test]
+fn chefignore_that_is_not_utf8_is_an_error_naming_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cb = tmp.path().join("demo");
+    write(&cb, "metadata.json", b"{}");
+    write(&cb, "chefignore", b"# ok\n*.bak\nbad\xff\n");
+    let err = CookbookFiles::walk(&cb).unwrap_err();
+    assert!(
+        matches!(&err, CookbookError::ChefignoreNotUtf8 { path, line: 3 } if *path == cb.join("chefignore")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("chefignore: line 3: not valid UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn chefignore_with_no_break_spaces_still_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cb = tmp.path().join("demo");
+    write(
+        &cb,
+        "chefignore",
+        "\u{a0}\u{a0}*.bak\u{a0}\n\u{a0}# pasted comment\n".as_bytes(),
+    );
+    write(&cb, "metadata.json", b"{}");
+    write(&cb, "recipes/x.rb.bak", b"x");
+    let walked = CookbookFiles::walk(&cb).unwrap();
+    assert_eq!(
+        walked.chefignore().patterns().collect::<Vec<_>>(),
+        ["*.bak"]
+    );
+    assert_eq!(paths(walked.files()), ["chefignore", "metadata.json"]);
+}
