@@ -525,6 +525,16 @@ fn load_with_metadata_json_uses_it_verbatim() {
     assert_eq!(loaded.manifest(1, false), v0);
     assert_eq!(loaded.manifest(2, false), loaded.manifest_v2(false));
     assert!(loaded.matches_manifest(&v0).unwrap());
+    let sums = loaded.checksums();
+    assert!(
+        sums.contains("d41d8cd98f00b204e9800998ecf8427e"),
+        "the empty file"
+    );
+    assert_eq!(sums.len(), loaded.files().len(), "all test files differ");
+    assert_eq!(
+        loaded.total_size(),
+        loaded.files().iter().map(CookbookFile::size).sum::<u64>()
+    );
     assert!(loaded.matches_manifest(&loaded.manifest_v2(true)).unwrap());
 }
 

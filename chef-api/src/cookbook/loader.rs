@@ -106,6 +106,11 @@ impl LoadedCookbook {
         &self.files
     }
 
+    /// The distinct checksums of all files (what `POST /sandboxes` lists).
+    pub fn checksums(&self) -> std::collections::BTreeSet<String> {
+        self.files.iter().map(CookbookFile::checksum).collect()
+    }
+
     /// Total bytes of all files.
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(CookbookFile::size).sum()
