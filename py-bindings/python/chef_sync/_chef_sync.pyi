@@ -3,6 +3,22 @@
 from collections.abc import Awaitable
 from typing import Any
 
+__all__ = [
+    "AuthenticationError",
+    "ChefSyncError",
+    "ConfigError",
+    "ConflictError",
+    "NetworkError",
+    "NotFoundError",
+    "ServerError",
+    "TlsError",
+    "__version__",
+    "_json_roundtrip",
+    "_raise_error",
+    "_runtime_thread_name",
+    "_runtime_thread_name_async",
+]
+
 __version__: str
 
 class ChefSyncError(Exception):
