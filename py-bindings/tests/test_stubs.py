@@ -32,5 +32,6 @@ def test_package_handler_and_tests_type_check_strictly() -> None:
         "../examples/lambda/handler.py",
         "../examples/lambda/tests",
         "../deploy/tests",
+        "../deploy/package.py",
     )
     assert result.returncode == 0, result.stdout + result.stderr
