@@ -52,6 +52,19 @@ LOG.setLevel(logging.INFO)
 MAX_SSM_BATCH = 50
 #: CodePipeline truncates longer failure messages; keep the summary within it.
 MAX_FAILURE_MESSAGE = 5000
+#: The environment variables the handler reads.
+ENV_KEYS = frozenset(
+    {
+        "KEY_BUCKET",
+        "CHEF_NODE_QUERY",
+        "CHEF_INSTANCE_ID_ATTRIBUTE",
+        "CHEF_SYNC_IN_LAMBDA",
+        "SSM_BATCH_SIZE",
+        "POLL_INTERVAL_SECONDS",
+        "DEADLINE_MARGIN_SECONDS",
+        "CHEF_CLIENT_COMMAND",
+    }
+)
 #: Chef attribute precedence levels, highest first (``automatic`` wins).
 PRECEDENCE = ("automatic", "override", "normal", "default")
 #: SSM invocation statuses that may still change; any other status is final.
@@ -140,6 +153,19 @@ def load_backend() -> ChefBackend:
 # ---------------------------------------------------------------------------------------------
 
 
+NO_BREAK_SPACE = "\u00a0"
+
+
+def without_no_break_spaces(text: str, source: str) -> str:
+    """Treats U+00A0 no-break spaces (pasted from web pages) as spaces, warning with the line."""
+    if NO_BREAK_SPACE not in text:
+        return text
+    for number, line in enumerate(text.splitlines(), start=1):
+        if NO_BREAK_SPACE in line:
+            LOG.warning("%s line %d: U+00A0 no-break space treated as a space", source, number)
+    return text.replace(NO_BREAK_SPACE, " ")
+
+
 def _truthy(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -164,7 +190,9 @@ class Settings:
         """Reads the environment; a JSON object in the action's UserParameters overrides it
         (keys ``query``, ``instance_id_attribute``, ``sync``)."""
         params: dict[str, Any] = {}
+        env = {k: without_no_break_spaces(v, k) for k, v in env.items() if k in ENV_KEYS}
         if user_parameters and user_parameters.strip():
+            user_parameters = without_no_break_spaces(user_parameters, "UserParameters")
             try:
                 loaded = json.loads(user_parameters)
             except json.JSONDecodeError as e:

@@ -104,3 +104,16 @@ def test_failure_message_is_cut_to_codepipelines_limit() -> None:
     message = calls[0]["failureDetails"]["message"]
     assert len(message) <= handler.MAX_FAILURE_MESSAGE
     assert message.endswith("(cut)")
+
+
+def test_no_break_spaces_are_spaces_with_a_warning_naming_the_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    params = '{\n\u00a0 "query":\u00a0"role:web AND\u00a0chef_environment:prod"\n}'
+    with caplog.at_level("WARNING", logger="chef_sync.lambda"):
+        s = handler.Settings.load({"CHEF_NODE_QUERY": "role:db\u00a0"}, params)
+    assert s.node_query == "role:web AND chef_environment:prod"
+    assert [r.getMessage() for r in caplog.records] == [
+        "CHEF_NODE_QUERY line 1: U+00A0 no-break space treated as a space",
+        "UserParameters line 2: U+00A0 no-break space treated as a space",
+    ]
