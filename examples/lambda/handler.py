@@ -15,7 +15,9 @@ The seed's ``ChefClientFunction`` rebuilt. One invocation:
    instances and polls ``GetCommandInvocation`` until every invocation has finished or the
    Lambda deadline nears;
 6. reports ``put_job_success_result`` or ``put_job_failure_result`` with a summary naming the
-   failed instances (and the servers whose search or sync failed).
+   failed instances (and the servers whose search or sync failed). If invocations are still
+   running at the deadline, it instead returns a continuation token (``CONTINUE_POLLING``,
+   default on), so CodePipeline invokes it again and it polls on without sending anything.
 
 Chef is reached only through :class:`ChefBackend` (sync a repository; list its servers, each
 able to search nodes), so this file holds no Chef logic and tests can pass a fake. The
@@ -23,7 +25,8 @@ able to search nodes), so this file holds no Chef logic and tests can pass a fak
 
 Environment: ``KEY_BUCKET`` (required when the repository has servers), ``CHEF_NODE_QUERY``,
 ``CHEF_INSTANCE_ID_ATTRIBUTE``, ``CHEF_SYNC_IN_LAMBDA``, ``SSM_BATCH_SIZE`` (1..50),
-``POLL_INTERVAL_SECONDS``, ``DEADLINE_MARGIN_SECONDS``, ``CHEF_CLIENT_COMMAND``.
+``POLL_INTERVAL_SECONDS``, ``DEADLINE_MARGIN_SECONDS``, ``CHEF_CLIENT_COMMAND``,
+``CONTINUE_POLLING``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ ENV_KEYS = frozenset(
         "POLL_INTERVAL_SECONDS",
         "DEADLINE_MARGIN_SECONDS",
         "CHEF_CLIENT_COMMAND",
+        "CONTINUE_POLLING",
     }
 )
 #: Chef attribute precedence levels, highest first (``automatic`` wins).
@@ -184,6 +188,7 @@ class Settings:
     poll_interval: float = 10.0
     deadline_margin: float = 30.0
     command: str = "sudo chef-client"
+    continue_polling: bool = True
 
     @classmethod
     def load(cls, env: Mapping[str, str], user_parameters: str | None = None) -> Settings:
@@ -216,6 +221,7 @@ class Settings:
             poll_interval=float(env.get("POLL_INTERVAL_SECONDS", 10)),
             deadline_margin=float(env.get("DEADLINE_MARGIN_SECONDS", 30)),
             command=env.get("CHEF_CLIENT_COMMAND") or "sudo chef-client",
+            continue_polling=_truthy(env.get("CONTINUE_POLLING", "true")),
         )
 
 
@@ -411,6 +417,8 @@ class JobResult:
     ok: bool
     summary: str
     statuses: dict[str, str] = field(default_factory=dict)
+    #: Set when polling should go on in a new invocation (CodePipeline continuation token).
+    continuation: str | None = None
 
 
 def summarize(
@@ -424,8 +432,9 @@ def summarize(
     succeeded = sum(1 for s in statuses.values() if s == "Success")
 
     def describe(i: str) -> str:
-        t = by_id[i]
-        return f"{i} ({t.node} on {t.server}): {statuses[i]}"
+        t = by_id.get(i)
+        where = f" ({t.node} on {t.server})" if t and t.node else ""
+        return f"{i}{where}: {statuses[i]}"
 
     parts = [f"chef-client succeeded on {succeeded} of {len(statuses)} instances."]
     if failed:
@@ -478,23 +487,111 @@ def converge(
         # Keys are no longer needed once the clients are built.
         shutil.rmtree(repo, ignore_errors=True)
     ids = [t.instance_id for t in discovery.targets]
-    statuses: dict[str, str] = {}
-    if ids:
-        comment = f"chef-client for CodePipeline job {job_id}"
-        commands, statuses = send_chef_client(ssm, ids, settings, comment)
-        if commands:
-            statuses.update(poll_invocations(ssm, commands, remaining_seconds, settings, sleep))
-    else:
+    if not ids:
         LOG.info("no node matched %r", settings.node_query)
-    return summarize(discovery.targets, statuses, discovery)
+        return summarize([], {}, discovery)
+    comment = f"chef-client for CodePipeline job {job_id}"
+    commands, refused = send_chef_client(ssm, ids, settings, comment)
+    return finish(ssm, commands, refused, discovery, settings, remaining_seconds, sleep)
+
+
+def finish(
+    ssm: Any,
+    commands: Mapping[str, str],
+    refused: Mapping[str, str],
+    discovery: Discovery,
+    settings: Settings,
+    remaining_seconds: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> JobResult:
+    """Polls the sent commands and builds the result; when invocations are still running at
+    the deadline and ``continue_polling`` is on, asks CodePipeline to invoke again."""
+    statuses = dict(refused)
+    if commands:
+        statuses.update(poll_invocations(ssm, commands, remaining_seconds, settings, sleep))
+    result = summarize(discovery.targets, statuses, discovery)
+    running = sum(1 for st in statuses.values() if st in UNFINISHED_STATUSES)
+    if running and settings.continue_polling:
+        token = continuation_token(commands, refused, discovery)
+        if token is not None:
+            return JobResult(
+                ok=True,
+                summary=f"{running} instances still running chef-client; polling continues. "
+                + result.summary,
+                statuses=result.statuses,
+                continuation=token,
+            )
+        LOG.warning("too many commands for a continuation token; failing the job instead")
+    return result
+
+
+#: CodePipeline's limit on a continuation token.
+MAX_CONTINUATION_TOKEN = 2048
+
+
+def continuation_token(
+    commands: Mapping[str, str], refused: Mapping[str, str], discovery: Discovery
+) -> str | None:
+    """What the next invocation needs to go on polling, within CodePipeline's 2048 characters:
+    the command ids (instances are listed again from SSM), refused instances, failed servers
+    and skipped nodes; details are dropped before giving up (``None``)."""
+    state: dict[str, Any] = {
+        "v": 1,
+        "commands": sorted(set(commands.values())),
+        "refused": dict(refused),
+        "failed_servers": dict(discovery.failed_servers),
+        "skipped": list(discovery.skipped),
+    }
+    shorter: list[Callable[[], None]] = [
+        lambda: state.update(skipped=[f"{len(discovery.skipped)} nodes (see the first log)"]),
+        lambda: state.update(
+            failed_servers={n: "see the first log" for n in state["failed_servers"]}
+        ),
+    ]
+    while True:
+        token = json.dumps(state, separators=(",", ":"))
+        if len(token) <= MAX_CONTINUATION_TOKEN:
+            return token
+        if not shorter:
+            return None
+        shorter.pop(0)()
+
+
+def resume(
+    token: str,
+    settings: Settings,
+    *,
+    ssm: Any,
+    remaining_seconds: Callable[[], float],
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobResult:
+    """Goes on polling the commands a previous invocation sent (see :func:`continuation_token`)."""
+    state = json.loads(token)
+    if not isinstance(state, dict) or state.get("v") != 1:
+        raise ValueError(f"unknown continuation token: {token[:100]}")
+    commands: dict[str, str] = {}
+    for command_id in state["commands"]:
+        (command,) = ssm.list_commands(CommandId=command_id)["Commands"]
+        for instance_id in command["InstanceIds"]:
+            commands[instance_id] = command_id
+    discovery = Discovery(
+        targets=[Target(i, "", "") for i in [*commands, *state["refused"]]],
+        skipped=list(state["skipped"]),
+        failed_servers=dict(state["failed_servers"]),
+    )
+    return finish(ssm, commands, state["refused"], discovery, settings, remaining_seconds, sleep)
 
 
 def report(codepipeline: Any, job_id: str, result: JobResult) -> None:
     """Puts the job result; the failure message is cut to what CodePipeline keeps."""
     if result.ok:
-        codepipeline.put_job_success_result(
-            jobId=job_id, executionDetails={"summary": result.summary[:2048]}
-        )
+        details = {"summary": result.summary[:2048]}
+        if result.continuation is not None:
+            codepipeline.put_job_success_result(
+                jobId=job_id, continuationToken=result.continuation, executionDetails=details
+            )
+        else:
+            codepipeline.put_job_success_result(jobId=job_id, executionDetails=details)
         return
     message = result.summary
     if len(message) > MAX_FAILURE_MESSAGE:
@@ -537,18 +634,28 @@ def handle(
             if creds
             else session.client("s3", config=retry)
         )
-        result = converge(
-            job_id,
-            data,
-            settings,
-            s3=session.client("s3", config=retry),
-            artifact_s3=artifact_s3,
-            ssm=session.client("ssm", config=retry),
-            backend=backend,
-            remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000.0,
-            sleep=sleep,
-            workdir=workdir,
-        )
+        ssm = session.client("ssm", config=retry)
+
+        def remaining() -> float:
+            return float(context.get_remaining_time_in_millis()) / 1000.0
+
+        token = data.get("continuationToken")
+        if token:
+            # A previous invocation sent the commands; only polling remains.
+            result = resume(token, settings, ssm=ssm, remaining_seconds=remaining, sleep=sleep)
+        else:
+            result = converge(
+                job_id,
+                data,
+                settings,
+                s3=session.client("s3", config=retry),
+                artifact_s3=artifact_s3,
+                ssm=ssm,
+                backend=backend,
+                remaining_seconds=remaining,
+                sleep=sleep,
+                workdir=workdir,
+            )
     except Exception as e:
         LOG.exception("job %s failed", job_id)
         result = JobResult(ok=False, summary=f"{type(e).__name__}: {e}")

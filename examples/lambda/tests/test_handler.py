@@ -40,8 +40,14 @@ class Pipeline:
     def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.calls.append((model.name, dict(params)))
 
-    def expect(self, ok: bool) -> None:
-        if ok:
+    def expect(self, ok: bool, continuation: bool = False) -> None:
+        if continuation:
+            self.stubber.add_response(
+                "put_job_success_result",
+                {},
+                {"jobId": JOB_ID, "continuationToken": ANY, "executionDetails": ANY},
+            )
+        elif ok:
             self.stubber.add_response(
                 "put_job_success_result", {}, {"jobId": JOB_ID, "executionDetails": ANY}
             )
@@ -223,7 +229,7 @@ def test_polling_stops_before_the_lambda_deadline(
     clock = FakeClock(remaining_seconds=75)
     pipeline.expect(ok=False)
 
-    result = run(hooked, pipeline, backend, clock=clock)
+    result = run(hooked, pipeline, backend, clock=clock, env={**ENV, "CONTINUE_POLLING": "false"})
 
     # 75 s left, 10 s polls, 30 s margin: polls at 75, 65, 55, 45 and stops with 35 s left.
     assert clock.sleeps == [10, 10, 10, 10]
@@ -354,3 +360,43 @@ def test_no_input_artifact_is_a_clear_failure(
     pipeline.expect(ok=False)
     run(aws, pipeline, FakeBackend({}), event=event)
     assert "no input artifact" in pipeline.failure_message
+
+
+def test_running_invocations_are_polled_on_in_a_continuation(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {
+            "prod-eu": FakeServer("prod-eu", [node("web-1", iid(1)), node("web-2", iid(2))]),
+            "prod-us": FakeServer("prod-us", error=ConnectionError("prod-us.example: refused")),
+        }
+    )
+    hooked = HookedSession(aws, lambda: set_status({iid(2): "InProgress"}))
+    pipeline.expect(ok=True, continuation=True)
+
+    first = run(hooked, pipeline, backend, clock=FakeClock(75))
+
+    assert first["ok"] is True
+    assert first["summary"].startswith("1 instances still running chef-client; polling continues.")
+    ((name, params),) = pipeline.calls
+    assert name == "PutJobSuccessResult"
+    token = params["continuationToken"]
+    assert len(token) <= handler.MAX_CONTINUATION_TOKEN
+
+    # chef-client on web-2 ends (badly) before CodePipeline invokes the function again.
+    set_status({iid(2): "Failed"})
+    pipeline.calls.clear()
+    pipeline.expect(ok=False)
+    event = job_event(aws)
+    event["CodePipeline.job"]["data"]["continuationToken"] = token
+
+    def no_backend() -> handler.ChefBackend:
+        raise AssertionError("a continuation must not sync or search again")
+
+    second = run(aws, pipeline, no_backend, event=event)
+
+    assert second["statuses"] == {iid(1): "Success", iid(2): "Failed"}
+    message = pipeline.failure_message
+    assert f"Failed: {iid(2)}: Failed." in message
+    assert "Search failed on: prod-us: ConnectionError: prod-us.example: refused" in message
+    assert len(ssm_commands(aws)) == 1  # nothing was sent twice

@@ -117,3 +117,18 @@ def test_no_break_spaces_are_spaces_with_a_warning_naming_the_line(
         "CHEF_NODE_QUERY line 1: U+00A0 no-break space treated as a space",
         "UserParameters line 2: U+00A0 no-break space treated as a space",
     ]
+
+
+def test_continuation_tokens_shrink_to_fit_or_give_up() -> None:
+    discovery = handler.Discovery(
+        skipped=[f"node-{n} on s: no instance id at ec2.instance_id" for n in range(100)],
+        failed_servers={"eu": "x" * 500},
+    )
+    commands = {f"i-{n:08x}": f"{n:08x}-0000-0000-0000-000000000000" for n in range(10)}
+    token = handler.continuation_token(commands, {}, discovery)
+    assert token is not None and len(token) <= handler.MAX_CONTINUATION_TOKEN
+    assert "100 nodes (see the first log)" in token
+    assert '"eu":"' + "x" * 500 in token
+
+    many = {f"i-{n:08x}": f"{n:08x}-0000-0000-0000-000000000000" for n in range(60)}
+    assert handler.continuation_token(many, {}, discovery) is None
