@@ -471,6 +471,7 @@ pub(crate) fn evaluate(
     struct HookState {
         warnings: Vec<ConfigWarning>,
         error: Option<YamlError>,
+        loaded: Vec<PathBuf>,
     }
     let state = Arc::new(Mutex::new(HookState::default()));
     let hook_state = Arc::clone(&state);
@@ -482,6 +483,7 @@ pub(crate) fn evaluate(
             match config_yml::load_file(path) {
                 Ok((value, warnings)) => {
                     st.warnings.extend(warnings);
+                    st.loaded.push(path.to_path_buf());
                     Ok(value)
                 }
                 Err(e) => {
@@ -524,10 +526,14 @@ pub(crate) fn evaluate(
         })
         .collect();
     warnings.append(&mut st.warnings);
-    Ok(Evaluated {
-        settings: dsl.settings,
-        warnings,
-    })
+    let mut settings = dsl.settings;
+    if let Some(url) = &mut settings.chef_server_url
+        && !st.loaded.is_empty()
+    {
+        let files: Vec<String> = st.loaded.iter().map(|p| p.display().to_string()).collect();
+        url.origin.note = Some(format!("after loading {}", files.join(", ")));
+    }
+    Ok(Evaluated { settings, warnings })
 }
 
 #[cfg(test)]
