@@ -80,7 +80,17 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<(Value, Vec<ConfigWarning
         let loc = e.location();
         let message = e.to_string();
         // The rendered message may carry a source snippet; the first line says it all.
-        let message = message.lines().next().unwrap_or_default().trim().to_owned();
+        let mut message = message.lines().next().unwrap_or_default().trim();
+        message = message
+            .strip_prefix("error:")
+            .unwrap_or(message)
+            .trim_start();
+        if message.starts_with("line ")
+            && let Some((_, rest)) = message.split_once(": ")
+        {
+            message = rest;
+        }
+        let message = message.to_owned();
         YamlError::Parse {
             file: file.to_path_buf(),
             line: loc

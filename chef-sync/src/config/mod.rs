@@ -244,7 +244,7 @@ pub enum ConfigError {
     },
     /// The private key file does not exist.
     #[error(
-        "server '{server}': private key {} does not exist ({pointed_by} pointed there); \
+        "server '{server}': private key {} does not exist ({pointed_by}); \
          put the key there or inject it with LoadOptions.keys",
         path.display()
     )]
@@ -253,7 +253,7 @@ pub enum ConfigError {
         server: String,
         /// Where the key was expected.
         path: PathBuf,
-        /// What made chef-sync look there (`client_key at knife.rb:11`).
+        /// What made chef-sync look there (`client_key at knife.rb:11 pointed there`).
         pointed_by: String,
     },
     /// `ssl_ca_file` does not exist.

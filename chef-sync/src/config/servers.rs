@@ -104,7 +104,7 @@ pub(crate) fn resolve(
                     return Err(ConfigError::MissingKey {
                         server: name.to_owned(),
                         path,
-                        pointed_by: format!("client_key at {}", k.origin),
+                        pointed_by: format!("client_key at {} pointed there", k.origin),
                     });
                 }
                 KeySource::Path(path)
@@ -116,7 +116,7 @@ pub(crate) fn resolve(
                 return Err(ConfigError::MissingKey {
                     server: name.to_owned(),
                     path,
-                    pointed_by: format!("{} sets no client_key, this is the default", cx.source),
+                    pointed_by: format!("{} sets no client_key; this is Chef's default", cx.source),
                 });
             }
             KeySource::Path(path)
