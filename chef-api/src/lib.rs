@@ -6,6 +6,7 @@
 //! * [`key`]: RSA private keys from PEM (PKCS#1 / PKCS#8), never printed.
 //! * [`sign`]: pure request signing for protocol versions 1.0, 1.1 and 1.3.
 //! * [`client`]: the typed async client (API-version negotiation, retries, TLS, clock skew).
+//! * [`endpoints`]: generic JSON verbs, cookbooks, nodes, search (paged, partial), users.
 //! * [`version`]: Chef cookbook versions and version constraints.
 //! * [`ruby`]: a sandboxed evaluator for the Ruby DSLs Chef uses (metadata.rb, knife.rb,
 //!   Berksfile); it parses with Ruby's own parser (prism) and never runs Ruby.
@@ -15,6 +16,7 @@
 
 pub mod client;
 pub mod cookbook;
+pub mod endpoints;
 pub mod error;
 pub mod key;
 pub mod ruby;

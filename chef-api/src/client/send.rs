@@ -1,0 +1,327 @@
+//! The signed-request pipeline: sign, send, learn from the answer, recover, retry.
+
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, DATE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::ChefClient;
+use super::api_version::HEADER as API_VERSION_HEADER;
+use super::clock::{is_clock_complaint, shift};
+use super::retry::retry_after;
+use crate::error::{Error, ResponseError, Result, redact_url};
+use crate::sign::{self, RequestToSign, SignVersion};
+
+/// A successful answer, body read.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status (2xx).
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    method: String,
+    url: String,
+}
+
+impl Response {
+    pub(crate) fn new(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        method: &Method,
+        url: String,
+    ) -> Self {
+        Self {
+            status,
+            headers,
+            body,
+            method: method.to_string(),
+            url,
+        }
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request's URL, credentials masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Decodes the body as JSON; failures name the JSON path. An empty body decodes as `null`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidResponse`] when the body does not fit `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &self.body
+        };
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| Error::InvalidResponse {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })
+    }
+}
+
+/// Recoveries already used by one request.
+#[derive(Debug, Default)]
+struct Recovery {
+    api_override: Option<u32>,
+    clock_fixed: bool,
+    sign_fallback: bool,
+}
+
+/// One answer to one attempt, body read.
+struct Answer<'a> {
+    method: &'a Method,
+    shown: &'a str,
+    status: StatusCode,
+    headers: HeaderMap,
+    payload: Bytes,
+    api_version: u32,
+    sign_version: SignVersion,
+}
+
+/// What to do after an answer.
+enum Verdict {
+    Done(Response),
+    Again,
+    Failed(Error),
+}
+
+/// Does this answer say the server does not speak signing protocol 1.3?
+fn rejects_v1_3(status: u16, headers: &HeaderMap, messages: &[String]) -> bool {
+    match status {
+        400 => messages.iter().any(|m| {
+            m.contains("Unsupported authentication protocol version")
+                || m.contains("Bad version number")
+        }),
+        401 => headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("version=") && !v.contains("1.3")),
+        _ => false,
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl ChefClient {
+    /// Builds one signed request.
+    fn build_signed(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Bytes>,
+        api_version: u32,
+        sign_version: SignVersion,
+    ) -> Result<reqwest::Request> {
+        let inner = &self.inner;
+        let payload: &[u8] = body.map_or(&[], |b| b.as_ref());
+        let timestamp = shift(inner.clock.now(), inner.skew.get());
+        let to_sign = RequestToSign {
+            method: method.as_str(),
+            path: url.path(),
+            content_hash: sign::content_hash(sign_version, payload),
+            user_id: &inner.client_name,
+            timestamp,
+            server_api_version: api_version,
+            version: sign_version,
+        };
+        let signed = sign::sign_request(&inner.key, &to_sign)?;
+        let mut rb = inner
+            .http
+            .request(method.clone(), url.clone())
+            .header(ACCEPT, "application/json")
+            .header("X-Chef-Version", inner.chef_version.clone())
+            .header(API_VERSION_HEADER, HeaderValue::from(api_version));
+        for (name, value) in signed {
+            rb = rb.header(name, value);
+        }
+        if let Some(b) = body {
+            rb = rb.header(CONTENT_TYPE, "application/json").body(b.clone());
+        }
+        rb.build()
+            .map_err(|e| Error::from_reqwest(method.as_str(), &redact_url(url), e))
+    }
+
+    /// Sends a signed request to `url` (its own path is signed) and returns the successful
+    /// answer. `body` is sent as JSON.
+    ///
+    /// Handles, in this order: a 406 (steps the API version down, once per version), a 401
+    /// about the clock (re-signs with the server's time, once), a rejection of signing
+    /// protocol 1.3 (switches to 1.1 for good, once), then retries what
+    /// [`Error::is_retryable`] allows within the [`super::RetryConfig`].
+    ///
+    /// # Errors
+    /// The error of the last attempt, of the kind its status maps to.
+    pub async fn send_signed(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
+        let inner = &self.inner;
+        let shown = redact_url(url);
+        let started = Instant::now();
+        let mut retries = 0;
+        let mut state = Recovery::default();
+        loop {
+            let api_version = state.api_override.unwrap_or_else(|| inner.api.to_request());
+            let sign_version = self.sign_version();
+            let request =
+                self.build_signed(&method, url, body.as_ref(), api_version, sign_version)?;
+            let error = match inner.http.execute(request).await {
+                Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    inner
+                        .skew
+                        .observe(header_str(&headers, DATE.as_str()), inner.clock.now());
+                    match resp.bytes().await {
+                        Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
+                        Ok(payload) => {
+                            let answer = Answer {
+                                method: &method,
+                                shown: &shown,
+                                status,
+                                headers,
+                                payload,
+                                api_version,
+                                sign_version,
+                            };
+                            match self.judge(answer, &mut state) {
+                                Verdict::Done(response) => return Ok(response),
+                                Verdict::Again => continue,
+                                Verdict::Failed(error) => error,
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(delay) = self.retry_delay(&error, retries, started) else {
+                return Err(error);
+            };
+            tracing::debug!(url = %shown, retry = retries + 1, ?delay, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+            retries += 1;
+        }
+    }
+
+    /// Learns from one answer and decides: done, send again at once (406, clock, 1.3
+    /// rejection; each recovery at most once), or failed (maybe retried by the caller).
+    fn judge(&self, answer: Answer<'_>, state: &mut Recovery) -> Verdict {
+        let inner = &self.inner;
+        let Answer {
+            method,
+            shown,
+            status,
+            headers,
+            payload,
+            api_version,
+            sign_version,
+        } = answer;
+        let api_header = header_str(&headers, API_VERSION_HEADER);
+        if status == StatusCode::NOT_ACCEPTABLE
+            && let Some(v) = inner.api.step_down(api_version, api_header, &payload)
+        {
+            tracing::debug!(url = %shown, from = api_version, to = v, "server API version stepped down after 406");
+            state.api_override = Some(v);
+            return Verdict::Again;
+        }
+        if status.as_u16() < 500 {
+            inner.api.observe(api_header);
+        }
+        if status.is_success() {
+            return Verdict::Done(Response::new(
+                status,
+                headers,
+                payload,
+                method,
+                shown.to_owned(),
+            ));
+        }
+        let mut failure = ResponseError::new(status.as_u16(), method.as_str(), shown, &payload);
+        failure.retry_after = retry_after(&headers, SystemTime::now());
+        if status == StatusCode::UNAUTHORIZED
+            && !state.clock_fixed
+            && is_clock_complaint(&failure.messages)
+        {
+            state.clock_fixed = true;
+            tracing::info!(url = %shown, offset_seconds = inner.skew.get(), "server refused the timestamp; signing again with the server's clock");
+            return Verdict::Again;
+        }
+        if !state.sign_fallback
+            && sign_version == SignVersion::V1_3
+            && rejects_v1_3(status.as_u16(), &headers, &failure.messages)
+        {
+            state.sign_fallback = true;
+            inner.sign_version.set(SignVersion::V1_1);
+            tracing::info!(url = %shown, "server rejected signing protocol 1.3; using 1.1 from now on");
+            return Verdict::Again;
+        }
+        Verdict::Failed(Error::from_response(failure))
+    }
+
+    /// Sends a signed request to `path` (relative to the server URL, or absolute) with an
+    /// optional JSON body given as bytes.
+    ///
+    /// # Errors
+    /// See [`ChefClient::send_signed`].
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Response> {
+        let url = self.url_for(path)?;
+        self.send_signed(method, &url, body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_v1_3_rejections() {
+        let none = HeaderMap::new();
+        assert!(rejects_v1_3(
+            400,
+            &none,
+            &["Unsupported authentication protocol version".into()]
+        ));
+        assert!(rejects_v1_3(400, &none, &["Bad version number 1.3".into()]));
+        assert!(!rejects_v1_3(400, &none, &["Field 'name' invalid".into()]));
+        let mut old = HeaderMap::new();
+        old.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"X-Ops-Sign version="1.0" version="1.1""#),
+        );
+        assert!(rejects_v1_3(401, &old, &[]));
+        let mut all = HeaderMap::new();
+        all.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                r#"X-Ops-Sign version="1.0" version="1.1" version="1.2" version="1.3""#,
+            ),
+        );
+        assert!(!rejects_v1_3(401, &all, &[]));
+        assert!(!rejects_v1_3(401, &none, &[]));
+    }
+}
