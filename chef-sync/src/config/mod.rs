@@ -39,6 +39,7 @@
 //! for s in &config.servers { println!("{} {}", s.name, s.url); }
 //! ```
 
+mod client;
 mod config_yml;
 mod credentials;
 mod knife_rb;
@@ -288,6 +289,16 @@ pub enum ConfigError {
         root: PathBuf,
         /// The server directories found.
         servers: Vec<String>,
+    },
+    /// The client for a server could not be built (bad key, certificate, proxy, ...).
+    #[error("server '{server}': cannot build a client for {url}: {source}")]
+    Client {
+        /// The server.
+        server: String,
+        /// Its URL.
+        url: String,
+        /// What `chef-api` reported (boxed: it is large).
+        source: Box<chef_api::Error>,
     },
     /// Nothing configures a server.
     #[error(
