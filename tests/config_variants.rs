@@ -344,3 +344,23 @@ fn no_break_space_in_knife_rb_warns_with_the_line() {
     assert_eq!(lines, [Some(1), Some(3)]);
     assert_eq!(config.servers[0].client_name, "me");
 }
+
+#[test]
+fn pasted_credentials_with_no_break_spaces_still_read() {
+    let home = tempfile::tempdir().unwrap();
+    let creds = home.path().join(".chef/credentials");
+    write(
+        &creds,
+        "[default]\nclient_name\u{a0}=\u{a0}\"barney\"\n\u{a0}\u{a0}client_key = \"-----BEGIN RSA PRIVATE KEY-----\\nx\\n\"\nchef_server_url = \"https://127.0.0.1:1\"\n",
+    );
+    let repo = tempfile::tempdir().unwrap();
+    let home_s = home.path().display().to_string();
+    let config = RepoConfig::load(repo.path(), &env(&[("HOME", &home_s)])).unwrap();
+    assert_eq!(config.servers[0].client_name, "barney");
+    let lines: Vec<(std::path::PathBuf, Option<u32>)> = config
+        .warnings
+        .iter()
+        .map(|w| (w.file.clone(), w.line))
+        .collect();
+    assert_eq!(lines, [(creds.clone(), Some(2)), (creds, Some(3))]);
+}

@@ -105,9 +105,14 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<(Value, Vec<ConfigWarning
     Ok((Value::from_json(&json), warnings))
 }
 
-/// Replaces U+00A0 that stands where whitespace belongs (next to whitespace, a line edge or
-/// after `:`/`-`) and keeps it between two visible characters, where it is content.
-fn replace_whitespace_nbsp(text: &str, file: &Path, warnings: &mut Vec<ConfigWarning>) -> String {
+/// Replaces U+00A0 that stands where whitespace belongs (next to whitespace, a line edge or a
+/// separator) and keeps it between two letters or digits, where it is content.
+/// Shared with the credentials file (TOML), which pasted text spoils the same way.
+pub(crate) fn replace_whitespace_nbsp(
+    text: &str,
+    file: &Path,
+    warnings: &mut Vec<ConfigWarning>,
+) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let chars: Vec<char> = line.chars().collect();
@@ -119,10 +124,13 @@ fn replace_whitespace_nbsp(text: &str, file: &Path, warnings: &mut Vec<ConfigWar
             }
             let before = j.checked_sub(1).map(|k| chars[k]);
             let after = chars.get(j + 1).copied();
+            // Next to whitespace, a line edge or a separator (`:`, `-`, `=`, `,`).
             let is_gap = |ch: Option<char>| {
-                ch.is_none_or(|ch| ch.is_whitespace() || ch == '\u{a0}' || ch == ':' || ch == '-')
+                ch.is_none_or(|ch| {
+                    ch.is_whitespace() || ch == '\u{a0}' || matches!(ch, ':' | '-' | '=' | ',')
+                })
             };
-            if is_gap(before) || after.is_none_or(|ch| ch.is_whitespace() || ch == '\u{a0}') {
+            if is_gap(before) || is_gap(after) {
                 out.push(' ');
                 replaced = true;
             } else {

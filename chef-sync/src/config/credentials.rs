@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use chef_api::ruby::Value;
 
-use super::ConfigError;
+use super::config_yml::replace_whitespace_nbsp;
 use super::knife_rb::{Origin, Settings};
+use super::{ConfigError, ConfigWarning};
 
 /// Which profile to use, and whether the user asked for it explicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,17 +52,24 @@ pub(crate) fn choose_profile(env: &BTreeMap<String, String>) -> ProfileChoice {
 }
 
 /// Reads profile `profile` from the credentials file at `path` into settings. Relative key
-/// paths resolve against `chef_home`.
+/// paths resolve against `chef_home`. U+00A0 used as whitespace is read as a space, with a
+/// warning per line in `warnings`.
 pub(crate) fn load_profile(
     path: &Path,
     profile: &str,
     chef_home: &Path,
     home: Option<&Path>,
+    warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let text = if text.contains('\u{a0}') {
+        replace_whitespace_nbsp(&text, path, warnings)
+    } else {
+        text
+    };
     parse_profile(&text, path, profile, chef_home, home)
 }
 
@@ -73,9 +81,17 @@ pub(crate) fn parse_profile(
     chef_home: &Path,
     home: Option<&Path>,
 ) -> Result<Settings, ConfigError> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Credentials {
-        file: path.to_path_buf(),
-        message: e.to_string().trim().replace('\n', " "),
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: ")
+        });
+        ConfigError::Credentials {
+            file: path.to_path_buf(),
+            message: format!("{}{}", at.unwrap_or_default(), e.message().trim()),
+        }
     })?;
     let Some(entry) = table.get(profile) else {
         return Err(ConfigError::UnknownProfile {
@@ -193,8 +209,11 @@ ssh_user = "ubuntu"
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("/h/.chef/credentials:"), "{e}");
-        assert!(e.contains("line 2"), "{e}");
+        assert!(
+            e.starts_with("/h/.chef/credentials: line 2, column 15: "),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

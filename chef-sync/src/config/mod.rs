@@ -340,7 +340,7 @@ impl RepoConfig {
         let chef_home = credentials::chef_home(&options.env);
         let profile = credentials::choose_profile(&options.env);
         let creds_file = chef_home.as_ref().map(|h| h.join("credentials"));
-        let read_profile = || -> Result<Settings, ConfigError> {
+        let read_profile = |warnings: &mut Vec<ConfigWarning>| -> Result<Settings, ConfigError> {
             let (Some(file), Some(ch)) = (&creds_file, &chef_home) else {
                 return Err(ConfigError::UnknownProfile {
                     file: PathBuf::from("~/.chef/credentials (HOME is not set)"),
@@ -355,10 +355,10 @@ impl RepoConfig {
                     known: Vec::new(),
                 });
             }
-            credentials::load_profile(file, &profile.name, ch, home.as_deref())
+            credentials::load_profile(file, &profile.name, ch, home.as_deref(), warnings)
         };
 
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<ConfigWarning> = Vec::new();
         let mut specs = Vec::new();
         match config_file {
             Some(file) => {
@@ -369,7 +369,7 @@ impl RepoConfig {
                 };
                 let names = servers::filter_only(names, &options.only, &chef_dir)?;
                 let base = if profile.explicit {
-                    Some(read_profile()?)
+                    Some(read_profile(&mut warnings)?)
                 } else {
                     None
                 };
@@ -418,7 +418,7 @@ impl RepoConfig {
                 let names =
                     servers::filter_only(vec![profile.name.clone()], &options.only, &chef_dir)?;
                 if let Some(name) = names.into_iter().next() {
-                    let mut settings = read_profile()?;
+                    let mut settings = read_profile(&mut warnings)?;
                     let unknown = std::mem::take(&mut settings.unknown);
                     if !unknown.is_empty() {
                         warnings.push(unknown_warning(file, &unknown));
