@@ -264,3 +264,29 @@ fn invalid_config_yml_names_its_line() {
     assert!(msg.contains("server 'us-east-1'"), "{msg}");
     assert!(msg.contains(".chef/knife.rb:6"), "{msg}");
 }
+
+#[test]
+fn warns_about_servers_sharing_a_url_and_keys_for_unknown_servers() {
+    let repo = fixture("seed");
+    let root = repo.path();
+    // A knife.rb that forgets CHEF_SERVER sends every "region" to the same server.
+    std::fs::write(
+        root.join(".chef/knife.rb"),
+        "node_name 'pivotal'\nclient_key_contents ENV['KEY']\nchef_server_url 'https://127.0.0.1:8443/organizations/default'\n",
+    )
+    .unwrap();
+    let mut opts = options(root);
+    opts.env
+        .insert("KEY".into(), "-----BEGIN PRIVATE KEY-----\n".into());
+    opts.keys.insert("us-east1".into(), b"typo".to_vec());
+    let config = RepoConfig::load(root, &opts).unwrap();
+    let messages: Vec<&str> = config.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "a key was injected for server 'us-east1', which is not configured (servers: eu-west-1, us-east-1)",
+            "servers 'eu-west-1' and 'us-east-1' have the same chef_server_url https://127.0.0.1:8443/organizations/default; does the configuration use CHEF_SERVER?",
+        ]
+    );
+    assert_eq!(config.warnings[0].file, root.join(".chef/knife.rb"));
+}

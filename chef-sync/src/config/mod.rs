@@ -360,14 +360,16 @@ impl RepoConfig {
 
         let mut warnings: Vec<ConfigWarning> = Vec::new();
         let mut specs = Vec::new();
+        let all_names: Vec<String>;
+        let report_file = config_file.clone().unwrap_or_else(|| root.clone());
         match config_file {
             Some(file) => {
-                let names = if discovered.is_empty() {
+                all_names = if discovered.is_empty() {
                     vec!["default".to_owned()]
                 } else {
                     discovered.clone()
                 };
-                let names = servers::filter_only(names, &options.only, &chef_dir)?;
+                let names = servers::filter_only(all_names.clone(), &options.only, &chef_dir)?;
                 let base = if profile.explicit {
                     Some(read_profile(&mut warnings)?)
                 } else {
@@ -415,8 +417,8 @@ impl RepoConfig {
                 let Some(file) = creds_file.as_ref().filter(|f| f.is_file()) else {
                     return Err(ConfigError::NoServers { root });
                 };
-                let names =
-                    servers::filter_only(vec![profile.name.clone()], &options.only, &chef_dir)?;
+                all_names = vec![profile.name.clone()];
+                let names = servers::filter_only(all_names.clone(), &options.only, &chef_dir)?;
                 if let Some(name) = names.into_iter().next() {
                     let mut settings = read_profile(&mut warnings)?;
                     let unknown = std::mem::take(&mut settings.unknown);
@@ -433,6 +435,30 @@ impl RepoConfig {
                 }
             }
         }
+        for injected in options.keys.keys() {
+            if !all_names.contains(injected) {
+                warnings.push(ConfigWarning {
+                    file: report_file.clone(),
+                    line: None,
+                    message: format!(
+                        "a key was injected for server '{injected}', which is not configured (servers: {})",
+                        all_names.join(", ")
+                    ),
+                });
+            }
+        }
+        for (i, a) in specs.iter().enumerate() {
+            if let Some(b) = specs[..i].iter().find(|b| same_url(&b.url, &a.url)) {
+                warnings.push(ConfigWarning {
+                    file: report_file.clone(),
+                    line: None,
+                    message: format!(
+                        "servers '{}' and '{}' have the same chef_server_url {}; does the configuration use CHEF_SERVER?",
+                        b.name, a.name, a.url
+                    ),
+                });
+            }
+        }
         let mut unique: Vec<ConfigWarning> = Vec::with_capacity(warnings.len());
         for w in warnings {
             if !unique.contains(&w) {
@@ -447,6 +473,19 @@ impl RepoConfig {
             berksfile,
             warnings,
         })
+    }
+}
+
+/// Whether two server URLs are the same base (ignoring case of scheme/host and a trailing `/`).
+fn same_url(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.port_or_known_default() == b.port_or_known_default()
+                && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
+        }
+        _ => a == b,
     }
 }
 
