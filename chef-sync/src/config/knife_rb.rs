@@ -302,6 +302,12 @@ impl Settings {
             "https_proxy" => s(&self.https_proxy),
             "no_proxy" => s(&self.no_proxy),
             "verify_api_cert" => self.verify_api_cert.map_or(Value::Nil, Value::Bool),
+            "knife" => Value::Hash(
+                self.knife
+                    .iter()
+                    .map(|(k, v)| (Value::Sym(k.clone()), Value::from_json(v)))
+                    .collect(),
+            ),
             _ => Value::Nil,
         }
     }
@@ -431,6 +437,7 @@ fn is_known(name: &str) -> bool {
                 | "http_proxy"
                 | "https_proxy"
                 | "no_proxy"
+                | "knife"
         )
 }
 
@@ -601,6 +608,12 @@ mod tests {
     fn getter_without_arguments_returns_the_value() {
         let ev = eval("node_name 'me'\nchef_server_url \"https://x/#{node_name}\"\n").unwrap();
         assert_eq!(ev.settings.chef_server_url.unwrap().value, "https://x/me");
+    }
+
+    #[test]
+    fn knife_settings_can_be_read_back() {
+        let ev = eval("knife[:site] = 'https://127.0.0.1:1'\nnode_name knife[:site]\n").unwrap();
+        assert_eq!(ev.settings.node_name.unwrap().value, "https://127.0.0.1:1");
     }
 
     #[test]
