@@ -30,13 +30,19 @@
 //! no-break spaces are read as spaces with a warning naming the line. Relative paths resolve
 //! against the repository root (where knife runs in CI).
 //!
+//! A server can also be given with no repository: [`ServerSpec::new`]. Either way
+//! [`ServerSpec::client`] builds the `chef-api` client (key, TLS, proxy) for it.
+//!
 //! ```no_run
 //! use chef_sync::config::{LoadOptions, RepoConfig};
 //! let mut options = LoadOptions::default();
 //! options.keys.insert("eu-west-1".into(), std::fs::read("/secrets/eu.pem").unwrap());
 //! let config = RepoConfig::load("/src/repo".as_ref(), &options).unwrap();
 //! for w in &config.warnings { eprintln!("warning: {w}"); }
-//! for s in &config.servers { println!("{} {}", s.name, s.url); }
+//! for s in &config.servers {
+//!     let client = s.client().unwrap();
+//!     println!("{} {} as {}", s.name, s.url, client.client_name());
+//! }
 //! ```
 
 mod client;
