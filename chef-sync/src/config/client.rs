@@ -24,7 +24,7 @@ impl ServerSpec {
             KeySource::Pem(pem) => {
                 b.with_key(PrivateKey::from_pem(pem).map_err(|e| ConfigError::Client {
                     server: self.name.clone(),
-                    url: self.url.clone(),
+                    url: super::servers::redact_url(&self.url),
                     source: Box::new(e.into()),
                 })?)
             }
@@ -68,7 +68,7 @@ impl ServerSpec {
             .build()
             .map_err(|source| ConfigError::Client {
                 server: self.name.clone(),
-                url: self.url.clone(),
+                url: super::servers::redact_url(&self.url),
                 source: Box::new(source),
             })
     }

@@ -76,7 +76,9 @@ impl std::fmt::Debug for KeySource {
 }
 
 /// One Chef server to sync to, fully resolved from the repository's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` never shows key bytes or passwords in URLs (`http://user:***@proxy`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerSpec {
     /// Name (the `.chef/NAME/` directory, or given explicitly).
     pub name: String,
@@ -529,5 +531,28 @@ fn unknown_warning(file: &Path, unknown: &[(String, Option<u32>)]) -> ConfigWarn
         file: file.to_path_buf(),
         line: unknown.first().and_then(|(_, l)| *l),
         message: format!("unknown settings ignored by chef-sync: {}", list.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_configs_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<ConfigError>();
+        send_sync::<RepoConfig>();
+        send_sync::<ServerSpec>();
+    }
+
+    #[test]
+    fn warning_display_is_file_line_message() {
+        let w = ConfigWarning {
+            file: "/r/.chef/knife.rb".into(),
+            line: Some(3),
+            message: "m".into(),
+        };
+        assert_eq!(w.to_string(), "/r/.chef/knife.rb:3: m");
     }
 }

@@ -191,7 +191,7 @@ pub(crate) fn resolve(
 pub(crate) fn validate_url(server: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
     let bad = |reason: String| ConfigError::InvalidUrl {
         server: server.to_owned(),
-        value: value.to_owned(),
+        value: redact_url(value),
         origin: origin.to_owned(),
         reason,
     };
@@ -206,6 +206,37 @@ pub(crate) fn validate_url(server: &str, value: &str, origin: &str) -> Result<()
         return Err(bad("no host".to_owned()));
     }
     Ok(())
+}
+
+/// `url` with any password replaced by `***` (for Debug output and messages).
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for ServerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |o: &Option<String>| o.as_deref().map(redact_url);
+        f.debug_struct("ServerSpec")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .field("client_name", &self.client_name)
+            .field("key", &self.key)
+            .field("cookbook_path", &self.cookbook_path)
+            .field("ssl_verify", &self.ssl_verify)
+            .field("ssl_ca_file", &self.ssl_ca_file)
+            .field("trusted_certs_dir", &self.trusted_certs_dir)
+            .field("http_proxy", &redact(&self.http_proxy))
+            .field("https_proxy", &redact(&self.https_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .field("knife", &self.knife)
+            .finish()
+    }
 }
 
 impl ServerSpec {
@@ -261,6 +292,21 @@ mod tests {
             "{e}"
         );
         assert!(validate_url("s", "ftp://chef.example", "k").is_err());
+    }
+
+    #[test]
+    fn debug_hides_keys_and_proxy_passwords() {
+        let mut s = ServerSpec::new(
+            "a",
+            "https://127.0.0.1:1",
+            "me",
+            KeySource::Pem(b"SECRETPEM".to_vec()),
+        )
+        .unwrap();
+        s.https_proxy = Some("http://bob:hunter2@127.0.0.1:3128".into());
+        let d = format!("{s:?}");
+        assert!(!d.contains("SECRETPEM") && !d.contains("hunter2"), "{d}");
+        assert!(d.contains("bob:***@127.0.0.1:3128"), "{d}");
     }
 
     #[test]
