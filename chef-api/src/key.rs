@@ -185,7 +185,11 @@ struct Block {
 fn blocks(text: &str) -> Vec<Block> {
     let mut out = Vec::new();
     let mut current: Option<Block> = None;
-    for line in text.lines().map(str::trim) {
+    // `trim` also drops no-break spaces; a byte-order mark is not whitespace, so strip it too.
+    for line in text
+        .lines()
+        .map(|l| l.trim_start_matches('\u{feff}').trim())
+    {
         match current.as_mut() {
             None => {
                 if let Some(label) = line
@@ -361,8 +365,15 @@ mod tests {
     fn tolerates_pasted_keys() {
         // Heredoc indentation, CRLF, blank lines and text around the block.
         let indented: String = SPEC_KEY.lines().map(|l| format!("    {l}\r\n")).collect();
-        let pasted = format!("Here is the key:\n\n{indented}\n\nthanks\n");
+        let pasted = format!("\u{feff}Here is the key:\n\n{indented}\n\nthanks\n");
         let key = PrivateKey::from_pem(pasted).unwrap();
+        assert_eq!(key.public_key_pem(), SPEC_PUB);
+        // Copied from a web page: a byte-order mark and no-break spaces as indentation.
+        let web: String = SPEC_KEY
+            .lines()
+            .map(|l| format!("\u{a0}\u{a0}{l}\n"))
+            .collect();
+        let key = PrivateKey::from_pem(format!("\u{feff}{web}")).unwrap();
         assert_eq!(key.public_key_pem(), SPEC_PUB);
         // A certificate before the key in the same file.
         let dir = spec_dir();

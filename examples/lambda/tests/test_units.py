@@ -1,0 +1,134 @@
+"""The handler's pure parts: settings, attribute lookup, summaries, result reporting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import handler
+import pytest
+
+
+def test_settings_defaults_and_overrides() -> None:
+    s = handler.Settings.load({})
+    assert (s.node_query, s.instance_id_attribute, s.run_sync, s.batch_size) == (
+        "*:*",
+        "ec2.instance_id",
+        False,
+        50,
+    )
+    s = handler.Settings.load(
+        {"CHEF_NODE_QUERY": "role:web", "CHEF_SYNC_IN_LAMBDA": "yes", "KEY_BUCKET": "k"},
+        '{"instance_id_attribute": "cloud.id"}',
+    )
+    assert (s.node_query, s.instance_id_attribute, s.run_sync, s.key_bucket) == (
+        "role:web",
+        "cloud.id",
+        True,
+        "k",
+    )
+
+
+@pytest.mark.parametrize("size", ["0", "51"])
+def test_batch_size_above_ssm_limit_is_rejected(size: str) -> None:
+    with pytest.raises(ValueError, match="SSM_BATCH_SIZE"):
+        handler.Settings.load({"SSM_BATCH_SIZE": size})
+
+
+@pytest.mark.parametrize("params", ["not json", "[1, 2]"])
+def test_bad_user_parameters_are_rejected(params: str) -> None:
+    with pytest.raises(ValueError, match="UserParameters"):
+        handler.Settings.load({}, params)
+
+
+def test_attribute_uses_chef_precedence() -> None:
+    node: dict[str, Any] = {
+        "name": "n",
+        "default": {"ec2": {"instance_id": "i-default00"}},
+        "normal": {"ec2": {"instance_id": "i-normal000"}},
+        "automatic": {"ec2": {"instance_id": "i-0automatic"}},
+    }
+    assert handler.attribute(node, "ec2.instance_id") == "i-0automatic"
+    del node["automatic"]
+    assert handler.attribute(node, "ec2.instance_id") == "i-normal000"
+    assert (
+        handler.attribute(
+            {"ec2.instance_id": "x", "ec2": {"instance_id": "i-flat0000"}}, "ec2.instance_id"
+        )
+        == "i-flat0000"
+    )
+    assert handler.attribute(node, "ec2.missing") is None
+
+
+def test_batches_split_at_the_limit() -> None:
+    items = [str(i) for i in range(101)]
+    assert [len(b) for b in handler.batches(items, 50)] == [50, 50, 1]
+    assert [x for b in handler.batches(items, 50) for x in b] == items
+    assert list(handler.batches([], 50)) == []
+
+
+def test_invalid_instance_ids_are_skipped() -> None:
+    class Server:
+        name = "s"
+
+        def search_nodes(self, query: str) -> list[dict[str, Any]]:
+            return [
+                {"name": "a", "automatic": {"ec2": {"instance_id": "i-0123456789abcdef0"}}},
+                {"name": "b", "automatic": {"ec2": {"instance_id": "rm -rf /"}}},
+                {"name": "c", "automatic": {"ec2": {"instance_id": "mi-0123456789abcdef0"}}},
+            ]
+
+    found = handler.find_targets([Server()], "*:*", "ec2.instance_id")
+    assert [t.instance_id for t in found.targets] == ["i-0123456789abcdef0", "mi-0123456789abcdef0"]
+    assert found.skipped == ["b on s: no instance id at ec2.instance_id"]
+
+
+def test_send_failures_count_as_failed_instances() -> None:
+    targets = [handler.Target("i-00000001", "a", "s"), handler.Target("i-00000002", "b", "s")]
+    result = handler.summarize(
+        targets,
+        {"i-00000001": "Success", "i-00000002": "SendFailed: ThrottlingException"},
+        handler.Discovery(targets=targets),
+    )
+    assert not result.ok
+    assert "Failed: i-00000002 (b on s): SendFailed: ThrottlingException." in result.summary
+
+
+def test_failure_message_is_cut_to_codepipelines_limit() -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Pipeline:
+        def put_job_failure_result(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+    handler.report(Pipeline(), "job", handler.JobResult(ok=False, summary="x" * 20_000))
+    message = calls[0]["failureDetails"]["message"]
+    assert len(message) <= handler.MAX_FAILURE_MESSAGE
+    assert message.endswith("(cut)")
+
+
+def test_no_break_spaces_are_spaces_with_a_warning_naming_the_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    params = '{\n\u00a0 "query":\u00a0"role:web AND\u00a0chef_environment:prod"\n}'
+    with caplog.at_level("WARNING", logger="chef_sync.lambda"):
+        s = handler.Settings.load({"CHEF_NODE_QUERY": "role:db\u00a0"}, params)
+    assert s.node_query == "role:web AND chef_environment:prod"
+    assert [r.getMessage() for r in caplog.records] == [
+        "CHEF_NODE_QUERY line 1: U+00A0 no-break space treated as a space",
+        "UserParameters line 2: U+00A0 no-break space treated as a space",
+    ]
+
+
+def test_continuation_tokens_shrink_to_fit_or_give_up() -> None:
+    discovery = handler.Discovery(
+        skipped=[f"node-{n} on s: no instance id at ec2.instance_id" for n in range(100)],
+        failed_servers={"eu": "x" * 500},
+    )
+    commands = {f"i-{n:08x}": f"{n:08x}-0000-0000-0000-000000000000" for n in range(10)}
+    token = handler.continuation_token(commands, {}, discovery)
+    assert token is not None and len(token) <= handler.MAX_CONTINUATION_TOKEN
+    assert "100 nodes (see the first log)" in token
+    assert '"eu":"' + "x" * 500 in token
+
+    many = {f"i-{n:08x}": f"{n:08x}-0000-0000-0000-000000000000" for n in range(60)}
+    assert handler.continuation_token(many, {}, discovery) is None

@@ -1,0 +1,32 @@
+"""Upload a Chef repository's cookbooks to many Chef Infra Servers at once.
+
+The work is done by the Rust extension module :mod:`chef_sync._chef_sync`; this package
+re-exports its public names. Errors are instances of :class:`ChefSyncError` subclasses, also
+available from :mod:`chef_sync.exceptions`.
+"""
+
+from chef_sync import exceptions
+from chef_sync._chef_sync import __version__
+from chef_sync.exceptions import (
+    AuthenticationError,
+    ChefSyncError,
+    ConfigError,
+    ConflictError,
+    NetworkError,
+    NotFoundError,
+    ServerError,
+    TlsError,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "ChefSyncError",
+    "ConfigError",
+    "ConflictError",
+    "NetworkError",
+    "NotFoundError",
+    "ServerError",
+    "TlsError",
+    "__version__",
+    "exceptions",
+]

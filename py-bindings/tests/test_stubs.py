@@ -1,0 +1,37 @@
+"""The hand-written stubs match the built module, and the typed code type-checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PY_BINDINGS = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=PY_BINDINGS,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_stubtest_finds_no_mismatch() -> None:
+    result = run("mypy.stubtest", "chef_sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_package_handler_and_tests_type_check_strictly() -> None:
+    result = run(
+        "mypy",
+        "python/chef_sync",
+        "tests",
+        "../examples/lambda/handler.py",
+        "../examples/lambda/tests",
+        "../deploy/tests",
+        "../deploy/package.py",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
