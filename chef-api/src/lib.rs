@@ -19,6 +19,7 @@ pub mod error;
 pub mod key;
 pub mod ruby;
 pub mod sign;
+pub mod supermarket;
 pub mod version;
 
 pub use error::{Error, Result};
