@@ -1,3 +1,4 @@
 //! # chef-sync
 //!
 //! Sync one Chef repository to many Chef Infra Servers at once.
+pub mod berkshelf;
