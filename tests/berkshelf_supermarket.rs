@@ -55,7 +55,10 @@ fn raw_header(path: &[u8], kind: tar::EntryType, size: u64) -> tar::Header {
     h
 }
 
-fn targz(entries: &[(&[u8], tar::EntryType, &[u8], Option<&[u8]>)]) -> Vec<u8> {
+/// One tar entry: raw path, type, data, raw link target.
+type RawEntry<'a> = (&'a [u8], tar::EntryType, &'a [u8], Option<&'a [u8]>);
+
+fn targz(entries: &[RawEntry<'_>]) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut b = tar::Builder::new(gz);
     for (p, kind, data, link) in entries {
