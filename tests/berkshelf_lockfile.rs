@@ -106,7 +106,7 @@ fn parse_errors_are_positioned() {
         .unwrap_err()
         .to_string();
     assert!(
-        msg.contains("app-repo.lock:14: git dependency ossec has no 'revision:' line"),
+        msg.contains("app-repo.lock:12: git dependency ossec has no 'revision:' line"),
         "{msg}"
     );
     let json = Lockfile::parse("{\"dependencies\": {}}", &path).unwrap_err();
