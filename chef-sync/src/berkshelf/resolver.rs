@@ -17,8 +17,9 @@ use std::ops::Bound;
 use chef_api::supermarket::Universes;
 use chef_api::version::{Constraint, Version};
 use pubgrub::{
-    DefaultStringReporter, DependencyConstraints, DependencyProvider, Derived, External, Map,
-    PackageResolutionStatistics, PubGrubError, Ranges, ReportFormatter, Reporter, Term,
+    DefaultStringReporter, DependencyConstraints, DependencyProvider, DerivationTree, Derived,
+    External, Map, PackageResolutionStatistics, PubGrubError, Ranges, ReportFormatter, Reporter,
+    Term,
 };
 
 use super::CookbookInfo;
@@ -130,13 +131,23 @@ pub fn resolve(
                 Pkg::Cookbook(n) => Some((n, v)),
             })
             .collect()),
-        Err(PubGrubError::NoSolution(tree)) => {
-            let explanation = DefaultStringReporter::report_with_formatter(
-                &tree,
-                &Words {
-                    provider: &provider,
-                },
-            );
+        Err(PubGrubError::NoSolution(mut tree)) => {
+            // Gaps between real versions ("no version in > 2.0.0, < 3.0.0") are noise.
+            tree.collapse_no_versions();
+            let words = Words {
+                provider: &provider,
+            };
+            let explanation = match &tree {
+                // Collapsing can leave a lone demand whose cookbook has no matching version.
+                DerivationTree::External(ext @ External::FromDependencyOf(_, _, dep, set)) => {
+                    format!(
+                        "{}, but {}.",
+                        capitalize(&words.format_external(ext)),
+                        words.format_external(&External::NoVersions(dep.clone(), set.clone()))
+                    )
+                }
+                _ => DefaultStringReporter::report_with_formatter(&tree, &words),
+            };
             Err(ResolveError::NoSolution {
                 explanation,
                 demands: demands_text(demands),
@@ -145,6 +156,14 @@ pub fn resolve(
         Err(PubGrubError::ErrorChoosingVersion { source, .. })
         | Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
         | Err(PubGrubError::ErrorInShouldCancel(source)) => match source {},
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -441,7 +460,7 @@ impl ReportFormatter<Pkg, Vs, String> for Words<'_, '_> {
             ),
             many => {
                 let parts: Vec<String> = many.iter().map(|(p, t)| self.term(p, t)).collect();
-                format!("{} are incompatible", parts.join(", "))
+                format!("{} cannot be used together", parts.join(" and "))
             }
         }
     }
