@@ -46,7 +46,7 @@ fn generated_catalog() -> Catalog {
                 for _ in 0..(rng.next() % 4) {
                     let dep = (rng.next() as usize) % i;
                     let major = rng.next() % 3 + (VERSIONS / 2 - 1);
-                    let c = if rng.next() % 2 == 0 {
+                    let c = if rng.next() & 1 == 0 {
                         format!("~> {major}.0")
                     } else {
                         format!(">= {major}.0")
