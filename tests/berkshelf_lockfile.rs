@@ -303,3 +303,37 @@ fn new_dependency_resolves_keeping_old_pins_and_writes_the_lock() {
     );
     assert!(!dir.path().join("empty.lock").exists());
 }
+
+#[test]
+fn edited_metadata_of_a_path_cookbook_is_not_trusted() {
+    let v = |s: &str| Version::parse(s).unwrap();
+    let same = CookbookInfo {
+        name: "myapp".into(),
+        version: v("0.1.0"),
+        dependencies: vec![("apt".into(), "~> 7.0".into())],
+    };
+    let plan = app_lock()
+        .plan_with_local(&app_berksfile(), &Update::None, &[same.clone()])
+        .unwrap();
+    assert!(plan.is_trusted(), "{:?}", plan.untrusted_reason);
+    let mut edited = same.clone();
+    edited
+        .dependencies
+        .push(("nginx".into(), ">= 0.0.0".into()));
+    let plan = app_lock()
+        .plan_with_local(&app_berksfile(), &Update::None, &[edited])
+        .unwrap();
+    assert_eq!(
+        plan.untrusted_reason.as_deref(),
+        Some("myapp now depends on nginx, which the lock file does not record")
+    );
+    let mut bumped = same;
+    bumped.version = v("0.2.0");
+    let plan = app_lock()
+        .plan_with_local(&app_berksfile(), &Update::None, &[bumped])
+        .unwrap();
+    assert_eq!(
+        plan.untrusted_reason.as_deref(),
+        Some("myapp is 0.2.0 on disk but 0.1.0 in the lock file")
+    );
+}

@@ -479,6 +479,18 @@ impl Lockfile {
     ///    dependency locked with the same location, every constraint (also transitive ones)
     ///    accepting its locked version.
     pub fn plan(&self, berksfile: &Berksfile, update: &Update) -> Result<LockPlan, LockfileError> {
+        self.plan_with_local(berksfile, update, &[])
+    }
+
+    /// [`Lockfile::plan`] that also checks path/git cookbooks read from disk: the lock is not
+    /// trusted when such a cookbook's version or metadata dependencies no longer match its
+    /// `GRAPH` entry (an edited `metadata.rb` of a path dependency).
+    pub fn plan_with_local(
+        &self,
+        berksfile: &Berksfile,
+        update: &Update,
+        local: &[CookbookInfo],
+    ) -> Result<LockPlan, LockfileError> {
         let mut lock = self.clone();
         match update {
             Update::None => {}
@@ -535,7 +547,9 @@ impl Lockfile {
             .filter(|d| !self.dependencies.iter().any(|l| l.name == d.name))
             .map(|d| d.name.clone())
             .collect();
-        let untrusted_reason = lock.untrusted_reason(berksfile);
+        let untrusted_reason = lock
+            .untrusted_reason(berksfile)
+            .or_else(|| lock.local_mismatch(local));
         let preferred = lock
             .graph
             .values()
@@ -548,6 +562,31 @@ impl Lockfile {
             added,
             removed,
         })
+    }
+
+    fn local_mismatch(&self, local: &[CookbookInfo]) -> Option<String> {
+        for cb in local {
+            let Some(item) = self.graph.get(&cb.name) else {
+                continue;
+            };
+            if item.version != cb.version {
+                return Some(format!(
+                    "{} is {} on disk but {} in the lock file",
+                    cb.name, cb.version, item.version
+                ));
+            }
+            if let Some((dep, _)) = cb
+                .dependencies
+                .iter()
+                .find(|(d, _)| !item.dependencies.contains_key(d))
+            {
+                return Some(format!(
+                    "{} now depends on {dep}, which the lock file does not record",
+                    cb.name
+                ));
+            }
+        }
+        None
     }
 
     fn untrusted_reason(&self, berksfile: &Berksfile) -> Option<String> {
