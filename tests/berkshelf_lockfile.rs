@@ -313,7 +313,7 @@ fn edited_metadata_of_a_path_cookbook_is_not_trusted() {
         dependencies: vec![("apt".into(), "~> 7.0".into())],
     };
     let plan = app_lock()
-        .plan_with_local(&app_berksfile(), &Update::None, &[same.clone()])
+        .plan_with_local(&app_berksfile(), &Update::None, std::slice::from_ref(&same))
         .unwrap();
     assert!(plan.is_trusted(), "{:?}", plan.untrusted_reason);
     let mut edited = same.clone();
