@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chef_api::supermarket::{SupermarketClient, SupermarketError, Universe, Universes};
 use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::archive::{ArchiveError, CookbookStore, ExtractLimits, MetadataCheck};
-use chef_sync::berkshelf::install::{InstallError, Installer};
-use chef_sync::berkshelf::lockfile::Lockfile;
+use chef_sync::berkshelf::install::{BerksInstallError, InstallError, Installer};
+use chef_sync::berkshelf::lockfile::{Lockfile, Update};
 use chef_sync::berkshelf::resolver::{Catalog, resolve};
-use chef_sync::berkshelf::{Berksfile, CookbookInfo, Dependency, Source};
+use chef_sync::berkshelf::{Berksfile, CookbookInfo, Dependency, Location, Source};
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use wiremock::matchers::{header, header_exists, method, path};
@@ -648,4 +648,119 @@ fn hostile_universe_names_never_reach_paths() {
     let u = Universe::parse(&Url::parse("http://127.0.0.1:1").unwrap(), body).unwrap();
     let all = Universes { sources: vec![u] };
     assert_eq!(all.merged().keys().collect::<Vec<_>>(), vec!["ok"]);
+}
+
+#[tokio::test]
+async fn install_berksfile_locks_then_installs_from_the_lock() {
+    let server = fake_supermarket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let installer = Installer::new(
+        SupermarketClient::builder().build().unwrap(),
+        store(&tmp.path().join("cache")),
+    );
+    // A path cookbook (metadata) depending on cb25 from the Supermarket.
+    let mine = CookbookInfo {
+        name: "mine".into(),
+        version: Version::new(0, 1, 0),
+        dependencies: vec![("cb25".into(), "~> 1.0".into())],
+    };
+    let mut berksfile = Berksfile {
+        sources: vec![Source::Supermarket { url: server.uri() }],
+        dependencies: vec![
+            Dependency::new("mine", Constraint::any()).with_location(Location::Path {
+                path: ".".into(),
+                metadata: true,
+            }),
+            Dependency::new("cb27", Constraint::parse("~> 2.0").unwrap()),
+        ],
+        metadata: true,
+    };
+    let first = installer
+        .install_berksfile(
+            &berksfile,
+            None,
+            &Update::None,
+            std::slice::from_ref(&mine),
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    assert!(first.resolved);
+    assert_eq!(
+        first.lock.to_lock_string(),
+        "DEPENDENCIES\n  cb27 (~> 2.0)\n  mine\n    path: .\n    metadata: true\n\n\
+         GRAPH\n  cb25 (1.0.0)\n  cb27 (2.0.0)\n    cb28 (~> 2.0)\n  cb28 (2.0.0)\n    cb29 (~> 2.0)\n  \
+         cb29 (2.0.0)\n  mine (0.1.0)\n    cb25 (~> 1.0)\n"
+    );
+    assert_eq!(
+        first.cookbooks.len(),
+        4,
+        "the path cookbook is not downloaded"
+    );
+
+    // Same Berksfile with the lock: trusted, nothing fetched at all.
+    let before = server.received_requests().await.unwrap().len();
+    let second = installer
+        .install_berksfile(
+            &berksfile,
+            Some(&first.lock),
+            &Update::None,
+            std::slice::from_ref(&mine),
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!second.resolved);
+    assert_eq!(second.lock, first.lock);
+    assert_eq!(server.received_requests().await.unwrap().len(), before);
+
+    // Tightening a constraint the lock violates is an error until that cookbook is updated.
+    berksfile.dependencies[1].constraint = Constraint::parse("~> 1.0").unwrap();
+    let err = installer
+        .install_berksfile(
+            &berksfile,
+            Some(&first.lock),
+            &Update::None,
+            std::slice::from_ref(&mine),
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BerksInstallError::Lockfile(_)), "{err}");
+    assert!(
+        err.to_string().contains("Try running `berks update cb27`"),
+        "{err}"
+    );
+    let updated = installer
+        .install_berksfile(
+            &berksfile,
+            Some(&first.lock),
+            &Update::Only(vec!["cb27".into()]),
+            std::slice::from_ref(&mine),
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.lock.locked_version("cb27"),
+        Some(Version::new(1, 0, 0))
+    );
+    assert_eq!(
+        updated.lock.locked_version("cb25"),
+        Some(Version::new(1, 0, 0))
+    );
+    assert!(
+        updated.lock.locked_version("cb28").is_none(),
+        "orphaned by the update"
+    );
+
+    let no_sources = Berksfile {
+        sources: vec![],
+        ..berksfile
+    };
+    let err = installer
+        .install_berksfile(&no_sources, None, &Update::None, &[], &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BerksInstallError::NoSources), "{err}");
 }

@@ -5,16 +5,19 @@
 //! concurrency and extraction runs on the blocking pool. Chef-server sources are not handled
 //! here yet: their entries fail with [`SupermarketError::UnsupportedLocation`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chef_api::supermarket::{SupermarketClient, SupermarketError, Universes};
 use chef_api::version::Version;
 use futures::StreamExt;
+use url::Url;
 
 use super::archive::{ArchiveError, CookbookStore};
-use super::resolver::Resolution;
+use super::lockfile::{Lockfile, LockfileError, Update};
+use super::resolver::{Catalog, Resolution, ResolveError, resolve};
+use super::{Berksfile, CookbookInfo};
 
 /// Why an install failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,54 @@ pub enum InstallError {
         #[source]
         source: ArchiveError,
     },
+}
+
+/// Why `install_berksfile` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BerksInstallError {
+    /// The lock is out of date or an update named an unknown cookbook.
+    #[error(transparent)]
+    Lockfile(#[from] LockfileError),
+    /// Resolution is needed but the Berksfile declares no Supermarket source (Berkshelf's
+    /// `NoAPISourcesDefined`).
+    #[error(
+        "Your Berksfile does not define any sources. Add one, for example: source 'https://supermarket.chef.io'"
+    )]
+    NoSources,
+    /// A `source` URL is not an http(s) URL.
+    #[error("invalid source URL {url:?}: {reason}")]
+    InvalidSource {
+        /// The URL as written.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// No versions satisfy the constraints.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// Downloading or extracting failed.
+    #[error(transparent)]
+    Install(Box<InstallError>),
+}
+
+impl From<InstallError> for BerksInstallError {
+    fn from(e: InstallError) -> Self {
+        Self::Install(Box::new(e))
+    }
+}
+
+/// What `install_berksfile` did.
+#[derive(Debug)]
+pub struct InstallOutcome {
+    /// The lock to save (see [`Lockfile::save`]).
+    pub lock: Lockfile,
+    /// Supermarket cookbooks now in the cache, sorted by name.
+    pub cookbooks: Vec<InstalledCookbook>,
+    /// Whether resolution ran (false: the lock was trusted and installed verbatim).
+    pub resolved: bool,
+    /// Sources whose universe could not be fetched (Berkshelf warns and goes on).
+    pub source_errors: Vec<SupermarketError>,
 }
 
 /// One cookbook in the cache.
@@ -115,6 +166,92 @@ impl Installer {
         let mut out = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// `berks install` / `berks update`: uses the lock verbatim when it is trusted (fetching
+    /// universes only if a locked cookbook is missing from the cache), else resolves against
+    /// the Berksfile's Supermarket sources preferring locked versions, installs, and returns
+    /// the new lock. `local` are the path/git cookbooks' metadata, `git_revisions` their
+    /// resolved commits (for the lock's `revision:` lines).
+    pub async fn install_berksfile(
+        &self,
+        berksfile: &Berksfile,
+        lock: Option<&Lockfile>,
+        update: &Update,
+        local: &[CookbookInfo],
+        git_revisions: &BTreeMap<String, String>,
+    ) -> Result<InstallOutcome, BerksInstallError> {
+        let local_names: BTreeSet<String> = local.iter().map(|c| c.name.clone()).collect();
+        let plan = match lock {
+            Some(l) => Some(l.plan_with_local(berksfile, update, local)?),
+            None => None,
+        };
+        let sources = berksfile
+            .supermarket_urls()
+            .into_iter()
+            .map(|u| {
+                Url::parse(u).map_err(|e| BerksInstallError::InvalidSource {
+                    url: u.to_owned(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(plan) = plan.as_ref().filter(|p| p.is_trusted()) {
+            let resolution: Resolution = plan
+                .lock
+                .graph
+                .values()
+                .map(|g| (g.name.clone(), g.version))
+                .collect();
+            let missing = resolution
+                .iter()
+                .any(|(n, v)| !local_names.contains(n) && !self.store.contains(n, v));
+            let (universes, source_errors) = if missing {
+                if sources.is_empty() {
+                    return Err(BerksInstallError::NoSources);
+                }
+                self.client.fetch_universes(&sources).await
+            } else {
+                (Universes::default(), Vec::new())
+            };
+            let cookbooks = self.install(&resolution, &universes, &local_names).await?;
+            return Ok(InstallOutcome {
+                lock: plan.lock.clone(),
+                cookbooks,
+                resolved: false,
+                source_errors,
+            });
+        }
+        if sources.is_empty() && berksfile.dependencies.len() > local.len() {
+            return Err(BerksInstallError::NoSources);
+        }
+        let (universes, source_errors) = self.client.fetch_universes(&sources).await;
+        let mut catalog = Catalog::from_universes(&universes);
+        for cb in local {
+            catalog.set_local(cb);
+        }
+        let demands: Vec<_> = berksfile
+            .dependencies
+            .iter()
+            .map(|d| (d.name.clone(), d.constraint.clone()))
+            .collect();
+        let preferred = plan.map(|p| p.preferred).unwrap_or_default();
+        let resolution = resolve(&catalog, &demands, &preferred)?;
+        let cookbooks = self.install(&resolution, &universes, &local_names).await?;
+        let infos: Vec<CookbookInfo> = resolution
+            .iter()
+            .map(|(n, v)| CookbookInfo {
+                name: n.clone(),
+                version: *v,
+                dependencies: catalog.dependencies(n, v).unwrap_or_default().to_vec(),
+            })
+            .collect();
+        Ok(InstallOutcome {
+            lock: Lockfile::from_install(berksfile, &infos, git_revisions),
+            cookbooks,
+            resolved: true,
+            source_errors,
+        })
     }
 
     async fn install_one(
