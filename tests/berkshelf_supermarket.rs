@@ -456,6 +456,30 @@ fn traversal_is_refused() {
     assert!(msg.contains("in.tar.gz"), "{msg}");
 }
 
+/// The mixlib-archive bug class (chef/chef#16381): a GNU long name smuggling `..` past a
+/// filter that only looked at the short header name.
+#[test]
+fn gnu_long_name_traversal_is_refused() {
+    let m = meta("apt");
+    let bytes = targz(&[
+        (b"apt/metadata.json", tar::EntryType::Regular, &m, None),
+        (
+            b"././@LongLink",
+            tar::EntryType::GNULongName,
+            b"apt/../../../evil\0",
+            None,
+        ),
+        (b"apt/harmless", tar::EntryType::Regular, b"x", None),
+    ]);
+    let msg = install_bytes(&bytes, "apt", ExtractLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("refusing entry \"apt/../../../evil\": path contains '..'"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn absolute_paths_are_refused() {
     let bytes = targz(&[(b"/tmp/evil", tar::EntryType::Regular, b"x", None)]);
