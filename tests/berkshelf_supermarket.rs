@@ -478,6 +478,24 @@ fn gnu_long_name_traversal_is_refused() {
         msg.contains("refusing entry \"apt/../../../evil\": path contains '..'"),
         "{msg}"
     );
+    // The same through a PAX extended header's `path` record.
+    let pax = targz(&[
+        (b"apt/metadata.json", tar::EntryType::Regular, &m, None),
+        (
+            b"PaxHeader/x",
+            tar::EntryType::XHeader,
+            b"23 path=apt/../../evil\n",
+            None,
+        ),
+        (b"apt/harmless", tar::EntryType::Regular, b"x", None),
+    ]);
+    let msg = install_bytes(&pax, "apt", ExtractLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("refusing entry \"apt/../../evil\": path contains '..'"),
+        "{msg}"
+    );
 }
 
 #[test]
