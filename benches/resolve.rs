@@ -2,6 +2,8 @@
 //!
 //! * `resolve/5000x10`: PubGrub resolution against a generated universe of 5,000 cookbooks
 //!   with 10 versions each (50,000 versions), 25 top-level demands. Target: < 200 ms.
+//! * `universe/parse_5000x10`: parsing that universe as Supermarket JSON (~10 MB) and building
+//!   the resolver's catalog from it.
 //! * `install/cold_30`: resolve-free cold install of 30 tarballs from a local fake
 //!   Supermarket (wiremock on 127.0.0.1): download (with a 302 hop), extract, verify, rename.
 
@@ -9,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use chef_api::supermarket::SupermarketClient;
+use chef_api::supermarket::{SupermarketClient, Universe, Universes};
 use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::archive::{CookbookStore, MetadataCheck};
 use chef_sync::berkshelf::install::Installer;
@@ -76,6 +78,49 @@ fn bench_resolve(c: &mut Criterion) {
     c.bench_function("resolve/5000x10", |b| {
         b.iter(|| resolve(&cat, &demands, &BTreeMap::new()).unwrap())
     });
+}
+
+/// The generated catalog as a Supermarket universe document (about 10 MB of JSON).
+fn generated_universe_json(cat: &Catalog) -> Vec<u8> {
+    let mut doc = serde_json::Map::new();
+    for i in 0..COOKBOOKS {
+        let name = format!("cb{i:04}");
+        let mut versions = serde_json::Map::new();
+        for v in cat.versions(&name) {
+            let deps: serde_json::Map<String, serde_json::Value> = cat
+                .dependencies(&name, v)
+                .unwrap_or_default()
+                .iter()
+                .map(|(n, c)| (n.clone(), serde_json::Value::String(c.clone())))
+                .collect();
+            versions.insert(
+                v.to_string(),
+                serde_json::json!({
+                    "location_type": "opscode",
+                    "location_path": "https://supermarket.example/api/v1",
+                    "download_url": format!("https://supermarket.example/api/v1/cookbooks/{name}/versions/{v}/download"),
+                    "dependencies": deps,
+                }),
+            );
+        }
+        doc.insert(name, serde_json::Value::Object(versions));
+    }
+    serde_json::to_vec(&serde_json::Value::Object(doc)).unwrap()
+}
+
+fn bench_universe_parse(c: &mut Criterion) {
+    let body = generated_universe_json(&generated_catalog());
+    eprintln!("universe/parse_5000x10 parses {} bytes", body.len());
+    let source = reqwest::Url::parse("https://supermarket.example").unwrap();
+    let mut group = c.benchmark_group("universe");
+    group.sample_size(10);
+    group.bench_function("parse_5000x10", |b| {
+        b.iter(|| {
+            let u = Universe::parse(&source, &body).unwrap();
+            Catalog::from_universes(&Universes { sources: vec![u] })
+        })
+    });
+    group.finish();
 }
 
 fn tarball(name: &str) -> Vec<u8> {
@@ -179,5 +224,10 @@ fn bench_cold_install(c: &mut Criterion) {
     drop(server);
 }
 
-criterion_group!(benches, bench_resolve, bench_cold_install);
+criterion_group!(
+    benches,
+    bench_resolve,
+    bench_universe_parse,
+    bench_cold_install
+);
 criterion_main!(benches);
