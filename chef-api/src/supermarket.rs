@@ -220,55 +220,50 @@ impl Universe {
             url: url.clone(),
             reason,
         };
-        let doc: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let obj = doc
-            .as_object()
-            .ok_or_else(|| bad("the top level must be an object keyed by cookbook name".into()))?;
+        let doc: BTreeMap<String, BTreeMap<String, RawEntry>> = serde_json::from_slice(body)
+            .map_err(|e| {
+                bad(format!(
+                    "expected an object of cookbook name -> version -> entry: {e}"
+                ))
+            })?;
         let mut cookbooks = BTreeMap::new();
-        for (name, versions) in obj {
-            if !is_valid_cookbook_name(name) {
+        for (name, versions) in doc {
+            if !is_valid_cookbook_name(&name) {
                 tracing::warn!(source = %source, name = %name, "skipping universe entry with an unsafe cookbook name");
                 continue;
             }
-            let versions = versions
-                .as_object()
-                .ok_or_else(|| bad(format!("{name}: expected an object keyed by version")))?;
             let mut out = BTreeMap::new();
             for (ver, attrs) in versions {
-                let Ok(version) = Version::parse(ver) else {
+                let Ok(version) = Version::parse(&ver) else {
                     tracing::warn!(source = %source, name = %name, version = %ver, "skipping universe entry with an invalid version");
                     continue;
                 };
-                let field = |key: &str| -> Result<&str> {
-                    attrs
-                        .get(key)
-                        .and_then(|v| v.as_str())
-                        .ok_or_else(|| bad(format!("{name}.{ver}.{key}: expected a string")))
+                let field = |value: Option<String>, key: &str| -> Result<String> {
+                    value.ok_or_else(|| bad(format!("{name}.{ver}.{key}: expected a string")))
                 };
-                let lt = field("location_type")?;
-                let location_type = LocationType::parse(lt).ok_or_else(|| {
+                let lt = field(attrs.location_type, "location_type")?;
+                let location_type = LocationType::parse(&lt).ok_or_else(|| {
                     bad(format!("{name}.{ver}.location_type: unknown type {lt:?}"))
                 })?;
-                let location_path = absolutize(source, field("location_path")?);
-                let download_url = match attrs.get("download_url").and_then(|v| v.as_str()) {
+                let location_path =
+                    absolutize(source, field(attrs.location_path, "location_path")?);
+                let download_url = match attrs.download_url {
                     Some(u) => absolutize(source, u),
                     None => format!(
                         "{}/cookbooks/{name}/versions/{version}/download",
                         location_path.trim_end_matches('/')
                     ),
                 };
-                let mut dependencies = BTreeMap::new();
-                if let Some(deps) = attrs.get("dependencies") {
-                    let deps = deps.as_object().ok_or_else(|| {
-                        bad(format!("{name}.{ver}.dependencies: expected an object"))
-                    })?;
-                    for (dep, c) in deps {
+                let dependencies = attrs
+                    .dependencies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(dep, c)| match c {
+                        serde_json::Value::String(c) => (dep, c),
                         // Chef turns an array constraint into "no constraint".
-                        let c = c.as_str().unwrap_or_default();
-                        dependencies.insert(dep.clone(), c.to_owned());
-                    }
-                }
+                        _ => (dep, String::new()),
+                    })
+                    .collect();
                 out.insert(
                     version,
                     UniverseEntry {
@@ -280,7 +275,7 @@ impl Universe {
                 );
             }
             if !out.is_empty() {
-                cookbooks.insert(name.clone(), out);
+                cookbooks.insert(name, out);
             }
         }
         Ok(Self {
@@ -295,9 +290,18 @@ impl Universe {
     }
 }
 
-fn absolutize(source: &Url, s: &str) -> String {
-    if Url::parse(s).is_ok() {
-        return s.to_owned();
+/// One version's attributes as the universe JSON has them.
+#[derive(serde::Deserialize)]
+struct RawEntry {
+    location_type: Option<String>,
+    location_path: Option<String>,
+    download_url: Option<String>,
+    dependencies: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+fn absolutize(source: &Url, s: String) -> String {
+    if s.contains("://") {
+        return s;
     }
     let base = source.as_str().trim_end_matches('/');
     format!("{base}/{}", s.trim_start_matches('/'))
@@ -732,7 +736,7 @@ mod tests {
         let body = br#"{
           "apt": {"7.1.1": {"location_type": "opscode", "location_path": "https://supermarket.example/api/v1",
                    "download_url": "https://supermarket.example/api/v1/cookbooks/apt/versions/7.1.1/download",
-                   "dependencies": {}},
+                   "dependencies": null},
                   "2.9.2": {"location_type": "supermarket", "location_path": "/api/v1",
                    "dependencies": {"compat_resource": ">= 12.16.3"}},
                   "1.x": {"location_type": "opscode", "location_path": "x", "dependencies": {}}},
