@@ -61,10 +61,17 @@ impl Catalog {
     /// All versions from the universes (see [`Universes::merged`] for the priority rule).
     pub fn from_universes(universes: &Universes) -> Self {
         let mut c = Self::new();
-        for (name, versions) in universes.merged() {
-            let slot = c.cookbooks.entry(name).or_default();
-            for (v, deps) in versions {
-                slot.insert(v, deps.into_iter().collect());
+        for u in &universes.sources {
+            for (name, versions) in &u.cookbooks {
+                let slot = c.cookbooks.entry(name.clone()).or_default();
+                for (v, e) in versions {
+                    slot.entry(*v).or_insert_with(|| {
+                        e.dependencies
+                            .iter()
+                            .map(|(d, c)| (d.clone(), c.clone()))
+                            .collect()
+                    });
+                }
             }
         }
         c
