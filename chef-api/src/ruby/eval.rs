@@ -49,6 +49,14 @@ pub trait FileSystem: Send + Sync {
     fn is_file(&self, path: &Path) -> bool;
     /// Whether `path` is a directory.
     fn is_dir(&self, path: &Path) -> bool;
+    /// Whether `path` itself is a symbolic link (`File.symlink?`); default: never.
+    fn is_symlink(&self, _path: &Path) -> bool {
+        false
+    }
+    /// The target of the symbolic link at `path` (`File.readlink`); default: unsupported.
+    fn read_link(&self, _path: &Path) -> std::io::Result<PathBuf> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
 }
 
 /// The real file system.
@@ -67,6 +75,12 @@ impl FileSystem for StdFs {
     }
     fn is_dir(&self, path: &Path) -> bool {
         path.is_dir()
+    }
+    fn is_symlink(&self, path: &Path) -> bool {
+        path.is_symlink()
+    }
+    fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
+        std::fs::read_link(path)
     }
 }
 
@@ -1387,6 +1401,19 @@ impl<'i, 'pr> Run<'i, 'pr> {
             ("File", "file?") => {
                 let p = self.str_arg(&args, 0, &what, start)?;
                 Ok(Value::Bool(self.interp.fs.is_file(&self.resolve(&p))))
+            }
+            ("File", "symlink?") => {
+                let p = self.str_arg(&args, 0, &what, start)?;
+                Ok(Value::Bool(self.interp.fs.is_symlink(&self.resolve(&p))))
+            }
+            ("File", "readlink") => {
+                let p = self.str_arg(&args, 0, &what, start)?;
+                let target = self
+                    .interp
+                    .fs
+                    .read_link(&self.resolve(&p))
+                    .map_err(|e| self.runtime(start, format!("{what}('{p}'): {e}")))?;
+                Ok(Value::Str(target.to_string_lossy().into_owned()))
             }
             ("File" | "Dir", "directory?" | "exist?") => {
                 let p = self.str_arg(&args, 0, &what, start)?;

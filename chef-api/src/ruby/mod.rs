@@ -25,7 +25,7 @@
 //!   `Integer` methods; in-place `<<`, `push`, `concat`, `[]=`, `merge!` on locals/constants.
 //! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
 //!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
-//! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/read/readlines`,
+//! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/symlink?/readlink/read/readlines`,
 //!   `IO.read`, `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
 //!   `YAML.load_file` (through the hook), `JSON.parse`. Relative paths resolve against
 //!   [`Interpreter::with_cwd`] (default: the process's directory), as in Ruby.

@@ -503,3 +503,25 @@ fn relative_paths_resolve_against_the_working_directory_like_ruby() {
         ])
     );
 }
+
+#[test]
+fn file_symlink_and_readlink_use_the_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::write(real.join("Berksfile"), "").unwrap();
+    let link = tmp.path().join("Berksfile");
+    std::os::unix::fs::symlink(real.join("Berksfile"), &link).unwrap();
+    let interp = Interpreter::new().with_cwd(tmp.path());
+    let mut dsl = Recorder::new(&[]);
+    let src =
+        "if File.symlink?(__FILE__) then File.dirname(File.readlink(__FILE__)) else 'plain' end";
+    let ev = interp.eval(src, &link, &mut dsl).unwrap();
+    assert_eq!(ev.value, s(&real.to_string_lossy()));
+    let ev = interp.eval(src, &real.join("Berksfile"), &mut dsl).unwrap();
+    assert_eq!(ev.value, s("plain"));
+    let err = interp
+        .eval("File.readlink('nope')", &link, &mut dsl)
+        .unwrap_err();
+    assert!(err.to_string().contains("File.readlink('nope')"), "{err}");
+}
