@@ -8,11 +8,19 @@
 //!   conflicts explained in words.
 //! * [`archive`]: hardened extraction of Supermarket archives and the `NAME-VERSION` cache.
 //! * [`install`]: downloads what a resolution needs into the cache.
+//! * [`dsl`]: the Berksfile evaluated by the sandboxed Ruby evaluator as a table of handlers.
+//! * [`git`]: `git:`/`github:` locations through the git CLI, pinned to a SHA in the lock.
+//! * [`prepare`](mod@prepare): the sync engine's entry point, Berksfile to cookbook directories.
 
 pub mod archive;
+pub mod dsl;
+pub mod git;
 pub mod install;
 pub mod lockfile;
+pub mod prepare;
 pub mod resolver;
+
+pub use prepare::{PrepareError, PrepareOptions, Prepared, PreparedCookbook, prepare};
 
 use std::path::PathBuf;
 

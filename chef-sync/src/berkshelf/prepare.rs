@@ -1,0 +1,443 @@
+//! The sync engine's entry point: from a Berksfile to the cookbook directories to upload.
+//!
+//! [`prepare`] evaluates the Berksfile, reads `Berksfile.lock`, reads path cookbooks in place and
+//! checks git cookbooks out (at their locked revision when the lock has one), then lets the
+//! [`Installer`] use the lock verbatim when it is trusted (no network at all when every cookbook
+//! is already cached) or resolve against the Supermarket sources. The lock is written, in
+//! Berkshelf's format, only when its text changes.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), chef_sync::berkshelf::prepare::PrepareError> {
+//! use chef_sync::berkshelf::prepare::{PrepareOptions, prepare};
+//! use std::path::Path;
+//! let repo = Path::new("/srv/chef-repo");
+//! let prepared = prepare(repo, &repo.join("Berksfile"), &PrepareOptions::default()).await?;
+//! for dir in &prepared.cookbook_dirs {
+//!     println!("upload {}", dir.display()); // dependencies first
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chef_api::cookbook::metadata::{self, MetadataError};
+use chef_api::ruby::Interpreter;
+use chef_api::supermarket::{SupermarketClient, SupermarketError};
+use chef_api::version::Version;
+
+use super::archive::{CookbookStore, default_cache_dir};
+use super::dsl::{self, BerksfileError};
+use super::git::{GitError, GitFetcher};
+use super::install::{BerksInstallError, Installer};
+use super::lockfile::{LockLocation, Lockfile, LockfileError, Update};
+use super::{CookbookInfo, GitLocation, Location, Source};
+
+/// How [`prepare`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct PrepareOptions {
+    /// `berks install` ([`Update::None`]) or `berks update` (all or some cookbooks).
+    pub update: Update,
+    /// Cache root: `cookbooks/` (Supermarket and git cookbooks), `git/` (bare mirrors),
+    /// `universe/` (universe cache). Default: the parent of
+    /// [`default_cache_dir`](super::archive::default_cache_dir).
+    pub cache_dir: Option<PathBuf>,
+    /// Never touch the network: the lock must be trusted and every cookbook cached.
+    pub offline: bool,
+    /// What `ENV` contains for the Berksfile and metadata.rb files (never the process's).
+    pub env: BTreeMap<String, String>,
+    /// The Supermarket client to use (default: one with the universe cache under
+    /// `cache_dir`).
+    pub client: Option<SupermarketClient>,
+}
+
+/// One cookbook to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedCookbook {
+    /// Cookbook name.
+    pub name: String,
+    /// Locked version.
+    pub version: Version,
+    /// Its directory: in place for path cookbooks, in the cache otherwise.
+    pub path: PathBuf,
+}
+
+/// What [`prepare`] produced.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Every cookbook of the lock graph, dependencies before dependents.
+    pub cookbooks: Vec<PreparedCookbook>,
+    /// The same directories, in the same order.
+    pub cookbook_dirs: Vec<PathBuf>,
+    /// The lock file's path.
+    pub lock_path: PathBuf,
+    /// Whether the lock file was (re)written.
+    pub lock_written: bool,
+    /// Whether dependency resolution ran (false: the lock was used verbatim).
+    pub resolved: bool,
+    /// `name-version` of the cookbooks downloaded by this run.
+    pub downloaded: Vec<String>,
+    /// Non-fatal findings, each `file:line: message` or naming a source URL.
+    pub warnings: Vec<String>,
+}
+
+/// Why [`prepare`] failed. Every variant names the Berksfile line, the lock line, the
+/// cookbook directory or the source URL.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrepareError {
+    /// The Berksfile could not be read or evaluated.
+    #[error(transparent)]
+    Berksfile(#[from] BerksfileError),
+    /// The lock file is malformed, or out of date for the Berksfile.
+    #[error(transparent)]
+    Lockfile(#[from] LockfileError),
+    /// A path or git cookbook's metadata could not be read.
+    #[error("{}:{line}: cookbook '{name}': {source}", berksfile.display())]
+    Metadata {
+        /// The Berksfile.
+        berksfile: PathBuf,
+        /// Its line declaring the cookbook.
+        line: u32,
+        /// The cookbook.
+        name: String,
+        /// The metadata error (file, line).
+        #[source]
+        source: MetadataError,
+    },
+    /// A path or git cookbook's metadata names another cookbook (`MismatchedCookbookName`).
+    #[error("{}:{line}: the cookbook at {} is named '{found}', not '{name}'", berksfile.display(), path.display())]
+    MismatchedName {
+        /// The Berksfile.
+        berksfile: PathBuf,
+        /// Its line declaring the cookbook.
+        line: u32,
+        /// The name in the Berksfile.
+        name: String,
+        /// The name in the metadata.
+        found: String,
+        /// The cookbook directory.
+        path: PathBuf,
+    },
+    /// A path or git cookbook's version does not satisfy the Berksfile's constraint
+    /// (`CookbookValidationFailure`).
+    #[error("{}:{line}: the cookbook at {} is {name} {version}, which does not satisfy '{constraint}'", berksfile.display(), path.display())]
+    ConstraintNotSatisfied {
+        /// The Berksfile.
+        berksfile: PathBuf,
+        /// Its line declaring the cookbook.
+        line: u32,
+        /// Cookbook name.
+        name: String,
+        /// The constraint.
+        constraint: String,
+        /// The version found (as written in the metadata).
+        version: String,
+        /// The cookbook directory.
+        path: PathBuf,
+    },
+    /// A git location could not be fetched.
+    #[error("{}:{line}: cookbook '{name}': {source}", berksfile.display())]
+    Git {
+        /// The Berksfile.
+        berksfile: PathBuf,
+        /// Its line declaring the cookbook.
+        line: u32,
+        /// Cookbook name.
+        name: String,
+        /// The git error (names the URL).
+        #[source]
+        source: GitError,
+    },
+    /// Resolving or downloading failed (names the cookbook and source URL).
+    #[error(transparent)]
+    Install(#[from] BerksInstallError),
+    /// The Supermarket client could not be built.
+    #[error("building the Supermarket client: {0}")]
+    Client(#[source] SupermarketError),
+    /// Offline mode, but the lock cannot be used verbatim from the cache.
+    #[error("offline: {reason}")]
+    Offline {
+        /// Why the network would be needed.
+        reason: String,
+    },
+    /// No cache directory was given and none could be derived from `$HOME`.
+    #[error("no cache directory: set PrepareOptions::cache_dir (or HOME / XDG_CACHE_HOME)")]
+    NoCacheDir,
+}
+
+/// The lock file next to `berksfile`: its file name plus `.lock`.
+pub fn lock_path(berksfile: &Path) -> PathBuf {
+    let mut name = berksfile
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "Berksfile".into());
+    name.push(".lock");
+    berksfile.with_file_name(name)
+}
+
+/// The revision the lock holds for a git dependency, if its location is unchanged and it is
+/// not being updated.
+fn locked_revision(
+    lock: &Lockfile,
+    name: &str,
+    loc: &GitLocation,
+    update: &Update,
+) -> Option<String> {
+    match update {
+        Update::All => return None,
+        Update::Only(names) if names.iter().any(|n| n == name) => return None,
+        _ => {}
+    }
+    let dep = lock.dependencies.iter().find(|d| d.name == name)?;
+    match &dep.location {
+        LockLocation::Git {
+            url,
+            revision,
+            reference,
+            branch,
+            tag,
+            rel,
+        } if *url == loc.url
+            && *branch == loc.branch
+            && *tag == loc.tag
+            && *rel == loc.rel
+            && *reference == loc.reference.as_ref().map(|r| r.chars().take(7).collect()) =>
+        {
+            Some(revision.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Evaluates `berksfile`, installs what its lock (or a new resolution) needs, writes the lock,
+/// and returns the cookbook directories to upload, dependencies first. `repo_root` is the
+/// Berksfile's working directory (what relative paths in Ruby resolve against).
+pub async fn prepare(
+    repo_root: &Path,
+    berksfile: &Path,
+    opts: &PrepareOptions,
+) -> Result<Prepared, PrepareError> {
+    let berksfile = if berksfile.is_absolute() {
+        berksfile.to_owned()
+    } else {
+        repo_root.join(berksfile)
+    };
+    let interp = Interpreter::new()
+        .with_env(opts.env.clone())
+        .with_cwd(repo_root);
+    let ev = dsl::load(&berksfile, &interp)?;
+    let mut warnings: Vec<String> = ev.warnings.iter().map(ToString::to_string).collect();
+    let bf = ev.berksfile;
+    let line_of = |name: &str| ev.lines.get(name).copied().unwrap_or_default();
+    for s in &bf.sources {
+        if !matches!(s, Source::Supermarket { .. }) {
+            warnings.push(format!(
+                "{}: source {s:?} is not supported yet and is skipped; cookbooks resolve from the Supermarket sources",
+                berksfile.display()
+            ));
+        }
+    }
+    let bf_dir = berksfile
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| repo_root.to_owned());
+    let lock_path = lock_path(&berksfile);
+    let lock_text = match std::fs::read_to_string(&lock_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(LockfileError::Io {
+                path: lock_path,
+                source,
+            }
+            .into());
+        }
+    };
+    let lock = lock_text
+        .as_deref()
+        .map(|t| Lockfile::parse(t, &lock_path))
+        .transpose()?;
+
+    let cache = match &opts.cache_dir {
+        Some(c) => c.clone(),
+        None => default_cache_dir()
+            .and_then(|d| d.parent().map(Path::to_owned))
+            .ok_or(PrepareError::NoCacheDir)?,
+    };
+    let store = CookbookStore::new(cache.join("cookbooks"));
+    let git = GitFetcher::new(cache.join("git"), store.root()).offline(opts.offline);
+
+    // Path and git cookbooks: read in place / check out, then validate name and version.
+    let mut local = Vec::new();
+    let mut local_dirs: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut git_revisions = BTreeMap::new();
+    for dep in &bf.dependencies {
+        let line = line_of(&dep.name);
+        let dir = match &dep.location {
+            Location::Supermarket => continue,
+            Location::Path { path, .. } => bf_dir.join(path),
+            Location::Git(loc) => {
+                let locked = lock
+                    .as_ref()
+                    .and_then(|l| locked_revision(l, &dep.name, loc, &opts.update));
+                let (g, name, loc) = (git.clone(), dep.name.clone(), loc.clone());
+                let checkout =
+                    tokio::task::spawn_blocking(move || g.checkout(&name, &loc, locked.as_deref()))
+                        .await
+                        .map_err(|e| GitError::Spawn {
+                            source: std::io::Error::other(e.to_string()),
+                        })
+                        .and_then(|r| r)
+                        .map_err(|source| PrepareError::Git {
+                            berksfile: berksfile.clone(),
+                            line,
+                            name: dep.name.clone(),
+                            source,
+                        })?;
+                git_revisions.insert(dep.name.clone(), checkout.revision);
+                checkout.path
+            }
+        };
+        let meta_err = |source| PrepareError::Metadata {
+            berksfile: berksfile.clone(),
+            line,
+            name: dep.name.clone(),
+            source,
+        };
+        let loaded = metadata::load_with(&dir, &interp).map_err(meta_err)?;
+        warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+        let m = loaded.metadata;
+        if m.name() != dep.name {
+            return Err(PrepareError::MismatchedName {
+                berksfile: berksfile.clone(),
+                line,
+                name: dep.name.clone(),
+                found: m.name().to_owned(),
+                path: dir,
+            });
+        }
+        let version = Version::parse(m.version())
+            .ok()
+            .filter(|v| dep.constraint.matches(v))
+            .ok_or_else(|| PrepareError::ConstraintNotSatisfied {
+                berksfile: berksfile.clone(),
+                line,
+                name: dep.name.clone(),
+                constraint: dep.constraint.to_string(),
+                version: m.version().to_owned(),
+                path: dir.clone(),
+            })?;
+        local.push(CookbookInfo {
+            name: dep.name.clone(),
+            version,
+            dependencies: m
+                .dependencies()
+                .map(|(n, c)| (n.to_owned(), c.to_owned()))
+                .collect(),
+        });
+        local_dirs.insert(dep.name.clone(), dir);
+    }
+
+    if opts.offline {
+        let Some(lock) = &lock else {
+            return Err(PrepareError::Offline {
+                reason: format!("{} does not exist", lock_path.display()),
+            });
+        };
+        let plan = lock.plan_with_local(&bf, &opts.update, &local)?;
+        if let Some(reason) = &plan.untrusted_reason {
+            return Err(PrepareError::Offline {
+                reason: format!("{} must be resolved again: {reason}", lock_path.display()),
+            });
+        }
+        if let Some(g) = plan
+            .lock
+            .graph
+            .values()
+            .find(|g| !local_dirs.contains_key(&g.name) && !store.contains(&g.name, &g.version))
+        {
+            return Err(PrepareError::Offline {
+                reason: format!(
+                    "{} {} is not in the cache at {}",
+                    g.name,
+                    g.version,
+                    store.root().display()
+                ),
+            });
+        }
+    }
+
+    let client = match &opts.client {
+        Some(c) => c.clone(),
+        None => SupermarketClient::builder()
+            .with_cache_dir(cache.join("universe"))
+            .build()
+            .map_err(PrepareError::Client)?,
+    };
+    let installer = Installer::new(client, store.clone());
+    let outcome = installer
+        .install_berksfile(&bf, lock.as_ref(), &opts.update, &local, &git_revisions)
+        .await?;
+    warnings.extend(outcome.source_errors.iter().map(ToString::to_string));
+    let new_text = outcome.lock.to_lock_string();
+    let lock_written = if lock_text.as_deref() == Some(new_text.as_str()) {
+        false
+    } else {
+        outcome.lock.save(&lock_path)?
+    };
+
+    let mut cookbooks = Vec::new();
+    for name in dependency_order(&bf, &outcome.lock) {
+        let item = &outcome.lock.graph[&name];
+        let path = match local_dirs.get(&name) {
+            Some(d) => d.clone(),
+            None => store.root().join(format!("{}-{}", item.name, item.version)),
+        };
+        cookbooks.push(PreparedCookbook {
+            name,
+            version: item.version,
+            path,
+        });
+    }
+    Ok(Prepared {
+        cookbook_dirs: cookbooks.iter().map(|c| c.path.clone()).collect(),
+        cookbooks,
+        lock_path,
+        lock_written,
+        resolved: outcome.resolved,
+        downloaded: outcome
+            .cookbooks
+            .iter()
+            .filter(|c| c.downloaded)
+            .map(|c| format!("{}-{}", c.name, c.version))
+            .collect(),
+        warnings,
+    })
+}
+
+/// Berkshelf's upload order: for each Berksfile dependency in order, depth-first over the lock
+/// graph, dependencies before dependents, each cookbook once; then anything unreached.
+fn dependency_order(bf: &super::Berksfile, lock: &Lockfile) -> Vec<String> {
+    fn visit(name: &str, lock: &Lockfile, seen: &mut BTreeSet<String>, out: &mut Vec<String>) {
+        let Some(item) = lock.graph.get(name) else {
+            return;
+        };
+        if !seen.insert(name.to_owned()) {
+            return;
+        }
+        for dep in item.dependencies.keys() {
+            visit(dep, lock, seen, out);
+        }
+        out.push(name.to_owned());
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for d in &bf.dependencies {
+        visit(&d.name, lock, &mut seen, &mut out);
+    }
+    for name in lock.graph.keys() {
+        visit(name, lock, &mut seen, &mut out);
+    }
+    out
+}
