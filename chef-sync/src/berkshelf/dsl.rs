@@ -147,6 +147,19 @@ fn group_names(v: &Value) -> Result<Vec<String>, CallError> {
     }
 }
 
+/// Berkshelf's constraints (semverse) accept a bare major version (`>= 1`, `~> 2`), which
+/// means the same as `x.0`; Chef's parser wants at least `x.y`.
+fn pad_major(c: &str) -> String {
+    let t = c.trim();
+    let split = t.find(|ch: char| ch.is_ascii_digit()).unwrap_or(t.len());
+    let (op, ver) = t.split_at(split);
+    if !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{op}{ver}.0")
+    } else {
+        t.to_owned()
+    }
+}
+
 fn check_url(url: &str) -> Result<(), CallError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
@@ -326,7 +339,7 @@ impl BerksDsl {
         // `cookbook 'x', '~> 1.0', { git: ... }` with braces arrives as a positional hash.
         let constraint = match args.next() {
             None => Constraint::any(),
-            Some(Value::Str(c)) => Constraint::parse(&c)
+            Some(Value::Str(c)) => Constraint::parse(&pad_major(&c))
                 .map_err(|e| format!("cookbook '{name}': invalid constraint '{c}': {e}"))?,
             Some(Value::Hash(h)) => {
                 kwargs.extend(h);

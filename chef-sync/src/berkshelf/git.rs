@@ -86,7 +86,7 @@ pub enum GitError {
         revision: String,
         /// The archive error.
         #[source]
-        source: ArchiveError,
+        source: Box<ArchiveError>,
     },
     /// A cache directory could not be written.
     #[error("{}: {source}", path.display())]
@@ -360,7 +360,7 @@ impl GitFetcher {
             GitError::Extract {
                 url: url.to_owned(),
                 revision: revision.to_owned(),
-                source,
+                source: Box::new(source),
             }
         })?;
         // Another run may have put the same revision in place first.
