@@ -329,10 +329,8 @@ impl GitFetcher {
             Some(r) => {
                 let r = r.trim_matches('/');
                 let spec = format!("{revision}:{r}");
-                if self
-                    .resolve(url, mirror, &format!("{spec}^{{tree}}"))
-                    .is_none()
-                {
+                let kind = self.git(url, Some(mirror), &["cat-file", "-t", &spec], None);
+                if kind.map(|k| k.trim_ascii() != b"tree").unwrap_or(true) {
                     return Err(GitError::MissingRel {
                         url: url.to_owned(),
                         rel: r.to_owned(),
