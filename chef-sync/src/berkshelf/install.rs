@@ -84,6 +84,15 @@ pub enum BerksInstallError {
     /// Downloading or extracting failed.
     #[error(transparent)]
     Install(Box<InstallError>),
+    /// Resolution failed while some sources could not be read: probably the cause.
+    #[error("{resolve}\nThese sources could not be read:\n{}", sources.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    SourcesUnavailable {
+        /// The resolver's explanation.
+        #[source]
+        resolve: ResolveError,
+        /// The sources' errors (each names the URL).
+        sources: Vec<SupermarketError>,
+    },
 }
 
 impl From<InstallError> for BerksInstallError {
@@ -236,7 +245,16 @@ impl Installer {
             .map(|d| (d.name.clone(), d.constraint.clone()))
             .collect();
         let preferred = plan.map(|p| p.preferred).unwrap_or_default();
-        let resolution = resolve(&catalog, &demands, &preferred)?;
+        let resolution = match resolve(&catalog, &demands, &preferred) {
+            Ok(r) => r,
+            Err(resolve) if !source_errors.is_empty() => {
+                return Err(BerksInstallError::SourcesUnavailable {
+                    resolve,
+                    sources: source_errors,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let cookbooks = self.install(&resolution, &universes, &local_names).await?;
         let infos: Vec<CookbookInfo> = resolution
             .iter()

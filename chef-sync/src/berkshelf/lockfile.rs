@@ -585,6 +585,18 @@ impl Lockfile {
                     cb.name
                 ));
             }
+            // Stricter than Berkshelf (which only compares names): a changed constraint on
+            // disk could reject the locked version, and uploading that set would break.
+            if let Some((dep, c)) = cb.dependencies.iter().find(|(d, c)| {
+                item.dependencies
+                    .get(d)
+                    .is_some_and(|locked| locked.as_deref().is_some_and(|l| l != c))
+            }) {
+                return Some(format!(
+                    "{} now depends on {dep} ({c}), the lock file records another constraint",
+                    cb.name
+                ));
+            }
         }
         None
     }

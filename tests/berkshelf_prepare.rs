@@ -1,0 +1,344 @@
+//! `prepare` end to end on the seed layout against a fake Supermarket (wiremock on loopback):
+//! first run resolves, downloads and writes the lock; a re-run with a trusted lock touches no
+//! network; offline mode; adding a cookbook keeps the old pins; errors name the Berksfile line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chef_sync::berkshelf::install::BerksInstallError;
+use chef_sync::berkshelf::lockfile::LockfileError;
+use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// name, version, dependencies
+type Cb = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const CATALOG: &[Cb] = &[
+    ("apt", "7.0.0", &[]),
+    ("apt", "7.1.1", &[]),
+    ("apt", "8.0.0", &[]),
+    (
+        "nginx",
+        "2.0.0",
+        &[("apt", ">= 7.0"), ("seven_zip", ">= 0.0.0")],
+    ),
+    ("seven_zip", "3.1.1", &[]),
+    ("seven_zip", "3.2.0", &[]),
+    ("windows", "6.0.0", &[]),
+];
+
+fn tarball(name: &str, version: &str, deps: &[(&str, &str)]) -> Vec<u8> {
+    let deps: serde_json::Map<String, serde_json::Value> = deps
+        .iter()
+        .map(|(n, c)| ((*n).to_owned(), serde_json::Value::String((*c).to_owned())))
+        .collect();
+    let meta = serde_json::to_vec_pretty(
+        &serde_json::json!({"name": name, "version": version, "dependencies": deps}),
+    )
+    .unwrap();
+    let recipe = format!("log '{name} {version}'\n");
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (p, data) in [
+        (format!("{name}/metadata.json"), meta.as_slice()),
+        (format!("{name}/recipes/default.rb"), recipe.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, p, data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+/// Mounts the universe and every tarball; returns the server.
+async fn supermarket() -> MockServer {
+    let server = MockServer::start().await;
+    mount_catalog(&server).await;
+    server
+}
+
+async fn mount_catalog(server: &MockServer) {
+    let base = server.uri();
+    let mut universe: BTreeMap<&str, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
+    for (name, version, deps) in CATALOG {
+        let dl = format!("/api/v1/cookbooks/{name}/versions/{version}/download");
+        universe.entry(name).or_default().insert(
+            (*version).to_owned(),
+            serde_json::json!({
+                "location_type": "opscode",
+                "location_path": format!("{base}/api/v1"),
+                "download_url": format!("{base}{dl}"),
+                "dependencies": deps.iter().copied().collect::<BTreeMap<_, _>>(),
+            }),
+        );
+        Mock::given(method("GET"))
+            .and(path(dl))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball(name, version, deps)))
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/universe"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&universe))
+        .mount(server)
+        .await;
+}
+
+/// Any request at all fails the test when the server is verified.
+async fn forbid_network(server: &MockServer) {
+    server.reset().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .named("no request on a trusted lock with a warm cache")
+        .mount(server)
+        .await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The seed repository with a Berksfile in the documented shape (local + Supermarket).
+fn seed_repo(dir: &Path, source: &str) -> PathBuf {
+    let root = dir.join("repo");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed"),
+        &root,
+    );
+    std::fs::write(
+        root.join("cookbooks/app/metadata.rb"),
+        "name 'app'\nversion '1.0.0'\ndepends 'apt', '~> 7.0'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Berksfile"),
+        format!(
+            "# Local Cookbooks\ncookbook 'app', path: 'cookbooks/app'\n\nsource '{source}'\n\u{a0}\n# Supermarket Cookbooks\ncookbook 'nginx'\n"
+        ),
+    )
+    .unwrap();
+    root
+}
+
+fn names(p: &chef_sync::berkshelf::Prepared) -> Vec<String> {
+    p.cookbooks
+        .iter()
+        .map(|c| format!("{}-{}", c.name, c.version))
+        .collect()
+}
+
+#[tokio::test]
+async fn seed_layout_resolves_once_then_runs_from_the_lock_without_network() {
+    let server = supermarket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = seed_repo(tmp.path(), &server.uri());
+    let opts = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+    let p = prepare(&root, &root.join("Berksfile"), &opts)
+        .await
+        .unwrap();
+    assert!(p.resolved && p.lock_written);
+    assert_eq!(
+        names(&p),
+        ["apt-7.1.1", "app-1.0.0", "seven_zip-3.2.0", "nginx-2.0.0"],
+        "dependencies first, in Berksfile order"
+    );
+    let mut downloaded = p.downloaded.clone();
+    downloaded.sort();
+    assert_eq!(downloaded, ["apt-7.1.1", "nginx-2.0.0", "seven_zip-3.2.0"]);
+    assert_eq!(
+        p.cookbook_dirs[1],
+        root.join("cookbooks/app"),
+        "path cookbooks in place"
+    );
+    for d in &p.cookbook_dirs {
+        assert!(d.join("metadata.json").is_file() || d.join("metadata.rb").is_file());
+    }
+    assert_eq!(
+        p.warnings.len(),
+        1,
+        "the no-break space line is reported: {:?}",
+        p.warnings
+    );
+    assert!(p.warnings[0].contains("Berksfile:5"), "{:?}", p.warnings);
+    let lock = std::fs::read_to_string(root.join("Berksfile.lock")).unwrap();
+    assert_eq!(
+        lock,
+        "DEPENDENCIES\n  app\n    path: cookbooks/app\n  nginx\n\nGRAPH\n  app (1.0.0)\n    apt (~> 7.0)\n  apt (7.1.1)\n  nginx (2.0.0)\n    apt (>= 7.0)\n    seven_zip (>= 0.0.0)\n  seven_zip (3.2.0)\n"
+    );
+
+    // Re-run: trusted lock, warm cache: not one request, lock untouched.
+    forbid_network(&server).await;
+    let again = prepare(&root, &root.join("Berksfile"), &opts)
+        .await
+        .unwrap();
+    assert!(!again.resolved && !again.lock_written);
+    assert!(again.downloaded.is_empty());
+    assert_eq!(again.cookbook_dirs, p.cookbook_dirs);
+    assert_eq!(
+        std::fs::read_to_string(root.join("Berksfile.lock")).unwrap(),
+        lock
+    );
+    let offline = PrepareOptions {
+        offline: true,
+        ..opts.clone()
+    };
+    assert_eq!(
+        prepare(&root, &root.join("Berksfile"), &offline)
+            .await
+            .unwrap()
+            .cookbook_dirs,
+        p.cookbook_dirs
+    );
+    server.verify().await;
+
+    // A fresh cache with the same lock installs exactly the locked versions.
+    server.reset().await;
+    mount_catalog(&server).await;
+    let fresh = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache2")),
+        ..Default::default()
+    };
+    let offline_cold = PrepareOptions {
+        offline: true,
+        ..fresh.clone()
+    };
+    let err = prepare(&root, &root.join("Berksfile"), &offline_cold)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PrepareError::Offline { .. }), "{err}");
+    assert!(err.to_string().contains("is not in the cache"), "{err}");
+    let p2 = prepare(&root, &root.join("Berksfile"), &fresh)
+        .await
+        .unwrap();
+    assert!(!p2.resolved && !p2.lock_written);
+    assert_eq!(names(&p2), names(&p));
+}
+
+#[tokio::test]
+async fn adding_a_cookbook_keeps_pins_and_outdated_constraints_are_errors() {
+    let server = supermarket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = seed_repo(tmp.path(), &server.uri());
+    let opts = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+    // Lock an older seven_zip by hand, as an earlier run would have.
+    std::fs::write(
+        root.join("Berksfile.lock"),
+        "DEPENDENCIES\n  app\n    path: cookbooks/app\n  nginx\n\nGRAPH\n  app (1.0.0)\n    apt (~> 7.0)\n  apt (7.0.0)\n  nginx (2.0.0)\n    apt (>= 7.0)\n    seven_zip (>= 0.0.0)\n  seven_zip (3.1.1)\n",
+    )
+    .unwrap();
+    let bf = root.join("Berksfile");
+    let text = std::fs::read_to_string(&bf).unwrap();
+    std::fs::write(&bf, format!("{text}cookbook 'windows'\n")).unwrap();
+    let p = prepare(&root, &bf, &opts).await.unwrap();
+    assert!(p.resolved && p.lock_written);
+    assert_eq!(
+        names(&p),
+        [
+            "apt-7.0.0",
+            "app-1.0.0",
+            "seven_zip-3.1.1",
+            "nginx-2.0.0",
+            "windows-6.0.0"
+        ],
+        "old pins kept"
+    );
+
+    // Editing app's metadata to need apt 8 makes the lock untrusted (chef-sync compares the
+    // constraints, not only the names); apt moves, the other pins stay.
+    std::fs::write(
+        root.join("cookbooks/app/metadata.rb"),
+        "name 'app'\nversion '1.0.0'\ndepends 'apt', '~> 8.0'\n",
+    )
+    .unwrap();
+    let p = prepare(&root, &bf, &opts).await.unwrap();
+    assert!(p.resolved && p.lock_written);
+    assert_eq!(
+        names(&p),
+        [
+            "apt-8.0.0",
+            "app-1.0.0",
+            "seven_zip-3.1.1",
+            "nginx-2.0.0",
+            "windows-6.0.0"
+        ]
+    );
+    let lock = std::fs::read_to_string(root.join("Berksfile.lock")).unwrap();
+    assert!(
+        lock.contains("  app (1.0.0)\n    apt (~> 8.0)\n  apt (8.0.0)\n"),
+        "{lock}"
+    );
+
+    // A Berksfile constraint that rejects the locked version: Berkshelf's OutdatedDependency.
+    std::fs::write(
+        root.join("cookbooks/app/metadata.rb"),
+        "name 'app'\nversion '1.0.0'\ndepends 'apt', '~> 7.0'\n",
+    )
+    .unwrap();
+    std::fs::write(&bf, format!("{text}cookbook 'seven_zip', '~> 3.2'\n")).unwrap();
+    let err = prepare(&root, &bf, &opts).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PrepareError::Install(BerksInstallError::Lockfile(LockfileError::Outdated { .. }))
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("berks update seven_zip"), "{err}");
+
+    // A path cookbook whose metadata names another cookbook: the Berksfile line is named.
+    std::fs::write(&bf, "\n\ncookbook 'app', path: 'cookbooks/app'\n").unwrap();
+    std::fs::write(root.join("cookbooks/app/metadata.rb"), "name 'other'\n").unwrap();
+    let err = prepare(&root, &bf, &opts).await.unwrap_err();
+    assert!(matches!(err, PrepareError::MismatchedName { .. }), "{err}");
+    assert!(err.to_string().contains("Berksfile:3: "), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_source_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = format!("http://127.0.0.1:{port}");
+    let root = seed_repo(tmp.path(), &source);
+    let opts = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+    let err = prepare(&root, &root.join("Berksfile"), &opts)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, PrepareError::Install(_)), "{msg}");
+    assert!(msg.contains("nginx"), "{msg}");
+    assert!(
+        msg.contains("These sources could not be read") && msg.contains(&source),
+        "the unreadable source URL is named: {msg}"
+    );
+}
