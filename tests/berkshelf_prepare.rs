@@ -342,3 +342,35 @@ async fn unreachable_source_is_named() {
         "the unreadable source URL is named: {msg}"
     );
 }
+
+#[tokio::test]
+async fn metadata_berksfile_locks_the_cookbook_itself_as_path_dot() {
+    let server = supermarket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cb = tmp.path().join("mycb");
+    std::fs::create_dir_all(cb.join("recipes")).unwrap();
+    std::fs::write(
+        cb.join("metadata.rb"),
+        "name 'mycb'\nversion '0.2.0'\ndepends 'apt', '< 7.1'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cb.join("Berksfile"),
+        format!(
+            "source '{}'\n\nmetadata\n\ngroup :integration do\n  cookbook 'windows'\nend\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let opts = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+    let p = prepare(&cb, Path::new("Berksfile"), &opts).await.unwrap();
+    assert_eq!(names(&p), ["apt-7.0.0", "mycb-0.2.0", "windows-6.0.0"]);
+    assert_eq!(p.cookbook_dirs[1].as_os_str(), cb.as_os_str());
+    assert_eq!(
+        std::fs::read_to_string(cb.join("Berksfile.lock")).unwrap(),
+        "DEPENDENCIES\n  mycb\n    path: .\n    metadata: true\n  windows\n\nGRAPH\n  apt (7.0.0)\n  mycb (0.2.0)\n    apt (< 7.1)\n  windows (6.0.0)\n"
+    );
+}

@@ -40,7 +40,7 @@ pub struct PrepareOptions {
     pub update: Update,
     /// Cache root: `cookbooks/` (Supermarket and git cookbooks), `git/` (bare mirrors),
     /// `universe/` (universe cache). Default: the parent of
-    /// [`default_cache_dir`](super::archive::default_cache_dir).
+    /// [`default_cache_dir`](super::archive::default_cache_dir), else `$TMPDIR/chef-sync`.
     pub cache_dir: Option<PathBuf>,
     /// Never touch the network: the lock must be trusted and every cookbook cached.
     pub offline: bool,
@@ -161,9 +161,6 @@ pub enum PrepareError {
         /// Why the network would be needed.
         reason: String,
     },
-    /// No cache directory was given and none could be derived from `$HOME`.
-    #[error("no cache directory: set PrepareOptions::cache_dir (or HOME / XDG_CACHE_HOME)")]
-    NoCacheDir,
 }
 
 /// The lock file next to `berksfile`: its file name plus `.lock`.
@@ -263,7 +260,7 @@ pub async fn prepare(
         Some(c) => c.clone(),
         None => default_cache_dir()
             .and_then(|d| d.parent().map(Path::to_owned))
-            .ok_or(PrepareError::NoCacheDir)?,
+            .unwrap_or_else(|| std::env::temp_dir().join("chef-sync")),
     };
     let store = CookbookStore::new(cache.join("cookbooks"));
     let git = GitFetcher::new(cache.join("git"), store.root()).offline(opts.offline);
@@ -276,7 +273,8 @@ pub async fn prepare(
         let line = line_of(&dep.name);
         let dir = match &dep.location {
             Location::Supermarket => continue,
-            Location::Path { path, .. } => bf_dir.join(path),
+            // `components` drops `.` (so `metadata` gives the Berksfile's directory itself).
+            Location::Path { path, .. } => bf_dir.join(path).components().collect(),
             Location::Git(loc) => {
                 let locked = lock
                     .as_ref()
