@@ -344,3 +344,31 @@ fn errors_name_file_line_and_column() {
         assert!(err.contains(needle), "{src:?}: {err}");
     }
 }
+
+#[test]
+fn dir_glob_declares_every_local_cookbook() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "cookbooks/web/metadata.rb", "name 'web'\n");
+    write(tmp.path(), "cookbooks/db/metadata.rb", "name 'db'\n");
+    write(tmp.path(), "cookbooks/README.md", "not a cookbook\n");
+    let bf = write(
+        tmp.path(),
+        "Berksfile",
+        "source 'https://supermarket.chef.io'\n\nDir.glob('cookbooks/*').each do |dir|\n  cookbook File.basename(dir), path: dir if File.directory?(dir)\nend\n",
+    );
+    let ev = dsl::load(&bf, &Interpreter::new().with_cwd(tmp.path())).unwrap();
+    let deps: Vec<(&str, Location)> = ev
+        .berksfile
+        .dependencies
+        .iter()
+        .map(|d| (d.name.as_str(), d.location.clone()))
+        .collect();
+    let path = |p: &str| Location::Path {
+        path: p.into(),
+        metadata: false,
+    };
+    assert_eq!(
+        deps,
+        [("db", path("cookbooks/db")), ("web", path("cookbooks/web"))]
+    );
+}

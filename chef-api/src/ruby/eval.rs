@@ -57,6 +57,10 @@ pub trait FileSystem: Send + Sync {
     fn read_link(&self, _path: &Path) -> std::io::Result<PathBuf> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
+    /// The entry names of the directory at `path` (`Dir.glob`); default: unsupported.
+    fn read_dir(&self, _path: &Path) -> std::io::Result<Vec<String>> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
 }
 
 /// The real file system.
@@ -81,6 +85,11 @@ impl FileSystem for StdFs {
     }
     fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+    fn read_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect()
     }
 }
 
@@ -1339,6 +1348,87 @@ impl<'i, 'pr> Run<'i, 'pr> {
         }
     }
 
+    /// `Dir.glob(pattern)` confined to the working directory: `*`, `?` and `[..]` within one
+    /// path component (never `**`, never `..`), results sorted as Ruby 3 does.
+    fn glob(&self, pattern: &str, start: u32) -> R<Value> {
+        const MAX_MATCHES: usize = 10_000;
+        let base = self.base_dir();
+        let base_str = base.to_string_lossy().into_owned();
+        let (prefix, rel) = if Path::new(pattern).is_absolute() {
+            match pattern
+                .strip_prefix(base_str.trim_end_matches('/'))
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                Some(r) => (format!("{}/", base_str.trim_end_matches('/')), r),
+                None => {
+                    return Err(self.error(
+                        start,
+                        ErrorKind::NotAllowed,
+                        format!("Dir.glob('{pattern}'): only paths under {base_str} can be listed"),
+                    ));
+                }
+            }
+        } else {
+            (String::new(), pattern)
+        };
+        let parts: Vec<&str> = rel
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        if parts
+            .iter()
+            .any(|c| *c == ".." || c.contains("**") || c.contains('{'))
+        {
+            return Err(self.error(
+                start,
+                ErrorKind::Unsupported,
+                format!("Dir.glob('{pattern}'): '..', '**' and '{{a,b}}' are not supported"),
+            ));
+        }
+        let mut found: Vec<String> = vec![String::new()];
+        for part in parts {
+            let wild = part.contains(['*', '?', '[']);
+            let mut next = Vec::new();
+            for dir in &found {
+                let join = |name: &str| {
+                    if dir.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{dir}/{name}")
+                    }
+                };
+                if wild {
+                    let Ok(mut names) = self.interp.fs.read_dir(&base.join(dir)) else {
+                        continue;
+                    };
+                    names.sort();
+                    next.extend(
+                        names
+                            .iter()
+                            .filter(|n| crate::cookbook::fnmatch::fnmatch(part, n))
+                            .map(|n| join(n)),
+                    );
+                } else if self.interp.fs.exists(&base.join(join(part))) {
+                    next.push(join(part));
+                }
+                if next.len() > MAX_MATCHES {
+                    return Err(
+                        self.runtime(start, format!("Dir.glob('{pattern}'): too many matches"))
+                    );
+                }
+            }
+            found = next;
+        }
+        found.retain(|f| !f.is_empty());
+        found.sort();
+        Ok(Value::Array(
+            found
+                .into_iter()
+                .map(|f| Value::Str(format!("{prefix}{f}")))
+                .collect(),
+        ))
+    }
+
     fn resolve(&self, p: &str) -> PathBuf {
         let path = Path::new(p);
         if path.is_absolute() {
@@ -1414,6 +1504,10 @@ impl<'i, 'pr> Run<'i, 'pr> {
                     .read_link(&self.resolve(&p))
                     .map_err(|e| self.runtime(start, format!("{what}('{p}'): {e}")))?;
                 Ok(Value::Str(target.to_string_lossy().into_owned()))
+            }
+            ("Dir", "glob" | "[]") => {
+                let pattern = self.str_arg(&args, 0, &what, start)?;
+                self.glob(&pattern, start)
             }
             ("File" | "Dir", "directory?" | "exist?") => {
                 let p = self.str_arg(&args, 0, &what, start)?;

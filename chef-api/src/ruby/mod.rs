@@ -26,12 +26,13 @@
 //! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
 //!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
 //! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/symlink?/readlink/read/readlines`,
-//!   `IO.read`, `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
+//!   `IO.read`, `Dir.glob`/`Dir[]` (one-component wildcards, only under the working directory),
+//!   `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
 //!   `YAML.load_file` (through the hook), `JSON.parse`. Relative paths resolve against
 //!   [`Interpreter::with_cwd`] (default: the process's directory), as in Ruby.
 //!
 //! Everything else (backticks, `system`, `eval`, `send`, `require_relative`, regexps, loops,
-//! classes, `Dir.glob`, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and
+//! classes, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and
 //! position. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
 //! process.
 //!

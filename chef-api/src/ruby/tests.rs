@@ -525,3 +525,39 @@ fn file_symlink_and_readlink_use_the_file_system() {
         .unwrap_err();
     assert!(err.to_string().contains("File.readlink('nope')"), "{err}");
 }
+
+#[test]
+fn dir_glob_lists_only_under_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["cookbooks/b", "cookbooks/a", "cookbooks/.hidden", "other"] {
+        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    std::fs::write(tmp.path().join("cookbooks/a/metadata.rb"), "").unwrap();
+    let interp = Interpreter::new().with_cwd(tmp.path());
+    let mut dsl = Recorder::new(&[]);
+    let file = tmp.path().join("Berksfile");
+    let ev = interp
+        .eval("Dir.glob('cookbooks/*')", &file, &mut dsl)
+        .unwrap();
+    assert_eq!(
+        ev.value,
+        Value::Array(vec![s("cookbooks/a"), s("cookbooks/b")])
+    );
+    let ev = interp
+        .eval(
+            "Dir[File.join(__dir__, 'cookbooks', '*', 'metadata.rb')]",
+            &file,
+            &mut dsl,
+        )
+        .unwrap();
+    let want = format!("{}/cookbooks/a/metadata.rb", tmp.path().display());
+    assert_eq!(ev.value, Value::Array(vec![s(&want)]));
+    for bad in [
+        "Dir.glob('../*')",
+        "Dir.glob('/etc/*')",
+        "Dir.glob('**/*.rb')",
+    ] {
+        let err = interp.eval(bad, &file, &mut dsl).unwrap_err();
+        assert!(err.message.contains("Dir.glob"), "{bad}: {err}");
+    }
+}
