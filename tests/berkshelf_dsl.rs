@@ -356,7 +356,8 @@ fn dir_glob_declares_every_local_cookbook() {
         "Berksfile",
         "source 'https://supermarket.chef.io'\n\nDir.glob('cookbooks/*').each do |dir|\n  cookbook File.basename(dir), path: dir if File.directory?(dir)\nend\n",
     );
-    let ev = dsl::load(&bf, &Interpreter::new().with_cwd(tmp.path())).unwrap();
+    let interp = Interpreter::new().with_cwd(tmp.path()).with_dir_glob(true);
+    let ev = dsl::load(&bf, &interp).unwrap();
     let deps: Vec<(&str, Location)> = ev
         .berksfile
         .dependencies

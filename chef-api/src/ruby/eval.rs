@@ -104,6 +104,7 @@ pub struct Interpreter {
     fs: Arc<dyn FileSystem>,
     yaml: Option<Arc<YamlLoader>>,
     cwd: Option<PathBuf>,
+    dir_glob: bool,
 }
 
 impl std::fmt::Debug for Interpreter {
@@ -112,6 +113,7 @@ impl std::fmt::Debug for Interpreter {
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
             .field("yaml_hook", &self.yaml.is_some())
             .field("cwd", &self.cwd)
+            .field("dir_glob", &self.dir_glob)
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +141,7 @@ impl Interpreter {
             fs: Arc::new(StdFs),
             yaml: None,
             cwd: None,
+            dir_glob: false,
         }
     }
 
@@ -172,6 +175,14 @@ impl Interpreter {
     #[must_use]
     pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
         self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Allows `Dir.glob(pattern)` / `Dir[pattern]`, confined to the working directory (see
+    /// [`Interpreter::with_cwd`]); off by default, where it is an unsupported construct.
+    #[must_use]
+    pub fn with_dir_glob(mut self, allow: bool) -> Self {
+        self.dir_glob = allow;
         self
     }
 
@@ -1505,7 +1516,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
                     .map_err(|e| self.runtime(start, format!("{what}('{p}'): {e}")))?;
                 Ok(Value::Str(target.to_string_lossy().into_owned()))
             }
-            ("Dir", "glob" | "[]") => {
+            ("Dir", "glob" | "[]") if self.interp.dir_glob => {
                 let pattern = self.str_arg(&args, 0, &what, start)?;
                 self.glob(&pattern, start)
             }

@@ -26,7 +26,8 @@
 //! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
 //!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
 //! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/symlink?/readlink/read/readlines`,
-//!   `IO.read`, `Dir.glob`/`Dir[]` (one-component wildcards, only under the working directory),
+//!   `IO.read`, `Dir.glob`/`Dir[]` (when enabled with [`Interpreter::with_dir_glob`]: one-component
+//!   wildcards, only under the working directory),
 //!   `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
 //!   `YAML.load_file` (through the hook), `JSON.parse`. Relative paths resolve against
 //!   [`Interpreter::with_cwd`] (default: the process's directory), as in Ruby.

@@ -17,7 +17,9 @@
 //! options Berkshelf ignores) are warnings. Berkshelf 2's `site :opscode` and `chef_api` are
 //! errors that say what to write instead; any other unknown call or option is an error with
 //! file, line and column. Plain Ruby (locals, constants, `ENV`, `File.*`, `if`, `def` helpers
-//! that wrap `cookbook`) is the evaluator's.
+//! that wrap `cookbook`) is the evaluator's; give [`load`] an interpreter
+//! [`with_dir_glob`](Interpreter::with_dir_glob) to allow `Dir.glob` (as [`super::prepare`]
+//! does).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -266,7 +268,8 @@ impl BerksDsl {
             }
         }
         let dir = self.dir.join(&rel);
-        let loaded = chef_api::cookbook::metadata::load_with(&dir, &self.interp)
+        let interp = self.interp.clone().with_dir_glob(false);
+        let loaded = chef_api::cookbook::metadata::load_with(&dir, &interp)
             .map_err(|e| format!("metadata: {e}"))?;
         self.warnings.extend(loaded.warnings);
         let name = loaded.metadata.name().to_owned();

@@ -223,7 +223,7 @@ pub async fn prepare(
     let interp = Interpreter::new()
         .with_env(opts.env.clone())
         .with_cwd(repo_root);
-    let ev = dsl::load(&berksfile, &interp)?;
+    let ev = dsl::load(&berksfile, &interp.clone().with_dir_glob(true))?;
     let mut warnings: Vec<String> = ev.warnings.iter().map(ToString::to_string).collect();
     let bf = ev.berksfile;
     let line_of = |name: &str| ev.lines.get(name).copied().unwrap_or_default();
