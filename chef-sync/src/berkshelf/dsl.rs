@@ -18,7 +18,7 @@
 //! errors that say what to write instead; any other unknown call or option is an error with
 //! file, line and column. Plain Ruby (locals, constants, `ENV`, `File.*`, `if`, `def` helpers
 //! that wrap `cookbook`) is the evaluator's; give [`load`] an interpreter
-//! [`with_dir_glob`](Interpreter::with_dir_glob) to allow `Dir.glob` (as [`super::prepare`]
+//! [`with_dir_glob`](Interpreter::with_dir_glob) to allow `Dir.glob` (as [`prepare`](super::prepare::prepare)
 //! does).
 
 use std::collections::BTreeMap;

@@ -40,7 +40,7 @@ pub struct PrepareOptions {
     pub update: Update,
     /// Cache root: `cookbooks/` (Supermarket and git cookbooks), `git/` (bare mirrors),
     /// `universe/` (universe cache). Default: the parent of
-    /// [`default_cache_dir`](super::archive::default_cache_dir), else `$TMPDIR/chef-sync`.
+    /// [`default_cache_dir`], else `$TMPDIR/chef-sync`.
     pub cache_dir: Option<PathBuf>,
     /// Never touch the network: the lock must be trusted and every cookbook cached.
     pub offline: bool,
