@@ -164,10 +164,13 @@ impl Installer {
         universes: &Universes,
         local: &BTreeSet<String>,
     ) -> Result<Vec<InstalledCookbook>, InstallError> {
-        let jobs = resolution
+        // Collected first: a lazy iterator with closures inside the stream makes the future
+        // fail rustc's `Send` proof (higher-ranked lifetimes), and callers need `Send`.
+        let jobs: Vec<_> = resolution
             .iter()
             .filter(|(n, _)| !local.contains(*n))
-            .map(|(n, v)| self.install_one(n.clone(), *v, universes));
+            .map(|(n, v)| self.install_one(n.clone(), *v, universes))
+            .collect();
         let results: Vec<_> = futures::stream::iter(jobs)
             .buffer_unordered(self.concurrency)
             .collect()

@@ -439,3 +439,28 @@ fn dependency_order(bf: &super::Berksfile, lock: &Lockfile) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prepare_future_is_send_so_the_sync_engine_can_spawn_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let opts = PrepareOptions::default();
+        let future = prepare(Path::new("/"), Path::new("Berksfile"), &opts);
+        assert_send(&future);
+    }
+
+    #[test]
+    fn lock_path_appends_dot_lock() {
+        assert_eq!(
+            lock_path(Path::new("/r/Berksfile")),
+            PathBuf::from("/r/Berksfile.lock")
+        );
+        assert_eq!(
+            lock_path(Path::new("ci/Berksfile.prod")),
+            PathBuf::from("ci/Berksfile.prod.lock")
+        );
+    }
+}
