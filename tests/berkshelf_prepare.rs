@@ -366,6 +366,32 @@ async fn metadata_berksfile_locks_the_cookbook_itself_as_path_dot() {
         cache_dir: Some(tmp.path().join("cache")),
         ..Default::default()
     };
+    let except = PrepareOptions {
+        except: vec!["integration".into()],
+        ..opts.clone()
+    };
+    let p = prepare(&cb, Path::new("Berksfile"), &except).await.unwrap();
+    assert_eq!(
+        names(&p),
+        ["apt-7.0.0", "mycb-0.2.0"],
+        "--except integration"
+    );
+    let only = PrepareOptions {
+        only: vec!["integration".into()],
+        ..opts.clone()
+    };
+    let p = prepare(&cb, Path::new("Berksfile"), &only).await.unwrap();
+    assert_eq!(names(&p), ["windows-6.0.0"], "--only integration");
+    let both = PrepareOptions {
+        only: vec!["a".into()],
+        except: vec!["b".into()],
+        ..opts.clone()
+    };
+    assert!(matches!(
+        prepare(&cb, Path::new("Berksfile"), &both).await,
+        Err(PrepareError::OnlyAndExcept)
+    ));
+
     let p = prepare(&cb, Path::new("Berksfile"), &opts).await.unwrap();
     assert_eq!(names(&p), ["apt-7.0.0", "mycb-0.2.0", "windows-6.0.0"]);
     assert_eq!(p.cookbook_dirs[1].as_os_str(), cb.as_os_str());

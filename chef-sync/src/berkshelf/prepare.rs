@@ -49,6 +49,10 @@ pub struct PrepareOptions {
     /// The Supermarket client to use (default: one with the universe cache under
     /// `cache_dir`).
     pub client: Option<SupermarketClient>,
+    /// `berks --only`: only dependencies in one of these groups (empty: no filter).
+    pub only: Vec<String>,
+    /// `berks --except`: leave out dependencies in any of these groups.
+    pub except: Vec<String>,
 }
 
 /// One cookbook to upload.
@@ -155,6 +159,9 @@ pub enum PrepareError {
     /// The Supermarket client could not be built.
     #[error("building the Supermarket client: {0}")]
     Client(#[source] SupermarketError),
+    /// `only` and `except` were both given (Berkshelf refuses that too).
+    #[error("--only and --except cannot be used together")]
+    OnlyAndExcept,
     /// Offline mode, but the lock cannot be used verbatim from the cache.
     #[error("offline: {reason}")]
     Offline {
@@ -225,7 +232,16 @@ pub async fn prepare(
         .with_cwd(repo_root);
     let ev = dsl::load(&berksfile, &interp.clone().with_dir_glob(true))?;
     let mut warnings: Vec<String> = ev.warnings.iter().map(ToString::to_string).collect();
-    let bf = ev.berksfile;
+    let mut bf = ev.berksfile;
+    if !opts.only.is_empty() && !opts.except.is_empty() {
+        return Err(PrepareError::OnlyAndExcept);
+    }
+    // Berkshelf's group filter applies to the Berksfile's own dependencies; what they
+    // depend on comes along whatever its group.
+    bf.dependencies.retain(|d| {
+        (opts.only.is_empty() || d.groups.iter().any(|g| opts.only.contains(g)))
+            && !d.groups.iter().any(|g| opts.except.contains(g))
+    });
     let line_of = |name: &str| ev.lines.get(name).copied().unwrap_or_default();
     for s in &bf.sources {
         if !matches!(s, Source::Supermarket { .. }) {
