@@ -10,6 +10,7 @@ use chef_api::client::{ChefClient, RetryConfig};
 use chef_api::cookbook::LoadedCookbook;
 use chef_api::key::PrivateKey;
 use chef_api::upload::{Outcome, UploadError, UploadOptions, Uploader};
+use md5::Digest as _;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -393,4 +394,93 @@ async fn failed_manifest_blocks_dependents_and_409_is_a_frozen_conflict() {
     let other = by_name("other");
     assert_eq!(other.outcome, Outcome::FrozenConflict);
     assert!(other.error.as_ref().unwrap().is_conflict());
+}
+
+/// A v0 manifest with one recipe record per (path, checksum, url path).
+fn manifest_with(server: &MockServer, records: &[(&str, &str, &str)]) -> Value {
+    let recipes: Vec<Value> = records
+        .iter()
+        .map(|(p, sum, url)| {
+            json!({"name": p.rsplit('/').next().unwrap(), "path": p, "checksum": sum,
+                   "specificity": "default", "url": format!("{}{url}", server.uri())})
+        })
+        .collect();
+    json!({"name": "evil-1.0.0", "cookbook_name": "evil", "version": "1.0.0",
+           "json_class": "Chef::CookbookVersion", "chef_type": "cookbook_version",
+           "metadata": {"name": "evil", "version": "1.0.0"}, "recipes": recipes})
+}
+
+#[tokio::test]
+async fn download_refuses_hostile_paths_and_checksum_mismatches() {
+    use chef_api::download::{DownloadError, download_cookbook};
+    let server = MockServer::start().await;
+    let good = b"log 'ok'\n";
+    let good_sum: String = md5::Md5::digest(good)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/file_store/good"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(good.to_vec()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/file_store/tampered"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"not what was uploaded".to_vec()))
+        .mount(&server)
+        .await;
+    let hostile = manifest_with(
+        &server,
+        &[
+            ("recipes/default.rb", &good_sum, "/file_store/good"),
+            ("../../outside.rb", &good_sum, "/file_store/good"),
+        ],
+    );
+    Mock::given(method("GET"))
+        .and(path("/cookbooks/evil/1.0.0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(hostile))
+        .mount(&server)
+        .await;
+    let tampered = manifest_with(
+        &server,
+        &[
+            ("recipes/default.rb", &good_sum, "/file_store/good"),
+            ("recipes/other.rb", &good_sum, "/file_store/tampered"),
+        ],
+    );
+    Mock::given(method("GET"))
+        .and(path("/cookbooks/evil/2.0.0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(tampered))
+        .mount(&server)
+        .await;
+    let c = client(&server.uri());
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("a/b/evil");
+
+    let err = download_cookbook(&c, "evil", "1.0.0", &dest)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DownloadError::UnsafePath { path, .. } if path == "../../outside.rb"),
+        "{err:?}"
+    );
+    assert!(!dest.exists(), "nothing written for a hostile manifest");
+    assert!(!root.path().join("a/outside.rb").exists());
+
+    let err = download_cookbook(&c, "evil", "2.0.0", &dest)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, DownloadError::ChecksumMismatch { path, .. } if path == "recipes/other.rb"),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("recipes/other.rb") && text.contains(&good_sum),
+        "{text}"
+    );
+    assert!(
+        !dest.join("recipes/other.rb").exists(),
+        "a bad file is not kept"
+    );
 }
