@@ -484,3 +484,51 @@ async fn download_refuses_hostile_paths_and_checksum_mismatches() {
         "a bad file is not kept"
     );
 }
+
+#[tokio::test]
+async fn file_puts_wait_for_the_shared_global_limit() {
+    let server = v2_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = cookbook(dir.path(), "demo", &[]);
+    sandbox(&server, &[&c], &[]).await;
+    for (verb, route, status) in [
+        ("PUT", "^/file_store/", 200),
+        ("PUT", "^/sandboxes/abc$", 200),
+        ("PUT", "^/cookbooks/demo/1.0.0$", 201),
+    ] {
+        Mock::given(method(verb))
+            .and(path_regex(route))
+            .respond_with(ResponseTemplate::new(status).set_body_json(json!({})))
+            .mount(&server)
+            .await;
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(0));
+    let opts = UploadOptions {
+        global_limit: Some(Arc::clone(&limit)),
+        ..options()
+    };
+    let uploader = Uploader::new(client(&server.uri()), opts);
+    let task = tokio::spawn({
+        let c = Arc::clone(&c);
+        async move { uploader.upload(&[c]).await }
+    });
+    // Wait for the sandbox, then check no file went out while the shared limit has no permit.
+    for _ in 0..500 {
+        let all = server.received_requests().await.unwrap();
+        if !requests_to(&all, "POST", "/sandboxes").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let all = server.received_requests().await.unwrap();
+    assert_eq!(requests_to(&all, "POST", "/sandboxes").len(), 1);
+    assert!(requests_to(&all, "PUT", "/file_store/").is_empty());
+    assert!(!task.is_finished());
+
+    limit.add_permits(1);
+    let results = task.await.unwrap().unwrap();
+    assert_eq!(results[0].outcome, Outcome::Created, "{results:?}");
+    assert_eq!(results[0].files_sent, 3);
+    assert_eq!(limit.available_permits(), 1, "every permit handed back");
+}

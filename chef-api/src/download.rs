@@ -194,7 +194,8 @@ pub async fn download_cookbook(
     let mut files: Vec<DownloadedFile> = futures::stream::iter(
         records
             .into_iter()
-            .map(|r| download_file(client, r, dest, &label)),
+            .map(|r| download_file(client, r, dest, &label))
+            .collect::<Vec<_>>(),
     )
     .buffer_unordered(CONCURRENCY)
     .try_collect()

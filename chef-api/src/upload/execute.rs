@@ -293,17 +293,22 @@ async fn upload_files<'a>(
 ) -> Vec<(usize, &'a CookbookFile, Arc<Error>)> {
     let client = run.client;
     let global = run.options.global_limit.clone();
-    let mut puts = futures::stream::iter(needed.into_iter().map(|n| {
-        let global = global.clone();
-        async move {
-            let _permit = match global {
-                Some(limit) => limit.acquire_owned().await.ok(),
-                None => None,
-            };
-            let result = put_file(client, n.file, &n.url).await;
-            (n.owner, n.file, result)
-        }
-    }))
+    let mut puts = futures::stream::iter(
+        needed
+            .into_iter()
+            .map(|n| {
+                let global = global.clone();
+                async move {
+                    let _permit = match global {
+                        Some(limit) => limit.acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    let result = put_file(client, n.file, &n.url).await;
+                    (n.owner, n.file, result)
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
     .buffer_unordered(run.options.file_concurrency.max(1));
     let mut failures = Vec::new();
     while let Some((owner, file, result)) = puts.next().await {
@@ -399,21 +404,26 @@ async fn put_manifests(run: &mut Run<'_>, writing: &[Writing<'_>], api_version: 
         }
         let client = run.client;
         let (freeze, force) = (run.options.freeze, run.options.force);
-        let answers: Vec<(usize, Result<()>)> = futures::stream::iter(ready.into_iter().map(|w| {
-            let c = writing[w].cookbook;
-            async move {
-                let manifest = c.manifest(api_version, freeze);
-                let query = if force { "?force=true" } else { "" };
-                let path = format!("cookbooks/{}/{}{query}", c.name(), c.version());
-                (
-                    w,
-                    client
-                        .put::<_, serde_json::Value>(&path, &manifest)
-                        .await
-                        .map(drop),
-                )
-            }
-        }))
+        let answers: Vec<(usize, Result<()>)> = futures::stream::iter(
+            ready
+                .into_iter()
+                .map(|w| {
+                    let c = writing[w].cookbook;
+                    async move {
+                        let manifest = c.manifest(api_version, freeze);
+                        let query = if force { "?force=true" } else { "" };
+                        let path = format!("cookbooks/{}/{}{query}", c.name(), c.version());
+                        (
+                            w,
+                            client
+                                .put::<_, serde_json::Value>(&path, &manifest)
+                                .await
+                                .map(drop),
+                        )
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
         .buffered(run.options.file_concurrency.max(1))
         .collect()
         .await;

@@ -260,3 +260,41 @@ impl Uploader {
         Ok(self.execute(&plan).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST_KEY: &[u8] = include_bytes!("../../../tests/data/keys/mixlib-spec.pem");
+
+    fn assert_spawnable<T: Future + Send + 'static>(_: T) {}
+
+    /// A sync engine spawns one upload (and download) per server: the futures must be `Send`
+    /// even when they own everything they borrow (a higher-ranked lifetime in a closure of
+    /// a stream breaks that and only shows up at `tokio::spawn`).
+    #[test]
+    fn futures_can_be_spawned() {
+        let client = ChefClient::builder("http://127.0.0.1:9")
+            .with_client_name("x")
+            .with_key(crate::key::PrivateKey::from_pem(TEST_KEY).unwrap())
+            .build()
+            .unwrap();
+        let uploader = Uploader::new(client.clone(), UploadOptions::default());
+        let up = uploader.clone();
+        assert_spawnable(async move {
+            let cookbooks: Vec<Arc<LoadedCookbook>> = Vec::new();
+            up.upload(&cookbooks).await
+        });
+        assert_spawnable(async move {
+            let plan = ServerPlan {
+                api_version: 0,
+                cookbooks: Vec::new(),
+            };
+            uploader.execute(&plan).await
+        });
+        assert_spawnable(async move {
+            let dest = std::path::PathBuf::from("unused");
+            crate::download::download_cookbook(&client, "a", "1.0.0", &dest).await
+        });
+    }
+}

@@ -48,22 +48,27 @@ pub(super) async fn plan(
 ) -> Result<ServerPlan> {
     let listing = client.list_cookbooks().await?;
     let api_version = client.negotiate_api_version().await?;
-    let actions: Vec<Action> = futures::stream::iter(cookbooks.iter().map(|c| {
-        let exists = listing
-            .get(c.name())
-            .is_some_and(|l| listed(l, c.version()));
-        async move {
-            if !exists {
-                return Ok(Action::Create);
-            }
-            let fetched = client.cookbook_version(c.name(), c.version()).await?;
-            let url = client
-                .url_for(&format!("cookbooks/{}/{}", c.name(), c.version()))
-                .map(|u| crate::error::redact_url(&u))
-                .unwrap_or_default();
-            decide(c, &fetched, options.force, &url)
-        }
-    }))
+    let actions: Vec<Action> = futures::stream::iter(
+        cookbooks
+            .iter()
+            .map(|c| {
+                let exists = listing
+                    .get(c.name())
+                    .is_some_and(|l| listed(l, c.version()));
+                async move {
+                    if !exists {
+                        return Ok(Action::Create);
+                    }
+                    let fetched = client.cookbook_version(c.name(), c.version()).await?;
+                    let url = client
+                        .url_for(&format!("cookbooks/{}/{}", c.name(), c.version()))
+                        .map(|u| crate::error::redact_url(&u))
+                        .unwrap_or_default();
+                    decide(c, &fetched, options.force, &url)
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
     .buffered(options.file_concurrency.max(1))
     .try_collect()
     .await?;
