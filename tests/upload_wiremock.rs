@@ -532,3 +532,62 @@ async fn file_puts_wait_for_the_shared_global_limit() {
     assert_eq!(results[0].files_sent, 3);
     assert_eq!(limit.available_permits(), 1, "every permit handed back");
 }
+
+#[tokio::test]
+async fn a_commit_that_stays_incomplete_gets_the_files_once_more() {
+    let server = v2_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = cookbook(dir.path(), "demo", &[]);
+    sandbox(&server, &[&c], &[]).await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/file_store/"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    // The client tries 4 times (3 retries); the uploader adds none here: all 503.
+    Mock::given(method("PUT"))
+        .and(path("/sandboxes/abc"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(
+            json!({"error": ["Cannot update sandbox abc: the following checksums have not been uploaded: x"]}),
+        ))
+        .up_to_n_times(4)
+        .expect(4)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/sandboxes/abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cookbooks/demo/1.0.0"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let opts = UploadOptions {
+        commit_retries: 0,
+        ..options()
+    };
+    let results = Uploader::new(client(&server.uri()), opts)
+        .upload(&[Arc::clone(&c)])
+        .await
+        .unwrap();
+    assert_eq!(results[0].outcome, Outcome::Created, "{results:?}");
+    assert_eq!(results[0].files_sent, 6, "three files, sent twice");
+    let all = server.received_requests().await.unwrap();
+    let order: Vec<String> = all
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| r.url.path().split('/').nth(1).unwrap().to_owned())
+        .collect();
+    let expected: Vec<&str> = [
+        ["file_store"; 3].as_slice(),
+        &["sandboxes"; 4],
+        &["file_store"; 3],
+        &["sandboxes", "cookbooks"],
+    ]
+    .concat();
+    assert_eq!(order, expected);
+}

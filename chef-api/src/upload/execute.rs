@@ -36,6 +36,7 @@ struct ChecksumAnswer {
 }
 
 /// One file the server asked for.
+#[derive(Clone)]
 struct Needed<'a> {
     /// Index (into the batch) of the cookbook it is counted for.
     owner: usize,
@@ -181,7 +182,38 @@ async fn write(run: &mut Run<'_>, writing: &mut [Writing<'_>], api_version: u32)
             bytes,
         });
     }
-    let failures = upload_files(run, writing, needed).await;
+    // Files, then the commit; a commit still refused with 503 after its retries (the server
+    // does not see some files) gets one more round of the file PUTs, as the protocol advises.
+    let mut resent = false;
+    loop {
+        let failures = upload_files(run, writing, needed.clone()).await;
+        if fail_on_file_error(run, writing, failures) {
+            return;
+        }
+        match commit(run.client, run.options, &commit_url).await {
+            Ok(()) => break,
+            Err(e) if e.status() == Some(503) && !resent && !needed.is_empty() => {
+                tracing::info!(error = %e, "sandbox still incomplete; sending its files again");
+                resent = true;
+            }
+            Err(e) => {
+                let source = Arc::new(e);
+                run.fail_all(writing, |_| UploadError::Commit {
+                    source: Arc::clone(&source),
+                });
+                return;
+            }
+        }
+    }
+    put_manifests(run, writing, api_version).await;
+}
+
+/// Fails every cookbook of the batch when a file PUT failed; returns whether it did.
+fn fail_on_file_error(
+    run: &mut Run<'_>,
+    writing: &[Writing<'_>],
+    failures: Vec<(usize, &CookbookFile, Arc<Error>)>,
+) -> bool {
     if let Some((owner, failed, source)) = failures.into_iter().next() {
         let owner_name = writing[owner].cookbook.name().to_owned();
         let checksum = failed.checksum();
@@ -199,16 +231,9 @@ async fn write(run: &mut Run<'_>, writing: &mut [Writing<'_>], api_version: u32)
                 },
             }
         });
-        return;
+        return true;
     }
-    if let Err(e) = commit(run.client, run.options, &commit_url).await {
-        let source = Arc::new(e);
-        run.fail_all(writing, |_| UploadError::Commit {
-            source: Arc::clone(&source),
-        });
-        return;
-    }
-    put_manifests(run, writing, api_version).await;
+    false
 }
 
 /// Why the sandbox could not be used, handed to every cookbook of the batch.

@@ -25,8 +25,9 @@
 //! * [`Uploader::execute`]: one `POST /sandboxes` with every checksum of every cookbook that is
 //!   written, concurrent PUTs of the files the server says it needs (streamed from disk,
 //!   `Content-MD5`, exact `Content-Length`, transient failures retried by the client), the
-//!   sandbox commit (retried on 503 and on the legacy 400), then `PUT /cookbooks/NAME/VERSION`
-//!   for each cookbook, dependencies before dependents.
+//!   sandbox commit (retried on 503 and on the legacy 400; when it still answers 503 the files
+//!   are sent once more and the commit tried again), then `PUT /cookbooks/NAME/VERSION` for
+//!   each cookbook, dependencies before dependents.
 //!
 //! Nothing half-written reaches the server: a manifest is PUT only after the sandbox holding
 //! its files is committed, and a cookbook whose dependency failed is not PUT at all. Every
