@@ -591,3 +591,67 @@ async fn a_commit_that_stays_incomplete_gets_the_files_once_more() {
     .concat();
     assert_eq!(order, expected);
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_sent_fails_the_batch_before_the_commit() {
+    let server = v2_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let batch = [
+        cookbook(dir.path(), "app", &[]),
+        cookbook(dir.path(), "base", &[]),
+    ];
+    let refs: Vec<&LoadedCookbook> = batch.iter().map(AsRef::as_ref).collect();
+    sandbox(&server, &refs, &[]).await;
+    let broken = batch[1]
+        .files()
+        .iter()
+        .find(|f| f.path() == "recipes/default.rb")
+        .unwrap();
+    Mock::given(method("PUT"))
+        .and(path(format!("/file_store/{}", broken.checksum())))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": ["disk full"]})))
+        .expect(4)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/file_store/"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/(sandboxes|cookbooks)/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let results = Uploader::new(client(&server.uri()), options())
+        .upload(&batch)
+        .await
+        .unwrap();
+    let errors: Vec<&UploadError> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+            match r.error.as_ref().unwrap() {
+                chef_api::Error::Upload(u) => &**u,
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    assert!(
+        matches!(errors[0], UploadError::OtherFile { cookbook, path, .. }
+            if cookbook == "base" && path == "recipes/default.rb"),
+        "{:?}",
+        errors[0]
+    );
+    assert!(
+        matches!(errors[1], UploadError::File { path, .. } if path == "recipes/default.rb"),
+        "{:?}",
+        errors[1]
+    );
+    let text = results[1].error.as_ref().unwrap().to_string();
+    assert!(
+        text.contains("recipes/default.rb") && text.contains("disk full"),
+        "{text}"
+    );
+}
