@@ -400,3 +400,131 @@ async fn metadata_berksfile_locks_the_cookbook_itself_as_path_dot() {
         "DEPENDENCIES\n  mycb\n    path: .\n    metadata: true\n  windows\n\nGRAPH\n  apt (7.0.0)\n  mycb (0.2.0)\n    apt (< 7.1)\n  windows (6.0.0)\n"
     );
 }
+
+fn generate_key(path: &Path) {
+    let status = std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(path)
+        .arg("2048")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The seed layout's servers are two goiardi instances; `prepare`'s directories go straight to
+/// the uploader (what the sync engine does per server). A re-run downloads nothing and sends
+/// no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_cookbooks_upload_to_two_servers_and_a_rerun_sends_nothing() {
+    use chef_api::cookbook::LoadedCookbook;
+    use chef_api::upload::{Outcome, UploadOptions, Uploader};
+    use chef_sync::config::{KeySource, LoadOptions, RepoConfig, ServerSpec};
+    use chef_testkit::goiardi::Goiardi;
+    use std::sync::Arc;
+
+    let sm = supermarket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = seed_repo(tmp.path(), &sm.uri());
+    let servers = [
+        ("eu-west-1", Goiardi::start().expect("goiardi")),
+        ("us-east-1", Goiardi::start().expect("goiardi")),
+    ];
+    for (region, g) in &servers {
+        std::fs::write(
+            root.join(format!(".chef/{region}/config.yml")),
+            format!("server: '{}'\n", g.url()),
+        )
+        .unwrap();
+        let key_file = root.join(format!(".chef/{region}/private.pem"));
+        generate_key(&key_file);
+        let key = chef_api::key::PrivateKey::from_pem_file(&key_file).unwrap();
+        // The seed's knife.rb signs as 'pivotal': create that admin, signed as goiardi's admin.
+        ServerSpec::new(
+            "setup",
+            g.url(),
+            "admin",
+            KeySource::Path(g.admin_key_path()),
+        )
+        .unwrap()
+        .client()
+        .unwrap()
+        .create_user("pivotal", &key.public_key_pem(), true)
+        .await
+        .unwrap();
+    }
+    let config = RepoConfig::load(
+        &root,
+        &LoadOptions {
+            env: BTreeMap::from([("HOME".to_owned(), root.display().to_string())]),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        config.berksfile.as_deref(),
+        Some(root.join("Berksfile").as_path())
+    );
+    let opts = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+
+    let run = |expect: Outcome| {
+        let config = &config;
+        let opts = &opts;
+        async move {
+            let berksfile = config.berksfile.as_ref().unwrap();
+            let p = prepare(&config.root, berksfile, opts).await.unwrap();
+            let cookbooks: Vec<Arc<LoadedCookbook>> = p
+                .cookbook_dirs
+                .iter()
+                .map(|d| Arc::new(LoadedCookbook::load(d).unwrap()))
+                .collect();
+            let mut sent = 0;
+            for spec in &config.servers {
+                let uploader = Uploader::new(spec.client().unwrap(), UploadOptions::default());
+                let results = uploader.upload(&cookbooks).await.unwrap();
+                let mut got: Vec<(String, String, Outcome)> = results
+                    .iter()
+                    .map(|r| (r.name.clone(), r.version.clone(), r.outcome))
+                    .collect();
+                got.sort_by(|a, b| a.0.cmp(&b.0));
+                let want: Vec<(String, String, Outcome)> = [
+                    ("app", "1.0.0"),
+                    ("apt", "7.1.1"),
+                    ("nginx", "2.0.0"),
+                    ("seven_zip", "3.2.0"),
+                ]
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned(), expect))
+                .collect();
+                assert_eq!(got, want, "{}", spec.name);
+                sent += results.iter().map(|r| r.files_sent).sum::<u64>();
+            }
+            (p, sent)
+        }
+    };
+    let (first, sent) = run(Outcome::Created).await;
+    assert!(first.resolved && first.lock_written);
+    assert!(sent > 0);
+    // What landed is what is on disk.
+    for (_, g) in &servers {
+        let spec = config.servers.iter().find(|s| s.url == g.url()).unwrap();
+        let client = spec.client().unwrap();
+        for c in &first.cookbooks {
+            let local = LoadedCookbook::load(&c.path).unwrap();
+            let fetched = client
+                .cookbook_version(&c.name, &c.version.to_string())
+                .await
+                .unwrap();
+            assert!(local.matches_manifest(&fetched).unwrap(), "{}", c.name);
+        }
+    }
+
+    forbid_network(&sm).await;
+    let (second, sent) = run(Outcome::Unchanged).await;
+    assert!(!second.resolved && !second.lock_written && second.downloaded.is_empty());
+    assert_eq!(sent, 0);
+    sm.verify().await;
+}
