@@ -87,9 +87,11 @@ fn timeout_from_seconds(seconds: f64) -> chef_api::Result<Duration> {
 /// key.
 ///
 /// `ChefClient(server_url, client_name, key, sign_version="1.3", ca_file=None, verify=True,
-/// timeout=60.0)`: `key` is PEM `bytes`, a PEM `str`, or the path of a PEM file;
+/// timeout=60.0, retries=5)`: `key` is PEM `bytes`, a PEM `str`, or the path of a PEM file;
 /// `sign_version` one of `"1.0"`, `"1.1"`, `"1.3"`; `ca_file` extra CA certificates (PEM);
-/// `verify=False` turns TLS verification off; `timeout` is per request, in seconds.
+/// `verify=False` turns TLS verification off; `timeout` is per request attempt, in seconds;
+/// `retries` is how often connection failures, timeouts, 429 and 5xx are retried (knife's
+/// `http_retry_count`).
 ///
 /// Blocking methods release the GIL; each has an `*_async` twin returning an awaitable.
 /// Instances are immutable and safe to share between threads.
@@ -111,6 +113,7 @@ impl PyChefClient {
         ca_file: Option<PathBuf>,
         verify: bool,
         timeout: f64,
+        retries: u32,
     ) -> chef_api::Result<ChefClient> {
         let timeout = timeout_from_seconds(timeout)?;
         let sign_version = parse_sign_version(sign_version)?;
@@ -121,7 +124,8 @@ impl PyChefClient {
             .with_sign_version(sign_version)
             .with_request_timeout(timeout)
             .with_connect_timeout(timeout.min(Duration::from_secs(10)))
-            .with_insecure_skip_tls_verify(!verify);
+            .with_insecure_skip_tls_verify(!verify)
+            .with_max_retries(retries);
         if let Some(ca) = ca_file {
             builder = builder.with_ssl_ca_file(ca);
         }
@@ -169,7 +173,7 @@ async fn node_names(client: ChefClient) -> PyResult<Json> {
 #[pymethods]
 impl PyChefClient {
     #[new]
-    #[pyo3(signature = (server_url, client_name, key, sign_version="1.3", ca_file=None, verify=true, timeout=60.0))]
+    #[pyo3(signature = (server_url, client_name, key, sign_version="1.3", ca_file=None, verify=true, timeout=60.0, retries=5))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -180,6 +184,7 @@ impl PyChefClient {
         ca_file: Option<PathBuf>,
         verify: bool,
         timeout: f64,
+        retries: u32,
     ) -> PyResult<Self> {
         let key = KeyArg::extract(key)?;
         let inner = py
@@ -192,6 +197,7 @@ impl PyChefClient {
                     ca_file,
                     verify,
                     timeout,
+                    retries,
                 )
             })
             .map_err(api_err)?;
@@ -284,17 +290,17 @@ impl PyChefClient {
     /// the query `q`, all pages fetched `rows` at a time (default 1000). With `keys`
     /// (alias → attribute path, e.g. `{"ip": ["ipaddress"]}`) a partial search: rows are
     /// `{"url": ..., "data": {alias: value}}`.
-    #[pyo3(signature = (index, q="*:*".to_owned(), rows=None, keys=None))]
+    #[pyo3(signature = (index, q="*:*", rows=None, keys=None))]
     fn search<'py>(
         &self,
         py: Python<'py>,
         index: String,
-        q: String,
+        q: &str,
         rows: Option<u32>,
         keys: Option<BTreeMap<String, Vec<String>>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = search_options(rows)?;
-        let fut = search_all(self.inner.clone(), index, q, options, keys);
+        let fut = search_all(self.inner.clone(), index, q.to_owned(), options, keys);
         let Json(value) = runtime::block_on(py, fut)?;
         json_to_py(py, &value)
     }
@@ -350,17 +356,17 @@ impl PyChefClient {
     }
 
     /// Awaitable [`search`](Self::search).
-    #[pyo3(signature = (index, q="*:*".to_owned(), rows=None, keys=None))]
+    #[pyo3(signature = (index, q="*:*", rows=None, keys=None))]
     fn search_async<'py>(
         &self,
         py: Python<'py>,
         index: String,
-        q: String,
+        q: &str,
         rows: Option<u32>,
         keys: Option<BTreeMap<String, Vec<String>>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = search_options(rows)?;
-        let fut = search_all(self.inner.clone(), index, q, options, keys);
+        let fut = search_all(self.inner.clone(), index, q.to_owned(), options, keys);
         runtime::future_into_py(py, fut)
     }
 
@@ -392,13 +398,13 @@ mod tests {
     #[test]
     fn bad_sign_version_and_missing_key_file_are_config_errors() {
         let key = KeyArg::Path("/nonexistent/chef-sync/key.pem".into());
-        let err = PyChefClient::build("http://127.0.0.1:1", "bob", &key, "2.0", None, true, 5.0)
+        let err = PyChefClient::build("http://127.0.0.1:1", "bob", &key, "2.0", None, true, 5.0, 0)
             .unwrap_err();
         let info = ErrorInfo::from(&err);
         assert!(matches!(info.kind, ErrorKind::Config { .. }));
         assert!(info.message.contains("2.0"), "{}", info.message);
 
-        let err = PyChefClient::build("http://127.0.0.1:1", "bob", &key, "1.3", None, true, 5.0)
+        let err = PyChefClient::build("http://127.0.0.1:1", "bob", &key, "1.3", None, true, 5.0, 0)
             .unwrap_err();
         match &ErrorInfo::from(&err).kind {
             ErrorKind::Config { file, .. } => {

@@ -6,7 +6,13 @@ available from :mod:`chef_sync.exceptions`.
 """
 
 from chef_sync import exceptions
-from chef_sync._chef_sync import __version__
+from chef_sync._chef_sync import (
+    ChefClient,
+    CookbookOutcome,
+    __version__,
+    upload_cookbooks,
+    upload_cookbooks_async,
+)
 from chef_sync.exceptions import (
     AuthenticationError,
     ChefSyncError,
@@ -20,13 +26,17 @@ from chef_sync.exceptions import (
 
 __all__ = [
     "AuthenticationError",
+    "ChefClient",
     "ChefSyncError",
     "ConfigError",
     "ConflictError",
+    "CookbookOutcome",
     "NetworkError",
     "NotFoundError",
     "ServerError",
     "TlsError",
     "__version__",
     "exceptions",
+    "upload_cookbooks",
+    "upload_cookbooks_async",
 ]
