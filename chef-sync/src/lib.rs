@@ -2,4 +2,5 @@
 //!
 //! Sync one Chef repository to many Chef Infra Servers at once.
 
+pub mod berkshelf;
 pub mod config;
