@@ -11,10 +11,12 @@
 //!   [`runtime::future_into_py`] (for the `*_async` variants).
 //! * [`client`]: `ChefClient`, one Chef server.
 //! * [`upload`]: `upload_cookbooks` and `CookbookOutcome`.
+//! * [`repo`]: `repo_clients` (a repository's servers) and configuration errors.
 
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod repo;
 pub mod runtime;
 pub mod upload;
 
@@ -93,6 +95,7 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     m.add_class::<client::PyChefClient>()?;
     m.add_class::<upload::PyCookbookOutcome>()?;
+    m.add_function(wrap_pyfunction!(repo::repo_clients, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks_async, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_error, m)?)?;

@@ -10,6 +10,7 @@ from chef_sync._chef_sync import (
     ChefClient,
     CookbookOutcome,
     __version__,
+    repo_clients,
     upload_cookbooks,
     upload_cookbooks_async,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "TlsError",
     "__version__",
     "exceptions",
+    "repo_clients",
     "upload_cookbooks",
     "upload_cookbooks_async",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "_raise_error",
     "_runtime_thread_name",
     "_runtime_thread_name_async",
+    "repo_clients",
     "upload_cookbooks",
     "upload_cookbooks_async",
 ]
@@ -158,6 +159,21 @@ class CookbookOutcome:
         """True unless the outcome is ``"failed"`` or ``"frozen_conflict"``."""
     def to_dict(self) -> dict[str, Any]:
         """The report's JSON object for this cookbook."""
+
+def repo_clients(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, ChefClient]:
+    """The servers of the Chef repository at ``repo`` (``.chef/knife.rb`` or ``config.rb``
+    with one ``.chef/NAME/config.yml`` per server), each as a ``ChefClient``, by name.
+
+    ``servers`` limits the result to these names; ``keys`` maps a server name to PEM bytes
+    replacing its ``client_key`` file; ``env`` is the environment knife.rb sees (default: this
+    process's). Warnings go to the ``chef_sync`` logger. Raises :class:`ConfigError` with
+    ``file``, ``line`` and ``server`` when the configuration is invalid.
+    """
 
 def upload_cookbooks(
     client: ChefClient,
