@@ -32,12 +32,15 @@ pub struct PyCookbookOutcome {
     pub name: String,
     /// Cookbook version.
     pub version: String,
-    /// `"created"`, `"updated"`, `"unchanged"`, `"frozen_conflict"` or `"failed"`.
+    /// `"created"`, `"updated"`, `"unchanged"`, `"frozen_conflict"` or `"failed"`; in a dry
+    /// run's report `"create"` or `"update"` for what would happen.
     pub outcome: String,
     /// Files uploaded (files the server already had are not sent).
     pub files_sent: u64,
     /// Bytes uploaded.
     pub bytes_sent: u64,
+    /// Time spent on this cookbook, in milliseconds.
+    pub duration_ms: u64,
     /// Why it failed, or None.
     pub error: Option<String>,
 }
@@ -50,6 +53,7 @@ impl From<&CookbookResult> for PyCookbookOutcome {
             outcome: outcome_name(r.outcome).to_owned(),
             files_sent: r.files_sent,
             bytes_sent: r.bytes_sent,
+            duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
             error: r.error.as_ref().map(ToString::to_string),
         }
     }
@@ -64,7 +68,7 @@ impl PyCookbookOutcome {
     }
 
     /// The report's JSON object for this cookbook: `name`, `version`, `outcome`,
-    /// `files_sent`, `bytes_sent`, `error`.
+    /// `files_sent`, `bytes_sent`, `duration_ms`, `error`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("name", &self.name)?;
@@ -72,6 +76,7 @@ impl PyCookbookOutcome {
         d.set_item("outcome", &self.outcome)?;
         d.set_item("files_sent", self.files_sent)?;
         d.set_item("bytes_sent", self.bytes_sent)?;
+        d.set_item("duration_ms", self.duration_ms)?;
         d.set_item("error", self.error.as_deref())?;
         Ok(d)
     }
