@@ -433,6 +433,57 @@ mod tests {
     }
 
     #[test]
+    fn every_answered_chef_api_error_keeps_status_messages_and_url() {
+        use chef_api::error::ResponseError;
+        for (status, kind) in [
+            (401, ErrorKind::Authentication),
+            (403, ErrorKind::Authentication),
+            (404, ErrorKind::NotFound),
+            (409, ErrorKind::Conflict { frozen: false }),
+            (400, ErrorKind::Server),
+            (413, ErrorKind::Server),
+            (429, ErrorKind::Server),
+            (502, ErrorKind::Server),
+        ] {
+            let err = chef_api::Error::from_response(ResponseError::new(
+                status,
+                "PUT",
+                "http://127.0.0.1:1/cookbooks/a/1.0.0",
+                br#"{"error":["first","second"]}"#,
+            ));
+            let info = ErrorInfo::from(&err);
+            assert_eq!(info.kind, kind, "{status}");
+            assert_eq!(info.status, Some(status));
+            assert_eq!(info.messages, ["first", "second"]);
+            assert_eq!(
+                info.url.as_deref(),
+                Some("http://127.0.0.1:1/cookbooks/a/1.0.0")
+            );
+            assert!(info.message.contains("second"), "{}", info.message);
+        }
+        let invalid = chef_api::Error::InvalidResponse {
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/nodes".into(),
+            path: ".".into(),
+            message: "expected a map".into(),
+        };
+        let info = ErrorInfo::from(&invalid);
+        assert_eq!(info.kind, ErrorKind::Server);
+        assert_eq!(info.status, None);
+        assert_eq!(info.url.as_deref(), Some("http://127.0.0.1:1/nodes"));
+        let key = chef_api::Error::Key(chef_api::key::KeyError::NotPem {
+            path: Some("/k/client.pem".into()),
+        });
+        assert_eq!(
+            ErrorInfo::from(&key).kind,
+            ErrorKind::Config {
+                file: Some("/k/client.pem".into()),
+                line: None
+            }
+        );
+    }
+
+    #[test]
     fn class_names_parse_back_to_their_kind() {
         for name in [
             "ChefSyncError",
