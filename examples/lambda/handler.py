@@ -165,7 +165,10 @@ class ChefSyncBackend:
             )
         report = sync(repo)
         return SyncOutcome(
-            tuple(ServerOutcome(s.name, s.ok, s.error or _first_cookbook_error(s)) for s in report.servers)
+            tuple(
+                ServerOutcome(s.name, s.ok, s.error or _first_cookbook_error(s))
+                for s in report.servers
+            )
         )
 
     def servers(self, repo: Path) -> Sequence[NodeSearcher]:

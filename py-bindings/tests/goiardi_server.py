@@ -51,15 +51,19 @@ class Goiardi:
         one was taken in the meantime)."""
         binary = os.environ.get("GOIARDI") or shutil.which("goiardi")
         if binary is None:
-            raise RuntimeError("goiardi is not installed: run `apt-get install goiardi` or set $GOIARDI")
+            raise RuntimeError(
+                "goiardi is not installed: run `apt-get install goiardi` or set $GOIARDI"
+            )
         last_error = "goiardi did not start"
         for _ in range(3):
             root = Path(tempfile.mkdtemp(prefix="goiardi-py-"))
             port = free_port()
             log = (root / "goiardi.log").open("wb")
             process = subprocess.Popen(
-                [binary, "-A", "-I", "127.0.0.1", "-H", "127.0.0.1", "-P", str(port),
-                 "--conf-root", str(root)],
+                [
+                    binary, "-A", "-I", "127.0.0.1", "-H", "127.0.0.1", "-P", str(port),
+                    "--conf-root", str(root),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
