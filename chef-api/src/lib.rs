@@ -21,6 +21,7 @@ pub mod error;
 pub mod key;
 pub mod ruby;
 pub mod sign;
+pub mod supermarket;
 pub mod upload;
 pub mod version;
 

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod berkshelf;
 pub mod config;
 pub mod cookbooks;
 pub mod events;

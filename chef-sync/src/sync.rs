@@ -237,26 +237,7 @@ fn select_servers<'a>(
 
 /// The server's client, or the reason (naming server and URL) it cannot be built.
 fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, String> {
-    use chef_api::client::ChefClient;
-    let mut b = ChefClient::builder(spec.url.clone()).with_client_name(spec.client_name.clone());
-    b = match &spec.key {
-        crate::config::KeySource::Path(p) => b.with_key_file(p.clone()),
-        crate::config::KeySource::Pem(pem) => b.with_key(
-            chef_api::key::PrivateKey::from_pem(pem)
-                .map_err(|e| format!("server '{}': {e}", spec.name))?,
-        ),
-    };
-    if let Some(f) = &spec.ssl_ca_file {
-        b = b.with_ssl_ca_file(f.clone());
-    }
-    if let Some(d) = &spec.trusted_certs_dir {
-        b = b.with_trusted_certs_dir(d.clone());
-    }
-    if !spec.ssl_verify {
-        b = b.with_insecure_skip_tls_verify(true);
-    }
-    b.build()
-        .map_err(|e| format!("server '{}' ({}): {e}", spec.name, spec.url))
+    spec.client().map_err(|e| e.to_string())
 }
 
 /// An upload event sink that tags events with the server's name.

@@ -1,0 +1,315 @@
+//! Fetches what a resolution needs from the Supermarket sources into the cookbook cache.
+//!
+//! For each resolved cookbook not already in the [`CookbookStore`], the first source whose
+//! universe lists that exact name and version provides the archive; downloads run with bounded
+//! concurrency and extraction runs on the blocking pool. Chef-server sources are not handled
+//! here yet: their entries fail with [`SupermarketError::UnsupportedLocation`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chef_api::supermarket::{SupermarketClient, SupermarketError, Universes};
+use chef_api::version::Version;
+use futures::StreamExt;
+use url::Url;
+
+use super::archive::{ArchiveError, CookbookStore};
+use super::lockfile::{Lockfile, LockfileError, Update};
+use super::resolver::{Catalog, Resolution, ResolveError, resolve};
+use super::{Berksfile, CookbookInfo};
+
+/// Why an install failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// No source lists the resolved version (Berkshelf's `MissingLockfileCookbookVersion`).
+    #[error(
+        "Cookbook '{name}' ({version}) not found in any of the sources! Please run `berks update {name}` to resolve to a valid version."
+    )]
+    NotInSources {
+        /// Cookbook name.
+        name: String,
+        /// Version.
+        version: Version,
+    },
+    /// Downloading failed.
+    #[error("downloading {name} {version}: {source}")]
+    Download {
+        /// Cookbook name.
+        name: String,
+        /// Version.
+        version: Version,
+        /// The client's error (names the URL).
+        #[source]
+        source: SupermarketError,
+    },
+    /// The archive was refused or could not be extracted.
+    #[error("installing {name} {version}: {source}")]
+    Archive {
+        /// Cookbook name.
+        name: String,
+        /// Version.
+        version: Version,
+        /// The archive error (names archive and entry).
+        #[source]
+        source: ArchiveError,
+    },
+}
+
+/// Why `install_berksfile` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BerksInstallError {
+    /// The lock is out of date or an update named an unknown cookbook.
+    #[error(transparent)]
+    Lockfile(#[from] LockfileError),
+    /// Resolution is needed but the Berksfile declares no Supermarket source (Berkshelf's
+    /// `NoAPISourcesDefined`).
+    #[error(
+        "Your Berksfile does not define any sources. Add one, for example: source 'https://supermarket.chef.io'"
+    )]
+    NoSources,
+    /// A `source` URL is not an http(s) URL.
+    #[error("invalid source URL {url:?}: {reason}")]
+    InvalidSource {
+        /// The URL as written.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// No versions satisfy the constraints.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// Downloading or extracting failed.
+    #[error(transparent)]
+    Install(Box<InstallError>),
+}
+
+impl From<InstallError> for BerksInstallError {
+    fn from(e: InstallError) -> Self {
+        Self::Install(Box::new(e))
+    }
+}
+
+/// What `install_berksfile` did.
+#[derive(Debug)]
+pub struct InstallOutcome {
+    /// The lock to save (see [`Lockfile::save`]).
+    pub lock: Lockfile,
+    /// Supermarket cookbooks now in the cache, sorted by name.
+    pub cookbooks: Vec<InstalledCookbook>,
+    /// Whether resolution ran (false: the lock was trusted and installed verbatim).
+    pub resolved: bool,
+    /// Sources whose universe could not be fetched (Berkshelf warns and goes on).
+    pub source_errors: Vec<SupermarketError>,
+}
+
+/// One cookbook in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledCookbook {
+    /// Cookbook name.
+    pub name: String,
+    /// Version.
+    pub version: Version,
+    /// Its directory in the cache.
+    pub path: PathBuf,
+    /// Whether this run downloaded it (false: it was cached).
+    pub downloaded: bool,
+}
+
+/// Downloads and extracts cookbooks into a store.
+#[derive(Debug, Clone)]
+pub struct Installer {
+    client: SupermarketClient,
+    store: Arc<CookbookStore>,
+    concurrency: usize,
+}
+
+impl Installer {
+    /// An installer using `client` and `store`, 4 downloads at a time.
+    pub fn new(client: SupermarketClient, store: CookbookStore) -> Self {
+        Self {
+            client,
+            store: Arc::new(store),
+            concurrency: 4,
+        }
+    }
+
+    /// Sets how many downloads run at once (at least 1).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &CookbookStore {
+        &self.store
+    }
+
+    /// Installs every cookbook of `resolution` except the names in `local` (path/git
+    /// cookbooks), returning them sorted by name. Stops at the first failure.
+    pub async fn install(
+        &self,
+        resolution: &Resolution,
+        universes: &Universes,
+        local: &BTreeSet<String>,
+    ) -> Result<Vec<InstalledCookbook>, InstallError> {
+        let jobs = resolution
+            .iter()
+            .filter(|(n, _)| !local.contains(*n))
+            .map(|(n, v)| self.install_one(n.clone(), *v, universes));
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut out = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// `berks install` / `berks update`: uses the lock verbatim when it is trusted (fetching
+    /// universes only if a locked cookbook is missing from the cache), else resolves against
+    /// the Berksfile's Supermarket sources preferring locked versions, installs, and returns
+    /// the new lock. `local` are the path/git cookbooks' metadata, `git_revisions` their
+    /// resolved commits (for the lock's `revision:` lines).
+    pub async fn install_berksfile(
+        &self,
+        berksfile: &Berksfile,
+        lock: Option<&Lockfile>,
+        update: &Update,
+        local: &[CookbookInfo],
+        git_revisions: &BTreeMap<String, String>,
+    ) -> Result<InstallOutcome, BerksInstallError> {
+        let local_names: BTreeSet<String> = local.iter().map(|c| c.name.clone()).collect();
+        let plan = match lock {
+            Some(l) => Some(l.plan_with_local(berksfile, update, local)?),
+            None => None,
+        };
+        let sources = berksfile
+            .supermarket_urls()
+            .into_iter()
+            .map(|u| {
+                Url::parse(u).map_err(|e| BerksInstallError::InvalidSource {
+                    url: u.to_owned(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(plan) = plan.as_ref().filter(|p| p.is_trusted()) {
+            let resolution: Resolution = plan
+                .lock
+                .graph
+                .values()
+                .map(|g| (g.name.clone(), g.version))
+                .collect();
+            let missing = resolution
+                .iter()
+                .any(|(n, v)| !local_names.contains(n) && !self.store.contains(n, v));
+            let (universes, source_errors) = if missing {
+                if sources.is_empty() {
+                    return Err(BerksInstallError::NoSources);
+                }
+                self.client.fetch_universes(&sources).await
+            } else {
+                (Universes::default(), Vec::new())
+            };
+            let cookbooks = self.install(&resolution, &universes, &local_names).await?;
+            return Ok(InstallOutcome {
+                lock: plan.lock.clone(),
+                cookbooks,
+                resolved: false,
+                source_errors,
+            });
+        }
+        if sources.is_empty() && berksfile.dependencies.len() > local.len() {
+            return Err(BerksInstallError::NoSources);
+        }
+        let (universes, source_errors) = self.client.fetch_universes(&sources).await;
+        let mut catalog = Catalog::from_universes(&universes);
+        for cb in local {
+            catalog.set_local(cb);
+        }
+        let demands: Vec<_> = berksfile
+            .dependencies
+            .iter()
+            .map(|d| (d.name.clone(), d.constraint.clone()))
+            .collect();
+        let preferred = plan.map(|p| p.preferred).unwrap_or_default();
+        let resolution = resolve(&catalog, &demands, &preferred)?;
+        let cookbooks = self.install(&resolution, &universes, &local_names).await?;
+        let infos: Vec<CookbookInfo> = resolution
+            .iter()
+            .map(|(n, v)| CookbookInfo {
+                name: n.clone(),
+                version: *v,
+                dependencies: catalog.dependencies(n, v).unwrap_or_default().to_vec(),
+            })
+            .collect();
+        Ok(InstallOutcome {
+            lock: Lockfile::from_install(berksfile, &infos, git_revisions),
+            cookbooks,
+            resolved: true,
+            source_errors,
+        })
+    }
+
+    async fn install_one(
+        &self,
+        name: String,
+        version: Version,
+        universes: &Universes,
+    ) -> Result<InstalledCookbook, InstallError> {
+        let archive_err = |source| InstallError::Archive {
+            name: name.clone(),
+            version,
+            source,
+        };
+        let path = self.store.path(&name, &version).map_err(archive_err)?;
+        if path.is_dir() {
+            return Ok(InstalledCookbook {
+                name,
+                version,
+                path,
+                downloaded: false,
+            });
+        }
+        let (_, entry) =
+            universes
+                .find(&name, &version)
+                .ok_or_else(|| InstallError::NotInSources {
+                    name: name.clone(),
+                    version,
+                })?;
+        let download = self
+            .client
+            .download_cookbook(&name, &version, entry, self.store.root())
+            .await
+            .map_err(|source| InstallError::Download {
+                name: name.clone(),
+                version,
+                source,
+            })?;
+        let store = Arc::clone(&self.store);
+        let (n, v) = (name.clone(), version);
+        let path = tokio::task::spawn_blocking(move || {
+            let r = store.install_archive(&n, &v, download.file.path());
+            drop(download);
+            r
+        })
+        .await
+        .map_err(|e| {
+            archive_err(ArchiveError::Io {
+                path: self.store.root().to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })?
+        .map_err(archive_err)?;
+        Ok(InstalledCookbook {
+            name,
+            version,
+            path,
+            downloaded: true,
+        })
+    }
+}
