@@ -82,7 +82,11 @@ async fn run(keep: bool) -> Result<bool, Box<dyn std::error::Error>> {
                 name,
                 version,
                 outcome,
-            }) => println!("   {:<15} {name} {version}: {outcome:?}", e.server),
+            }) => println!(
+                "   {:<15} {name} {version}: {}",
+                e.server,
+                chef_sync::CookbookOutcome::from(outcome)
+            ),
             _ => {}
         })),
         ..SyncOptions::default()

@@ -207,7 +207,10 @@ fn plain_line(e: SyncEvent) {
             name,
             version,
             outcome,
-        }) => eprintln!("{server}: {name} {version}: {outcome:?}"),
+        }) => eprintln!(
+            "{server}: {name} {version}: {}",
+            chef_sync::CookbookOutcome::from(outcome)
+        ),
         SyncEventKind::Finished { ok: true, .. } => eprintln!("{server}: done"),
         SyncEventKind::Finished {
             ok: false,

@@ -3,7 +3,7 @@
 //! Per server: plan (one listing plus the manifests needed), then, unless it is a dry run,
 //! execute (sandbox, files, commit, manifests in dependency order). Both steps belong to
 //! [`ServerTarget`], which `chef_api::upload::Uploader` implements; the fan-out only runs the
-//! servers concurrently, turns their results into [`ServerReport`]s and emits events. A server
+//! servers concurrently (a blocking-pool thread each), turns their results into [`ServerReport`]s and emits events. A server
 //! that fails (or whose task panics) becomes a failed entry in the report; it never stops the
 //! others.
 
@@ -23,21 +23,21 @@ pub trait ServerTarget: Send + Sync + 'static {
     fn plan(
         &self,
         cookbooks: &[Arc<LoadedCookbook>],
-    ) -> impl Future<Output = chef_api::Result<ServerPlan>> + Send;
+    ) -> impl Future<Output = chef_api::Result<ServerPlan>>;
 
     /// Carries out a plan; one result per cookbook.
-    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> + Send;
+    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>>;
 }
 
 impl ServerTarget for Uploader {
     fn plan(
         &self,
         cookbooks: &[Arc<LoadedCookbook>],
-    ) -> impl Future<Output = chef_api::Result<ServerPlan>> + Send {
+    ) -> impl Future<Output = chef_api::Result<ServerPlan>> {
         Uploader::plan(self, cookbooks)
     }
 
-    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> + Send {
+    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> {
         Uploader::execute(self, plan)
     }
 }
@@ -56,7 +56,14 @@ pub struct ServerJob<T> {
     pub cookbooks: Vec<Arc<LoadedCookbook>>,
 }
 
-/// Runs every job concurrently, each on its own task; one report per job, in job order.
+/// Runs every job concurrently, each on its own thread of the blocking pool driving the
+/// server's future on the current runtime; one report per job, in job order.
+///
+/// A thread per server (rather than a task) spreads signing and hashing of several servers over
+/// all cores without requiring the target's futures to be `Send`.
+///
+/// # Panics
+/// When called outside a tokio runtime.
 pub async fn run<T: ServerTarget>(
     jobs: Vec<ServerJob<T>>,
     dry_run: bool,
@@ -69,7 +76,11 @@ pub async fn run<T: ServerTarget>(
             let url = job.url.clone();
             let events = events.clone();
             let started = Instant::now();
-            let handle = tokio::spawn(run_one(job, dry_run, events.clone()));
+            let runtime = tokio::runtime::Handle::current();
+            let task_events = events.clone();
+            let handle = tokio::task::spawn_blocking(move || {
+                runtime.block_on(run_one(job, dry_run, task_events))
+            });
             (name, url, events, started, handle)
         })
         .collect();

@@ -154,6 +154,8 @@ pub async fn sync(
     let mut jobs = Vec::with_capacity(servers.len());
     for spec in servers {
         let target = client_for(spec).map(|client| {
+            // The uploader's options grow (commit retries, ...): keep their defaults.
+            #[allow(clippy::needless_update)]
             let upload = UploadOptions {
                 freeze: options.freeze,
                 force: options.force,
@@ -163,6 +165,7 @@ pub async fn sync(
                     .events
                     .as_ref()
                     .map(|sink| forward(sink, &spec.name)),
+                ..UploadOptions::default()
             };
             Uploader::new(client, upload)
         });
