@@ -294,6 +294,20 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_sync_future_is_send_so_bindings_can_spawn_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let config = RepoConfig {
+            root: PathBuf::from("/"),
+            servers: vec![],
+            berksfile: None,
+            warnings: vec![],
+        };
+        let options = SyncOptions::default();
+        let future = sync(&config, &options);
+        assert_send(&future);
+    }
+
     #[tokio::test]
     async fn an_unreadable_key_fails_only_that_server() {
         let config = RepoConfig {
