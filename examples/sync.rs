@@ -44,8 +44,11 @@ struct Args {
     #[arg(long)]
     force: bool,
     /// File uploads in flight across all servers.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// File uploads in flight per server.
+    #[arg(long, default_value_t = 64)]
+    per_server_concurrency: usize,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         freeze: args.freeze,
         force: args.force,
         concurrency: args.concurrency,
+        per_server_concurrency: args.per_server_concurrency,
         servers: args.servers.clone(),
         events: Some(events),
         ..SyncOptions::default()

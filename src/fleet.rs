@@ -135,10 +135,20 @@ impl Fleet {
     /// # Errors
     /// When a server does not start (e.g. goiardi is not installed).
     pub fn start(regions: &[&str]) -> io::Result<Self> {
+        Self::start_with_proxy_ports(regions, &[])
+    }
+
+    /// Like [`start`](Self::start), but the i-th server reports `proxy_ports[i]` in the URLs it
+    /// hands out (see [`Goiardi::start_with_proxy_port`]): for servers behind proxies.
+    ///
+    /// # Errors
+    /// When a server does not start.
+    pub fn start_with_proxy_ports(regions: &[&str], proxy_ports: &[u16]) -> io::Result<Self> {
         let mut servers = Vec::with_capacity(regions.len());
         let mut keys = Vec::with_capacity(regions.len());
-        for region in regions {
-            servers.push(((*region).to_owned(), Goiardi::start()?));
+        for (i, region) in regions.iter().enumerate() {
+            let server = Goiardi::start_with_proxy_port(proxy_ports.get(i).copied())?;
+            servers.push(((*region).to_owned(), server));
             keys.push(generate_key_pem()?);
         }
         Ok(Self { servers, keys })

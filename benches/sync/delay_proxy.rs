@@ -13,17 +13,32 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// A running proxy; it stops when the runtime does.
+/// A proxy listening on 127.0.0.1; it forwards once [`start`](Self::start)ed, and stops when
+/// the runtime does.
 pub struct DelayProxy {
     addr: SocketAddr,
+    listener: Option<TcpListener>,
 }
 
 impl DelayProxy {
-    /// Listens on 127.0.0.1 (free port) and forwards every connection to `upstream`, delaying
-    /// each direction by `delay`.
-    pub async fn start(upstream: SocketAddr, delay: Duration) -> std::io::Result<Self> {
+    /// Binds a free port on 127.0.0.1 (known before the server behind it starts, so the server
+    /// can hand out URLs through the proxy).
+    pub async fn bind() -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        Ok(Self {
+            addr: listener.local_addr()?,
+            listener: Some(listener),
+        })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Forwards every connection to `upstream`, delaying each direction by `delay`.
+    pub fn start(&mut self, upstream: SocketAddr, delay: Duration) {
+        let listener = self.listener.take().expect("started once");
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 tokio::spawn(async move {
@@ -39,7 +54,6 @@ impl DelayProxy {
                 });
             }
         });
-        Ok(Self { addr })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -71,7 +85,7 @@ where
             }
         }
     });
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = from.read(&mut buf).await.unwrap_or(0);
         let due = Instant::now() + delay;

@@ -50,9 +50,11 @@ pub struct SyncOptions {
     pub freeze: bool,
     /// Overwrite frozen versions (knife `--force`).
     pub force: bool,
-    /// File uploads in flight across all servers (default 32).
+    /// File uploads in flight across all servers (default 256).
     pub concurrency: usize,
-    /// File uploads in flight per server (default 16).
+    /// File uploads (and manifest reads) in flight per server (default 64). Each file PUT is
+    /// one round trip; at 100 ms RTT, 64 in flight keep a server's upload near bandwidth
+    /// rather than latency bound (knife sends 10 at a time).
     pub per_server_concurrency: usize,
     /// Only these servers (empty: all).
     pub servers: Vec<String>,
@@ -69,8 +71,8 @@ impl Default for SyncOptions {
             dry_run: false,
             freeze: false,
             force: false,
-            concurrency: 32,
-            per_server_concurrency: 16,
+            concurrency: 256,
+            per_server_concurrency: 64,
             servers: Vec::new(),
             load: LoadOptions::default(),
             events: None,
