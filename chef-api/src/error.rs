@@ -150,6 +150,9 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// An upload step failed (see [`crate::upload::UploadError`]).
+    #[error(transparent)]
+    Upload(Box<crate::upload::UploadError>),
     /// A local file could not be read.
     #[error("{}: {source}", path.display())]
     Io {

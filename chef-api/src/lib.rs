@@ -11,8 +11,9 @@
 //! * [`ruby`]: a sandboxed evaluator for the Ruby DSLs Chef uses (metadata.rb, knife.rb,
 //!   Berksfile); it parses with Ruby's own parser (prism) and never runs Ruby.
 //! * [`cookbook`]: cookbooks on disk: file walk, chefignore, metadata, manifests.
-//! * [`upload`]: upload cookbooks to one server exactly as knife does (plan, sandbox, files,
-//!   commit, manifests in dependency order).
+//! * [`upload`]: upload cookbooks to one server as knife does (plan, sandbox, files, commit,
+//!   manifests in dependency order) with progress events.
+//! * [`download`]: download a cookbook version into a directory, every file verified.
 //! * [`supermarket`]: the Supermarket universe and cookbook tarballs (for Berkshelf sources).
 //!
 //! It knows nothing of knife.rb, Berksfiles or fan-out to many servers; that is `chef-sync`.
@@ -48,6 +49,7 @@
 
 pub mod client;
 pub mod cookbook;
+pub mod download;
 pub mod endpoints;
 pub mod error;
 pub mod key;

@@ -156,8 +156,7 @@ pub async fn sync(
     let mut jobs = Vec::with_capacity(servers.len());
     for spec in servers {
         let target = client_for(spec).map(|client| {
-            // The uploader's options grow (commit retries, ...): keep their defaults.
-            #[allow(clippy::needless_update)]
+            // Commit retries and anything the uploader adds later keep their defaults.
             let upload = UploadOptions {
                 freeze: options.freeze,
                 force: options.force,

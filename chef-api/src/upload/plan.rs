@@ -1,0 +1,140 @@
+//! Deciding what to do with each cookbook: one listing, then the manifests of versions that
+//! already exist.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+
+use super::{Action, PlannedCookbook, ServerPlan, UploadOptions};
+use crate::client::ChefClient;
+use crate::cookbook::LoadedCookbook;
+use crate::cookbook::manifest::is_frozen;
+use crate::error::{Error, Result};
+use crate::version::Version;
+
+/// Whether the listing has this version (numerically: `1.2` is `1.2.0`).
+fn listed(listing: &crate::endpoints::CookbookListing, version: &str) -> bool {
+    Version::parse(version).is_ok_and(|v| listing.versions.iter().any(|r| r.version == v))
+}
+
+/// Decides one existing version from its fetched manifest.
+fn decide(
+    cookbook: &LoadedCookbook,
+    fetched: &serde_json::Value,
+    force: bool,
+    url: &str,
+) -> Result<Action> {
+    let same = cookbook
+        .matches_manifest(fetched)
+        .map_err(|e| Error::InvalidResponse {
+            method: "GET".into(),
+            url: url.to_owned(),
+            path: ".".into(),
+            message: e.to_string(),
+        })?;
+    Ok(if same {
+        Action::Unchanged
+    } else if is_frozen(fetched) && !force {
+        Action::FrozenConflict
+    } else {
+        Action::Update
+    })
+}
+
+pub(super) async fn plan(
+    client: &ChefClient,
+    options: &UploadOptions,
+    cookbooks: &[Arc<LoadedCookbook>],
+) -> Result<ServerPlan> {
+    let listing = client.list_cookbooks().await?;
+    let api_version = client.negotiate_api_version().await?;
+    let actions: Vec<Action> = futures::stream::iter(
+        cookbooks
+            .iter()
+            .map(|c| {
+                let exists = listing
+                    .get(c.name())
+                    .is_some_and(|l| listed(l, c.version()));
+                async move {
+                    if !exists {
+                        return Ok(Action::Create);
+                    }
+                    let fetched = client.cookbook_version(c.name(), c.version()).await?;
+                    let url = client
+                        .url_for(&format!("cookbooks/{}/{}", c.name(), c.version()))
+                        .map(|u| crate::error::redact_url(&u))
+                        .unwrap_or_default();
+                    decide(c, &fetched, options.force, &url)
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
+    .buffered(options.file_concurrency.max(1))
+    .try_collect()
+    .await?;
+    Ok(ServerPlan {
+        api_version,
+        cookbooks: cookbooks
+            .iter()
+            .zip(actions)
+            .map(|(c, action)| PlannedCookbook {
+                cookbook: Arc::clone(c),
+                action,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cookbook::files::CookbookFiles;
+    use crate::cookbook::metadata::{Metadata, MetadataSource};
+
+    fn cookbook() -> LoadedCookbook {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("recipes")).unwrap();
+        std::fs::write(dir.path().join("recipes/default.rb"), "log 'hi'\n").unwrap();
+        let files = CookbookFiles::walk(dir.path()).unwrap();
+        let meta = json!({"name": "demo", "version": "1.2.0"});
+        let metadata = Metadata::from_map(meta.as_object().unwrap().clone());
+        LoadedCookbook::from_parts(files, metadata, MetadataSource::Json).unwrap()
+    }
+
+    #[test]
+    fn decides_from_the_fetched_manifest() {
+        let c = cookbook();
+        let mut same = c.manifest(0, false);
+        let mut other = same.clone();
+        other["recipes"][0]["checksum"] = json!("00000000000000000000000000000000");
+        assert_eq!(decide(&c, &same, false, "u").unwrap(), Action::Unchanged);
+        assert_eq!(decide(&c, &other, false, "u").unwrap(), Action::Update);
+        other["frozen?"] = json!(true);
+        same["frozen?"] = json!(true);
+        assert_eq!(decide(&c, &same, false, "u").unwrap(), Action::Unchanged);
+        assert_eq!(
+            decide(&c, &other, false, "u").unwrap(),
+            Action::FrozenConflict
+        );
+        assert_eq!(decide(&c, &other, true, "u").unwrap(), Action::Update);
+        let err = decide(&c, &json!([1]), false, "http://x/cookbooks/demo/1.2.0").unwrap_err();
+        assert!(
+            err.to_string().contains("http://x/cookbooks/demo/1.2.0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn listing_versions_compare_numerically() {
+        let listing: crate::endpoints::CookbookListing = serde_json::from_value(json!({
+            "url": "u", "versions": [{"url": "u/1.2.0", "version": "1.2.0"}]
+        }))
+        .unwrap();
+        assert!(listed(&listing, "1.2.0"));
+        assert!(listed(&listing, "1.2"));
+        assert!(!listed(&listing, "1.2.1"));
+        assert!(!listed(&listing, "not-a-version"));
+    }
+}
