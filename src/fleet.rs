@@ -122,6 +122,30 @@ pub fn copy_tree(src: &Path, dest: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// A fresh copy of `tests/data/repos/NAME` in a temporary directory (tests edit their copy).
+///
+/// # Panics
+/// When the fixture cannot be copied.
+pub fn repo_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/repos")
+        .join(name);
+    copy_tree(&src, dir.path()).expect("copy fixture");
+    dir
+}
+
+/// Writes a fresh private key (PEM) to `path`, as the seed's buildspec copies one from S3.
+///
+/// # Panics
+/// When the key cannot be generated or written.
+pub fn write_key(path: &Path) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("key directory");
+    }
+    std::fs::write(path, generate_key_pem().expect("generate key")).expect("write key");
+}
+
 /// goiardi servers named by region.
 #[derive(Debug)]
 pub struct Fleet {
