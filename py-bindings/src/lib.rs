@@ -12,12 +12,14 @@
 //! * [`client`]: `ChefClient`, one Chef server.
 //! * [`upload`]: `upload_cookbooks` and `CookbookOutcome`.
 //! * [`repo`]: `repo_clients` (a repository's servers) and configuration errors.
+//! * [`sync`]: `sync` (a repository to all its servers) and `SyncReport`.
 
 pub mod client;
 pub mod convert;
 pub mod error;
 pub mod repo;
 pub mod runtime;
+pub mod sync;
 pub mod upload;
 
 use std::path::PathBuf;
@@ -96,6 +98,10 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyChefClient>()?;
     m.add_class::<upload::PyCookbookOutcome>()?;
     m.add_function(wrap_pyfunction!(repo::repo_clients, m)?)?;
+    m.add_class::<sync::PySyncReport>()?;
+    m.add_class::<sync::PyServerReport>()?;
+    m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
+    m.add_function(wrap_pyfunction!(sync::sync_async, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks_async, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_error, m)?)?;

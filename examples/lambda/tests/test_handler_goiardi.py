@@ -125,3 +125,46 @@ def test_a_server_refusing_the_key_fails_the_job_but_not_the_search_elsewhere(
     message = pipeline.failure_message
     assert "Search failed on: prod-us: AuthenticationError" in message
     assert "401" in message
+
+
+def test_sync_in_lambda_uploads_to_every_server_then_converges(
+    aws: boto3.session.Session,
+    pipeline: Pipeline,
+    regions: dict[str, chef_sync.ChefClient],
+    tmp_path: Path,
+) -> None:
+    regions["prod-us"].post("/nodes", chef_node("synced-web-1", iid(301)))
+    event = job_event(aws, user_parameters='{"query": "name:synced-*", "sync": true}')
+    put_artifact(aws, event, tmp_path / "artifact")
+    pipeline.expect(ok=True)
+
+    result = run(aws, pipeline, handler.load_backend, event=event)
+
+    assert result["ok"] is True, result["summary"]
+    for client in regions.values():
+        assert client.get("/cookbooks/app/1.0.0")["version"] == "1.0.0"
+    (command,) = ssm_commands(aws)
+    assert command["InstanceIds"] == [iid(301)]
+
+
+def test_a_failed_sync_fails_the_job_naming_the_server(
+    aws: boto3.session.Session,
+    pipeline: Pipeline,
+    regions: dict[str, chef_sync.ChefClient],
+    goiardi_pair: tuple[Goiardi, Goiardi],
+    tmp_path: Path,
+) -> None:
+    aws.client("s3").put_object(
+        Bucket=KEY_BUCKET, Key="prod-us/private.pem", Body=pivotal_key(goiardi_pair[0])
+    )
+    event = job_event(aws, user_parameters='{"sync": true}')
+    put_artifact(aws, event, tmp_path / "artifact")
+    pipeline.expect(ok=False)
+
+    result = run(aws, pipeline, handler.load_backend, event=event)
+
+    assert result["ok"] is False
+    message = pipeline.failure_message
+    assert message.startswith("Cookbook sync failed on: prod-us: ")
+    assert "401" in message
+    assert ssm_commands(aws) == []

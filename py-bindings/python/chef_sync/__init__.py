@@ -9,8 +9,12 @@ from chef_sync import exceptions
 from chef_sync._chef_sync import (
     ChefClient,
     CookbookOutcome,
+    ServerReport,
+    SyncReport,
     __version__,
     repo_clients,
+    sync,
+    sync_async,
     upload_cookbooks,
     upload_cookbooks_async,
 )
@@ -35,10 +39,14 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "ServerError",
+    "ServerReport",
+    "SyncReport",
     "TlsError",
     "__version__",
     "exceptions",
     "repo_clients",
+    "sync",
+    "sync_async",
     "upload_cookbooks",
     "upload_cookbooks_async",
 ]

@@ -14,6 +14,8 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "ServerError",
+    "ServerReport",
+    "SyncReport",
     "TlsError",
     "__version__",
     "_json_roundtrip",
@@ -21,6 +23,8 @@ __all__ = [
     "_runtime_thread_name",
     "_runtime_thread_name_async",
     "repo_clients",
+    "sync",
+    "sync_async",
     "upload_cookbooks",
     "upload_cookbooks_async",
 ]
@@ -162,6 +166,80 @@ class CookbookOutcome:
         """True unless the outcome is ``"failed"`` or ``"frozen_conflict"``."""
     def to_dict(self) -> dict[str, Any]:
         """The report's JSON object for this cookbook."""
+
+@final
+class ServerReport:
+    """How one server fared in a sync."""
+
+    @property
+    def name(self) -> str:
+        """Server name (``.chef/NAME/``)."""
+    @property
+    def url(self) -> str:
+        """Its ``chef_server_url``."""
+    @property
+    def ok(self) -> bool:
+        """Whether every cookbook converged on this server."""
+    @property
+    def error(self) -> str | None:
+        """Why the server failed as a whole (client, listing), with the server's message."""
+    @property
+    def files_sent(self) -> int: ...
+    @property
+    def bytes_sent(self) -> int: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def cookbooks(self) -> list[CookbookOutcome]:
+        """Per cookbook version, sorted by name then version."""
+
+@final
+class SyncReport:
+    """The result of a sync."""
+
+    @property
+    def ok(self) -> bool:
+        """True only when every server converged."""
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings from reading the configuration (``file:line: message``)."""
+    @property
+    def servers(self) -> list[ServerReport]:
+        """Per server, sorted by name."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the CLI's ``--json`` schema: ``{"ok", "servers": [{"name", "url",
+        "ok", "error", "cookbooks": [{"name", "version", "outcome", "files_sent",
+        "bytes_sent", "error", ...}]}], ...}``."""
+    def to_json(self) -> str:
+        """The report as JSON text, exactly as the CLI's ``--json``."""
+
+def sync(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    dry_run: bool = False,
+    freeze: bool = False,
+    force: bool = False,
+    concurrency: int | None = None,
+    keys: Mapping[str, bytes] | None = None,
+) -> SyncReport:
+    """Uploads the cookbooks of the repository at ``repo`` to all its servers at once (or
+    only ``servers``). A failing server never raises: it is in the report. Raises
+    :class:`ConfigError` (``file``, ``line``, ``server``) when the repository cannot be read.
+    """
+
+def sync_async(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    dry_run: bool = False,
+    freeze: bool = False,
+    force: bool = False,
+    concurrency: int | None = None,
+    keys: Mapping[str, bytes] | None = None,
+) -> Awaitable[SyncReport]: ...
 
 def repo_clients(
     repo: str | os.PathLike[str],
