@@ -24,6 +24,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Sync a Chef repository's cookbooks to every server it configures, concurrently.
 #[derive(Debug, Parser)]
+#[command(name = "chef-sync", version)]
 struct Args {
     /// Repository root (`.chef/knife.rb`, `.chef/<SERVER>/config.yml`, `cookbooks/`).
     #[arg(long, default_value = ".")]
