@@ -17,6 +17,7 @@ pub struct Goiardi {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    proxy_port: Option<u16>,
 }
 
 impl Goiardi {
@@ -25,6 +26,15 @@ impl Goiardi {
     /// # Errors
     /// When goiardi is not installed (the message says how to install it) or does not come up.
     pub fn start() -> io::Result<Self> {
+        Self::start_with_proxy_port(None)
+    }
+
+    /// Like [`start`](Self::start), but goiardi reports `proxy_port` in the URLs it hands out
+    /// (sandbox upload URLs, `--proxy-port`), for a server behind a proxy on that port.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_with_proxy_port(proxy_port: Option<u16>) -> io::Result<Self> {
         let mut dir = tempfile::Builder::new().prefix("goiardi-").tempdir()?;
         let mut last_err = None;
         for _ in 0..5 {
@@ -33,6 +43,7 @@ impl Goiardi {
                 port,
                 dir,
                 child: None,
+                proxy_port,
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -61,6 +72,7 @@ impl Goiardi {
             .arg(self.port.to_string())
             .arg("--conf-root")
             .arg(self.dir.path())
+            .args(self.proxy_port.map(|p| format!("--proxy-port={p}")))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

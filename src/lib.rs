@@ -10,4 +10,5 @@
 //! println!("{} signs as admin with {}", server.url(), server.admin_key_path().display());
 //! ```
 
+pub mod fleet;
 pub mod goiardi;

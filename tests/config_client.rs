@@ -6,41 +6,14 @@ use std::path::Path;
 
 use chef_api::key::PrivateKey;
 use chef_sync::config::{ConfigError, KeySource, LoadOptions, RepoConfig, ServerSpec};
+use chef_testkit::fleet::write_key;
 use chef_testkit::goiardi::Goiardi;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn generate_key(path: &Path) {
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-out"])
-        .arg(path)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test]
 async fn seed_repo_configures_clients_that_talk_to_the_server() {
     let g = Goiardi::start().expect("goiardi");
-    let repo = tempfile::tempdir().unwrap();
+    let repo = chef_testkit::fleet::repo_fixture("seed");
     let root = repo.path();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed"),
-        root,
-    );
     // Two "regions" on the one local server, reached by two loopback names.
     let url = g.url();
     let other = url.replace("127.0.0.1", "localhost");
@@ -58,7 +31,7 @@ async fn seed_repo_configures_clients_that_talk_to_the_server() {
 
     // The seed signs as 'pivotal': register that user with a fresh key.
     let key_file = root.join(".chef/us-east-1/private.pem");
-    generate_key(&key_file);
+    write_key(&key_file);
     let key = PrivateKey::from_pem_file(&key_file).unwrap();
     let admin = ServerSpec::new(
         "setup",
@@ -140,7 +113,7 @@ fn missing_key_file_fails_at_build_naming_the_server() {
 fn tls_and_proxy_settings_build() {
     let repo = tempfile::tempdir().unwrap();
     let key = repo.path().join("me.pem");
-    generate_key(&key);
+    write_key(&key);
     let ca = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/repos/seed/.chef/ca_certs/opsworks-cm-ca-2016-root.pem");
     let mut spec =

@@ -6,41 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chef_sync::config::{ConfigError, KeySource, LoadOptions, RepoConfig};
-
-/// Copies `tests/data/repos/NAME` into a fresh temporary directory.
-fn fixture(name: &str) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/repos")
-        .join(name);
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&src, dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Writes a fresh RSA key with the openssl CLI (as the seed's buildspec copies one from S3).
-fn generate_key(path: &Path) {
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-out"])
-        .arg(path)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use chef_testkit::fleet::{repo_fixture, write_key};
 
 fn options(home: &Path) -> LoadOptions {
     LoadOptions {
@@ -51,13 +17,13 @@ fn options(home: &Path) -> LoadOptions {
 
 fn with_keys(repo: &Path, servers: &[&str]) {
     for s in servers {
-        generate_key(&repo.join(".chef").join(s).join("private.pem"));
+        write_key(&repo.join(".chef").join(s).join("private.pem"));
     }
 }
 
 #[test]
 fn seed_knife_rb_verbatim_gives_one_server_per_config_yml() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["us-east-1", "eu-west-1"]);
     let config = RepoConfig::load(root, &options(&root.join("home"))).unwrap();
@@ -90,7 +56,7 @@ fn seed_knife_rb_verbatim_gives_one_server_per_config_yml() {
 
 #[test]
 fn seed_no_break_spaces_warn_once_per_line_and_nothing_else() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["us-east-1", "eu-west-1"]);
     let config = RepoConfig::load(root, &options(root)).unwrap();
@@ -115,7 +81,7 @@ fn seed_no_break_spaces_warn_once_per_line_and_nothing_else() {
 
 #[test]
 fn injected_keys_win_over_client_key_files() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     // No private.pem anywhere: the keys come from the caller (S3/SSM in Lambda).
     let mut opts = options(root);
@@ -133,7 +99,7 @@ fn injected_keys_win_over_client_key_files() {
 
 #[test]
 fn only_selects_servers_and_unknown_names_list_the_known_ones() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["eu-west-1"]);
     let mut opts = options(root);
@@ -153,7 +119,7 @@ fn only_selects_servers_and_unknown_names_list_the_known_ones() {
 
 #[test]
 fn missing_key_names_server_path_and_client_key_line() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["us-east-1"]);
     let e = RepoConfig::load(root, &options(root)).unwrap_err();
@@ -167,7 +133,7 @@ fn missing_key_names_server_path_and_client_key_line() {
 
 #[test]
 fn server_directory_without_config_yml_is_named() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     std::fs::create_dir(root.join(".chef/ap-south-1")).unwrap();
     let mut opts = options(root);
@@ -184,7 +150,7 @@ fn server_directory_without_config_yml_is_named() {
 
 #[test]
 fn without_server_directories_knife_rb_is_server_default() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     std::fs::remove_dir_all(root.join(".chef/us-east-1")).unwrap();
     std::fs::remove_dir_all(root.join(".chef/eu-west-1")).unwrap();
@@ -203,7 +169,7 @@ fn without_server_directories_knife_rb_is_server_default() {
 
 #[test]
 fn chef_server_is_set_per_server_in_a_private_environment() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["us-east-1", "eu-west-1"]);
     let before = std::env::var_os("CHEF_SERVER");
@@ -221,7 +187,7 @@ fn chef_server_is_set_per_server_in_a_private_environment() {
 
 #[test]
 fn config_yml_that_is_not_a_url_names_the_value_and_files() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["us-east-1", "eu-west-1"]);
     std::fs::write(
@@ -243,7 +209,7 @@ fn config_yml_that_is_not_a_url_names_the_value_and_files() {
 
 #[test]
 fn invalid_config_yml_names_its_line() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     with_keys(root, &["us-east-1", "eu-west-1"]);
     std::fs::write(
@@ -267,7 +233,7 @@ fn invalid_config_yml_names_its_line() {
 
 #[test]
 fn warns_about_servers_sharing_a_url_and_keys_for_unknown_servers() {
-    let repo = fixture("seed");
+    let repo = repo_fixture("seed");
     let root = repo.path();
     // A knife.rb that forgets CHEF_SERVER sends every "region" to the same server.
     std::fs::write(

@@ -4,28 +4,7 @@
 use std::path::Path;
 
 use chef_sync::config::{ConfigError, KeySource, LoadOptions, RepoConfig, ServerSpec};
-
-fn fixture(name: &str) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/repos")
-        .join(name);
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&src, dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use chef_testkit::fleet::repo_fixture;
 
 /// A placeholder key file: the configuration only checks that the key exists.
 fn touch_key(path: &Path) {
@@ -64,7 +43,7 @@ fn load_err(text: &str) -> (String, ConfigError) {
 
 #[test]
 fn config_rb_is_read_before_knife_rb() {
-    let repo = fixture("config_rb");
+    let repo = repo_fixture("config_rb");
     let root = repo.path();
     touch_key(&root.join("keys/uploader.pem"));
     let config = RepoConfig::load(root, &LoadOptions::default()).unwrap();
@@ -84,7 +63,7 @@ fn config_rb_is_read_before_knife_rb() {
 
 #[test]
 fn tls_proxy_and_knife_settings() {
-    let repo = fixture("ssl_proxy");
+    let repo = repo_fixture("ssl_proxy");
     let root = repo.path();
     touch_key(&root.join(".chef/ci-uploader.pem"));
     let opts = env(&[("HOME", "/home/ci")]);
@@ -121,7 +100,7 @@ fn tls_proxy_and_knife_settings() {
 
 #[test]
 fn environment_reaches_knife_rb_only_through_load_options() {
-    let repo = fixture("ssl_proxy");
+    let repo = repo_fixture("ssl_proxy");
     let root = repo.path();
     touch_key(&root.join(".chef/deployer.pem"));
     let opts = env(&[

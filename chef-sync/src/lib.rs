@@ -1,6 +1,32 @@
 //! # chef-sync
 //!
 //! Sync one Chef repository to many Chef Infra Servers at once.
+//!
+//! ```text
+//! repo dir ──► config::RepoConfig (knife.rb per server, config.yml)     config
+//!         ├──► cookbooks::CookbookSet (each cookbook loaded+hashed once) cookbooks
+//!         ├──► per server, concurrently: plan → execute                 fanout (chef_api::upload)
+//!         └──► report::SyncReport (JSON, table; plan::PlanMatrix)       report, plan
+//! ```
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), chef_sync::SyncError> {
+//! let options = chef_sync::SyncOptions { dry_run: true, ..Default::default() };
+//! let report = chef_sync::sync(std::path::Path::new("chef-repo"), &options).await?;
+//! print!("{}", report.render_table());
+//! # Ok(()) }
+//! ```
 
 pub mod berkshelf;
 pub mod config;
+pub mod cookbooks;
+pub mod events;
+pub mod fanout;
+pub mod plan;
+pub mod report;
+pub mod sync;
+
+pub use events::{SyncEvent, SyncEventKind, SyncEventSink};
+pub use plan::PlanMatrix;
+pub use report::{CookbookOutcome, CookbookReport, ServerReport, SyncReport};
+pub use sync::{Repo, SyncError, SyncOptions, sync, sync_blocking};

@@ -112,7 +112,7 @@ def test_buildspec_runs_chef_sync_not_chefdk(template: dict[str, Any]) -> None:
     assert spec["version"] == 0.2
     text = yaml.safe_dump(spec)
     assert "chefdk" not in text.lower() and "berks" not in text
-    assert any("chef-sync sync --repo . --json" in c for c in spec["phases"]["build"]["commands"])
+    assert any("chef-sync --repo . --json" in c for c in spec["phases"]["build"]["commands"])
     assert spec["phases"]["post_build"]["commands"] == ["rm -f .chef/*/private.pem"]
 
 

@@ -21,7 +21,9 @@ The seed's ``ChefClientFunction`` rebuilt. One invocation:
 
 Chef is reached only through :class:`ChefBackend` (sync a repository; list its servers, each
 able to search nodes), so this file holds no Chef logic and tests can pass a fake. The
-``chef_sync`` package provides the real backend (:func:`load_backend`).
+``chef_sync`` package provides the real backend (:func:`load_backend`): servers from the
+repository's own knife.rb (``chef_sync.repo_clients``), searched with ``ChefClient.search``,
+and ``chef_sync.sync`` for the cookbook sync.
 
 Environment: ``KEY_BUCKET`` (required when the repository has servers), ``CHEF_NODE_QUERY``,
 ``CHEF_INSTANCE_ID_ATTRIBUTE``, ``CHEF_SYNC_IN_LAMBDA``, ``SSM_BATCH_SIZE`` (1..50),
@@ -131,25 +133,75 @@ class BackendUnavailable(RuntimeError):
     """The installed chef_sync does not provide what the handler needs."""
 
 
+@dataclass(frozen=True)
+class ClientSearcher:
+    """A :class:`NodeSearcher` over a ``chef_sync.ChefClient``: every page of a node search."""
+
+    name: str
+    client: Any
+
+    def search_nodes(self, query: str) -> Iterable[Mapping[str, Any]]:
+        """Every node matching ``query``, all pages fetched."""
+        rows: list[Mapping[str, Any]] = self.client.search("node", query)
+        return rows
+
+
+class ChefSyncBackend:
+    """The real :class:`ChefBackend`: the repository's servers from its own knife.rb and
+    ``.chef/NAME/config.yml`` files (``chef_sync.repo_clients``), the cookbook sync with
+    ``chef_sync.sync``."""
+
+    def __init__(self, module: Any) -> None:
+        self._chef_sync = module
+
+    def sync(self, repo: Path) -> SyncOutcome:
+        """Uploads the repository's cookbooks to every server; a failing server is reported,
+        never raised."""
+        sync = getattr(self._chef_sync, "sync", None)
+        if sync is None:
+            raise BackendUnavailable(
+                f"chef_sync {self._chef_sync.__version__} has no sync: "
+                "this build can search but not sync (unset CHEF_SYNC_IN_LAMBDA)"
+            )
+        report = sync(repo)
+        return SyncOutcome(
+            tuple(
+                ServerOutcome(s.name, s.ok, s.error or _first_cookbook_error(s))
+                for s in report.servers
+            )
+        )
+
+    def servers(self, repo: Path) -> Sequence[NodeSearcher]:
+        """One searcher per configured server, signed with the key next to knife.rb."""
+        clients = self._chef_sync.repo_clients(repo)
+        return [ClientSearcher(name, client) for name, client in clients.items()]
+
+
+def _first_cookbook_error(server: Any) -> str | None:
+    """The first failing cookbook of a server report, as ``name version: error``."""
+    for c in getattr(server, "cookbooks", ()):
+        if c.error:
+            return f"{c.name} {c.version}: {c.error}"
+    return None
+
+
 def load_backend() -> ChefBackend:
     """The chef_sync-backed :class:`ChefBackend`.
 
-    Raises :class:`BackendUnavailable` while the installed chef_sync has no ``sync`` and
-    ``ChefClient`` (they are being built); the job then fails with that message.
+    Raises :class:`BackendUnavailable` when the chef_sync layer is missing or too old to
+    read a repository's servers; the job then fails with that message.
     """
     try:
         import chef_sync
     except ImportError as e:  # pragma: no cover - depends on the Lambda layer
         raise BackendUnavailable(f"the chef_sync layer is missing: {e}") from e
-    missing = [n for n in ("sync", "ChefClient") if not hasattr(chef_sync, n)]
+    missing = [n for n in ("repo_clients", "ChefClient") if not hasattr(chef_sync, n)]
     if missing:
         raise BackendUnavailable(
             f"chef_sync {chef_sync.__version__} has no {', '.join(missing)}: "
-            "this build cannot sync or search yet"
+            "this build cannot search the servers"
         )
-    raise BackendUnavailable(  # pragma: no cover - wired when chef_sync grows a client
-        "chef_sync backend wiring is not written yet"
-    )
+    return ChefSyncBackend(chef_sync)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,6 +123,21 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
     })
 }
 
+/// A JSON value on its way to Python: the result type of coroutines (`*_async`), which convert
+/// their result only once they hold the GIL again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Json(pub Value);
+
+impl<'py> IntoPyObject<'py> for Json {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        json_to_py(py, &self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

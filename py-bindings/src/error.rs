@@ -239,6 +239,106 @@ impl ErrorInfo {
     }
 }
 
+impl From<&chef_api::Error> for ErrorInfo {
+    /// Maps a chef-api error: the server's answer by status (401/403, 404, 409, other), no
+    /// answer by cause (timeout, TLS, transport), local problems (key, options, files) to
+    /// [`ErrorKind::Config`].
+    fn from(err: &chef_api::Error) -> Self {
+        use chef_api::Error as E;
+        let message = err.to_string();
+        let mut info = match err {
+            E::Timeout { .. } => Self::new(ErrorKind::Network { timed_out: true }, message),
+            E::Transport { .. } => Self::new(ErrorKind::Network { timed_out: false }, message),
+            E::Tls { .. } => Self::new(ErrorKind::Tls, message),
+            E::InvalidResponse { .. } => Self::new(ErrorKind::Server, message),
+            E::Key(key) => Self::new(
+                ErrorKind::Config {
+                    file: key_error_path(key),
+                    line: None,
+                },
+                message,
+            ),
+            E::Config { .. } => Self::new(
+                ErrorKind::Config {
+                    file: None,
+                    line: None,
+                },
+                message,
+            ),
+            E::Io { path, .. } => Self::new(
+                ErrorKind::Config {
+                    file: Some(path.clone()),
+                    line: None,
+                },
+                message,
+            ),
+            _ => match err.status() {
+                Some(status) => Self::from_status(status, message),
+                None => Self::new(ErrorKind::Other, message),
+            },
+        };
+        info.status = err.status();
+        info.messages = err.messages().to_vec();
+        info.url = err.url().map(str::to_owned);
+        info
+    }
+}
+
+impl From<chef_api::Error> for ErrorInfo {
+    fn from(err: chef_api::Error) -> Self {
+        Self::from(&err)
+    }
+}
+
+/// Maps a chef-api error to its Python exception (`.map_err(api_err)`; the orphan rule
+/// forbids a `From` impl between two foreign types).
+pub fn api_err(err: chef_api::Error) -> PyErr {
+    to_py_err(ErrorInfo::from(&err))
+}
+
+/// The file a key came from, when it came from one.
+fn key_error_path(err: &chef_api::key::KeyError) -> Option<PathBuf> {
+    use chef_api::key::KeyError as K;
+    match err {
+        K::Read { path, .. } => Some(path.clone()),
+        K::NotPem { path }
+        | K::MalformedPem { path, .. }
+        | K::Encrypted { path }
+        | K::NotPrivate { path, .. }
+        | K::NotRsa { path, .. }
+        | K::Invalid { path, .. }
+        | K::TooSmall { path, .. } => path.clone(),
+        _ => None,
+    }
+}
+
+impl From<&chef_api::cookbook::CookbookError> for ErrorInfo {
+    /// A cookbook that cannot be loaded is a [`ErrorKind::Config`] naming the file (and line,
+    /// for metadata errors that have one).
+    fn from(err: &chef_api::cookbook::CookbookError) -> Self {
+        use chef_api::cookbook::CookbookError as C;
+        use chef_api::cookbook::metadata::MetadataError as M;
+        let (file, line) = match err {
+            C::Metadata { source, path } => match source {
+                M::Eval(e) => (Some(e.file.clone()), Some(e.line)),
+                M::Json { path, line, .. } => (Some(path.clone()), u32::try_from(*line).ok()),
+                M::Io { path, .. } | M::NotAnObject { path } | M::MissingName { path } => {
+                    (Some(path.clone()), None)
+                }
+                _ => (Some(path.clone()), None),
+            },
+            C::ChefignoreNotUtf8 { path, line } => (Some(path.clone()), u32::try_from(*line).ok()),
+            C::Io { path, .. }
+            | C::NotADirectory { path }
+            | C::NonUtf8Path { path }
+            | C::Empty { path }
+            | C::MissingName { path } => (Some(path.clone()), None),
+            _ => (None, None),
+        };
+        Self::new(ErrorKind::Config { file, line }, err.to_string())
+    }
+}
+
 impl From<ErrorInfo> for PyErr {
     fn from(info: ErrorInfo) -> Self {
         to_py_err(info)
@@ -330,6 +430,57 @@ mod tests {
         );
         assert_eq!(ErrorKind::from_status(500), ErrorKind::Server);
         assert_eq!(ErrorKind::from_status(413), ErrorKind::Server);
+    }
+
+    #[test]
+    fn every_answered_chef_api_error_keeps_status_messages_and_url() {
+        use chef_api::error::ResponseError;
+        for (status, kind) in [
+            (401, ErrorKind::Authentication),
+            (403, ErrorKind::Authentication),
+            (404, ErrorKind::NotFound),
+            (409, ErrorKind::Conflict { frozen: false }),
+            (400, ErrorKind::Server),
+            (413, ErrorKind::Server),
+            (429, ErrorKind::Server),
+            (502, ErrorKind::Server),
+        ] {
+            let err = chef_api::Error::from_response(ResponseError::new(
+                status,
+                "PUT",
+                "http://127.0.0.1:1/cookbooks/a/1.0.0",
+                br#"{"error":["first","second"]}"#,
+            ));
+            let info = ErrorInfo::from(&err);
+            assert_eq!(info.kind, kind, "{status}");
+            assert_eq!(info.status, Some(status));
+            assert_eq!(info.messages, ["first", "second"]);
+            assert_eq!(
+                info.url.as_deref(),
+                Some("http://127.0.0.1:1/cookbooks/a/1.0.0")
+            );
+            assert!(info.message.contains("second"), "{}", info.message);
+        }
+        let invalid = chef_api::Error::InvalidResponse {
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/nodes".into(),
+            path: ".".into(),
+            message: "expected a map".into(),
+        };
+        let info = ErrorInfo::from(&invalid);
+        assert_eq!(info.kind, ErrorKind::Server);
+        assert_eq!(info.status, None);
+        assert_eq!(info.url.as_deref(), Some("http://127.0.0.1:1/nodes"));
+        let key = chef_api::Error::Key(chef_api::key::KeyError::NotPem {
+            path: Some("/k/client.pem".into()),
+        });
+        assert_eq!(
+            ErrorInfo::from(&key).kind,
+            ErrorKind::Config {
+                file: Some("/k/client.pem".into()),
+                line: None
+            }
+        );
     }
 
     #[test]

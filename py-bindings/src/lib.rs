@@ -9,10 +9,18 @@
 //! * [`convert`]: Python ↔ `serde_json::Value`.
 //! * [`runtime`]: the process-wide tokio runtime, [`runtime::block_on`] (GIL released) and
 //!   [`runtime::future_into_py`] (for the `*_async` variants).
+//! * [`client`]: `ChefClient`, one Chef server.
+//! * [`upload`]: `upload_cookbooks` and `CookbookOutcome`.
+//! * [`repo`]: `repo_clients` (a repository's servers) and configuration errors.
+//! * [`sync`]: `sync` (a repository to all its servers) and `SyncReport`.
 
+pub mod client;
 pub mod convert;
 pub mod error;
+pub mod repo;
 pub mod runtime;
+pub mod sync;
+pub mod upload;
 
 use std::path::PathBuf;
 
@@ -87,6 +95,15 @@ fn _runtime_thread_name_async(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
     error::register(m)?;
+    m.add_class::<client::PyChefClient>()?;
+    m.add_class::<upload::PyCookbookOutcome>()?;
+    m.add_function(wrap_pyfunction!(repo::repo_clients, m)?)?;
+    m.add_class::<sync::PySyncReport>()?;
+    m.add_class::<sync::PyServerReport>()?;
+    m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
+    m.add_function(wrap_pyfunction!(sync::sync_async, m)?)?;
+    m.add_function(wrap_pyfunction!(upload::upload_cookbooks, m)?)?;
+    m.add_function(wrap_pyfunction!(upload::upload_cookbooks_async, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_error, m)?)?;
     m.add_function(wrap_pyfunction!(_json_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime_thread_name, m)?)?;

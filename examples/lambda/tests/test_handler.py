@@ -11,7 +11,7 @@ import boto3
 import handler
 import pytest
 from botocore.stub import ANY, Stubber
-from conftest import (
+from lambda_testing import (
     KEY_BUCKET,
     SERVERS,
     FakeBackend,
@@ -342,14 +342,32 @@ def test_a_missing_key_fails_the_job_naming_the_server(
     assert ssm_commands(aws) == []
 
 
-def test_this_chef_sync_build_reports_its_missing_backend(
-    aws: boto3.session.Session, pipeline: Pipeline
+def test_an_old_chef_sync_layer_is_a_clear_failure(
+    aws: boto3.session.Session, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import chef_sync
+
+    monkeypatch.delattr(chef_sync, "repo_clients")
     pipeline.expect(ok=False)
     run(aws, pipeline, handler.load_backend)
     message = pipeline.failure_message
     assert message.startswith("BackendUnavailable: chef_sync ")
-    assert "sync" in message and "ChefClient" in message
+    assert "repo_clients" in message
+
+
+def test_sync_asked_of_a_layer_without_sync_is_a_clear_failure(
+    aws: boto3.session.Session, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chef_sync
+
+    monkeypatch.delattr(chef_sync, "sync", raising=False)
+    pipeline.expect(ok=False)
+    event = job_event(aws, user_parameters='{"sync": true}')
+    run(aws, pipeline, handler.load_backend, event=event)
+    message = pipeline.failure_message
+    assert message.startswith("BackendUnavailable: chef_sync ")
+    assert "has no sync" in message and "CHEF_SYNC_IN_LAMBDA" in message
+    assert ssm_commands(aws) == []
 
 
 def test_no_input_artifact_is_a_clear_failure(

@@ -6,7 +6,18 @@ available from :mod:`chef_sync.exceptions`.
 """
 
 from chef_sync import exceptions
-from chef_sync._chef_sync import __version__
+from chef_sync._chef_sync import (
+    ChefClient,
+    CookbookOutcome,
+    ServerReport,
+    SyncReport,
+    __version__,
+    repo_clients,
+    sync,
+    sync_async,
+    upload_cookbooks,
+    upload_cookbooks_async,
+)
 from chef_sync.exceptions import (
     AuthenticationError,
     ChefSyncError,
@@ -20,13 +31,22 @@ from chef_sync.exceptions import (
 
 __all__ = [
     "AuthenticationError",
+    "ChefClient",
     "ChefSyncError",
     "ConfigError",
     "ConflictError",
+    "CookbookOutcome",
     "NetworkError",
     "NotFoundError",
     "ServerError",
+    "ServerReport",
+    "SyncReport",
     "TlsError",
     "__version__",
     "exceptions",
+    "repo_clients",
+    "sync",
+    "sync_async",
+    "upload_cookbooks",
+    "upload_cookbooks_async",
 ]

@@ -1,22 +1,32 @@
 """Type stubs for the Rust extension module ``chef_sync._chef_sync``."""
 
-from collections.abc import Awaitable
-from typing import Any
+import os
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, final
 
 __all__ = [
     "AuthenticationError",
+    "ChefClient",
     "ChefSyncError",
     "ConfigError",
     "ConflictError",
+    "CookbookOutcome",
     "NetworkError",
     "NotFoundError",
     "ServerError",
+    "ServerReport",
+    "SyncReport",
     "TlsError",
     "__version__",
     "_json_roundtrip",
     "_raise_error",
     "_runtime_thread_name",
     "_runtime_thread_name_async",
+    "repo_clients",
+    "sync",
+    "sync_async",
+    "upload_cookbooks",
+    "upload_cookbooks_async",
 ]
 
 __version__: str
@@ -64,6 +74,202 @@ class NetworkError(ChefSyncError):
 
 class TlsError(ChefSyncError):
     """The TLS handshake failed."""
+
+@final
+class ChefClient:
+    """A client for one Chef Infra Server, signing every request with the client's key.
+
+    ``key`` is PEM ``bytes``, a PEM ``str``, or the path of a PEM file; ``sign_version`` one
+    of ``"1.0"``, ``"1.1"``, ``"1.3"``; ``ca_file`` extra CA certificates (PEM); ``verify=False``
+    turns TLS verification off; ``timeout`` is per request attempt, in seconds; ``retries`` is
+    how often connection failures, timeouts, 429 and 5xx are retried. Blocking methods release
+    the GIL; each has an ``*_async`` twin.
+    """
+
+    def __new__(
+        cls,
+        server_url: str,
+        client_name: str,
+        key: str | bytes | os.PathLike[str],
+        sign_version: str = "1.3",
+        ca_file: str | os.PathLike[str] | None = None,
+        verify: bool = True,
+        timeout: float = 60.0,
+        retries: int = 5,
+    ) -> ChefClient: ...
+    @property
+    def server_url(self) -> str:
+        """The server URL requests are relative to (no trailing ``/``)."""
+    @property
+    def client_name(self) -> str:
+        """The client or user name requests are signed as."""
+    @property
+    def sign_version(self) -> str:
+        """The signing protocol in use (``"1.1"`` after a server rejected 1.3)."""
+    @property
+    def api_version(self) -> int | None:
+        """The server API version negotiated so far, or None before the first answer."""
+    def get(self, path: str) -> Any:
+        """GET ``path`` (relative to the server URL) and return the JSON answer."""
+    def delete(self, path: str) -> Any:
+        """DELETE ``path`` and return the JSON answer."""
+    def put(self, path: str, body: Any) -> Any:
+        """PUT ``body`` (JSON-serialisable) to ``path`` and return the JSON answer."""
+    def post(self, path: str, body: Any) -> Any:
+        """POST ``body`` (JSON-serialisable) to ``path`` and return the JSON answer."""
+    def search(
+        self,
+        index: str,
+        q: str = "*:*",
+        rows: int | None = None,
+        keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Any]:
+        """Every object of ``index`` matching ``q``, all pages fetched ``rows`` at a time
+        (default 1000); a partial search when ``keys`` (alias -> attribute path) is given."""
+    def nodes(self) -> dict[str, str]:
+        """Node names and their URLs."""
+    def get_async(self, path: str) -> Awaitable[Any]: ...
+    def delete_async(self, path: str) -> Awaitable[Any]: ...
+    def put_async(self, path: str, body: Any) -> Awaitable[Any]: ...
+    def post_async(self, path: str, body: Any) -> Awaitable[Any]: ...
+    def search_async(
+        self,
+        index: str,
+        q: str = "*:*",
+        rows: int | None = None,
+        keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> Awaitable[list[Any]]: ...
+    def nodes_async(self) -> Awaitable[dict[str, str]]: ...
+
+@final
+class CookbookOutcome:
+    """What happened to one cookbook version on one server."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def outcome(self) -> str:
+        """``"created"``, ``"updated"``, ``"unchanged"``, ``"frozen_conflict"`` or ``"failed"``
+        (in a dry run's report ``"create"`` or ``"update"``)."""
+    @property
+    def files_sent(self) -> int: ...
+    @property
+    def bytes_sent(self) -> int: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def ok(self) -> bool:
+        """True unless the outcome is ``"failed"`` or ``"frozen_conflict"``."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report's JSON object for this cookbook."""
+
+@final
+class ServerReport:
+    """How one server fared in a sync."""
+
+    @property
+    def name(self) -> str:
+        """Server name (``.chef/NAME/``)."""
+    @property
+    def url(self) -> str:
+        """Its ``chef_server_url``."""
+    @property
+    def ok(self) -> bool:
+        """Whether every cookbook converged on this server."""
+    @property
+    def error(self) -> str | None:
+        """Why the server failed as a whole (client, listing), with the server's message."""
+    @property
+    def files_sent(self) -> int: ...
+    @property
+    def bytes_sent(self) -> int: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def cookbooks(self) -> list[CookbookOutcome]:
+        """Per cookbook version, sorted by name then version."""
+
+@final
+class SyncReport:
+    """The result of a sync."""
+
+    @property
+    def ok(self) -> bool:
+        """True only when every server converged."""
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings from reading the configuration (``file:line: message``)."""
+    @property
+    def servers(self) -> list[ServerReport]:
+        """Per server, sorted by name."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the CLI's ``--json`` schema: ``{"ok", "servers": [{"name", "url",
+        "ok", "error", "cookbooks": [{"name", "version", "outcome", "files_sent",
+        "bytes_sent", "error", ...}]}], ...}``."""
+    def to_json(self) -> str:
+        """The report as JSON text, exactly as the CLI's ``--json``."""
+
+def sync(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    dry_run: bool = False,
+    freeze: bool = False,
+    force: bool = False,
+    concurrency: int | None = None,
+    keys: Mapping[str, bytes] | None = None,
+) -> SyncReport:
+    """Uploads the cookbooks of the repository at ``repo`` to all its servers at once (or
+    only ``servers``). A failing server never raises: it is in the report. Raises
+    :class:`ConfigError` (``file``, ``line``, ``server``) when the repository cannot be read.
+    """
+
+def sync_async(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    dry_run: bool = False,
+    freeze: bool = False,
+    force: bool = False,
+    concurrency: int | None = None,
+    keys: Mapping[str, bytes] | None = None,
+) -> Awaitable[SyncReport]: ...
+
+def repo_clients(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, ChefClient]:
+    """The servers of the Chef repository at ``repo`` (``.chef/knife.rb`` or ``config.rb``
+    with one ``.chef/NAME/config.yml`` per server), each as a ``ChefClient``, by name.
+
+    ``servers`` limits the result to these names; ``keys`` maps a server name to PEM bytes
+    replacing its ``client_key`` file; ``env`` is the environment knife.rb sees (default: this
+    process's). Warnings go to the ``chef_sync`` logger. Raises :class:`ConfigError` with
+    ``file``, ``line`` and ``server`` when the configuration is invalid.
+    """
+
+def upload_cookbooks(
+    client: ChefClient,
+    paths: Sequence[str | os.PathLike[str]],
+    freeze: bool = False,
+    force: bool = False,
+) -> list[CookbookOutcome]:
+    """Uploads the cookbook directories ``paths`` to ``client``'s server as knife does."""
+
+def upload_cookbooks_async(
+    client: ChefClient,
+    paths: Sequence[str | os.PathLike[str]],
+    freeze: bool = False,
+    force: bool = False,
+) -> Awaitable[list[CookbookOutcome]]: ...
 
 # Internal helpers for the package's own tests; not part of the public API.
 def _raise_error(

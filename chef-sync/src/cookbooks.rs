@@ -1,0 +1,254 @@
+//! Local cookbooks: every cookbook under each `cookbook_path`, found and loaded once.
+//!
+//! A cookbook is a directory directly under a `cookbook_path` entry that has a `metadata.rb` or
+//! a `metadata.json` (what knife's cookbook loader looks for). Loading walks the files, applies
+//! chefignore and hashes every file; that is disk and CPU work, so each cookbook is loaded on
+//! the blocking pool, several at once. Servers sharing a `cookbook_path` share the same
+//! [`Arc<LoadedCookbook>`]: a repository is read and hashed once however many servers it goes to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chef_api::cookbook::{CookbookError, LoadedCookbook};
+use futures::{StreamExt, TryStreamExt};
+
+/// Why the local cookbooks could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CookbooksError {
+    /// A `cookbook_path` entry exists but could not be listed.
+    #[error("cookbook_path {}: {source}", path.display())]
+    ReadDir {
+        /// The `cookbook_path` entry.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A cookbook could not be loaded (unreadable file, bad metadata, ...).
+    #[error(transparent)]
+    Load(#[from] CookbookError),
+    /// Two directories on the cookbook path hold the same cookbook name; knife would not know
+    /// which one to upload either.
+    #[error("cookbook '{name}' is in both {} and {}; keep one", first.display(), second.display())]
+    Duplicate {
+        /// The cookbook name.
+        name: String,
+        /// The first directory.
+        first: PathBuf,
+        /// The second directory.
+        second: PathBuf,
+    },
+    /// The loading task panicked or was cancelled.
+    #[error("loading the cookbook in {} did not finish: {message}", dir.display())]
+    Task {
+        /// The cookbook directory.
+        dir: PathBuf,
+        /// What happened to the task.
+        message: String,
+    },
+}
+
+/// The cookbooks found under a set of `cookbook_path` entries, each loaded once.
+#[derive(Debug, Clone, Default)]
+pub struct CookbookSet {
+    by_path: BTreeMap<PathBuf, Vec<Arc<LoadedCookbook>>>,
+}
+
+impl CookbookSet {
+    /// Finds and loads every cookbook under each of `paths` (duplicates in `paths` are read once),
+    /// at most `parallelism` at a time (0 means the number of CPUs). A `cookbook_path` entry
+    /// that does not exist holds no cookbooks, as with knife.
+    ///
+    /// # Errors
+    /// [`CookbooksError`] naming the directory or cookbook that could not be read.
+    pub async fn load(paths: &[PathBuf], parallelism: usize) -> Result<Self, CookbooksError> {
+        let parallelism = if parallelism == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        } else {
+            parallelism
+        };
+        let mut dirs = Vec::new();
+        let mut by_path: BTreeMap<PathBuf, Vec<Arc<LoadedCookbook>>> = BTreeMap::new();
+        for path in paths {
+            if by_path.contains_key(path) {
+                continue;
+            }
+            by_path.insert(path.clone(), Vec::new());
+            for dir in find_cookbook_dirs(path)? {
+                dirs.push((path.clone(), dir));
+            }
+        }
+        let loaded: Vec<(PathBuf, LoadedCookbook)> = futures::stream::iter(dirs)
+            .map(|(path, dir)| async move {
+                let task_dir = dir.clone();
+                let loaded = tokio::task::spawn_blocking(move || LoadedCookbook::load(&task_dir))
+                    .await
+                    .map_err(|e| CookbooksError::Task {
+                        dir,
+                        message: e.to_string(),
+                    })??;
+                Ok::<_, CookbooksError>((path, loaded))
+            })
+            .buffered(parallelism)
+            .try_collect()
+            .await?;
+        for (path, cookbook) in loaded {
+            let list = by_path.entry(path).or_default();
+            if let Some(other) = list.iter().find(|c| c.name() == cookbook.name()) {
+                return Err(CookbooksError::Duplicate {
+                    name: cookbook.name().to_owned(),
+                    first: other.dir().to_path_buf(),
+                    second: cookbook.dir().to_path_buf(),
+                });
+            }
+            list.push(Arc::new(cookbook));
+        }
+        Ok(Self { by_path })
+    }
+
+    /// The cookbooks under `paths` (each of which must have been given to [`load`](Self::load)),
+    /// sorted by name.
+    ///
+    /// # Errors
+    /// [`CookbooksError::Duplicate`] when two of the paths hold the same cookbook name.
+    pub fn for_paths(&self, paths: &[PathBuf]) -> Result<Vec<Arc<LoadedCookbook>>, CookbooksError> {
+        let mut out: BTreeMap<String, Arc<LoadedCookbook>> = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for path in paths {
+            if !seen.insert(path) {
+                continue;
+            }
+            for cookbook in self.by_path.get(path).into_iter().flatten() {
+                if let Some(first) = out.get(cookbook.name()) {
+                    return Err(CookbooksError::Duplicate {
+                        name: cookbook.name().to_owned(),
+                        first: first.dir().to_path_buf(),
+                        second: cookbook.dir().to_path_buf(),
+                    });
+                }
+                out.insert(cookbook.name().to_owned(), Arc::clone(cookbook));
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Every loaded cookbook, sorted by name then directory.
+    pub fn all(&self) -> Vec<Arc<LoadedCookbook>> {
+        let mut all: Vec<_> = self.by_path.values().flatten().cloned().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()).then_with(|| a.dir().cmp(b.dir())));
+        all
+    }
+}
+
+/// The cookbook directories directly under `path`, sorted: those with `metadata.rb` or
+/// `metadata.json`.
+fn find_cookbook_dirs(path: &Path) -> Result<Vec<PathBuf>, CookbooksError> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CookbooksError::ReadDir {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| CookbooksError::ReadDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = entry.path();
+        if dir.is_dir()
+            && (dir.join("metadata.rb").is_file() || dir.join("metadata.json").is_file())
+        {
+            dirs.push(dir);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[tokio::test]
+    async fn finds_cookbooks_with_metadata_and_skips_other_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cookbooks");
+        write(&root, "web/metadata.rb", "name 'web'\nversion '1.2.0'\n");
+        write(&root, "web/recipes/default.rb", "package 'nginx'\n");
+        write(
+            &root,
+            "db/metadata.json",
+            r#"{"name": "db", "version": "0.3.0"}"#,
+        );
+        write(&root, "notes/README.md", "not a cookbook\n");
+        write(&root, "stray.txt", "file\n");
+        let missing = tmp.path().join("nope");
+        let set = CookbookSet::load(&[root.clone(), missing.clone(), root.clone()], 0)
+            .await
+            .unwrap();
+        let names: Vec<_> = set
+            .for_paths(&[root, missing])
+            .unwrap()
+            .iter()
+            .map(|c| format!("{}@{}", c.name(), c.version()))
+            .collect();
+        assert_eq!(names, ["db@0.3.0", "web@1.2.0"]);
+        assert_eq!(set.all().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn servers_with_the_same_path_share_one_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "a/metadata.rb", "name 'a'\nversion '1.0.0'\n");
+        let paths = [tmp.path().to_path_buf()];
+        let set = CookbookSet::load(&paths, 1).await.unwrap();
+        let one = set.for_paths(&paths).unwrap();
+        let two = set.for_paths(&paths).unwrap();
+        assert!(Arc::ptr_eq(&one[0], &two[0]));
+    }
+
+    #[tokio::test]
+    async fn the_same_cookbook_in_two_paths_is_an_error_naming_both() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            tmp.path(),
+            "p1/app/metadata.rb",
+            "name 'app'\nversion '1.0.0'\n",
+        );
+        write(
+            tmp.path(),
+            "p2/app2/metadata.rb",
+            "name 'app'\nversion '2.0.0'\n",
+        );
+        let paths = [tmp.path().join("p1"), tmp.path().join("p2")];
+        let set = CookbookSet::load(&paths, 2).await.unwrap();
+        let err = set.for_paths(&paths).unwrap_err().to_string();
+        assert!(
+            err.contains("'app'") && err.contains("p1") && err.contains("p2"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_metadata_names_the_cookbook() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "broken/metadata.json", "{ not json");
+        let err = CookbookSet::load(&[tmp.path().to_path_buf()], 0)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("broken"), "{err}");
+    }
+}

@@ -1,0 +1,57 @@
+//! Progress events of a sync, for progress bars and Python callbacks.
+//!
+//! Every event names its server. Upload events come from `chef_api::upload` unchanged.
+
+use std::sync::Arc;
+
+use chef_api::upload::UploadEvent;
+
+/// One thing that happened during a sync.
+#[derive(Debug, Clone)]
+pub struct SyncEvent {
+    /// The server it happened on.
+    pub server: Arc<str>,
+    /// What happened.
+    pub kind: SyncEventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SyncEventKind {
+    /// The server's plan is being made (listing, manifests).
+    Planning,
+    /// The plan is known.
+    Planned {
+        /// Cookbook versions to create.
+        create: usize,
+        /// Cookbook versions to update.
+        update: usize,
+        /// Cookbook versions already there.
+        unchanged: usize,
+        /// Frozen versions that differ (not overwritten without `force`).
+        frozen_conflict: usize,
+    },
+    /// An upload event of this server.
+    Upload(UploadEvent),
+    /// The server is done.
+    Finished {
+        /// Whether it converged.
+        ok: bool,
+        /// Why not, when it failed as a whole.
+        error: Option<String>,
+    },
+}
+
+/// Where events go; called from the sync's tasks, so keep it quick.
+pub type SyncEventSink = Arc<dyn Fn(SyncEvent) + Send + Sync>;
+
+/// Sends `kind` for `server` to `sink`, if any.
+pub(crate) fn emit(sink: Option<&SyncEventSink>, server: &Arc<str>, kind: SyncEventKind) {
+    if let Some(sink) = sink {
+        sink(SyncEvent {
+            server: Arc::clone(server),
+            kind,
+        });
+    }
+}

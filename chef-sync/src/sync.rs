@@ -1,0 +1,325 @@
+//! The sync: configuration → cookbooks (loaded once) → every server planned and executed at
+//! once → one report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chef_api::upload::{EventSink, UploadOptions, Uploader};
+
+use crate::config::{ConfigError, LoadOptions, RepoConfig, ServerSpec};
+use crate::cookbooks::{CookbookSet, CookbooksError};
+use crate::events::{SyncEvent, SyncEventKind, SyncEventSink};
+use crate::fanout::{self, ServerJob};
+use crate::report::SyncReport;
+
+/// Why a sync could not run at all. Failures of single servers are not errors: they are in the
+/// [`SyncReport`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The repository configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The local cookbooks could not be read.
+    #[error(transparent)]
+    Cookbooks(#[from] CookbooksError),
+    /// `servers` names a server the configuration does not have.
+    #[error("no server named '{name}' in the configuration (known: {known})")]
+    UnknownServer {
+        /// The name asked for.
+        name: String,
+        /// The servers the configuration has, comma-separated.
+        known: String,
+    },
+    /// The configuration has no servers (or the filter left none).
+    #[error("no servers to sync to (each server needs .chef/NAME/config.yml)")]
+    NoServers,
+    /// The blocking facade could not start its runtime.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// How to sync.
+#[derive(Clone)]
+pub struct SyncOptions {
+    /// Plan only: report what would happen, change nothing.
+    pub dry_run: bool,
+    /// Upload versions frozen (knife `--freeze`).
+    pub freeze: bool,
+    /// Overwrite frozen versions (knife `--force`).
+    pub force: bool,
+    /// File uploads in flight across all servers (default 256).
+    pub concurrency: usize,
+    /// File uploads (and manifest reads) in flight per server (default 64). Each file PUT is
+    /// one round trip; at 100 ms RTT, 64 in flight keep a server's upload near bandwidth
+    /// rather than latency bound (knife sends 10 at a time).
+    pub per_server_concurrency: usize,
+    /// Only these servers (empty: all).
+    pub servers: Vec<String>,
+    /// Used when the sync reads the repository itself: the environment knife.rb sees and
+    /// injected keys (its `only` is replaced by `servers`).
+    pub load: LoadOptions,
+    /// Progress events.
+    pub events: Option<SyncEventSink>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            freeze: false,
+            force: false,
+            concurrency: 256,
+            per_server_concurrency: 64,
+            servers: Vec::new(),
+            load: LoadOptions::default(),
+            events: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("dry_run", &self.dry_run)
+            .field("freeze", &self.freeze)
+            .field("force", &self.force)
+            .field("concurrency", &self.concurrency)
+            .field("per_server_concurrency", &self.per_server_concurrency)
+            .field("servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to sync: an already loaded configuration, or a repository directory to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Repo<'a> {
+    /// A loaded configuration.
+    Config(&'a RepoConfig),
+    /// A repository root in the seed's layout (`.chef/knife.rb`, `.chef/NAME/config.yml`).
+    Path(&'a Path),
+}
+
+impl<'a> From<&'a RepoConfig> for Repo<'a> {
+    fn from(config: &'a RepoConfig) -> Self {
+        Self::Config(config)
+    }
+}
+
+impl<'a> From<&'a Path> for Repo<'a> {
+    fn from(path: &'a Path) -> Self {
+        Self::Path(path)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Repo<'a> {
+    fn from(path: &'a PathBuf) -> Self {
+        Self::Path(path)
+    }
+}
+
+/// Syncs the repository's cookbooks to every configured server at once.
+///
+/// Reads the configuration (for [`Repo::Path`]), loads and hashes every cookbook once, then
+/// per server, concurrently: one listing plus the manifests needed to plan, and (unless
+/// `dry_run`) sandbox, files, commit and manifests in dependency order.
+///
+/// # Errors
+/// Only what stops everything: configuration, cookbook loading, an unknown server name. A
+/// failing server is reported in [`SyncReport::servers`] and never stops the others.
+pub async fn sync(
+    repo: impl Into<Repo<'_>>,
+    options: &SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let loaded;
+    let config = match repo.into() {
+        Repo::Config(config) => config,
+        Repo::Path(root) => {
+            let load = LoadOptions {
+                only: options.servers.clone(),
+                ..options.load.clone()
+            };
+            loaded = RepoConfig::load(root, &load)?;
+            &loaded
+        }
+    };
+    let servers = select_servers(&config.servers, &options.servers)?;
+    let paths: Vec<PathBuf> = servers
+        .iter()
+        .flat_map(|s| s.cookbook_path.iter().cloned())
+        .collect();
+    let cookbooks = CookbookSet::load(&paths, 0).await?;
+    let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+    let mut jobs = Vec::with_capacity(servers.len());
+    for spec in servers {
+        let target = client_for(spec).map(|client| {
+            // Commit retries and anything the uploader adds later keep their defaults.
+            let upload = UploadOptions {
+                freeze: options.freeze,
+                force: options.force,
+                file_concurrency: options.per_server_concurrency.max(1),
+                global_limit: Some(Arc::clone(&global)),
+                events: options
+                    .events
+                    .as_ref()
+                    .map(|sink| forward(sink, &spec.name)),
+                ..UploadOptions::default()
+            };
+            Uploader::new(client, upload)
+        });
+        jobs.push(ServerJob {
+            name: spec.name.clone(),
+            url: spec.url.clone(),
+            target,
+            cookbooks: cookbooks.for_paths(&spec.cookbook_path)?,
+        });
+    }
+    let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;
+    let warnings = config
+        .warnings
+        .iter()
+        .map(|w| match w.line {
+            Some(line) => format!("{}:{line}: {}", w.file.display(), w.message),
+            None => format!("{}: {}", w.file.display(), w.message),
+        })
+        .collect();
+    Ok(SyncReport::new(
+        options.dry_run,
+        reports,
+        warnings,
+        started.elapsed(),
+    ))
+}
+
+/// [`sync`] for callers without an async runtime (Python, scripts): runs it on a new
+/// multi-threaded tokio runtime.
+///
+/// # Errors
+/// As [`sync`], plus [`SyncError::Runtime`].
+pub fn sync_blocking<'a>(
+    repo: impl Into<Repo<'a>>,
+    options: &SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(SyncError::Runtime)?;
+    runtime.block_on(sync(repo, options))
+}
+
+/// The servers to sync to: all, or those named (each must exist).
+fn select_servers<'a>(
+    all: &'a [ServerSpec],
+    names: &[String],
+) -> Result<Vec<&'a ServerSpec>, SyncError> {
+    let selected: Vec<&ServerSpec> = if names.is_empty() {
+        all.iter().collect()
+    } else {
+        let by_name: BTreeMap<&str, &ServerSpec> =
+            all.iter().map(|s| (s.name.as_str(), s)).collect();
+        names
+            .iter()
+            .map(|n| {
+                by_name
+                    .get(n.as_str())
+                    .copied()
+                    .ok_or_else(|| SyncError::UnknownServer {
+                        name: n.clone(),
+                        known: by_name.keys().copied().collect::<Vec<_>>().join(", "),
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if selected.is_empty() {
+        return Err(SyncError::NoServers);
+    }
+    Ok(selected)
+}
+
+/// The server's client, or the reason (naming server and URL) it cannot be built.
+fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, String> {
+    spec.client().map_err(|e| e.to_string())
+}
+
+/// An upload event sink that tags events with the server's name.
+fn forward(sink: &SyncEventSink, server: &str) -> EventSink {
+    let sink = Arc::clone(sink);
+    let server: Arc<str> = Arc::from(server);
+    Arc::new(move |event| {
+        sink(SyncEvent {
+            server: Arc::clone(&server),
+            kind: SyncEventKind::Upload(event),
+        });
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeySource;
+
+    fn spec(name: &str) -> ServerSpec {
+        ServerSpec {
+            name: name.into(),
+            url: format!("http://127.0.0.1:1/{name}"),
+            client_name: "pivotal".into(),
+            key: KeySource::Path(PathBuf::from("/nonexistent/private.pem")),
+            cookbook_path: vec![],
+            ssl_verify: true,
+            ssl_ca_file: None,
+            trusted_certs_dir: None,
+            http_proxy: None,
+            https_proxy: None,
+            no_proxy: None,
+            knife: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn server_filter_keeps_named_servers_and_rejects_unknown_ones() {
+        let all = [spec("eu"), spec("us")];
+        let picked = select_servers(&all, &["us".into()]).unwrap();
+        assert_eq!(picked.len(), 1);
+        assert_eq!(picked[0].name, "us");
+        assert_eq!(select_servers(&all, &[]).unwrap().len(), 2);
+        let err = select_servers(&all, &["ap".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'ap'") && err.contains("eu, us"), "{err}");
+        assert!(matches!(
+            select_servers(&[], &[]),
+            Err(SyncError::NoServers)
+        ));
+    }
+
+    #[test]
+    fn the_sync_future_is_send_so_bindings_can_spawn_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let config = RepoConfig {
+            root: PathBuf::from("/"),
+            servers: vec![],
+            berksfile: None,
+            warnings: vec![],
+        };
+        let options = SyncOptions::default();
+        let future = sync(&config, &options);
+        assert_send(&future);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_key_fails_only_that_server() {
+        let config = RepoConfig {
+            root: PathBuf::from("/"),
+            servers: vec![spec("eu")],
+            berksfile: None,
+            warnings: vec![],
+        };
+        let report = sync(&config, &SyncOptions::default()).await.unwrap();
+        assert!(!report.ok);
+        let err = report.servers[0].error.as_deref().unwrap();
+        assert!(err.contains("private.pem"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+name             'app_web'
+maintainer       'Checkout Team'
+maintainer_email 'checkout@example.com'
+license          'All Rights Reserved'
+description      'The checkout web application behind nginx'
+version          '0.9.0'
+chef_version     '>= 15.0'
+
+depends 'nginx_proxy', '>= 2.0'
+depends 'ntp_client'

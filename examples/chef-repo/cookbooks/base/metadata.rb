@@ -1,0 +1,10 @@
+name             'base'
+maintainer       'Platform Team'
+maintainer_email 'platform@example.com'
+license          'Apache-2.0'
+description      'Baseline for every node: packages, sysctl hardening, message of the day'
+version          '1.4.2'
+chef_version     '>= 15.0'
+
+supports 'ubuntu', '>= 18.04'
+supports 'amazon'

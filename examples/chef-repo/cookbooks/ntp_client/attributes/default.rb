@@ -1,0 +1,1 @@
+default['ntp_client']['servers'] = %w(169.254.169.123)

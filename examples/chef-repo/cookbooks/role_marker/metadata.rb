@@ -1,0 +1,5 @@
+name        'role_marker'
+maintainer  'Platform Team'
+license     'Apache-2.0'
+description 'Marks nodes by role in their run list; has no recipes of its own'
+version     '0.1.0'

@@ -1,0 +1,227 @@
+//! Sync a Chef repository (the seed's layout) to every server it configures, at once.
+//!
+//! ```text
+//! cargo run --release --example sync -- --repo DIR [--server NAME]... [--dry-run] [--json]
+//!     [--freeze|--force] [--concurrency N]
+//! ```
+//!
+//! On a terminal: one progress bar per server, then a table (in a dry run, the cookbook ×
+//! server plan first). Not on a terminal: one plain line per event on stderr. `--json` prints
+//! only the JSON report on stdout. Exit status: 0 converged, 1 any failure, 2 frozen conflicts
+//! in a dry run.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chef_api::upload::UploadEvent;
+use chef_sync::config::{LoadOptions, RepoConfig};
+use chef_sync::{PlanMatrix, SyncEvent, SyncEventKind, SyncEventSink, SyncOptions};
+use clap::Parser;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// Sync a Chef repository's cookbooks to every server it configures, concurrently.
+#[derive(Debug, Parser)]
+#[command(name = "chef-sync", version)]
+struct Args {
+    /// Repository root (`.chef/knife.rb`, `.chef/<SERVER>/config.yml`, `cookbooks/`).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// Only this server (repeatable; default: all).
+    #[arg(long = "server", value_name = "NAME")]
+    servers: Vec<String>,
+    /// Plan only: print what would change, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print only the JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Upload versions frozen (knife --freeze).
+    #[arg(long, conflicts_with = "force")]
+    freeze: bool,
+    /// Overwrite frozen versions (knife --force).
+    #[arg(long)]
+    force: bool,
+    /// File uploads in flight across all servers.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// File uploads in flight per server.
+    #[arg(long, default_value_t = 64)]
+    per_server_concurrency: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let load = LoadOptions {
+        env: std::env::vars().collect(),
+        keys: BTreeMap::new(),
+        only: args.servers.clone(),
+    };
+    let config = match RepoConfig::load(&args.repo, &load) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &config.warnings {
+        match w.line {
+            Some(line) => eprintln!("warning: {}:{line}: {}", w.file.display(), w.message),
+            None => eprintln!("warning: {}: {}", w.file.display(), w.message),
+        }
+    }
+    let names: Vec<String> = config
+        .servers
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| args.servers.is_empty() || args.servers.contains(n))
+        .collect();
+    let bars = (!args.json && std::io::stderr().is_terminal()).then(|| Bars::new(&names));
+    let events: SyncEventSink = match &bars {
+        Some(bars) => {
+            let bars = bars.clone();
+            Arc::new(move |e| bars.on_event(&e))
+        }
+        None if args.json => Arc::new(|_| {}),
+        None => Arc::new(plain_line),
+    };
+    let options = SyncOptions {
+        dry_run: args.dry_run,
+        freeze: args.freeze,
+        force: args.force,
+        concurrency: args.concurrency,
+        per_server_concurrency: args.per_server_concurrency,
+        servers: args.servers.clone(),
+        events: Some(events),
+        ..SyncOptions::default()
+    };
+    let report = match chef_sync::sync_blocking(&config, &options) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(bars) = &bars {
+        bars.multi.clear().ok();
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        if report.dry_run {
+            print!("{}", PlanMatrix::from_report(&report).render(&report));
+            println!();
+        }
+        print!("{}", report.render_table());
+    }
+    if report.has_failures() {
+        ExitCode::from(1)
+    } else if report.dry_run && report.has_conflicts() {
+        ExitCode::from(2)
+    } else if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// One progress bar per server; its length grows as cookbooks start uploading.
+#[derive(Clone)]
+struct Bars {
+    multi: MultiProgress,
+    bars: Arc<BTreeMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn new(names: &[String]) -> Self {
+        let multi = MultiProgress::new();
+        let width = names.iter().map(String::len).max().unwrap_or(0);
+        let style = ProgressStyle::with_template(&format!(
+            "{{prefix:<{width}}} [{{bar:30}}] {{bytes:>9}}/{{total_bytes:<9}} {{msg}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> ");
+        let bars = names
+            .iter()
+            .map(|n| {
+                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
+                bar.set_prefix(n.clone());
+                bar.set_message("waiting");
+                (n.clone(), bar)
+            })
+            .collect();
+        Self {
+            multi,
+            bars: Arc::new(bars),
+        }
+    }
+
+    fn on_event(&self, e: &SyncEvent) {
+        let Some(bar) = self.bars.get(&*e.server) else {
+            return;
+        };
+        match &e.kind {
+            SyncEventKind::Planning => bar.set_message("planning"),
+            SyncEventKind::Planned {
+                create,
+                update,
+                unchanged,
+                frozen_conflict,
+            } => bar.set_message(format!(
+                "{create} to create, {update} to update, {unchanged} unchanged, {frozen_conflict} frozen"
+            )),
+            SyncEventKind::Upload(UploadEvent::CookbookStarted {
+                name,
+                version,
+                bytes,
+                ..
+            }) => {
+                bar.inc_length(*bytes);
+                bar.set_message(format!("{name} {version}"));
+            }
+            SyncEventKind::Upload(UploadEvent::BytesSent { bytes, .. }) => bar.inc(*bytes),
+            SyncEventKind::Finished { ok, error } => {
+                let msg = match (ok, error) {
+                    (true, _) => "done".to_owned(),
+                    (false, Some(e)) => format!("FAILED: {e}"),
+                    (false, None) => "FAILED (see the report)".to_owned(),
+                };
+                bar.finish_with_message(msg);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One line per notable event, for logs.
+fn plain_line(e: SyncEvent) {
+    let server = &e.server;
+    match e.kind {
+        SyncEventKind::Planning => eprintln!("{server}: planning"),
+        SyncEventKind::Planned {
+            create,
+            update,
+            unchanged,
+            frozen_conflict,
+        } => eprintln!(
+            "{server}: plan: {create} create, {update} update, {unchanged} unchanged, {frozen_conflict} frozen conflict"
+        ),
+        SyncEventKind::Upload(UploadEvent::CookbookFinished {
+            name,
+            version,
+            outcome,
+        }) => eprintln!(
+            "{server}: {name} {version}: {}",
+            chef_sync::CookbookOutcome::from(outcome)
+        ),
+        SyncEventKind::Finished { ok: true, .. } => eprintln!("{server}: done"),
+        SyncEventKind::Finished {
+            ok: false,
+            error: Some(error),
+        } => eprintln!("{server}: FAILED: {error}"),
+        SyncEventKind::Finished { ok: false, .. } => eprintln!("{server}: FAILED"),
+        _ => {}
+    }
+}

@@ -1,0 +1,256 @@
+//! `chef_sync.sync`: a repository's cookbooks to all its servers at once, and the report.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chef_sync::config::LoadOptions;
+use chef_sync::cookbooks::CookbooksError;
+use chef_sync::{CookbookReport, ServerReport, SyncError, SyncOptions, SyncReport};
+use pyo3::prelude::*;
+
+use crate::convert::json_to_py;
+use crate::error::{ErrorInfo, ErrorKind};
+use crate::repo::knife_env;
+use crate::runtime;
+use crate::upload::PyCookbookOutcome;
+
+impl From<&CookbookReport> for PyCookbookOutcome {
+    fn from(c: &CookbookReport) -> Self {
+        Self {
+            name: c.name.clone(),
+            version: c.version.clone(),
+            outcome: c.outcome.as_str().to_owned(),
+            files_sent: c.files_sent,
+            bytes_sent: c.bytes_sent,
+            duration_ms: c.duration_ms,
+            error: c.error.clone(),
+        }
+    }
+}
+
+impl From<&SyncError> for ErrorInfo {
+    /// Everything that stops a whole sync is about the repository: `ConfigError` naming the
+    /// file (and line) at fault.
+    fn from(err: &SyncError) -> Self {
+        let config = |file: Option<PathBuf>| ErrorKind::Config { file, line: None };
+        match err {
+            SyncError::Config(e) => ErrorInfo::from(e),
+            SyncError::Cookbooks(CookbooksError::Load(e)) => ErrorInfo::from(e),
+            SyncError::Cookbooks(CookbooksError::ReadDir { path, .. }) => {
+                ErrorInfo::new(config(Some(path.clone())), err.to_string())
+            }
+            SyncError::Cookbooks(CookbooksError::Duplicate { second, .. }) => {
+                ErrorInfo::new(config(Some(second.clone())), err.to_string())
+            }
+            SyncError::UnknownServer { .. } | SyncError::NoServers => {
+                ErrorInfo::new(config(None), err.to_string())
+            }
+            _ => ErrorInfo::new(ErrorKind::Other, err.to_string()),
+        }
+    }
+}
+
+/// How one server fared in a sync.
+#[pyclass(frozen, get_all, name = "ServerReport", module = "chef_sync")]
+#[derive(Debug, Clone)]
+pub struct PyServerReport {
+    /// Server name (`.chef/NAME/`).
+    pub name: String,
+    /// Its `chef_server_url`.
+    pub url: String,
+    /// Whether every cookbook converged on this server.
+    pub ok: bool,
+    /// Why the server failed as a whole (client, listing), or None.
+    pub error: Option<String>,
+    /// Files sent.
+    pub files_sent: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Wall time for this server, in milliseconds.
+    pub duration_ms: u64,
+    /// Per cookbook version, sorted by name then version.
+    pub cookbooks: Vec<PyCookbookOutcome>,
+}
+
+impl From<&ServerReport> for PyServerReport {
+    fn from(s: &ServerReport) -> Self {
+        Self {
+            name: s.name.clone(),
+            url: s.url.clone(),
+            ok: s.ok,
+            error: s.error.clone(),
+            files_sent: s.files_sent,
+            bytes_sent: s.bytes_sent,
+            duration_ms: s.duration_ms,
+            cookbooks: s.cookbooks.iter().map(PyCookbookOutcome::from).collect(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyServerReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "ServerReport(name={:?}, ok={}, cookbooks={})",
+            self.name,
+            if self.ok { "True" } else { "False" },
+            self.cookbooks.len()
+        )
+    }
+}
+
+/// The result of a sync: `ok`, per-server reports, `to_dict()` / `to_json()` in the CLI's
+/// `--json` schema.
+#[pyclass(frozen, name = "SyncReport", module = "chef_sync")]
+#[derive(Debug, Clone)]
+pub struct PySyncReport {
+    report: SyncReport,
+}
+
+#[pymethods]
+impl PySyncReport {
+    /// True only when every server converged.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.report.ok
+    }
+
+    /// Whether this was a dry run (outcomes are then the planned `create`/`update`/...).
+    #[getter]
+    fn dry_run(&self) -> bool {
+        self.report.dry_run
+    }
+
+    /// Wall time of the whole sync, in milliseconds.
+    #[getter]
+    fn duration_ms(&self) -> u64 {
+        self.report.duration_ms
+    }
+
+    /// Warnings from reading the configuration (`file:line: message`).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.report.warnings.clone()
+    }
+
+    /// Per server, sorted by name.
+    #[getter]
+    fn servers(&self) -> Vec<PyServerReport> {
+        self.report
+            .servers
+            .iter()
+            .map(PyServerReport::from)
+            .collect()
+    }
+
+    /// The report as the CLI's `--json` prints it, parsed: `{"ok", "servers": [{"name",
+    /// "url", "ok", "error", "cookbooks": [{"name", "version", "outcome", "files_sent",
+    /// "bytes_sent", "error", ...}]}], ...}`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(&self.report).map_err(|e| {
+            ErrorInfo::new(
+                ErrorKind::Other,
+                format!("cannot serialise the report: {e}"),
+            )
+        })?;
+        json_to_py(py, &value)
+    }
+
+    /// The report as JSON text, exactly as the CLI's `--json`.
+    fn to_json(&self) -> String {
+        self.report.to_json()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SyncReport(ok={}, servers={:?})",
+            if self.report.ok { "True" } else { "False" },
+            self.report
+                .servers
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+        )
+    }
+}
+
+/// Runs the sync and converts its failure to the exception it raises.
+async fn run(repo: PathBuf, options: SyncOptions) -> PyResult<PySyncReport> {
+    let report = chef_sync::sync(&repo, &options)
+        .await
+        .map_err(|e| ErrorInfo::from(&e))?;
+    Ok(PySyncReport { report })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn options(
+    servers: Option<Vec<String>>,
+    dry_run: bool,
+    freeze: bool,
+    force: bool,
+    concurrency: Option<usize>,
+    keys: Option<BTreeMap<String, Vec<u8>>>,
+) -> PyResult<SyncOptions> {
+    let defaults = SyncOptions::default();
+    if concurrency == Some(0) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "concurrency must be at least 1",
+        ));
+    }
+    Ok(SyncOptions {
+        dry_run,
+        freeze,
+        force,
+        concurrency: concurrency.unwrap_or(defaults.concurrency),
+        servers: servers.unwrap_or_default(),
+        load: LoadOptions {
+            env: knife_env(None),
+            keys: keys.unwrap_or_default(),
+            only: Vec::new(),
+        },
+        ..defaults
+    })
+}
+
+/// Uploads the cookbooks of the Chef repository at `repo` to all its servers at once (or
+/// only `servers`), as `berks upload` per server would, and returns the `SyncReport`.
+///
+/// `dry_run` plans only; `freeze` uploads versions frozen; `force` overwrites frozen
+/// versions; `concurrency` caps file uploads in flight across all servers (default 32);
+/// `keys` maps a server name to PEM bytes replacing its `client_key` file. A failing server
+/// never raises: it is in the report. Raises `ConfigError` (with `file`, `line`, `server`)
+/// when the repository cannot be read.
+#[pyfunction]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn sync(
+    py: Python<'_>,
+    repo: PathBuf,
+    servers: Option<Vec<String>>,
+    dry_run: bool,
+    freeze: bool,
+    force: bool,
+    concurrency: Option<usize>,
+    keys: Option<BTreeMap<String, Vec<u8>>>,
+) -> PyResult<PySyncReport> {
+    let options = options(servers, dry_run, freeze, force, concurrency, keys)?;
+    runtime::block_on(py, run(repo, options))
+}
+
+/// Awaitable [`sync`].
+#[pyfunction]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn sync_async<'py>(
+    py: Python<'py>,
+    repo: PathBuf,
+    servers: Option<Vec<String>>,
+    dry_run: bool,
+    freeze: bool,
+    force: bool,
+    concurrency: Option<usize>,
+    keys: Option<BTreeMap<String, Vec<u8>>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let options = options(servers, dry_run, freeze, force, concurrency, keys)?;
+    runtime::future_into_py(py, run(repo, options))
+}

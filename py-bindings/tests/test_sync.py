@@ -1,0 +1,105 @@
+"""sync of a repository in the seed's layout to two goiardi servers, and its report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import chef_sync
+import pytest
+from goiardi_server import Goiardi
+from seed_repo import make_repo, pivotal_key
+
+COOKBOOKS = {
+    "py_sync_base": "name 'py_sync_base'\nversion '1.2.0'\n",
+    "py_sync_app": "name 'py_sync_app'\nversion '0.1.0'\ndepends 'py_sync_base', '~> 1.2'\n",
+}
+
+
+@pytest.fixture(scope="module")
+def second(goiardi: Goiardi) -> Iterator[Goiardi]:
+    server = Goiardi.start()
+    yield server
+    server.stop()
+
+
+def test_sync_to_two_servers_then_nothing_to_do(
+    goiardi: Goiardi, second: Goiardi, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {"us-east-1": goiardi.url, "eu-west-1": second.url},
+        cookbooks=COOKBOOKS,
+    )
+    keys = {"us-east-1": pivotal_key(goiardi), "eu-west-1": pivotal_key(second)}
+
+    planned = chef_sync.sync(repo, keys=keys, dry_run=True)
+    assert planned.ok and planned.dry_run
+    assert {c.outcome for s in planned.servers for c in s.cookbooks} == {"create"}
+
+    report = chef_sync.sync(repo, keys=keys)
+    assert report.ok, report.to_json()
+    assert [s.name for s in report.servers] == ["eu-west-1", "us-east-1"]
+    for server in report.servers:
+        assert server.ok and server.error is None
+        assert [(c.name, c.version, c.outcome) for c in server.cookbooks] == [
+            ("py_sync_app", "0.1.0", "created"),
+            ("py_sync_base", "1.2.0", "created"),
+        ]
+        assert server.files_sent == sum(c.files_sent for c in server.cookbooks) > 0
+    assert any("U+00A0" in w for w in report.warnings)
+
+    data = report.to_dict()
+    assert data == json.loads(report.to_json())
+    assert data["ok"] is True
+    first = data["servers"][0]
+    assert {"name", "url", "ok", "error", "cookbooks"} <= set(first)
+    assert first["url"] == second.url
+    assert {"name", "version", "outcome", "files_sent", "bytes_sent", "error"} <= set(
+        first["cookbooks"][0]
+    )
+    for chef in (goiardi, second):
+        client = chef_sync.ChefClient(chef.url, "pivotal", pivotal_key(chef))
+        assert client.get("/cookbooks/py_sync_app/0.1.0")["version"] == "0.1.0"
+
+    async def sync_eu() -> chef_sync.SyncReport:
+        return await chef_sync.sync_async(repo, keys=keys, servers=["eu-west-1"])
+
+    again = asyncio.run(sync_eu())
+    assert [s.name for s in again.servers] == ["eu-west-1"]
+    assert {c.outcome for c in again.servers[0].cookbooks} == {"unchanged"}
+    assert again.servers[0].files_sent == 0
+
+
+def test_a_server_with_the_wrong_key_fails_alone(
+    goiardi: Goiardi, second: Goiardi, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {"good": goiardi.url, "bad": second.url},
+        cookbooks={"py_sync_alone": "name 'py_sync_alone'\nversion '3.0.0'\n"},
+    )
+    keys = {"good": pivotal_key(goiardi), "bad": pivotal_key(goiardi)}
+    report = chef_sync.sync(repo, keys=keys)
+    assert report.ok is False
+    by_name = {s.name: s for s in report.servers}
+    assert by_name["good"].ok
+    assert [c.outcome for c in by_name["good"].cookbooks] == ["created"]
+    bad = by_name["bad"]
+    assert bad.ok is False
+    assert bad.error is not None and "401" in bad.error
+    assert report.to_dict()["servers"][0]["ok"] is False
+
+
+def test_repository_errors_raise_config_error(tmp_path: Path) -> None:
+    with pytest.raises(chef_sync.ConfigError):
+        chef_sync.sync(tmp_path / "missing")
+    repo = make_repo(tmp_path / "repo", {"eu": "http://127.0.0.1:1"}, keys={"eu": b""})
+    with pytest.raises(chef_sync.ConfigError, match="nope"):
+        chef_sync.sync(repo, servers=["nope"])
+    (repo / "cookbooks" / "app" / "metadata.rb").write_text("name 'app'\n`id`\n")
+    with pytest.raises(chef_sync.ConfigError) as info:
+        chef_sync.sync(repo, keys={"eu": b"-----BEGIN RSA PRIVATE KEY-----\n"})
+    assert info.value.file is not None
