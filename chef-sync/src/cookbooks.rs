@@ -39,6 +39,10 @@ pub enum CookbooksError {
         /// The second directory.
         second: PathBuf,
     },
+    /// The Berksfile could not be evaluated, resolved or installed (names the Berksfile or
+    /// lock line, or the source URL).
+    #[error(transparent)]
+    Berkshelf(Box<crate::berkshelf::PrepareError>),
     /// The loading task panicked or was cancelled.
     #[error("loading the cookbook in {} did not finish: {message}", dir.display())]
     Task {
@@ -105,6 +109,49 @@ impl CookbookSet {
             list.push(Arc::new(cookbook));
         }
         Ok(Self { by_path })
+    }
+
+    /// The Berksfile's whole lock graph ([`crate::berkshelf::prepare`]: path cookbooks in place,
+    /// the others fetched into the cache), loaded like [`load`](Self::load) and filed under the
+    /// Berksfile's path, so `for_paths(&[berksfile])` returns them. Also returns what
+    /// `prepare` reported (warnings, whether the lock was written).
+    ///
+    /// # Errors
+    /// [`CookbooksError::Berkshelf`], or a cookbook that cannot be loaded.
+    pub async fn load_berksfile(
+        repo_root: &Path,
+        berksfile: &Path,
+        options: &crate::berkshelf::PrepareOptions,
+        parallelism: usize,
+    ) -> Result<(Self, crate::berkshelf::Prepared), CookbooksError> {
+        let prepared = crate::berkshelf::prepare(repo_root, berksfile, options)
+            .await
+            .map_err(|e| CookbooksError::Berkshelf(Box::new(e)))?;
+        let parallelism = if parallelism == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        } else {
+            parallelism
+        };
+        let loaded: Vec<LoadedCookbook> = futures::stream::iter(prepared.cookbook_dirs.clone())
+            .map(|dir| async move {
+                let task_dir = dir.clone();
+                tokio::task::spawn_blocking(move || LoadedCookbook::load(&task_dir))
+                    .await
+                    .map_err(|e| CookbooksError::Task {
+                        dir,
+                        message: e.to_string(),
+                    })?
+                    .map_err(CookbooksError::from)
+            })
+            .buffered(parallelism)
+            .try_collect()
+            .await?;
+        let mut by_path = BTreeMap::new();
+        by_path.insert(
+            berksfile.to_path_buf(),
+            loaded.into_iter().map(Arc::new).collect(),
+        );
+        Ok((Self { by_path }, prepared))
     }
 
     /// The cookbooks under `paths` (each of which must have been given to [`load`](Self::load)),

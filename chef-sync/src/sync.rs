@@ -63,6 +63,9 @@ pub struct SyncOptions {
     pub load: LoadOptions,
     /// Progress events.
     pub events: Option<SyncEventSink>,
+    /// How the Berksfile is installed when the repository has one (cache directory, update,
+    /// offline); an empty `env` takes `load.env`.
+    pub berkshelf: crate::berkshelf::PrepareOptions,
 }
 
 impl Default for SyncOptions {
@@ -76,6 +79,7 @@ impl Default for SyncOptions {
             servers: Vec::new(),
             load: LoadOptions::default(),
             events: None,
+            berkshelf: crate::berkshelf::PrepareOptions::default(),
         }
     }
 }
@@ -151,7 +155,22 @@ pub async fn sync(
         .iter()
         .flat_map(|s| s.cookbook_path.iter().cloned())
         .collect();
-    let cookbooks = CookbookSet::load(&paths, 0).await?;
+    // With a Berksfile the lock graph is what gets uploaded (as `berks upload` does);
+    // without one, every cookbook on each server's cookbook_path.
+    let mut berks_warnings = Vec::new();
+    let cookbooks = match &config.berksfile {
+        Some(berksfile) => {
+            let mut berks = options.berkshelf.clone();
+            if berks.env.is_empty() {
+                berks.env = options.load.env.clone();
+            }
+            let (set, prepared) =
+                CookbookSet::load_berksfile(&config.root, berksfile, &berks, 0).await?;
+            berks_warnings = prepared.warnings;
+            set
+        }
+        None => CookbookSet::load(&paths, 0).await?,
+    };
     let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let mut jobs = Vec::with_capacity(servers.len());
     for spec in servers {
@@ -174,7 +193,10 @@ pub async fn sync(
             name: spec.name.clone(),
             url: spec.url.clone(),
             target,
-            cookbooks: cookbooks.for_paths(&spec.cookbook_path)?,
+            cookbooks: match &config.berksfile {
+                Some(berksfile) => cookbooks.for_paths(std::slice::from_ref(berksfile))?,
+                None => cookbooks.for_paths(&spec.cookbook_path)?,
+            },
         });
     }
     let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;
@@ -185,6 +207,7 @@ pub async fn sync(
             Some(line) => format!("{}:{line}: {}", w.file.display(), w.message),
             None => format!("{}: {}", w.file.display(), w.message),
         })
+        .chain(berks_warnings)
         .collect();
     Ok(SyncReport::new(
         options.dry_run,
