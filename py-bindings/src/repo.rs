@@ -33,7 +33,7 @@ fn position(text: &str) -> (Option<PathBuf>, Option<u32>) {
 }
 
 /// The `file:line:column` a message starts with (`"a.yml:3:1: bad"`), if any.
-fn leading_position(message: &str) -> (Option<PathBuf>, Option<u32>) {
+pub(crate) fn leading_position(message: &str) -> (Option<PathBuf>, Option<u32>) {
     // The first ": " ends the position; a path may itself contain ':' but not ": ".
     match message.split_once(": ") {
         Some((pos, _)) if pos.contains(':') => position(pos),

@@ -3,14 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use chef_sync::berkshelf::PrepareError;
 use chef_sync::config::LoadOptions;
 use chef_sync::cookbooks::CookbooksError;
+
 use chef_sync::{CookbookReport, ServerReport, SyncError, SyncOptions, SyncReport};
 use pyo3::prelude::*;
 
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
-use crate::repo::knife_env;
+use crate::repo::{knife_env, leading_position};
 use crate::runtime;
 use crate::upload::PyCookbookOutcome;
 
@@ -24,6 +26,21 @@ impl From<&CookbookReport> for PyCookbookOutcome {
             bytes_sent: c.bytes_sent,
             duration_ms: c.duration_ms,
             error: c.error.clone(),
+        }
+    }
+}
+
+/// A Berksfile that cannot be read, locked or satisfied is a `ConfigError` at the Berksfile or
+/// lock line its message starts with; failing to reach a source or fetch a cookbook is not.
+fn berkshelf_error(e: &PrepareError, err: &SyncError) -> ErrorInfo {
+    match e {
+        PrepareError::Client(_) | PrepareError::Install(_) | PrepareError::Git { .. } => {
+            ErrorInfo::new(ErrorKind::Other, err.to_string())
+        }
+        _ => {
+            let message = err.to_string();
+            let (file, line) = leading_position(&message);
+            ErrorInfo::new(ErrorKind::Config { file, line }, message)
         }
     }
 }
@@ -45,6 +62,7 @@ impl From<&SyncError> for ErrorInfo {
             SyncError::UnknownServer { .. } | SyncError::NoServers => {
                 ErrorInfo::new(config(None), err.to_string())
             }
+            SyncError::Cookbooks(CookbooksError::Berkshelf(e)) => berkshelf_error(e, err),
             _ => ErrorInfo::new(ErrorKind::Other, err.to_string()),
         }
     }
