@@ -146,6 +146,48 @@ pub fn write_key(path: &Path) {
     std::fs::write(path, generate_key_pem().expect("generate key")).expect("write key");
 }
 
+/// A Supermarket-style cookbook tarball (`NAME/metadata.json`, `NAME/recipes/default.rb`, plus
+/// `extra` files as `(path under NAME/, bytes)`), gzip-compressed, for fake Supermarkets.
+///
+/// # Panics
+/// When the archive cannot be built in memory.
+pub fn cookbook_tarball(
+    name: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+    extra: &[(&str, &[u8])],
+) -> Vec<u8> {
+    let deps: serde_json::Map<String, serde_json::Value> = deps
+        .iter()
+        .map(|(n, c)| ((*n).to_owned(), serde_json::Value::String((*c).to_owned())))
+        .collect();
+    let meta = serde_json::to_vec_pretty(
+        &serde_json::json!({"name": name, "version": version, "dependencies": deps}),
+    )
+    .expect("metadata.json");
+    let recipe = format!("log '{name} {version}'\n");
+    let mut files: Vec<(String, &[u8])> = vec![
+        (format!("{name}/metadata.json"), meta.as_slice()),
+        (format!("{name}/recipes/default.rb"), recipe.as_bytes()),
+    ];
+    files.extend(extra.iter().map(|(p, data)| (format!("{name}/{p}"), *data)));
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, path, data)
+            .expect("tar entry");
+    }
+    builder
+        .into_inner()
+        .and_then(flate2::write::GzEncoder::finish)
+        .expect("tarball")
+}
+
 /// goiardi servers named by region.
 #[derive(Debug)]
 pub struct Fleet {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use chef_sync::berkshelf::install::BerksInstallError;
 use chef_sync::berkshelf::lockfile::LockfileError;
 use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
+use chef_testkit::fleet::{cookbook_tarball, copy_tree, write_key};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -32,31 +33,6 @@ const CATALOG: &[Cb] = &[
     ("windows", "6.0.0", &[]),
 ];
 
-fn tarball(name: &str, version: &str, deps: &[(&str, &str)]) -> Vec<u8> {
-    let deps: serde_json::Map<String, serde_json::Value> = deps
-        .iter()
-        .map(|(n, c)| ((*n).to_owned(), serde_json::Value::String((*c).to_owned())))
-        .collect();
-    let meta = serde_json::to_vec_pretty(
-        &serde_json::json!({"name": name, "version": version, "dependencies": deps}),
-    )
-    .unwrap();
-    let recipe = format!("log '{name} {version}'\n");
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut b = tar::Builder::new(gz);
-    for (p, data) in [
-        (format!("{name}/metadata.json"), meta.as_slice()),
-        (format!("{name}/recipes/default.rb"), recipe.as_bytes()),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, p, data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap()
-}
-
 /// Mounts the universe and every tarball; returns the server.
 async fn supermarket() -> MockServer {
     let server = MockServer::start().await;
@@ -80,7 +56,12 @@ async fn mount_catalog(server: &MockServer) {
         );
         Mock::given(method("GET"))
             .and(path(dl))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball(name, version, deps)))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+                name,
+                version,
+                deps,
+                &[],
+            )))
             .mount(server)
             .await;
     }
@@ -102,26 +83,14 @@ async fn forbid_network(server: &MockServer) {
         .await;
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The seed repository with a Berksfile in the documented shape (local + Supermarket).
 fn seed_repo(dir: &Path, source: &str) -> PathBuf {
     let root = dir.join("repo");
-    copy_dir(
+    copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed"),
         &root,
-    );
+    )
+    .unwrap();
     std::fs::write(
         root.join("cookbooks/app/metadata.rb"),
         "name 'app'\nversion '1.0.0'\ndepends 'apt', '~> 7.0'\n",
@@ -401,17 +370,6 @@ async fn metadata_berksfile_locks_the_cookbook_itself_as_path_dot() {
     );
 }
 
-fn generate_key(path: &Path) {
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-out"])
-        .arg(path)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// The seed layout's servers are two goiardi instances; `prepare`'s directories go straight to
 /// the uploader (what the sync engine does per server). A re-run downloads nothing and sends
 /// no file.
@@ -437,7 +395,7 @@ async fn prepared_cookbooks_upload_to_two_servers_and_a_rerun_sends_nothing() {
         )
         .unwrap();
         let key_file = root.join(format!(".chef/{region}/private.pem"));
-        generate_key(&key_file);
+        write_key(&key_file);
         let key = chef_api::key::PrivateKey::from_pem_file(&key_file).unwrap();
         // The seed's knife.rb signs as 'pivotal': create that admin, signed as goiardi's admin.
         ServerSpec::new(

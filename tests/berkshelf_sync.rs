@@ -8,7 +8,7 @@ use std::path::Path;
 
 use chef_sync::berkshelf::PrepareOptions;
 use chef_sync::{CookbookOutcome, SyncOptions, SyncReport};
-use chef_testkit::fleet::Fleet;
+use chef_testkit::fleet::{Fleet, cookbook_tarball};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -32,35 +32,6 @@ const CATALOG: &[Cb] = &[
     ("seven_zip", "3.2.0", &[]),
 ];
 
-fn tarball(name: &str, version: &str, deps: &[(&str, &str)]) -> Vec<u8> {
-    let deps: serde_json::Map<String, serde_json::Value> = deps
-        .iter()
-        .map(|(n, c)| ((*n).to_owned(), serde_json::Value::String((*c).to_owned())))
-        .collect();
-    let meta = serde_json::to_vec_pretty(
-        &serde_json::json!({"name": name, "version": version, "dependencies": deps}),
-    )
-    .unwrap();
-    let recipe = format!("log '{name} {version}'\n");
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut b = tar::Builder::new(gz);
-    for (p, data) in [
-        (format!("{name}/metadata.json"), meta.as_slice()),
-        (format!("{name}/recipes/default.rb"), recipe.as_bytes()),
-        (
-            format!("{name}/templates/default/{name}.conf.erb"),
-            b"# <%= @x %>\n".as_slice(),
-        ),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, p, data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap()
-}
-
 async fn supermarket() -> MockServer {
     let server = MockServer::start().await;
     let base = server.uri();
@@ -78,7 +49,15 @@ async fn supermarket() -> MockServer {
         );
         Mock::given(method("GET"))
             .and(path(dl))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(tarball(name, version, deps)))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+                name,
+                version,
+                deps,
+                &[(
+                    &format!("templates/default/{name}.conf.erb"),
+                    b"# <%= @x %>\n",
+                )],
+            )))
             .mount(&server)
             .await;
     }
