@@ -152,7 +152,7 @@ fn matching_lock_is_trusted() {
     assert!(plan.is_trusted(), "{:?}", plan.untrusted_reason);
     assert_eq!(plan.lock, app_lock());
     assert!(plan.added.is_empty() && plan.removed.is_empty());
-    assert_eq!(plan.preferred["windows"], Version::new(6, 0, 0));
+    assert_eq!(plan.pins["windows"], Version::new(6, 0, 0));
 }
 
 #[test]
@@ -168,10 +168,10 @@ fn constraint_that_rejects_the_lock_is_an_error_unless_updating() {
         .plan(&b, &Update::Only(vec!["apt".into()]))
         .unwrap();
     assert!(!plan.is_trusted());
-    assert!(!plan.preferred.contains_key("apt"));
-    assert_eq!(plan.preferred["seven_zip"], Version::new(3, 1, 1));
+    assert!(!plan.pins.contains_key("apt"));
+    assert_eq!(plan.pins["seven_zip"], Version::new(3, 1, 1));
     let all = app_lock().plan(&b, &Update::All).unwrap();
-    assert!(all.preferred.is_empty());
+    assert!(all.pins.is_empty());
     let unknown = app_lock().plan(&b, &Update::Only(vec!["nginx".into()]));
     assert!(matches!(
         unknown,
@@ -200,7 +200,11 @@ fn added_dependency_or_changed_location_needs_resolution() {
         plan.untrusted_reason.as_deref(),
         Some("nginx is not in the lock file's DEPENDENCIES")
     );
-    assert_eq!(plan.preferred.len(), 8, "old pins are kept");
+    assert_eq!(plan.pins.len(), 5, "old pins are kept");
+    assert!(
+        !plan.pins.contains_key("myapp") && !plan.pins.contains_key("ossec"),
+        "path and git cookbooks are what is on disk, never pinned"
+    );
 
     let mut b = app_berksfile();
     if let Location::Git(g) = &mut b.dependencies[4].location {
@@ -270,7 +274,7 @@ fn new_dependency_resolves_keeping_old_pins_and_writes_the_lock() {
         .iter()
         .map(|d| (d.name.clone(), d.constraint.clone()))
         .collect();
-    let res = resolve(&cat, &demands, &plan.preferred).unwrap();
+    let res = resolve(&cat, &demands, &plan.pins).unwrap();
     assert_eq!(res["java"], v("8.6.0"), "locked, although 9.0.0 exists");
     assert_eq!(res["cron"], v("6.4.0"));
     assert_eq!(res["nginx"], v("2.7.6"));

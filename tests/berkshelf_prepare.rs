@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chef_sync::berkshelf::install::BerksInstallError;
-use chef_sync::berkshelf::lockfile::LockfileError;
+use chef_sync::berkshelf::lockfile::{LockfileError, Update};
 use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
 use chef_testkit::fleet::{cookbook_tarball, copy_tree, write_key};
 use wiremock::matchers::{any, method, path};
@@ -236,13 +236,34 @@ async fn adding_a_cookbook_keeps_pins_and_outdated_constraints_are_errors() {
     );
 
     // Editing app's metadata to need apt 8 makes the lock untrusted (chef-sync compares the
-    // constraints, not only the names); apt moves, the other pins stay.
+    // constraints, not only the names), but apt stays pinned at its locked 7.0.0, as in
+    // Berkshelf: the conflict is explained, naming the lock, and nothing is written.
     std::fs::write(
         root.join("cookbooks/app/metadata.rb"),
         "name 'app'\nversion '1.0.0'\ndepends 'apt', '~> 8.0'\n",
     )
     .unwrap();
-    let p = prepare(&root, &bf, &opts).await.unwrap();
+    let locked = std::fs::read_to_string(root.join("Berksfile.lock")).unwrap();
+    let err = prepare(&root, &bf, &opts).await.unwrap_err();
+    assert!(
+        matches!(err, PrepareError::Install(BerksInstallError::Resolve(_))),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("app 1.0.0 depends on apt (~> 8.0)"), "{msg}");
+    assert!(msg.contains("Berksfile.lock locks apt at 7.0.0"), "{msg}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("Berksfile.lock")).unwrap(),
+        locked,
+        "a failed resolution leaves the lock alone"
+    );
+
+    // `berks update apt` lets apt move; the other pins stay.
+    let update_apt = PrepareOptions {
+        update: Update::Only(vec!["apt".into()]),
+        ..opts.clone()
+    };
+    let p = prepare(&root, &bf, &update_apt).await.unwrap();
     assert!(p.resolved && p.lock_written);
     assert_eq!(
         names(&p),

@@ -247,8 +247,8 @@ impl Installer {
             .iter()
             .map(|d| (d.name.clone(), d.constraint.clone()))
             .collect();
-        let preferred = plan.map(|p| p.preferred).unwrap_or_default();
-        let resolution = match resolve(&catalog, &demands, &preferred) {
+        let pins = plan.map(|p| p.pins).unwrap_or_default();
+        let resolution = match resolve(&catalog, &demands, &pins) {
             Ok(r) => r,
             Err(resolve) if !source_errors.is_empty() => {
                 return Err(BerksInstallError::SourcesUnavailable {

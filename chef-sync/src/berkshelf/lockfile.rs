@@ -149,8 +149,10 @@ pub struct LockPlan {
     pub lock: Lockfile,
     /// `None` when the lock can be installed verbatim; else why resolution is needed.
     pub untrusted_reason: Option<String>,
-    /// Locked versions the resolver should prefer.
-    pub preferred: BTreeMap<String, Version>,
+    /// Locked versions the resolver pins (`= v`), as Berkshelf does when the lock is not
+    /// trusted: every `GRAPH` entry left after the update and reduction, except the path and
+    /// git cookbooks (their version is whatever is on disk at the locked revision).
+    pub pins: BTreeMap<String, Version>,
     /// Berksfile dependencies the lock did not know.
     pub added: Vec<String>,
     /// Lock dependencies the Berksfile no longer has.
@@ -550,15 +552,23 @@ impl Lockfile {
         let untrusted_reason = lock
             .untrusted_reason(berksfile)
             .or_else(|| lock.local_mismatch(local));
-        let preferred = lock
+        let located: BTreeSet<&str> = berksfile
+            .dependencies
+            .iter()
+            .filter(|d| !matches!(d.location, Location::Supermarket))
+            .map(|d| d.name.as_str())
+            .chain(local.iter().map(|c| c.name.as_str()))
+            .collect();
+        let pins = lock
             .graph
             .values()
+            .filter(|g| !located.contains(g.name.as_str()))
             .map(|g| (g.name.clone(), g.version))
             .collect();
         Ok(LockPlan {
             lock,
             untrusted_reason,
-            preferred,
+            pins,
             added,
             removed,
         })

@@ -4,7 +4,7 @@
 //! * [`Berksfile`]: the plain model the Berksfile DSL fills (the Ruby file itself is evaluated
 //!   by the sandboxed evaluator; each DSL call maps to one field here).
 //! * [`lockfile`]: read/write Berkshelf's exact lock format, staleness rules, `update`.
-//! * [`resolver`]: PubGrub over Chef constraints, newest first, locked versions preferred,
+//! * [`resolver`]: PubGrub over Chef constraints, newest first, locked versions pinned,
 //!   conflicts explained in words.
 //! * [`archive`]: hardened extraction of Supermarket archives and the `NAME-VERSION` cache.
 //! * [`install`]: downloads what a resolution needs into the cache.

@@ -3,7 +3,9 @@
 //! * Candidates come from a [`Catalog`]: every source's universe (all sources' versions
 //!   compete; for a version listed twice the first source's dependencies are used), with
 //!   path/git cookbooks' own metadata replacing whatever the sources say about that name.
-//! * Newest satisfying version first; a locked version is preferred while it still fits.
+//! * Newest satisfying version first. Versions locked in `Berksfile.lock` are pinned (`= v`),
+//!   as Berkshelf pins them: a lock that no longer fits fails with an explanation that names
+//!   the lock, and the user updates those cookbooks instead of having them move silently.
 //! * When there is no solution the error explains it in words naming cookbooks and
 //!   constraints as they were written, e.g. "the Berksfile requires app (~> 1.0)".
 
@@ -117,27 +119,33 @@ impl Catalog {
 /// A resolution: cookbook name -> chosen version, sorted by name.
 pub type Resolution = BTreeMap<String, Version>;
 
-/// Resolves `demands` (the Berksfile's dependencies) against `catalog`, preferring
-/// `preferred` versions (the lock) when they still satisfy the constraints, else the newest.
+/// Resolves `demands` (the Berksfile's dependencies) against `catalog`, newest satisfying
+/// version first, with every cookbook in `locked` (the lock's `GRAPH`, see
+/// [`LockPlan::pins`](super::lockfile::LockPlan::pins)) pinned to its locked version, as
+/// Berkshelf's `install` does. The resolution holds only what the demands need: a pinned
+/// cookbook nothing depends on any more is left out.
 pub fn resolve(
     catalog: &Catalog,
     demands: &[(String, Constraint)],
-    preferred: &BTreeMap<String, Version>,
+    locked: &BTreeMap<String, Version>,
 ) -> Result<Resolution, ResolveError> {
     let provider = Provider {
         catalog,
         demands,
-        preferred,
+        locked,
         written: RefCell::new(HashMap::new()),
     };
     match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
-        Ok(sel) => Ok(sel
-            .into_iter()
-            .filter_map(|(p, v)| match p {
-                Pkg::Root => None,
-                Pkg::Cookbook(n) => Some((n, v)),
-            })
-            .collect()),
+        Ok(sel) => {
+            let chosen: Resolution = sel
+                .into_iter()
+                .filter_map(|(p, v)| match p {
+                    Pkg::Root => None,
+                    Pkg::Cookbook(n) => Some((n, v)),
+                })
+                .collect();
+            Ok(needed(catalog, demands, chosen))
+        }
         Err(PubGrubError::NoSolution(mut tree)) => {
             // Gaps between real versions ("no version in > 2.0.0, < 3.0.0") are noise.
             tree.collapse_no_versions();
@@ -155,6 +163,13 @@ pub fn resolve(
                 }
                 _ => DefaultStringReporter::report_with_formatter(&tree, &words),
             };
+            let explanation = if explanation.contains(LOCKED_WORDS) {
+                format!(
+                    "{explanation}\nVersions locked in Berksfile.lock stay as they are unless updated: run `berks update NAME` (chef-sync: the update option) for the cookbooks named above."
+                )
+            } else {
+                explanation
+            };
             Err(ResolveError::NoSolution {
                 explanation,
                 demands: demands_text(demands),
@@ -164,6 +179,27 @@ pub fn resolve(
         | Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
         | Err(PubGrubError::ErrorInShouldCancel(source)) => match source {},
     }
+}
+
+/// How a pin from the lock is worded in explanations.
+const LOCKED_WORDS: &str = "Berksfile.lock locks";
+
+/// The part of `chosen` reachable from the demands through the chosen versions' dependencies.
+fn needed(catalog: &Catalog, demands: &[(String, Constraint)], chosen: Resolution) -> Resolution {
+    let mut keep = BTreeMap::new();
+    let mut stack: Vec<&str> = demands.iter().map(|(n, _)| n.as_str()).collect();
+    while let Some(name) = stack.pop() {
+        let Some(v) = chosen.get(name) else {
+            continue;
+        };
+        if keep.insert(name.to_owned(), *v).is_some() {
+            continue;
+        }
+        for (dep, _) in catalog.dependencies(name, v).unwrap_or_default() {
+            stack.push(dep);
+        }
+    }
+    keep
 }
 
 fn capitalize(s: &str) -> String {
@@ -213,7 +249,7 @@ fn to_ranges(c: &Constraint) -> Vs {
 struct Provider<'a> {
     catalog: &'a Catalog,
     demands: &'a [(String, Constraint)],
-    preferred: &'a BTreeMap<String, Version>,
+    locked: &'a BTreeMap<String, Version>,
     /// (dependency name, range) -> the constraint as written, for error messages.
     written: RefCell<HashMap<(String, Vs), String>>,
 }
@@ -259,12 +295,6 @@ impl DependencyProvider for Provider<'_> {
         let Pkg::Cookbook(name) = package else {
             return Ok(Some(Version::new(0, 0, 0)));
         };
-        if let Some(v) = self.preferred.get(name)
-            && range.contains(v)
-            && self.catalog.dependencies(name, v).is_some()
-        {
-            return Ok(Some(*v));
-        }
         Ok(self
             .catalog
             .cookbooks
@@ -294,6 +324,9 @@ impl DependencyProvider for Provider<'_> {
                         .entry((name.clone(), r.clone()))
                         .or_insert_with(|| c.to_string());
                     add(name, r);
+                }
+                for (name, v) in self.locked {
+                    add(name, Ranges::singleton(*v));
                 }
             }
             Pkg::Cookbook(name) => {
@@ -435,8 +468,14 @@ impl ReportFormatter<Pkg, Vs, String> for Words<'_, '_> {
                     )
                 }
             }
-            External::FromDependencyOf(p, set_p, dep, set_dep) => match p {
-                Pkg::Root => format!(
+            External::FromDependencyOf(p, set_p, dep, set_dep) => match (p, dep) {
+                (Pkg::Root, Pkg::Cookbook(name))
+                    if set_dep.as_singleton().is_some()
+                        && self.provider.locked.get(name) == set_dep.as_singleton() =>
+                {
+                    format!("{LOCKED_WORDS} {name} at {}", self.provider.locked[name])
+                }
+                (Pkg::Root, _) => format!(
                     "the Berksfile requires {dep} ({})",
                     self.constraint(dep, set_dep)
                 ),
@@ -592,18 +631,34 @@ mod tests {
     }
 
     #[test]
-    fn prefers_locked_versions_that_still_fit() {
-        let mut pref = BTreeMap::new();
-        pref.insert("apt".to_owned(), v("2.0.0"));
-        let r = resolve(&catalog(), &[demand("app", ">= 0.0.0")], &pref).unwrap();
-        assert_eq!(r["apt"], v("2.0.0"));
-        pref.insert("apt".to_owned(), v("1.0.0"));
-        let r = resolve(&catalog(), &[demand("app", ">= 0.0.0")], &pref).unwrap();
-        assert_eq!(
-            r["apt"],
-            v("2.5.0"),
-            "a lock that no longer fits is not forced"
-        );
+    fn locked_versions_are_pinned_even_when_newer_ones_fit() {
+        let mut locked = BTreeMap::new();
+        locked.insert("apt".to_owned(), v("2.0.0"));
+        let r = resolve(&catalog(), &[demand("app", ">= 0.0.0")], &locked).unwrap();
+        assert_eq!(r["apt"], v("2.0.0"), "2.5.0 fits too, but the lock wins");
+    }
+
+    #[test]
+    fn a_lock_that_no_longer_fits_fails_naming_the_lock() {
+        let mut locked = BTreeMap::new();
+        locked.insert("apt".to_owned(), v("1.0.0"));
+        let err = resolve(&catalog(), &[demand("app", ">= 0.0.0")], &locked)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Berksfile.lock locks apt at 1.0.0"), "{err}");
+        assert!(err.contains("app 1.0.0 depends on apt (~> 2.0)"), "{err}");
+        assert!(err.contains("run `berks update NAME`"), "{err}");
+    }
+
+    #[test]
+    fn pinned_cookbooks_nothing_needs_are_left_out() {
+        let mut locked = BTreeMap::new();
+        locked.insert("apt".to_owned(), v("2.0.0"));
+        locked.insert("ntp".to_owned(), v("1.0.0"));
+        let mut c = catalog();
+        c.add("ntp", v("1.0.0"), vec![]);
+        let r = resolve(&c, &[demand("app", ">= 0.0.0")], &locked).unwrap();
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["app", "apt"]);
     }
 
     #[test]
