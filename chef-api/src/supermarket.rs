@@ -20,11 +20,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
 use sha2::Digest;
 
 use crate::version::Version;
+
+/// Header types for [`SupermarketClientBuilder::with_header`].
+pub use reqwest::header::{HeaderName, HeaderValue};
 
 /// Default cap on one downloaded archive (compressed): 100 MiB.
 pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;

@@ -64,7 +64,8 @@ pub struct SyncOptions {
     /// Progress events.
     pub events: Option<SyncEventSink>,
     /// How the Berksfile is installed when the repository has one (cache directory, update,
-    /// offline); an empty `env` takes `load.env`.
+    /// offline); an empty `env` takes `load.env`, empty `chef_servers` (what
+    /// `source :chef_server` means) take the servers being synced.
     pub berkshelf: crate::berkshelf::PrepareOptions,
 }
 
@@ -163,6 +164,11 @@ pub async fn sync(
             let mut berks = options.berkshelf.clone();
             if berks.env.is_empty() {
                 berks.env = options.load.env.clone();
+            }
+            // `source :chef_server` in the seed's layout: the servers being synced, as each
+            // `CHEF_SERVER=NAME berks install` saw its own.
+            if berks.chef_servers.is_empty() {
+                berks.chef_servers = servers.iter().map(|s| (*s).clone()).collect();
             }
             let (set, prepared) =
                 CookbookSet::load_berksfile(&config.root, berksfile, &berks, 0).await?;

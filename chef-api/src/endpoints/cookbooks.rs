@@ -43,4 +43,24 @@ impl ChefClient {
     pub async fn cookbook_version(&self, name: &str, version: &str) -> Result<serde_json::Value> {
         self.get(&format!("cookbooks/{name}/{version}")).await
     }
+
+    /// The server's universe (`GET /universe`, Chef RFC 014): every cookbook version with its
+    /// dependencies, in the Supermarket universe shape (`location_type: chef_server`,
+    /// `location_path` = the version's URL). Berkshelf's `source :chef_server` resolves
+    /// against it.
+    ///
+    /// # Errors
+    /// The request's error, or [`crate::Error::InvalidResponse`] when the document is not a
+    /// universe.
+    pub async fn universe(&self) -> Result<crate::supermarket::Universe> {
+        let resp = self.request(reqwest::Method::GET, "universe", None).await?;
+        crate::supermarket::Universe::parse(self.server_url(), &resp.body).map_err(|e| {
+            crate::Error::InvalidResponse {
+                method: resp.method().to_owned(),
+                url: resp.url().to_owned(),
+                path: ".".to_owned(),
+                message: e.to_string(),
+            }
+        })
+    }
 }

@@ -646,31 +646,57 @@ impl CookbookStore {
         if target.is_dir() {
             return Ok(target);
         }
-        std::fs::create_dir_all(&self.root).map_err(io_at(&self.root))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".tmp-{name}-{version}-"))
-            .tempdir_in(&self.root)
-            .map_err(io_at(&self.root))?;
+        let tmp = self.staging(name, version)?;
         let out = tmp.path().join("extract");
         extract(archive, &out, &self.limits)?;
         let cookbook = find_cookbook_root(&out).ok_or_else(|| ArchiveError::NotACookbook {
             archive: archive.to_owned(),
         })?;
+        self.commit(name, version, &cookbook, archive)
+    }
+
+    /// A fresh temporary directory inside the store (same filesystem, so [`commit`] can
+    /// rename out of it), removed when dropped. For cookbooks assembled file by file, such as
+    /// a Chef server download.
+    ///
+    /// [`commit`]: CookbookStore::commit
+    pub fn staging(&self, name: &str, version: &Version) -> Result<tempfile::TempDir> {
+        self.path(name, version)?;
+        std::fs::create_dir_all(&self.root).map_err(io_at(&self.root))?;
+        tempfile::Builder::new()
+            .prefix(&format!(".tmp-{name}-{version}-"))
+            .tempdir_in(&self.root)
+            .map_err(io_at(&self.root))
+    }
+
+    /// Checks that the cookbook directory `cookbook` (inside a [`staging`] directory) holds
+    /// `name` at `version` and renames it into place, so the store never shows half a
+    /// cookbook. `origin` names where it came from in errors (archive, server URL).
+    ///
+    /// [`staging`]: CookbookStore::staging
+    pub fn commit(
+        &self,
+        name: &str,
+        version: &Version,
+        cookbook: &Path,
+        origin: &Path,
+    ) -> Result<PathBuf> {
+        let target = self.path(name, version)?;
         let (found_name, found_version) =
-            (self.check)(&cookbook).map_err(|message| ArchiveError::Metadata {
-                archive: archive.to_owned(),
+            (self.check)(cookbook).map_err(|message| ArchiveError::Metadata {
+                archive: origin.to_owned(),
                 message,
             })?;
         if found_name != name || Version::parse(&found_version).ok() != Some(*version) {
             return Err(ArchiveError::Mismatch {
-                archive: archive.to_owned(),
+                archive: origin.to_owned(),
                 expected_name: name.to_owned(),
                 expected_version: *version,
                 found_name,
                 found_version,
             });
         }
-        if let Err(e) = std::fs::rename(&cookbook, &target) {
+        if let Err(e) = std::fs::rename(cookbook, &target) {
             if target.is_dir() {
                 return Ok(target); // another run installed it first
             }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use chef_api::ruby::{Block, Call, CallError, Dsl, EvalError, Interpreter, Value, Warning};
 use chef_api::version::Constraint;
 
-use super::{Berksfile, Dependency, GitLocation, Location, Source};
+use super::{ApiKey, Berksfile, Dependency, GitLocation, Location, Source};
 
 /// Why a Berksfile could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +230,10 @@ impl BerksDsl {
                     }
                     "artifactory" => {
                         check_url(&url)?;
-                        Source::Artifactory { url }
+                        Source::Artifactory {
+                            url,
+                            api_key: opt("api_key")?.map(ApiKey::new),
+                        }
                     }
                     "chef_repo" => Source::ChefRepo {
                         path: PathBuf::from(url),
@@ -604,8 +607,13 @@ mod tests {
         assert_eq!(
             s[4],
             Source::Artifactory {
-                url: "https://art/api/chef/r".into()
+                url: "https://art/api/chef/r".into(),
+                api_key: Some(ApiKey::new("k")),
             }
+        );
+        assert!(
+            !format!("{:?}", s[4]).contains("\"k\""),
+            "the key never shows in Debug"
         );
         assert_eq!(s[5], Source::ChefRepo { path: "..".into() });
         let err = eval("source 'ftp://x'\n").unwrap_err().to_string();

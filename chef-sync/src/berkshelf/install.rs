@@ -1,22 +1,22 @@
-//! Fetches what a resolution needs from the Supermarket sources into the cookbook cache.
+//! Fetches what a resolution needs from the Berksfile's sources into the cookbook cache.
 //!
 //! For each resolved cookbook not already in the [`CookbookStore`], the first source whose
-//! universe lists that exact name and version provides the archive; downloads run with bounded
-//! concurrency and extraction runs on the blocking pool. Chef-server sources are not handled
-//! here yet: their entries fail with [`SupermarketError::UnsupportedLocation`].
+//! universe lists that exact name and version provides it ([`SourceClient::provide`]: a
+//! Supermarket or Artifactory archive, a Chef server download, a chef_repo directory in
+//! place); downloads run with bounded concurrency and extraction runs on the blocking pool.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chef_api::supermarket::{SupermarketClient, SupermarketError, Universes};
+use chef_api::supermarket::{SupermarketClient, Universes};
 use chef_api::version::Version;
 use futures::StreamExt;
-use url::Url;
 
 use super::archive::{ArchiveError, CookbookStore};
 use super::lockfile::{Lockfile, LockfileError, Update};
 use super::resolver::{Catalog, Resolution, ResolveError, resolve};
+use super::sources::{SourceClient, SourceError, SourceSet};
 use super::{Berksfile, CookbookInfo};
 
 /// Why an install failed.
@@ -40,9 +40,9 @@ pub enum InstallError {
         name: String,
         /// Version.
         version: Version,
-        /// The client's error (names the URL).
+        /// The source's error (names the URL).
         #[source]
-        source: SupermarketError,
+        source: SourceError,
     },
     /// The archive was refused or could not be extracted.
     #[error("installing {name} {version}: {source}")]
@@ -64,7 +64,7 @@ pub enum BerksInstallError {
     /// The lock is out of date or an update named an unknown cookbook.
     #[error(transparent)]
     Lockfile(#[from] LockfileError),
-    /// Resolution is needed but the Berksfile declares no Supermarket source (Berkshelf's
+    /// Resolution is needed but the Berksfile declares no source (Berkshelf's
     /// `NoAPISourcesDefined`).
     #[error(
         "Your Berksfile does not define any sources. Add one, for example: source 'https://supermarket.chef.io'"
@@ -91,7 +91,7 @@ pub enum BerksInstallError {
         #[source]
         resolve: ResolveError,
         /// The sources' errors (each names the URL).
-        sources: Vec<SupermarketError>,
+        sources: Vec<SourceError>,
     },
 }
 
@@ -111,7 +111,7 @@ pub struct InstallOutcome {
     /// Whether resolution ran (false: the lock was trusted and installed verbatim).
     pub resolved: bool,
     /// Sources whose universe could not be fetched (Berkshelf warns and goes on).
-    pub source_errors: Vec<SupermarketError>,
+    pub source_errors: Vec<SourceError>,
 }
 
 /// One cookbook in the cache.
@@ -123,7 +123,7 @@ pub struct InstalledCookbook {
     pub version: Version,
     /// Its directory in the cache.
     pub path: PathBuf,
-    /// Whether this run downloaded it (false: it was cached).
+    /// Whether this run downloaded it (false: it was cached, or used in place).
     pub downloaded: bool,
 }
 
@@ -131,18 +131,29 @@ pub struct InstalledCookbook {
 #[derive(Debug, Clone)]
 pub struct Installer {
     client: SupermarketClient,
+    sources: Option<SourceSet>,
     store: Arc<CookbookStore>,
     concurrency: usize,
 }
 
 impl Installer {
-    /// An installer using `client` and `store`, 4 downloads at a time.
+    /// An installer using `client` for the Berksfile's Supermarket sources and `store`, 4
+    /// downloads at a time.
     pub fn new(client: SupermarketClient, store: CookbookStore) -> Self {
         Self {
             client,
+            sources: None,
             store: Arc::new(store),
             concurrency: 4,
         }
+    }
+
+    /// Uses these sources (every kind of `source` line, see [`SourceSet::from_berksfile`])
+    /// instead of the Berksfile's Supermarket URLs through the client given to
+    /// [`Installer::new`].
+    pub fn with_sources(mut self, sources: SourceSet) -> Self {
+        self.sources = Some(sources);
+        self
     }
 
     /// Sets how many downloads run at once (at least 1).
@@ -157,9 +168,23 @@ impl Installer {
     }
 
     /// Installs every cookbook of `resolution` except the names in `local` (path/git
-    /// cookbooks), returning them sorted by name. Stops at the first failure.
+    /// cookbooks), returning them sorted by name. Stops at the first failure. Each comes from
+    /// the first universe listing it, through the source that universe came from (the
+    /// [`Installer::with_sources`] set, else a Supermarket source over the installer's client).
     pub async fn install(
         &self,
+        resolution: &Resolution,
+        universes: &Universes,
+        local: &BTreeSet<String>,
+    ) -> Result<Vec<InstalledCookbook>, InstallError> {
+        let sources = self.sources.clone().unwrap_or_default();
+        self.install_from(&sources, resolution, universes, local)
+            .await
+    }
+
+    async fn install_from(
+        &self,
+        sources: &SourceSet,
         resolution: &Resolution,
         universes: &Universes,
         local: &BTreeSet<String>,
@@ -169,7 +194,7 @@ impl Installer {
         let jobs: Vec<_> = resolution
             .iter()
             .filter(|(n, _)| !local.contains(*n))
-            .map(|(n, v)| self.install_one(n.clone(), *v, universes))
+            .map(|(n, v)| self.install_one(sources, n.clone(), *v, universes))
             .collect();
         let results: Vec<_> = futures::stream::iter(jobs)
             .buffer_unordered(self.concurrency)
@@ -198,16 +223,11 @@ impl Installer {
             Some(l) => Some(l.plan_with_local(berksfile, update, local)?),
             None => None,
         };
-        let sources = berksfile
-            .supermarket_urls()
-            .into_iter()
-            .map(|u| {
-                Url::parse(u).map_err(|e| BerksInstallError::InvalidSource {
-                    url: u.to_owned(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let sources = match &self.sources {
+            Some(s) => s.clone(),
+            None => SourceSet::supermarkets(&self.client, &berksfile.supermarket_urls())
+                .map_err(|(url, reason)| BerksInstallError::InvalidSource { url, reason })?,
+        };
         if let Some(plan) = plan.as_ref().filter(|p| p.is_trusted()) {
             let resolution: Resolution = plan
                 .lock
@@ -215,18 +235,22 @@ impl Installer {
                 .values()
                 .map(|g| (g.name.clone(), g.version))
                 .collect();
-            let missing = resolution
+            let missing: Vec<(String, Version)> = resolution
                 .iter()
-                .any(|(n, v)| !local_names.contains(n) && !self.store.contains(n, v));
-            let (universes, source_errors) = if missing {
+                .filter(|(n, v)| !local_names.contains(*n) && !self.store.contains(n, v))
+                .map(|(n, v)| (n.clone(), *v))
+                .collect();
+            let (universes, source_errors) = if missing.is_empty() {
+                (Universes::default(), Vec::new())
+            } else {
                 if sources.is_empty() {
                     return Err(BerksInstallError::NoSources);
                 }
-                self.client.fetch_universes(&sources).await
-            } else {
-                (Universes::default(), Vec::new())
+                sources.fetch_universes_for(&missing).await
             };
-            let cookbooks = self.install(&resolution, &universes, &local_names).await?;
+            let cookbooks = self
+                .install_from(&sources, &resolution, &universes, &local_names)
+                .await?;
             return Ok(InstallOutcome {
                 lock: plan.lock.clone(),
                 cookbooks,
@@ -237,7 +261,7 @@ impl Installer {
         if sources.is_empty() && berksfile.dependencies.len() > local.len() {
             return Err(BerksInstallError::NoSources);
         }
-        let (universes, source_errors) = self.client.fetch_universes(&sources).await;
+        let (universes, source_errors) = sources.fetch_universes().await;
         let mut catalog = Catalog::from_universes(&universes);
         for cb in local {
             catalog.set_local(cb);
@@ -258,7 +282,9 @@ impl Installer {
             }
             Err(e) => return Err(e.into()),
         };
-        let cookbooks = self.install(&resolution, &universes, &local_names).await?;
+        let cookbooks = self
+            .install_from(&sources, &resolution, &universes, &local_names)
+            .await?;
         let infos: Vec<CookbookInfo> = resolution
             .iter()
             .map(|(n, v)| CookbookInfo {
@@ -277,16 +303,19 @@ impl Installer {
 
     async fn install_one(
         &self,
+        sources: &SourceSet,
         name: String,
         version: Version,
         universes: &Universes,
     ) -> Result<InstalledCookbook, InstallError> {
-        let archive_err = |source| InstallError::Archive {
-            name: name.clone(),
-            version,
-            source,
-        };
-        let path = self.store.path(&name, &version).map_err(archive_err)?;
+        let path = self
+            .store
+            .path(&name, &version)
+            .map_err(|source| InstallError::Archive {
+                name: name.clone(),
+                version,
+                source,
+            })?;
         if path.is_dir() {
             return Ok(InstalledCookbook {
                 name,
@@ -295,42 +324,44 @@ impl Installer {
                 downloaded: false,
             });
         }
-        let (_, entry) =
+        let (universe, entry) =
             universes
                 .find(&name, &version)
                 .ok_or_else(|| InstallError::NotInSources {
                     name: name.clone(),
                     version,
                 })?;
-        let download = self
-            .client
-            .download_cookbook(&name, &version, entry, self.store.root())
+        let fallback;
+        let source = match sources.get(&universe.source) {
+            Some(s) => s,
+            None => {
+                fallback = SourceClient::Supermarket {
+                    url: universe.source.clone(),
+                    client: self.client.clone(),
+                };
+                &fallback
+            }
+        };
+        let (path, downloaded) = source
+            .provide(&name, &version, entry, &self.store)
             .await
-            .map_err(|source| InstallError::Download {
-                name: name.clone(),
-                version,
-                source,
+            .map_err(|e| match e {
+                SourceError::Store(source) => InstallError::Archive {
+                    name: name.clone(),
+                    version,
+                    source,
+                },
+                source => InstallError::Download {
+                    name: name.clone(),
+                    version,
+                    source,
+                },
             })?;
-        let store = Arc::clone(&self.store);
-        let (n, v) = (name.clone(), version);
-        let path = tokio::task::spawn_blocking(move || {
-            let r = store.install_archive(&n, &v, download.file.path());
-            drop(download);
-            r
-        })
-        .await
-        .map_err(|e| {
-            archive_err(ArchiveError::Io {
-                path: self.store.root().to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })?
-        .map_err(archive_err)?;
         Ok(InstalledCookbook {
             name,
             version,
             path,
-            downloaded: true,
+            downloaded,
         })
     }
 }

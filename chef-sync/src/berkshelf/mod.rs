@@ -8,6 +8,8 @@
 //!   conflicts explained in words.
 //! * [`archive`]: hardened extraction of Supermarket archives and the `NAME-VERSION` cache.
 //! * [`install`]: downloads what a resolution needs into the cache.
+//! * [`sources`]: the `source` lines as clients (Supermarket, Artifactory, Chef server,
+//!   chef_repo), each answering its universe and providing the versions it lists.
 //! * [`dsl`]: the Berksfile evaluated by the sandboxed Ruby evaluator as a table of handlers.
 //! * [`git`]: `git:`/`github:` locations through the git CLI, pinned to a SHA in the lock.
 //! * [`prepare`](mod@prepare): the sync engine's entry point, Berksfile to cookbook directories.
@@ -19,6 +21,7 @@ pub mod install;
 pub mod lockfile;
 pub mod prepare;
 pub mod resolver;
+pub mod sources;
 
 pub use prepare::{PrepareError, PrepareOptions, Prepared, PreparedCookbook, prepare};
 
@@ -79,12 +82,36 @@ pub enum Source {
     Artifactory {
         /// The repository URL.
         url: String,
+        /// `api_key:`, when given (else `ARTIFACTORY_API_KEY` from the Berksfile's `ENV`).
+        api_key: Option<ApiKey>,
     },
     /// `source chef_repo: DIR`.
     ChefRepo {
         /// The directory, relative to the Berksfile's.
         path: PathBuf,
     },
+}
+
+/// A secret given in a Berksfile (Artifactory's `api_key:`): its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the request header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
 }
 
 /// One `cookbook` line (or the `metadata` dependency).

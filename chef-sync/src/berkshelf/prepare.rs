@@ -3,7 +3,8 @@
 //! [`prepare`] evaluates the Berksfile, reads `Berksfile.lock`, reads path cookbooks in place and
 //! checks git cookbooks out (at their locked revision when the lock has one), then lets the
 //! [`Installer`] use the lock verbatim when it is trusted (no network at all when every cookbook
-//! is already cached) or resolve against the Supermarket sources. The lock is written, in
+//! is already cached) or resolve against the Berksfile's sources (Supermarket, Artifactory,
+//! Chef servers, chef_repo directories: [`super::sources`]). The lock is written, in
 //! Berkshelf's format, only when its text changes.
 //!
 //! ```no_run
@@ -31,10 +32,13 @@ use super::dsl::{self, BerksfileError};
 use super::git::{GitError, GitFetcher};
 use super::install::{BerksInstallError, Installer};
 use super::lockfile::{LockLocation, Lockfile, LockfileError, Update};
-use super::{CookbookInfo, GitLocation, Location, Source};
+use super::sources::{SourceConfigError, SourceContext, SourceSet};
+use super::{CookbookInfo, GitLocation, Location};
+use crate::config::ServerSpec;
 
-/// How [`prepare`] runs.
-#[derive(Debug, Clone, Default)]
+/// How [`prepare`] runs. Its `Debug` shows the names in `env`, never their values (an
+/// `ARTIFACTORY_API_KEY` is a secret).
+#[derive(Clone, Default)]
 pub struct PrepareOptions {
     /// `berks install` ([`Update::None`]) or `berks update` (all or some cookbooks).
     pub update: Update,
@@ -53,6 +57,26 @@ pub struct PrepareOptions {
     pub only: Vec<String>,
     /// `berks --except`: leave out dependencies in any of these groups.
     pub except: Vec<String>,
+    /// The Chef servers of knife's configuration, in order: what `source :chef_server`
+    /// stands for (each one a source), and where `source chef_server: URL` takes the client
+    /// name, key and TLS settings it does not give itself. The sync sets these to the servers
+    /// it syncs to.
+    pub chef_servers: Vec<ServerSpec>,
+}
+
+impl std::fmt::Debug for PrepareOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrepareOptions")
+            .field("update", &self.update)
+            .field("cache_dir", &self.cache_dir)
+            .field("offline", &self.offline)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("client", &self.client)
+            .field("only", &self.only)
+            .field("except", &self.except)
+            .field("chef_servers", &self.chef_servers)
+            .finish()
+    }
 }
 
 /// One cookbook to upload.
@@ -159,6 +183,9 @@ pub enum PrepareError {
     /// The Supermarket client could not be built.
     #[error("building the Supermarket client: {0}")]
     Client(#[source] SupermarketError),
+    /// A `source` line could not be turned into a source (names the Berksfile and source).
+    #[error(transparent)]
+    Source(#[from] SourceConfigError),
     /// `only` and `except` were both given (Berkshelf refuses that too).
     #[error("--only and --except cannot be used together")]
     OnlyAndExcept,
@@ -243,14 +270,6 @@ pub async fn prepare(
             && !d.groups.iter().any(|g| opts.except.contains(g))
     });
     let line_of = |name: &str| ev.lines.get(name).copied().unwrap_or_default();
-    for s in &bf.sources {
-        if !matches!(s, Source::Supermarket { .. }) {
-            warnings.push(format!(
-                "{}: source {s:?} is not supported yet and is skipped; cookbooks resolve from the Supermarket sources",
-                berksfile.display()
-            ));
-        }
-    }
     let bf_dir = berksfile
         .parent()
         .map(Path::to_owned)
@@ -353,6 +372,26 @@ pub async fn prepare(
         local_dirs.insert(dep.name.clone(), dir);
     }
 
+    let client = match &opts.client {
+        Some(c) => c.clone(),
+        None => SupermarketClient::builder()
+            .with_cache_dir(cache.join("universe"))
+            .build()
+            .map_err(PrepareError::Client)?,
+    };
+    let (sources, source_warnings) = SourceSet::from_berksfile(
+        &bf,
+        &SourceContext {
+            berksfile: &berksfile,
+            supermarket: &client,
+            universe_cache: Some(cache.join("universe")),
+            chef_servers: &opts.chef_servers,
+            env: &opts.env,
+            interp: &interp,
+        },
+    )?;
+    warnings.extend(source_warnings);
+
     if opts.offline {
         let Some(lock) = &lock else {
             return Err(PrepareError::Offline {
@@ -365,31 +404,40 @@ pub async fn prepare(
                 reason: format!("{} must be resolved again: {reason}", lock_path.display()),
             });
         }
-        if let Some(g) = plan
+        let missing: Vec<(String, Version)> = plan
             .lock
             .graph
             .values()
-            .find(|g| !local_dirs.contains_key(&g.name) && !store.contains(&g.name, &g.version))
-        {
+            .filter(|g| !local_dirs.contains_key(&g.name) && !store.contains(&g.name, &g.version))
+            .map(|g| (g.name.clone(), g.version))
+            .collect();
+        // chef_repo sources are directories: reading them is not network.
+        let in_repos = if missing.is_empty() {
+            Default::default()
+        } else {
+            SourceSet::new(
+                sources
+                    .sources()
+                    .iter()
+                    .filter(|s| s.is_local())
+                    .cloned()
+                    .collect(),
+            )
+            .fetch_universes()
+            .await
+            .0
+        };
+        if let Some((name, version)) = missing.iter().find(|(n, v)| in_repos.find(n, v).is_none()) {
             return Err(PrepareError::Offline {
                 reason: format!(
-                    "{} {} is not in the cache at {}",
-                    g.name,
-                    g.version,
+                    "{name} {version} is not in the cache at {} nor in a chef_repo source",
                     store.root().display()
                 ),
             });
         }
     }
 
-    let client = match &opts.client {
-        Some(c) => c.clone(),
-        None => SupermarketClient::builder()
-            .with_cache_dir(cache.join("universe"))
-            .build()
-            .map_err(PrepareError::Client)?,
-    };
-    let installer = Installer::new(client, store.clone());
+    let installer = Installer::new(client, store.clone()).with_sources(sources);
     let outcome = installer
         .install_berksfile(&bf, lock.as_ref(), &opts.update, &local, &git_revisions)
         .await?;
@@ -401,12 +449,18 @@ pub async fn prepare(
         outcome.lock.save(&lock_path)?
     };
 
+    let installed: BTreeMap<&str, &Path> = outcome
+        .cookbooks
+        .iter()
+        .map(|c| (c.name.as_str(), c.path.as_path()))
+        .collect();
     let mut cookbooks = Vec::new();
     for name in dependency_order(&bf, &outcome.lock) {
         let item = &outcome.lock.graph[&name];
-        let path = match local_dirs.get(&name) {
-            Some(d) => d.clone(),
-            None => store.root().join(format!("{}-{}", item.name, item.version)),
+        let path = match (local_dirs.get(&name), installed.get(name.as_str())) {
+            (Some(d), _) => d.clone(),
+            (None, Some(p)) => p.to_path_buf(),
+            (None, None) => store.root().join(format!("{}-{}", item.name, item.version)),
         };
         cookbooks.push(PreparedCookbook {
             name,
