@@ -373,3 +373,47 @@ fn dir_glob_declares_every_local_cookbook() {
         [("db", path("cookbooks/db")), ("web", path("cookbooks/web"))]
     );
 }
+
+#[test]
+fn next_if_in_an_each_loop_skips_cookbooks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bf = write(
+        tmp.path(),
+        "Berksfile",
+        r#"source 'https://supermarket.chef.io'
+
+%w[apt yum java].each do |name|
+  next if name == 'yum' && ENV['NO_YUM']
+  cookbook name
+end
+
+group :integration do
+  %w[smoke auth].each do |suite|
+    next cookbook("jenkins_#{suite}", path: "test/fixtures/#{suite}") if suite == 'smoke'
+    break
+  end
+end
+"#,
+    );
+    let names = |ev: &Evaluated| -> Vec<(String, Vec<String>)> {
+        ev.berksfile
+            .dependencies
+            .iter()
+            .map(|d| (d.name.clone(), d.groups.clone()))
+            .collect()
+    };
+    let default = || vec!["default".to_owned()];
+    let interp = Interpreter::new().with_env([("NO_YUM".to_owned(), "1".to_owned())]);
+    let ev = dsl::load(&bf, &interp).unwrap();
+    assert_eq!(
+        names(&ev),
+        [
+            ("apt".to_owned(), default()),
+            ("java".to_owned(), default()),
+            ("jenkins_smoke".to_owned(), vec!["integration".to_owned()]),
+        ]
+    );
+    let ev = load(&bf);
+    let plain: Vec<String> = names(&ev).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(plain, ["apt", "yum", "java", "jenkins_smoke"]);
+}

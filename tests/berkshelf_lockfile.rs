@@ -109,8 +109,9 @@ fn parse_errors_are_positioned() {
         msg.contains("app-repo.lock:12: git dependency ossec has no 'revision:' line"),
         "{msg}"
     );
-    let json = Lockfile::parse("{\"dependencies\": {}}", &path).unwrap_err();
-    assert!(json.to_string().contains("Berkshelf 2 JSON lock"));
+    // JSON is a Berkshelf 2 lock: converted (see the berkshelf2_* tests), not rejected.
+    let json = Lockfile::parse("{\"dependencies\": {}}", &path).unwrap();
+    assert!(json.from_berkshelf2 && json.dependencies.is_empty());
 }
 
 /// The Berksfile that app-repo.lock was written for.
@@ -340,4 +341,186 @@ fn edited_metadata_of_a_path_cookbook_is_not_trusted() {
         plan.untrusted_reason.as_deref(),
         Some("myapp is 0.2.0 on disk but 0.1.0 in the lock file")
     );
+}
+
+/// What berkshelf2.lock converts to, in the current format: every entry in DEPENDENCIES
+/// (constraints only where there is no location, as Berkshelf writes them; the git `ref`
+/// is the locked revision), GRAPH from the locked versions without dependencies, and the
+/// git cookbook without a locked commit (sudo) left out.
+const BERKSHELF2_CONVERTED: &str = "DEPENDENCIES
+  apt (~> 2.3)
+  build-essential
+  cloudhsm
+    git: https://github.com/example/cookbooks.git
+    revision: 22284b06e5543b7ea734c81d6f76b7e581afab06
+    ref: 22284b0
+    rel: cookbooks/cloudhsm
+  myapp
+    path: .
+  ntp (~> 1.5.0)
+  ossec
+    git: git://github.com/sous-chefs/ossec.git
+    revision: 7e63571e40456e63c08dc5e4538bd5006993563c
+    ref: 7e63571
+  yum (= 3.0.0)
+
+GRAPH
+  apt (2.3.8)
+  build-essential (1.4.2)
+  cloudhsm (0.0.7)
+  myapp (0.1.0)
+  ossec (1.0.5)
+  yum (3.0.0)
+";
+
+#[test]
+fn berkshelf2_json_lock_converts_to_the_current_format() {
+    let (path, text) = fixture("berkshelf2.lock");
+    let (lock, warnings) = Lockfile::parse_with_warnings(&text, &path).unwrap();
+    assert!(lock.from_berkshelf2);
+    assert_eq!(lock.to_lock_string(), BERKSHELF2_CONVERTED);
+    let get = |n: &str| lock.dependencies.iter().find(|d| d.name == n).unwrap();
+    assert_eq!(
+        get("myapp").location,
+        LockLocation::Path {
+            path: ".".into(),
+            metadata: false
+        }
+    );
+    assert_eq!(
+        get("ossec").location,
+        LockLocation::Git {
+            url: "git://github.com/sous-chefs/ossec.git".into(),
+            revision: "7e63571e40456e63c08dc5e4538bd5006993563c".into(),
+            reference: Some("7e63571".into()),
+            branch: None,
+            tag: None,
+            rel: None,
+        }
+    );
+    assert_eq!(
+        get("build-essential").constraint,
+        None,
+        ">= 0.0.0 is not written"
+    );
+    assert!(lock.dependencies.iter().all(|d| d.name != "sudo"));
+    assert!(!lock.graph.contains_key("sudo") && !lock.graph.contains_key("ntp"));
+    assert!(lock.graph.values().all(|g| g.dependencies.is_empty()));
+    assert_eq!(lock.locked_version("apt"), Some(Version::new(2, 3, 8)));
+
+    // One warning, naming the file and what happens to it and to sudo.
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert!(w.starts_with(&format!("{}: ", path.display())), "{w}");
+    assert!(
+        w.contains("converted from the Berkshelf 2 lock format"),
+        "{w}"
+    );
+    assert!(w.contains("rewritten in the current format"), "{w}");
+    assert!(w.contains("sudo had no locked git revision"), "{w}");
+
+    // `parse` converts too; written out and read back, it is an ordinary lock.
+    assert_eq!(Lockfile::parse(&text, &path).unwrap(), lock);
+    let reread = Lockfile::parse_with_warnings(BERKSHELF2_CONVERTED, &path).unwrap();
+    assert!(reread.1.is_empty());
+    assert_eq!(reread.0.dependencies, lock.dependencies);
+    assert_eq!(reread.0.graph, lock.graph);
+    assert!(!reread.0.from_berkshelf2);
+    // The current format gives no warnings.
+    let (_, text) = fixture("app-repo.lock");
+    assert!(
+        Lockfile::parse_with_warnings(&text, &path)
+            .unwrap()
+            .1
+            .is_empty()
+    );
+}
+
+#[test]
+fn berkshelf3_beta_dependencies_key_and_empty_locks_convert() {
+    let path = PathBuf::from("/repo/Berksfile.lock");
+    let text = "{\"dependencies\": {\"apt\": {\"locked_version\": \"2.3.8\"}}}";
+    let (lock, warnings) = Lockfile::parse_with_warnings(text, &path).unwrap();
+    assert_eq!(
+        lock.to_lock_string(),
+        "DEPENDENCIES\n  apt\n\nGRAPH\n  apt (2.3.8)\n"
+    );
+    assert_eq!(warnings.len(), 1);
+    assert!(!warnings[0].contains("resolved again"), "{warnings:?}");
+    let (lock, _) = Lockfile::parse_with_warnings("  {\"sha\": \"abc\"}\n", &path).unwrap();
+    assert!(lock.dependencies.is_empty() && lock.graph.is_empty());
+}
+
+#[test]
+fn converted_berkshelf2_lock_is_resolved_again_keeping_its_versions() {
+    let (path, text) = fixture("berkshelf2.lock");
+    let lock = Lockfile::parse(&text, &path).unwrap();
+    let b = Berksfile {
+        sources: vec![Source::Supermarket {
+            url: "https://supermarket.chef.io".into(),
+        }],
+        dependencies: vec![
+            Dependency::new("apt", c("~> 2.3")),
+            Dependency::new("myapp", Constraint::any()).with_location(Location::Path {
+                path: ".".into(),
+                metadata: false,
+            }),
+        ],
+        metadata: false,
+    };
+    let plan = lock.plan(&b, &Update::None).unwrap();
+    let reason = plan.untrusted_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("Berkshelf 2"), "{reason}");
+    assert_eq!(plan.lock.locked_version("apt"), Some(Version::new(2, 3, 8)));
+    // Berkshelf 2 listed transitive cookbooks among its entries; the Berksfile decides.
+    assert!(
+        plan.removed.contains(&"yum".to_owned()),
+        "{:?}",
+        plan.removed
+    );
+}
+
+#[test]
+fn berkshelf2_json_errors_name_the_line_and_what_was_expected() {
+    let path = PathBuf::from("/repo/Berksfile.lock");
+    let parse_err = |text: &str| match Lockfile::parse_with_warnings(text, &path) {
+        Err(e @ LockfileError::Parse { .. }) => e,
+        other => panic!("expected a parse error, got {other:?}"),
+    };
+    let line_of = |e: &LockfileError| match e {
+        LockfileError::Parse { line, .. } => *line,
+        _ => 0,
+    };
+    // Bad syntax: a missing comma on line 4.
+    let (_, text) = fixture("berkshelf2.lock");
+    let broken = text.replacen("\"path\": \".\",", "\"path\": \".\"", 1);
+    let e = parse_err(&broken);
+    let msg = e.to_string();
+    assert_eq!(line_of(&e), 6, "{msg}");
+    assert!(msg.starts_with("/repo/Berksfile.lock:6: "), "{msg}");
+    assert!(msg.contains("expected {\"sources\""), "{msg}");
+    // A value of the wrong type, on line 3.
+    let e = parse_err("{\n  \"sources\": {\n    \"apt\": {\"locked_version\": 2}\n  }\n}\n");
+    let msg = e.to_string();
+    assert_eq!(line_of(&e), 3, "{msg}");
+    assert!(msg.contains("expected a string"), "{msg}");
+    // Values that read but make no sense, at the entry's line.
+    let e = parse_err("{\"sources\": {\n  \"apt\": {\"locked_version\": \"2.x\"}\n}}");
+    assert_eq!(line_of(&e), 2, "{e}");
+    assert!(
+        e.to_string()
+            .contains("expected \"locked_version\" to be a version"),
+        "{e}"
+    );
+    let e = parse_err("{\"sources\": {\n\n  \"x\": {\"path\": \".\", \"git\": \"https://g\"}\n}}");
+    assert_eq!(line_of(&e), 3, "{e}");
+    assert!(
+        e.to_string()
+            .contains("expected \"path\" or \"git\", not both"),
+        "{e}"
+    );
+    let e = parse_err("{\"sources\": [\"apt\"]}");
+    assert!(e.to_string().contains("expected a map"), "{e}");
+    let e = parse_err("{\"sources\": {}, \"dependencies\": {}}");
+    assert!(e.to_string().contains("not both"), "{e}");
 }

@@ -213,9 +213,22 @@ impl Interpreter {
             if extra > 0 {
                 message.push_str(&format!(" (and {extra} more)"));
             }
-            return Err(run.error(diag.location().start(), ErrorKind::Syntax, message));
+            let mut exit = BlockExitAt {
+                offset: diag.location().start(),
+                keyword: None,
+            };
+            exit.visit(&result.node());
+            if let Some(keyword) = exit.keyword {
+                message = format!("syntax error: {}", block_exit_outside_block(keyword));
+                if extra > 0 {
+                    message.push_str(&format!(" (and {extra} more)"));
+                }
+            }
+            return Err(run.eval_error(diag.location().start(), ErrorKind::Syntax, message));
         }
-        let value = run.eval(&result.node(), dsl)?;
+        let value = run
+            .eval(&result.node(), dsl)
+            .map_err(|flow| run.misplaced_exit(flow))?;
         Ok(Evaluation { value, warnings })
     }
 }
@@ -268,7 +281,58 @@ fn replace_nbsp(source: &str, file: &Path, warnings: &mut Vec<Warning>) -> Strin
     out
 }
 
-type R<T> = Result<T, EvalError>;
+/// Why evaluating a node ended without a value: an error, or one of Ruby's non-local exits
+/// travelling up to the construct that completes it. `at` is the byte offset of the keyword.
+#[derive(Debug)]
+enum Flow {
+    /// A positioned error; ends the evaluation unless a `rescue` catches a runtime error.
+    Error(EvalError),
+    /// `next [value]`: ends the current run of a block, whose value it gives
+    /// (completed in [`Run::call_block`]).
+    Next { value: Value, at: u32 },
+    /// `break [value]`: ends the call the block was given to, which returns `value`
+    /// (completed where that call is dispatched; a DSL block just ends).
+    Break { value: Value, at: u32 },
+    /// `return [value]`: ends the innermost `def` method call, which returns `value`
+    /// (completed in [`Run::call_def`]).
+    Return { value: Value, at: u32 },
+}
+
+/// An evaluation result: a value, or why there is none.
+type R<T> = Result<T, Flow>;
+
+/// What a misplaced `next`/`break` is told (it is only valid inside a block).
+fn block_exit_outside_block(keyword: &str) -> String {
+    format!(
+        "`{keyword}` outside a block: expected it inside a block, such as `list.each do |x| ... end`"
+    )
+}
+
+/// What a `return` outside any `def` is told.
+const RETURN_OUTSIDE_DEF: &str =
+    "`return` at the top level of the file: expected it inside a `def` method body";
+
+/// Finds the `next`/`break` a syntax error was reported at, so the message can say what was
+/// expected (prism reports a block exit outside a block as "Invalid next").
+struct BlockExitAt {
+    offset: u32,
+    keyword: Option<&'static str>,
+}
+
+impl<'pr> Visit<'pr> for BlockExitAt {
+    fn visit_next_node(&mut self, node: &ruby_prism::NextNode<'pr>) {
+        if node.location().start() == self.offset {
+            self.keyword = Some("next");
+        }
+        ruby_prism::visit_next_node(self, node);
+    }
+    fn visit_break_node(&mut self, node: &ruby_prism::BreakNode<'pr>) {
+        if node.location().start() == self.offset {
+            self.keyword = Some("break");
+        }
+        ruby_prism::visit_break_node(self, node);
+    }
+}
 
 /// Evaluated call arguments: positional, keyword, block.
 type Args<'pr> = (Vec<Value>, Vec<(Value, Value)>, Option<BlockArg<'pr>>);
@@ -282,6 +346,9 @@ enum BlockArg<'pr> {
 /// Upper bound on strings and arrays a file may build with `*` or `[]=` (a sandbox must not
 /// be made to allocate without limit).
 const MAX_BUILT_SIZE: usize = 16 << 20;
+
+/// Upper bound on `n.times { .. }` (a sandbox must not be made to spin without limit).
+const MAX_ITERATIONS: i64 = 1_000_000;
 
 /// How deeply evaluation may nest before it is stopped.
 const MAX_DEPTH: usize = 10_000;
@@ -359,6 +426,15 @@ struct Run<'i, 'pr> {
     depth: usize,
     /// Address of a local in [`Interpreter::eval`]; stack use is measured from it.
     stack_base: usize,
+    /// How many blocks are running in the current method body (or the file's top level):
+    /// `next`/`break` are valid only when this is not zero.
+    block_depth: usize,
+    /// How many `def` method calls are running: `return` is valid only when this is not zero.
+    def_depth: usize,
+    /// A `return` that left a block given to a DSL method: the [`Block`] trait can only hand
+    /// the handler an error, so the return is parked here and completed once the handler is
+    /// back (see [`Run::dsl_call`]).
+    pending_return: Option<(Value, u32)>,
 }
 
 struct BlockRef<'r, 'i, 'pr> {
@@ -367,8 +443,23 @@ struct BlockRef<'r, 'i, 'pr> {
 }
 
 impl Block for BlockRef<'_, '_, '_> {
+    /// Runs the block. `next` and `break` both just end it with their value (the handler
+    /// decides what the call returns). A `return` to an enclosing `def` is handed to the
+    /// handler as an error, so it stops, and is completed by the evaluator once the handler
+    /// is back, whatever the handler did with that error.
     fn call(&mut self, dsl: &mut dyn Dsl, args: Vec<Value>) -> Result<Value, EvalError> {
-        self.run.call_block(dsl, &self.block, args, 0)
+        match self.run.call_block(dsl, &self.block, args, 0) {
+            Ok(v) | Err(Flow::Next { value: v, .. } | Flow::Break { value: v, .. }) => Ok(v),
+            Err(Flow::Error(e)) => Err(e),
+            Err(Flow::Return { value, at }) => {
+                self.run.pending_return = Some((value, at));
+                Err(self.run.eval_error(
+                    at,
+                    ErrorKind::Runtime,
+                    "`return` from inside this block returns from the enclosing method",
+                ))
+            }
+        }
     }
 }
 
@@ -390,6 +481,9 @@ impl<'i, 'pr> Run<'i, 'pr> {
             defs: HashMap::new(),
             depth: 0,
             stack_base: 0,
+            block_depth: 0,
+            def_depth: 0,
+            pending_return: None,
         }
     }
 
@@ -411,7 +505,8 @@ impl<'i, 'pr> Run<'i, 'pr> {
         )
     }
 
-    fn error(&self, offset: u32, kind: ErrorKind, message: impl Into<String>) -> EvalError {
+    /// A positioned error at byte `offset`.
+    fn eval_error(&self, offset: u32, kind: ErrorKind, message: impl Into<String>) -> EvalError {
         let (line, column) = self.position(offset);
         EvalError {
             file: self.file.to_path_buf(),
@@ -422,7 +517,31 @@ impl<'i, 'pr> Run<'i, 'pr> {
         }
     }
 
-    fn unsupported(&self, node: &Node<'_>, what: &str) -> EvalError {
+    /// [`Run::eval_error`] as the error of an evaluation result.
+    fn error(&self, offset: u32, kind: ErrorKind, message: impl Into<String>) -> Flow {
+        Flow::Error(self.eval_error(offset, kind, message))
+    }
+
+    /// The error for a non-local exit that reached a place where nothing completes it
+    /// (the top of the file); the checks at `next`/`break`/`return` normally prevent this.
+    fn misplaced_exit(&self, flow: Flow) -> EvalError {
+        match flow {
+            Flow::Error(e) => e,
+            Flow::Next { at, .. } => {
+                self.eval_error(at, ErrorKind::Unsupported, block_exit_outside_block("next"))
+            }
+            Flow::Break { at, .. } => self.eval_error(
+                at,
+                ErrorKind::Unsupported,
+                block_exit_outside_block("break"),
+            ),
+            Flow::Return { at, .. } => {
+                self.eval_error(at, ErrorKind::Unsupported, RETURN_OUTSIDE_DEF)
+            }
+        }
+    }
+
+    fn unsupported(&self, node: &Node<'_>, what: &str) -> Flow {
         self.error(
             node.location().start(),
             ErrorKind::Unsupported,
@@ -732,7 +851,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
             Node::RescueModifierNode { .. } => {
                 let n = node.as_rescue_modifier_node().expect("rescue mod");
                 match self.eval(&n.expression(), dsl) {
-                    Err(e) if e.kind == ErrorKind::Runtime => {
+                    Err(Flow::Error(e)) if e.kind == ErrorKind::Runtime => {
                         self.eval(&n.rescue_expression(), dsl)
                     }
                     other => other,
@@ -745,7 +864,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 }
                 let result = self.eval_statements(n.statements(), dsl);
                 let result = match (result, n.rescue_clause()) {
-                    (Err(e), Some(rescue)) if e.kind == ErrorKind::Runtime => {
+                    (Err(Flow::Error(e)), Some(rescue)) if e.kind == ErrorKind::Runtime => {
                         if rescue.subsequent().is_some() {
                             return Err(self.unsupported(node, "several `rescue` clauses are"));
                         }
@@ -810,8 +929,37 @@ impl<'i, 'pr> Run<'i, 'pr> {
             Node::LambdaNode { .. } => Err(self.unsupported(node, "lambdas are")),
             Node::MultiWriteNode { .. } => Err(self.unsupported(node, "multiple assignment is")),
             Node::RangeNode { .. } => Err(self.unsupported(node, "ranges are")),
-            Node::ReturnNode { .. } | Node::BreakNode { .. } | Node::NextNode { .. } => {
-                Err(self.unsupported(node, "return/break/next are"))
+            Node::NextNode { .. } => {
+                let n = node.as_next_node().expect("next");
+                if self.block_depth == 0 {
+                    return Err(self.error(
+                        start,
+                        ErrorKind::Unsupported,
+                        block_exit_outside_block("next"),
+                    ));
+                }
+                let value = self.exit_value(n.arguments(), dsl)?;
+                Err(Flow::Next { value, at: start })
+            }
+            Node::BreakNode { .. } => {
+                let n = node.as_break_node().expect("break");
+                if self.block_depth == 0 {
+                    return Err(self.error(
+                        start,
+                        ErrorKind::Unsupported,
+                        block_exit_outside_block("break"),
+                    ));
+                }
+                let value = self.exit_value(n.arguments(), dsl)?;
+                Err(Flow::Break { value, at: start })
+            }
+            Node::ReturnNode { .. } => {
+                let n = node.as_return_node().expect("return");
+                if self.def_depth == 0 {
+                    return Err(self.error(start, ErrorKind::Unsupported, RETURN_OUTSIDE_DEF));
+                }
+                let value = self.exit_value(n.arguments(), dsl)?;
+                Err(Flow::Return { value, at: start })
             }
             Node::YieldNode { .. } => Err(self.unsupported(node, "`yield` is")),
             Node::SuperNode { .. } | Node::ForwardingSuperNode { .. } => {
@@ -832,6 +980,30 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 let snippet: String = text.chars().take(40).collect();
                 Err(self.unsupported(node, &format!("the construct `{snippet}` is")))
             }
+        }
+    }
+
+    /// The value `next`/`break`/`return` carry: `nil` without arguments, the value of a
+    /// single one, an array of several (or of a splat), as in Ruby.
+    fn exit_value(
+        &mut self,
+        arguments: Option<ruby_prism::ArgumentsNode<'pr>>,
+        dsl: &mut dyn Dsl,
+    ) -> R<Value> {
+        let Some(arguments) = arguments else {
+            return Ok(Value::Nil);
+        };
+        let list = arguments.arguments();
+        let mut items = Vec::new();
+        let mut single = true;
+        for (i, el) in list.iter().enumerate() {
+            single &= i == 0 && !matches!(el, Node::SplatNode { .. });
+            self.push_element(&el, &mut items, dsl)?;
+        }
+        if single && items.len() == 1 {
+            Ok(items.pop().unwrap_or(Value::Nil))
+        } else {
+            Ok(Value::Array(items))
         }
     }
 
@@ -1034,7 +1206,8 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 if !kwargs.is_empty() {
                     args.push(Value::Hash(kwargs));
                 }
-                return self.module_call(&cname, &name, args, block, dsl, start);
+                let result = self.module_call(&cname, &name, args, block, dsl, start);
+                return complete_break(result);
             }
         }
         if let Some(v) = self.mutating_call(call, &receiver, &name, dsl)? {
@@ -1050,7 +1223,8 @@ impl<'i, 'pr> Run<'i, 'pr> {
         if !kwargs.is_empty() {
             args.push(Value::Hash(kwargs));
         }
-        self.value_method(recv, &name, args, block, dsl, start)
+        let result = self.value_method(recv, &name, args, block, dsl, start);
+        complete_break(result)
     }
 
     fn eval_fcall(&mut self, call: &CallNode<'pr>, name: &str, dsl: &mut dyn Dsl) -> R<Value> {
@@ -1080,20 +1254,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 line,
                 column,
             };
-            let result = match block {
-                Some(b) => {
-                    let mut r = BlockRef {
-                        run: self,
-                        block: b,
-                    };
-                    dsl.call(c, Some(&mut r))
-                }
-                None => dsl.call(c, None),
-            };
-            return result.map_err(|e| match e {
-                CallError::Message(m) => self.error(start, ErrorKind::Dsl, m),
-                CallError::Eval(e) => *e,
-            });
+            return self.dsl_call(c, block, dsl, start);
         }
         match name {
             "require" => {
@@ -1141,6 +1302,37 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 Err(self.error(start, ErrorKind::UndefinedMethod, msg))
             }
         }
+    }
+
+    /// Hands a call (and its block) to the DSL, adding the position to a rejection. A
+    /// `return` that left the block (parked by [`BlockRef`]) continues once the handler is
+    /// back, whatever the handler made of the error it was given.
+    fn dsl_call(
+        &mut self,
+        call: Call,
+        block: Option<BlockArg<'pr>>,
+        dsl: &mut dyn Dsl,
+        start: u32,
+    ) -> R<Value> {
+        let result = match block {
+            Some(b) => {
+                let saved = self.pending_return.take();
+                let mut r = BlockRef {
+                    run: self,
+                    block: b,
+                };
+                let result = dsl.call(call, Some(&mut r));
+                if let Some((value, at)) = std::mem::replace(&mut self.pending_return, saved) {
+                    return Err(Flow::Return { value, at });
+                }
+                result
+            }
+            None => dsl.call(call, None),
+        };
+        result.map_err(|e| match e {
+            CallError::Message(m) => self.error(start, ErrorKind::Dsl, m),
+            CallError::Eval(e) => Flow::Error(*e),
+        })
     }
 
     fn call_def(
@@ -1229,6 +1421,10 @@ impl<'i, 'pr> Run<'i, 'pr> {
             ));
         }
         let saved = std::mem::replace(&mut self.scopes, vec![scope]);
+        // Blocks running around the call are not the method's: `next`/`break` directly in its
+        // body are invalid (prism rejects them already), and `return` ends this call.
+        let saved_blocks = std::mem::replace(&mut self.block_depth, 0);
+        self.def_depth += 1;
         let mut result = Ok(Value::Nil);
         for (k, node) in defaults {
             match self.eval(&node, dsl) {
@@ -1244,8 +1440,13 @@ impl<'i, 'pr> Run<'i, 'pr> {
         if result.is_ok() {
             result = self.eval_opt(def.body(), dsl);
         }
+        self.def_depth -= 1;
+        self.block_depth = saved_blocks;
         self.scopes = saved;
-        result
+        match result {
+            Err(Flow::Return { value, .. }) => Ok(value),
+            other => other,
+        }
     }
 
     fn call_block(
@@ -1332,16 +1533,21 @@ impl<'i, 'pr> Run<'i, 'pr> {
                     }
                 }
                 self.scopes.push(scope);
+                self.block_depth += 1;
                 let r = self.eval_opt(b.body(), dsl);
+                self.block_depth -= 1;
                 self.scopes.pop();
-                r
+                match r {
+                    Err(Flow::Next { value, .. }) => Ok(value),
+                    other => other,
+                }
             }
         }
     }
 
     // ----- builtin modules ------------------------------------------------------------
 
-    fn runtime(&self, start: u32, msg: impl Into<String>) -> EvalError {
+    fn runtime(&self, start: u32, msg: impl Into<String>) -> Flow {
         self.error(start, ErrorKind::Runtime, msg)
     }
 
@@ -1658,7 +1864,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
             };
             return dsl.call(c, None).map(Some).map_err(|e| match e {
                 CallError::Message(m) => self.error(start, ErrorKind::Dsl, m),
-                CallError::Eval(e) => *e,
+                CallError::Eval(e) => Flow::Error(*e),
             });
         } else {
             return Ok(None);
@@ -2053,39 +2259,54 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 "empty?" => Ok(Value::Bool(s.is_empty())),
                 _ => Err(undefined(self)),
             },
-            Value::Int(i) => match name {
-                "+" | "-" | "*" | "/" | "%" => match args.first() {
-                    Some(Value::Int(j)) => {
-                        let r = match name {
-                            "+" => i.checked_add(*j),
-                            "-" => i.checked_sub(*j),
-                            "*" => i.checked_mul(*j),
-                            "/" => i.checked_div_euclid(*j),
-                            _ => i.checked_rem_euclid(*j),
-                        };
-                        r.map(Value::Int).ok_or_else(|| {
-                            self.runtime(start, "integer overflow or division by zero")
-                        })
-                    }
+            Value::Int(i) => {
+                match name {
+                    "+" | "-" | "*" | "/" | "%" => match args.first() {
+                        Some(Value::Int(j)) => {
+                            let r = match name {
+                                "+" => i.checked_add(*j),
+                                "-" => i.checked_sub(*j),
+                                "*" => i.checked_mul(*j),
+                                "/" => i.checked_div_euclid(*j),
+                                _ => i.checked_rem_euclid(*j),
+                            };
+                            r.map(Value::Int).ok_or_else(|| {
+                                self.runtime(start, "integer overflow or division by zero")
+                            })
+                        }
+                        #[allow(clippy::cast_precision_loss)]
+                        Some(Value::Float(f)) => Ok(Value::Float(match name {
+                            "+" => i as f64 + f,
+                            "-" => i as f64 - f,
+                            "*" => i as f64 * f,
+                            "/" => i as f64 / f,
+                            _ => (i as f64) % f,
+                        })),
+                        _ => Err(self.runtime(start, format!("Integer#{name} needs a number"))),
+                    },
+                    "-@" => Ok(Value::Int(-i)),
+                    "<" | ">" | "<=" | ">=" => self.compare(&recv, name, &args, start),
+                    "to_i" => Ok(Value::Int(i)),
                     #[allow(clippy::cast_precision_loss)]
-                    Some(Value::Float(f)) => Ok(Value::Float(match name {
-                        "+" => i as f64 + f,
-                        "-" => i as f64 - f,
-                        "*" => i as f64 * f,
-                        "/" => i as f64 / f,
-                        _ => (i as f64) % f,
-                    })),
-                    _ => Err(self.runtime(start, format!("Integer#{name} needs a number"))),
-                },
-                "-@" => Ok(Value::Int(-i)),
-                "<" | ">" | "<=" | ">=" => self.compare(&recv, name, &args, start),
-                "to_i" => Ok(Value::Int(i)),
-                #[allow(clippy::cast_precision_loss)]
-                "to_f" => Ok(Value::Float(i as f64)),
-                "to_s" => Ok(Value::Str(i.to_string())),
-                "zero?" => Ok(Value::Bool(i == 0)),
-                _ => Err(undefined(self)),
-            },
+                    "to_f" => Ok(Value::Float(i as f64)),
+                    "to_s" => Ok(Value::Str(i.to_string())),
+                    "zero?" => Ok(Value::Bool(i == 0)),
+                    "times" => {
+                        let b = self.need_block(block, name, start)?;
+                        if i > MAX_ITERATIONS {
+                            return Err(self.runtime(
+                            start,
+                            format!("{i}.times: more than {MAX_ITERATIONS} iterations (sandbox limit)"),
+                        ));
+                        }
+                        for n in 0..i.max(0) {
+                            self.call_block(dsl, &b, vec![Value::Int(n)], start)?;
+                        }
+                        Ok(Value::Int(i))
+                    }
+                    _ => Err(undefined(self)),
+                }
+            }
             Value::Float(f) => match name {
                 "<" | ">" | "<=" | ">=" => self.compare(&recv, name, &args, start),
                 #[allow(clippy::cast_possible_truncation)]
@@ -2412,6 +2633,16 @@ impl<'i, 'pr> Run<'i, 'pr> {
                 format!("method '{name}' of Hash is not supported"),
             )),
         }
+    }
+}
+
+/// Completes a `break` from the block given to a method: the method call returns its value.
+/// Only that block's `break` can arrive here: nested blocks' are completed by their own calls,
+/// and DSL blocks and `def` bodies never let one out.
+fn complete_break(result: R<Value>) -> R<Value> {
+    match result {
+        Err(Flow::Break { value, .. }) => Ok(value),
+        other => other,
     }
 }
 

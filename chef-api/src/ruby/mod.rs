@@ -21,8 +21,13 @@
 //!   missing file, never a sandbox refusal), `defined?`, simple `def` helpers.
 //! * Calls with or without parentheses, keyword arguments, splats, blocks (`do |p| .. end`,
 //!   `{ |p| .. }`, `&:sym`, `_1`, `it`) on `each`, `each_with_index`, `map`, `select`,
-//!   `reject`, `find`, `any?`, `all?`, hash `each`/`map`; common `String`, `Array`, `Hash` and
-//!   `Integer` methods; in-place `<<`, `push`, `concat`, `[]=`, `merge!` on locals/constants.
+//!   `reject`, `find`, `any?`, `all?`, `Integer#times`, hash `each`/`map`; common `String`,
+//!   `Array`, `Hash` and `Integer` methods; in-place `<<`, `push`, `concat`, `[]=`, `merge!` on
+//!   locals/constants.
+//! * `next [value]` (ends one run of a block with that value), `break [value]` (ends the
+//!   iterating call, which returns the value; in a block given to the DSL it ends the block) and
+//!   `return [value]` in a `def` body (also from a block inside it), as in Ruby. Outside a
+//!   block, or `return` outside a `def`, they are positioned errors.
 //! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
 //!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
 //! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/symlink?/readlink/read/readlines`,

@@ -15,6 +15,9 @@
 //!
 //! A lock written by Berkshelf parses and writes back byte-identical: entries sorted by name,
 //! two-space indents, one blank line between the sections, a newline after the last line.
+//!
+//! Berkshelf 2 wrote JSON locks instead (`{"sha": .., "sources": {NAME: {"locked_version":
+//! ..}}}`); [`Lockfile::parse_with_warnings`] converts them, as Berkshelf 3 and later do.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -28,7 +31,7 @@ use super::{Berksfile, CookbookInfo, Dependency, GitLocation, Location};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockfileError {
-    /// The text is not in Berkshelf's lock format.
+    /// The text is not in Berkshelf's lock format (nor a readable Berkshelf 2 JSON lock).
     #[error("{}:{line}: {message}", path.display())]
     Parse {
         /// The lock file.
@@ -75,6 +78,11 @@ pub struct Lockfile {
     pub dependencies: Vec<LockDependency>,
     /// `GRAPH`: every resolved cookbook, keyed by name.
     pub graph: BTreeMap<String, GraphItem>,
+    /// Converted from a Berkshelf 2 JSON lock (see [`Lockfile::parse_with_warnings`]), whose
+    /// `GRAPH` records no cookbook dependencies: [`Lockfile::plan`] never trusts such a lock
+    /// as is, it must be resolved again (keeping its locked versions). Not written by
+    /// [`Lockfile::to_lock_string`]; a lock read from the current format has `false`.
+    pub from_berkshelf2: bool,
 }
 
 /// One `DEPENDENCIES` entry.
@@ -227,19 +235,63 @@ impl Lockfile {
     }
 
     /// Parses lock text; `path` is only used in errors. Blank lines are ignored and CRLF is
-    /// tolerated, as in Berkshelf.
+    /// tolerated, as in Berkshelf. A Berkshelf 2 JSON lock is converted (see
+    /// [`Lockfile::parse_with_warnings`], which also returns the warning this drops).
     pub fn parse(text: &str, path: &Path) -> Result<Self, LockfileError> {
+        Self::parse_with_warnings(text, path).map(|(lock, _)| lock)
+    }
+
+    /// Parses lock text in either format, with the warnings to show the user; `path` names
+    /// the file in errors and warnings.
+    ///
+    /// * The current text format (Berkshelf 3 and later): as [`Lockfile::parse`], no warnings.
+    /// * A Berkshelf 2 JSON lock (text starting with `{`): `{"sha": "..", "sources": {NAME:
+    ///   ENTRY, ..}}` (Berkshelf 3 betas wrote `"dependencies"` instead of `"sources"`; both
+    ///   are read). Each ENTRY may have `locked_version`, `constraint`, `path`, or `git` with
+    ///   `ref` (Berkshelf 2 stored the resolved commit there), `branch`, `tag`, `rel`; other
+    ///   keys (`site`, ...) are ignored. It is converted as Berkshelf does, with one warning
+    ///   naming the file and saying it will be rewritten in the current format:
+    ///   - every entry becomes a `DEPENDENCIES` entry (Berkshelf 2 also listed transitive
+    ///     cookbooks there; [`Lockfile::plan`] drops those the Berksfile does not have). A
+    ///     `constraint` is kept for entries without a location, normalised as Berkshelf
+    ///     writes it; `path` becomes [`LockLocation::Path`] (without `metadata: true`, which
+    ///     Berkshelf 2 did not record); `git` becomes [`LockLocation::Git`] with the 40-hex
+    ///     `ref` as its `revision` and its first 7 characters as `ref:`;
+    ///   - every entry with a `locked_version` becomes a `GRAPH` item with no dependencies
+    ///     (Berkshelf 2 did not record them), and the result has
+    ///     [`Lockfile::from_berkshelf2`] set, so it is resolved again rather than trusted;
+    ///   - a `git` entry without a 40-hex commit cannot be carried: the current format needs
+    ///     a `revision:` and none is invented. Berkshelf 3 keeps such an entry without a
+    ///     revision and fetches its branch again; here it is left out of both sections, so
+    ///     the cookbook is resolved again, and the warning names it.
+    ///
+    /// The caller should save the lock it installs (as `berks install` does), which replaces
+    /// the JSON file with the current format.
+    ///
+    /// # Errors
+    ///
+    /// [`LockfileError::Parse`] with the line: for the text format, what the line should
+    /// have been; for JSON, what was expected and either serde_json's line (and column) of
+    /// bad syntax or of a value of the wrong type (an entry that is not an object, a number
+    /// for a version, ...), or the line of an entry whose values make no sense (a version or
+    /// constraint that does not parse, a `path` and a `git` together).
+    pub fn parse_with_warnings(
+        text: &str,
+        path: &Path,
+    ) -> Result<(Self, Vec<String>), LockfileError> {
+        if text.trim_start().starts_with('{') {
+            return berkshelf2::convert(text, path);
+        }
+        Self::parse_text(text, path).map(|lock| (lock, Vec::new()))
+    }
+
+    /// Parses the current text format.
+    fn parse_text(text: &str, path: &Path) -> Result<Self, LockfileError> {
         let err = |line: usize, message: String| LockfileError::Parse {
             path: path.to_owned(),
             line,
             message,
         };
-        if text.trim_start().starts_with('{') {
-            return Err(err(
-                1,
-                "this is a Berkshelf 2 JSON lock file; convert it with Berkshelf 3 or later".into(),
-            ));
-        }
         let mut lock = Lockfile::default();
         let mut section = Section::None;
         let mut pending: Option<Pending> = None;
@@ -463,6 +515,7 @@ impl Lockfile {
         Self {
             dependencies,
             graph,
+            from_berkshelf2: false,
         }
     }
 
@@ -612,6 +665,12 @@ impl Lockfile {
     }
 
     fn untrusted_reason(&self, berksfile: &Berksfile) -> Option<String> {
+        if self.from_berkshelf2 {
+            return Some(
+                "the lock was converted from Berkshelf 2's format, which records no cookbook dependencies"
+                    .to_owned(),
+            );
+        }
         for d in &berksfile.dependencies {
             let Some(locked) = self.dependencies.iter().find(|l| l.name == d.name) else {
                 return Some(format!("{} is not in the lock file's DEPENDENCIES", d.name));
@@ -779,6 +838,181 @@ fn finish_dependency(p: Pending, path: &Path) -> Result<LockDependency, Lockfile
         constraint: p.constraint,
         location,
     })
+}
+
+/// Reading Berkshelf 2 JSON locks (see [`Lockfile::parse_with_warnings`]).
+mod berkshelf2 {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use chef_api::version::{Constraint, Version};
+    use serde::Deserialize;
+
+    use super::{GraphItem, LockDependency, LockLocation, Lockfile, LockfileError};
+
+    /// The whole file. Unknown keys are ignored.
+    #[derive(Deserialize)]
+    struct Json {
+        /// Berkshelf 2's name for the entries.
+        sources: Option<BTreeMap<String, Entry>>,
+        /// Berkshelf 3 betas' name for them.
+        dependencies: Option<BTreeMap<String, Entry>>,
+    }
+
+    /// One cookbook as Berkshelf 2 recorded it. Unknown keys (`site`, ...) are ignored.
+    #[derive(Deserialize)]
+    struct Entry {
+        locked_version: Option<String>,
+        constraint: Option<String>,
+        path: Option<String>,
+        git: Option<String>,
+        /// Berkshelf 2 stored the resolved commit here.
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+        revision: Option<String>,
+        branch: Option<String>,
+        tag: Option<String>,
+        rel: Option<String>,
+    }
+
+    fn is_commit(s: &str) -> bool {
+        s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
+    /// The 1-based line of the entry `name` (its key followed by an object), for errors about
+    /// values serde_json read fine; line 1 if it cannot be found.
+    fn line_of_entry(text: &str, name: &str) -> usize {
+        let quoted = serde_json::Value::String(name.to_owned()).to_string();
+        let mut from = 0;
+        while let Some(i) = text[from..].find(&quoted) {
+            let at = from + i;
+            let rest = text[at + quoted.len()..].trim_start();
+            if rest
+                .strip_prefix(':')
+                .is_some_and(|r| r.trim_start().starts_with('{'))
+            {
+                return 1 + text[..at].matches('\n').count();
+            }
+            from = at + quoted.len();
+        }
+        1
+    }
+
+    /// serde_json's message without the position it appends (the position is reported apart).
+    fn message_of(e: &serde_json::Error) -> String {
+        let full = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        match full.strip_suffix(&suffix) {
+            Some(m) => format!("{m} (column {})", e.column()),
+            None => full,
+        }
+    }
+
+    pub(super) fn convert(
+        text: &str,
+        path: &Path,
+    ) -> Result<(Lockfile, Vec<String>), LockfileError> {
+        let err = |line: usize, message: String| LockfileError::Parse {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let json: Json = serde_json::from_str(text).map_err(|e| {
+            err(
+                e.line().max(1),
+                format!(
+                    "this Berkshelf 2 JSON lock file is not readable: {}; expected {{\"sources\": {{\"NAME\": {{\"locked_version\": \"1.2.3\", ...}}, ...}}}}",
+                    message_of(&e)
+                ),
+            )
+        })?;
+        let entries = match (json.sources, json.dependencies) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    1,
+                    "expected \"sources\" (Berkshelf 2) or \"dependencies\" (Berkshelf 3 beta), not both".to_owned(),
+                ));
+            }
+            (Some(e), None) | (None, Some(e)) => e,
+            (None, None) => BTreeMap::new(),
+        };
+        let mut lock = Lockfile {
+            from_berkshelf2: true,
+            ..Lockfile::default()
+        };
+        let mut unrevisioned = Vec::new();
+        for (name, entry) in entries {
+            let bad = |what: String| err(line_of_entry(text, &name), format!("{name}: {what}"));
+            let location = match (entry.path, entry.git) {
+                (Some(_), Some(_)) => {
+                    return Err(bad("expected \"path\" or \"git\", not both".to_owned()));
+                }
+                (Some(path), None) => LockLocation::Path {
+                    path,
+                    metadata: false,
+                },
+                (None, Some(url)) => {
+                    let Some(revision) =
+                        entry.revision.or(entry.reference).filter(|r| is_commit(r))
+                    else {
+                        unrevisioned.push(name);
+                        continue;
+                    };
+                    LockLocation::Git {
+                        url,
+                        reference: Some(super::short_ref(&revision).to_owned()),
+                        revision,
+                        branch: entry.branch,
+                        tag: entry.tag,
+                        rel: entry.rel,
+                    }
+                }
+                (None, None) => LockLocation::Default,
+            };
+            let constraint = match (&location, entry.constraint) {
+                (LockLocation::Default, Some(c)) => {
+                    let parsed = Constraint::parse(&c).map_err(|e| {
+                        bad(format!(
+                            "expected \"constraint\" to be a version constraint such as \"~> 1.0\": {e}"
+                        ))
+                    })?;
+                    super::lock_constraint(&parsed)
+                }
+                _ => None,
+            };
+            if let Some(v) = entry.locked_version {
+                let version = Version::parse(&v).map_err(|e| {
+                    bad(format!(
+                        "expected \"locked_version\" to be a version such as \"1.2.3\": {e}"
+                    ))
+                })?;
+                lock.graph.insert(
+                    name.clone(),
+                    GraphItem {
+                        name: name.clone(),
+                        version,
+                        dependencies: BTreeMap::new(),
+                    },
+                );
+            }
+            lock.dependencies.push(LockDependency {
+                name,
+                constraint,
+                location,
+            });
+        }
+        let mut warning = format!(
+            "{}: converted from the Berkshelf 2 lock format (JSON); it will be rewritten in the current format",
+            path.display()
+        );
+        if !unrevisioned.is_empty() {
+            warning.push_str(&format!(
+                "; {} had no locked git revision and will be resolved again",
+                unrevisioned.join(", ")
+            ));
+        }
+        Ok((lock, vec![warning]))
+    }
 }
 
 #[cfg(test)]
