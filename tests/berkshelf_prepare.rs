@@ -507,3 +507,59 @@ async fn prepared_cookbooks_upload_to_two_servers_and_a_rerun_sends_nothing() {
     assert_eq!(sent, 0);
     sm.verify().await;
 }
+
+#[tokio::test]
+async fn a_berkshelf_2_lock_is_converted_keeping_its_versions_and_rewritten() {
+    let server = supermarket().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = seed_repo(tmp.path(), &server.uri());
+    // Berkshelf 2 listed transitive cookbooks too, and recorded no dependency edges.
+    std::fs::write(
+        root.join("Berksfile.lock"),
+        r#"{
+  "sha": "0123456789abcdef0123456789abcdef01234567",
+  "sources": {
+    "app": {"path": "cookbooks/app", "locked_version": "1.0.0"},
+    "nginx": {"locked_version": "2.0.0"},
+    "apt": {"locked_version": "7.0.0"},
+    "seven_zip": {"locked_version": "3.1.1"}
+  }
+}
+"#,
+    )
+    .unwrap();
+    let opts = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+    let p = prepare(&root, &root.join("Berksfile"), &opts)
+        .await
+        .unwrap();
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("Berksfile.lock") && w.contains("Berkshelf 2")),
+        "{:?}",
+        p.warnings
+    );
+    assert!(p.resolved && p.lock_written);
+    assert_eq!(
+        names(&p),
+        ["apt-7.0.0", "app-1.0.0", "seven_zip-3.1.1", "nginx-2.0.0"],
+        "the versions Berkshelf 2 locked, although apt 7.1.1 and seven_zip 3.2.0 exist"
+    );
+    let lock = std::fs::read_to_string(root.join("Berksfile.lock")).unwrap();
+    assert_eq!(
+        lock,
+        "DEPENDENCIES\n  app\n    path: cookbooks/app\n  nginx\n\nGRAPH\n  app (1.0.0)\n    apt (~> 7.0)\n  apt (7.0.0)\n  nginx (2.0.0)\n    apt (>= 7.0)\n    seven_zip (>= 0.0.0)\n  seven_zip (3.1.1)\n"
+    );
+    // The rewritten lock is trusted from now on.
+    let again = prepare(&root, &root.join("Berksfile"), &opts)
+        .await
+        .unwrap();
+    assert!(
+        !again.resolved
+            && !again.lock_written
+            && again.warnings.iter().all(|w| !w.contains("Berkshelf 2"))
+    );
+}

@@ -583,7 +583,12 @@ impl Lockfile {
                 stack.extend(item.dependencies.keys().cloned());
             }
         }
-        lock.graph.retain(|n, _| reachable.contains(n));
+        // A Berkshelf 2 lock recorded no edges, so reachability would drop every transitive
+        // cookbook and with it its locked version; keep them all as pins instead (resolution
+        // leaves out whatever nothing needs).
+        if !lock.from_berkshelf2 {
+            lock.graph.retain(|n, _| reachable.contains(n));
+        }
 
         for d in &berksfile.dependencies {
             if let (Location::Supermarket, Some(item)) = (&d.location, lock.graph.get(&d.name))

@@ -286,10 +286,15 @@ pub async fn prepare(
             .into());
         }
     };
-    let lock = lock_text
-        .as_deref()
-        .map(|t| Lockfile::parse(t, &lock_path))
-        .transpose()?;
+    // A Berkshelf 2 JSON lock is converted (with a warning) and rewritten in today's format.
+    let lock = match lock_text.as_deref() {
+        Some(t) => {
+            let (lock, lock_warnings) = Lockfile::parse_with_warnings(t, &lock_path)?;
+            warnings.extend(lock_warnings);
+            Some(lock)
+        }
+        None => None,
+    };
 
     let cache = match &opts.cache_dir {
         Some(c) => c.clone(),
