@@ -3,7 +3,12 @@
 //! ```text
 //! cargo run --release --example sync -- --repo DIR [--server NAME]... [--dry-run] [--json]
 //!     [--freeze|--force] [--concurrency N]
+//!     [--update [COOKBOOK]...] [--offline] [--only-group G]... [--except-group G]...
 //! ```
+//!
+//! With a Berksfile: `--update` is `berks update` (all cookbooks, or those named) before the
+//! upload, `--offline` forbids any network use for the Berksfile (the lock must be trusted and
+//! every cookbook cached), `--only-group`/`--except-group` are Berkshelf's `--only`/`--except`.
 //!
 //! On a terminal: one progress bar per server, then a table (in a dry run, the cookbook ×
 //! server plan first). Not on a terminal: one plain line per event on stderr. `--json` prints
@@ -17,6 +22,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chef_api::upload::UploadEvent;
+use chef_sync::berkshelf::PrepareOptions;
+use chef_sync::berkshelf::lockfile::Update;
 use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::{PlanMatrix, SyncEvent, SyncEventKind, SyncEventSink, SyncOptions};
 use clap::Parser;
@@ -50,6 +57,38 @@ struct Args {
     /// File uploads in flight per server.
     #[arg(long, default_value_t = 64)]
     per_server_concurrency: usize,
+    /// `berks update`: let these cookbooks (all, when none is named) move away from their
+    /// versions in Berksfile.lock.
+    #[arg(long, num_args = 0.., value_name = "COOKBOOK")]
+    update: Option<Vec<String>>,
+    /// Use no network for the Berksfile: the lock must be trusted and every cookbook cached.
+    #[arg(long)]
+    offline: bool,
+    /// Berkshelf's --only: only the Berksfile's dependencies in this group (repeatable).
+    #[arg(
+        long = "only-group",
+        value_name = "GROUP",
+        conflicts_with = "except_groups"
+    )]
+    only_groups: Vec<String>,
+    /// Berkshelf's --except: leave out the Berksfile's dependencies in this group (repeatable).
+    #[arg(long = "except-group", value_name = "GROUP")]
+    except_groups: Vec<String>,
+}
+
+/// The Berksfile options: `--update` alone is `berks update`, with names `berks update NAMES`.
+fn berkshelf_options(args: &Args) -> PrepareOptions {
+    PrepareOptions {
+        update: match &args.update {
+            None => Update::None,
+            Some(names) if names.is_empty() => Update::All,
+            Some(names) => Update::Only(names.clone()),
+        },
+        offline: args.offline,
+        only: args.only_groups.clone(),
+        except: args.except_groups.clone(),
+        ..PrepareOptions::default()
+    }
 }
 
 fn main() -> ExitCode {
@@ -95,6 +134,7 @@ fn main() -> ExitCode {
         per_server_concurrency: args.per_server_concurrency,
         servers: args.servers.clone(),
         events: Some(events),
+        berkshelf: berkshelf_options(&args),
         ..SyncOptions::default()
     };
     let report = match chef_sync::sync_blocking(&config, &options) {
@@ -223,5 +263,40 @@ fn plain_line(e: SyncEvent) {
         } => eprintln!("{server}: FAILED: {error}"),
         SyncEventKind::Finished { ok: false, .. } => eprintln!("{server}: FAILED"),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> PrepareOptions {
+        let args = Args::try_parse_from(std::iter::once("chef-sync").chain(args.iter().copied()))
+            .expect("valid arguments");
+        berkshelf_options(&args)
+    }
+
+    #[test]
+    fn update_alone_updates_everything_and_names_update_those() {
+        assert_eq!(parse(&[]).update, Update::None);
+        assert_eq!(parse(&["--update"]).update, Update::All);
+        assert_eq!(
+            parse(&["--update", "apt", "java", "--dry-run"]).update,
+            Update::Only(vec!["apt".into(), "java".into()])
+        );
+        let o = parse(&[
+            "--offline",
+            "--except-group",
+            "test",
+            "--except-group",
+            "ci",
+        ]);
+        assert!(o.offline);
+        assert_eq!(o.except, ["test", "ci"]);
+        assert!(
+            Args::try_parse_from(["chef-sync", "--only-group", "a", "--except-group", "b"])
+                .is_err(),
+            "Berkshelf refuses --only with --except too"
+        );
     }
 }
