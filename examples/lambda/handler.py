@@ -163,7 +163,8 @@ class ChefSyncBackend:
                 f"chef_sync {self._chef_sync.__version__} has no sync: "
                 "this build can search but not sync (unset CHEF_SYNC_IN_LAMBDA)"
             )
-        report = sync(repo)
+        # Lambda can write only under /tmp: the Berksfile's cookbook cache goes there.
+        report = sync(repo, cache_dir=Path(tempfile.gettempdir()) / "chef-sync")
         return SyncOutcome(
             tuple(
                 ServerOutcome(s.name, s.ok, s.error or _first_cookbook_error(s))

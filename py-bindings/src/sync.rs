@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use chef_sync::berkshelf::PrepareError;
+use chef_sync::berkshelf::lockfile::Update;
+use chef_sync::berkshelf::{PrepareError, PrepareOptions};
 use chef_sync::config::LoadOptions;
 use chef_sync::cookbooks::CookbooksError;
 
@@ -200,6 +201,51 @@ async fn run(repo: PathBuf, options: SyncOptions) -> PyResult<PySyncReport> {
     Ok(PySyncReport { report })
 }
 
+/// `update=`: `False`/`None` keep the lock (`berks install`), `True` unlocks everything
+/// (`berks update`), a list of names unlocks those (`berks update NAMES`).
+fn update_arg(update: Option<&Bound<'_, PyAny>>) -> PyResult<Update> {
+    let Some(update) = update.filter(|u| !u.is_none()) else {
+        return Ok(Update::None);
+    };
+    if let Ok(all) = update.extract::<bool>() {
+        return Ok(if all { Update::All } else { Update::None });
+    }
+    if update.is_instance_of::<pyo3::types::PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "update takes True or a list of cookbook names, not a string",
+        ));
+    }
+    let names: Vec<String> = update.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("update takes True or a list of cookbook names")
+    })?;
+    Ok(if names.is_empty() {
+        Update::None
+    } else {
+        Update::Only(names)
+    })
+}
+
+/// The Berksfile's options of `sync`.
+struct BerksArgs {
+    update: Update,
+    offline: bool,
+    cache_dir: Option<PathBuf>,
+}
+
+impl BerksArgs {
+    fn new(
+        update: Option<&Bound<'_, PyAny>>,
+        offline: bool,
+        cache_dir: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            update: update_arg(update)?,
+            offline,
+            cache_dir,
+        })
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn options(
     servers: Option<Vec<String>>,
@@ -208,6 +254,7 @@ fn options(
     force: bool,
     concurrency: Option<usize>,
     keys: Option<BTreeMap<String, Vec<u8>>>,
+    berks: BerksArgs,
 ) -> PyResult<SyncOptions> {
     let defaults = SyncOptions::default();
     if concurrency == Some(0) {
@@ -226,6 +273,12 @@ fn options(
             keys: keys.unwrap_or_default(),
             only: Vec::new(),
         },
+        berkshelf: PrepareOptions {
+            update: berks.update,
+            offline: berks.offline,
+            cache_dir: berks.cache_dir,
+            ..PrepareOptions::default()
+        },
         ..defaults
     })
 }
@@ -235,11 +288,14 @@ fn options(
 ///
 /// `dry_run` plans only; `freeze` uploads versions frozen; `force` overwrites frozen
 /// versions; `concurrency` caps file uploads in flight across all servers (default 32);
-/// `keys` maps a server name to PEM bytes replacing its `client_key` file. A failing server
-/// never raises: it is in the report. Raises `ConfigError` (with `file`, `line`, `server`)
-/// when the repository cannot be read.
+/// `keys` maps a server name to PEM bytes replacing its `client_key` file. With a Berksfile:
+/// `update` is `berks update` (`True`: every cookbook; a list: those), `offline` forbids any
+/// network use for it, `cache_dir` is where Supermarket and Chef server cookbooks are cached
+/// (default `$XDG_CACHE_HOME/chef-sync`; in Lambda use `/tmp/...`). A failing server never
+/// raises: it is in the report. Raises `ConfigError` (with `file`, `line`, `server`) when the
+/// repository cannot be read.
 #[pyfunction]
-#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None))]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sync(
     py: Python<'_>,
@@ -250,14 +306,18 @@ pub fn sync(
     force: bool,
     concurrency: Option<usize>,
     keys: Option<BTreeMap<String, Vec<u8>>>,
+    update: Option<&Bound<'_, PyAny>>,
+    offline: bool,
+    cache_dir: Option<PathBuf>,
 ) -> PyResult<PySyncReport> {
-    let options = options(servers, dry_run, freeze, force, concurrency, keys)?;
+    let berks = BerksArgs::new(update, offline, cache_dir)?;
+    let options = options(servers, dry_run, freeze, force, concurrency, keys, berks)?;
     runtime::block_on(py, run(repo, options))
 }
 
 /// Awaitable [`sync`].
 #[pyfunction]
-#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None))]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sync_async<'py>(
     py: Python<'py>,
@@ -268,7 +328,11 @@ pub fn sync_async<'py>(
     force: bool,
     concurrency: Option<usize>,
     keys: Option<BTreeMap<String, Vec<u8>>>,
+    update: Option<&Bound<'_, PyAny>>,
+    offline: bool,
+    cache_dir: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = options(servers, dry_run, freeze, force, concurrency, keys)?;
+    let berks = BerksArgs::new(update, offline, cache_dir)?;
+    let options = options(servers, dry_run, freeze, force, concurrency, keys, berks)?;
     runtime::future_into_py(py, run(repo, options))
 }

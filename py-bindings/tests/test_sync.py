@@ -103,3 +103,47 @@ def test_repository_errors_raise_config_error(tmp_path: Path) -> None:
     with pytest.raises(chef_sync.ConfigError) as info:
         chef_sync.sync(repo, keys={"eu": b"-----BEGIN RSA PRIVATE KEY-----\n"})
     assert info.value.file is not None
+
+
+def test_berksfile_update_moves_a_locked_cookbook_and_offline_needs_no_network(
+    goiardi: Goiardi, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {"us-east-1": goiardi.url},
+        cookbooks={
+            "py_berks_app": "name 'py_berks_app'\nversion '1.0.0'\ndepends 'py_berks_lib', '~> 1.0'\n"
+        },
+    )
+    shared = tmp_path / "shared" / "cookbooks"
+    for version in ("1.0.0",):
+        book = shared / f"py_berks_lib-{version}"
+        book.mkdir(parents=True)
+        (book / "metadata.rb").write_text(f"name 'py_berks_lib'\nversion '{version}'\n")
+    berksfile = repo / "Berksfile"
+    berksfile.write_text("source chef_repo: '../shared'\n" + berksfile.read_text())
+    keys = {"us-east-1": pivotal_key(goiardi)}
+    cache = tmp_path / "cache"
+
+    first = chef_sync.sync(repo, keys=keys, cache_dir=cache)
+    assert first.ok, first.to_json()
+    lock = (repo / "Berksfile.lock").read_text()
+    assert "  py_berks_lib (1.0.0)\n" in lock
+
+    # A newer version appears: the lock keeps 1.0.0 until asked to update.
+    newer = shared / "py_berks_lib-1.1.0"
+    newer.mkdir()
+    (newer / "metadata.rb").write_text("name 'py_berks_lib'\nversion '1.1.0'\n")
+    kept = chef_sync.sync(repo, keys=keys, cache_dir=cache, offline=True)
+    assert kept.ok, kept.to_json()
+    assert (repo / "Berksfile.lock").read_text() == lock
+    assert {c.outcome for c in kept.servers[0].cookbooks} == {"unchanged"}
+
+    updated = chef_sync.sync(repo, keys=keys, cache_dir=cache, update=["py_berks_lib"])
+    assert updated.ok, updated.to_json()
+    assert "  py_berks_lib (1.1.0)\n" in (repo / "Berksfile.lock").read_text()
+    outcomes = {(c.name, c.version): c.outcome for c in updated.servers[0].cookbooks}
+    assert outcomes[("py_berks_lib", "1.1.0")] == "created"
+
+    with pytest.raises(TypeError, match="list of cookbook names"):
+        chef_sync.sync(repo, keys=keys, update="py_berks_lib")

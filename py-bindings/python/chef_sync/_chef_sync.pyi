@@ -225,10 +225,16 @@ def sync(
     force: bool = False,
     concurrency: int | None = None,
     keys: Mapping[str, bytes] | None = None,
+    update: bool | Sequence[str] | None = None,
+    offline: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> SyncReport:
     """Uploads the cookbooks of the repository at ``repo`` to all its servers at once (or
-    only ``servers``). A failing server never raises: it is in the report. Raises
-    :class:`ConfigError` (``file``, ``line``, ``server``) when the repository cannot be read.
+    only ``servers``). With a Berksfile, ``update`` is ``berks update`` (``True``: every
+    cookbook; a list: those), ``offline`` forbids any network use for it, and ``cache_dir``
+    holds downloaded cookbooks (in Lambda, a path under ``/tmp``). A failing server never
+    raises: it is in the report. Raises :class:`ConfigError` (``file``, ``line``,
+    ``server``) when the repository cannot be read.
     """
 
 def sync_async(
@@ -239,6 +245,9 @@ def sync_async(
     force: bool = False,
     concurrency: int | None = None,
     keys: Mapping[str, bytes] | None = None,
+    update: bool | Sequence[str] | None = None,
+    offline: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Awaitable[SyncReport]: ...
 
 def repo_clients(
