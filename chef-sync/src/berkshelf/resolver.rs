@@ -165,7 +165,7 @@ pub fn resolve(
             };
             let explanation = if explanation.contains(LOCKED_WORDS) {
                 format!(
-                    "{explanation}\nVersions locked in Berksfile.lock stay as they are unless updated: run `berks update NAME` (chef-sync: the update option) for the cookbooks named above."
+                    "{explanation}\nVersions locked in Berksfile.lock stay as they are unless updated: update the cookbooks named above (`berks update NAME`; chef-sync: `sync --update NAME`, Python `sync(update=[NAME])`)."
                 )
             } else {
                 explanation
@@ -647,7 +647,7 @@ mod tests {
             .to_string();
         assert!(err.contains("Berksfile.lock locks apt at 1.0.0"), "{err}");
         assert!(err.contains("app 1.0.0 depends on apt (~> 2.0)"), "{err}");
-        assert!(err.contains("run `berks update NAME`"), "{err}");
+        assert!(err.contains("`sync --update NAME`"), "{err}");
     }
 
     #[test]
