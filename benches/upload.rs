@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chef_api::client::ChefClient;
 use chef_api::cookbook::LoadedCookbook;
-use chef_api::key::PrivateKey;
 use chef_api::upload::{Outcome, UploadOptions, Uploader};
 use chef_testkit::goiardi::Goiardi;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -58,11 +56,7 @@ fn generate(root: &Path, iteration: u64) -> Arc<LoadedCookbook> {
 fn bench(c: &mut Criterion) {
     let goiardi = Goiardi::start().expect("goiardi");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let client = ChefClient::builder(goiardi.url())
-        .with_client_name("admin")
-        .with_key(PrivateKey::from_pem(goiardi.admin_pem().expect("pem")).expect("key"))
-        .build()
-        .expect("client");
+    let client = goiardi.admin_client().expect("client");
     let tmp = tempfile::tempdir().expect("tempdir");
     let iteration = AtomicU64::new(0);
     let bytes: u64 = (0..FILES).map(|i| size(i) as u64 + 24).sum();

@@ -65,11 +65,7 @@ pub async fn create_pivotal(server: &Goiardi, private_pem: &str) -> io::Result<(
     let public = PrivateKey::from_pem(private_pem.as_bytes())
         .map_err(io::Error::other)?
         .public_key_pem();
-    let admin = ChefClient::builder(server.url())
-        .with_client_name("admin")
-        .with_key_file(server.admin_key_path())
-        .build()
-        .map_err(io::Error::other)?;
+    let admin = server.admin_client()?;
     admin
         .create_user(NODE_NAME, &public, true)
         .await

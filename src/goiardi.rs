@@ -151,6 +151,18 @@ impl Goiardi {
         std::fs::read(self.admin_key_path())
     }
 
+    /// A client signing as `admin` with `admin.pem`.
+    ///
+    /// # Errors
+    /// When the key cannot be read or the client cannot be built.
+    pub fn admin_client(&self) -> io::Result<chef_api::client::ChefClient> {
+        chef_api::client::ChefClient::builder(self.url())
+            .with_client_name("admin")
+            .with_key_file(self.admin_key_path())
+            .build()
+            .map_err(io::Error::other)
+    }
+
     /// Stops the server (SIGKILL by PID) and waits for it; the directory stays until drop.
     pub fn stop(&mut self) {
         self.kill();

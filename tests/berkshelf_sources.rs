@@ -8,7 +8,6 @@ use std::path::Path;
 
 use chef_api::client::ChefClient;
 use chef_api::cookbook::LoadedCookbook;
-use chef_api::key::PrivateKey;
 use chef_api::upload::{UploadOptions, Uploader};
 use chef_sync::berkshelf::sources::SourceConfigError;
 use chef_sync::berkshelf::{PrepareError, PrepareOptions, Prepared, prepare};
@@ -55,14 +54,6 @@ async fn upload(client: &ChefClient, dir: &Path) {
         .unwrap();
 }
 
-fn admin(g: &Goiardi) -> ChefClient {
-    ChefClient::builder(g.url())
-        .with_client_name("admin")
-        .with_key(PrivateKey::from_pem(g.admin_pem().unwrap()).unwrap())
-        .build()
-        .unwrap()
-}
-
 fn names(p: &Prepared) -> Vec<String> {
     p.cookbooks
         .iter()
@@ -73,7 +64,7 @@ fn names(p: &Prepared) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chef_server_source_resolves_from_the_servers_universe_and_downloads_verified_files() {
     let g = Goiardi::start().expect("goiardi");
-    let client = admin(&g);
+    let client = g.admin_client().unwrap();
     let work = tempfile::tempdir().unwrap();
     for (name, version, deps) in [
         ("corp_base", "1.0.0", &[][..]),

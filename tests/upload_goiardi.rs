@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use chef_api::client::ChefClient;
 use chef_api::cookbook::{LoadedCookbook, Segment};
 use chef_api::download::download_cookbook;
-use chef_api::key::PrivateKey;
 use chef_api::upload::{Outcome, UploadEvent, UploadOptions, Uploader};
 use chef_testkit::goiardi::Goiardi;
 use serde_json::Value;
@@ -17,11 +16,7 @@ use serde_json::Value;
 const BIG: usize = 9 * 1024 * 1024;
 
 fn admin(g: &Goiardi) -> ChefClient {
-    ChefClient::builder(g.url())
-        .with_client_name("admin")
-        .with_key(PrivateKey::from_pem(g.admin_pem().unwrap()).unwrap())
-        .build()
-        .unwrap()
+    g.admin_client().unwrap()
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) {

@@ -327,6 +327,25 @@ pub struct Universes {
 }
 
 impl Universes {
+    /// Universes from per-source results in priority order: a failed source contributes
+    /// nothing (Berkshelf warns and goes on) and its error is logged and returned beside.
+    pub fn collect<E: fmt::Display>(
+        results: impl IntoIterator<Item = std::result::Result<Universe, E>>,
+    ) -> (Self, Vec<E>) {
+        let mut out = Self::default();
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(u) => out.sources.push(u),
+                Err(e) => {
+                    tracing::warn!(error = %e, "error retrieving universe from source");
+                    errors.push(e);
+                }
+            }
+        }
+        (out, errors)
+    }
+
     /// The first source (in order) that lists `name` at `version`, with its entry.
     pub fn find(&self, name: &str, version: &Version) -> Option<(&Universe, &UniverseEntry)> {
         self.sources
@@ -547,20 +566,9 @@ impl SupermarketClient {
     /// Fetches every source's universe in order. A failing source is logged and contributes
     /// nothing (as in Berkshelf); the errors are returned beside the universes.
     pub async fn fetch_universes(&self, sources: &[Url]) -> (Universes, Vec<SupermarketError>) {
-        let results =
-            futures::future::join_all(sources.iter().map(|s| self.fetch_universe(s))).await;
-        let mut out = Universes::default();
-        let mut errors = Vec::new();
-        for r in results {
-            match r {
-                Ok(u) => out.sources.push(u),
-                Err(e) => {
-                    tracing::warn!(error = %e, "error retrieving universe from source");
-                    errors.push(e);
-                }
-            }
-        }
-        (out, errors)
+        Universes::collect(
+            futures::future::join_all(sources.iter().map(|s| self.fetch_universe(s))).await,
+        )
     }
 
     /// Downloads the archive of `name`/`version` described by `entry` into a temporary file

@@ -206,8 +206,9 @@ impl Installer {
     }
 
     /// `berks install` / `berks update`: uses the lock verbatim when it is trusted (fetching
-    /// universes only if a locked cookbook is missing from the cache), else resolves against
-    /// the Berksfile's Supermarket sources preferring locked versions, installs, and returns
+    /// universes only if a locked cookbook is missing from the cache, local chef_repo sources
+    /// first), else resolves against the sources with the locked versions pinned, installs,
+    /// and returns
     /// the new lock. `local` are the path/git cookbooks' metadata, `git_revisions` their
     /// resolved commits (for the lock's `revision:` lines).
     pub async fn install_berksfile(

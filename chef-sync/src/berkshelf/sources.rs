@@ -33,8 +33,9 @@ use super::archive::{ArchiveError, CookbookStore};
 use super::{Berksfile, Source};
 use crate::config::{KeySource, ServerSpec};
 
-/// The header Artifactory reads its API key from.
-pub const ARTIFACTORY_HEADER: &str = "X-Jfrog-Art-Api";
+/// The header Artifactory reads its API key from (`X-Jfrog-Art-Api`; header names are
+/// case-insensitive, and this spelling is the one `HeaderName` accepts as a constant).
+pub const ARTIFACTORY_HEADER: &str = "x-jfrog-art-api";
 
 /// Why a source could not be read (its universe) or could not provide a cookbook. Every
 /// variant names the source.
@@ -73,6 +74,14 @@ pub enum SourceError {
     /// A downloaded cookbook could not be moved into the store.
     #[error(transparent)]
     Store(#[from] ArchiveError),
+    /// A background task (extraction, directory scan) panicked or was cancelled.
+    #[error("{what} did not finish: {message}")]
+    Task {
+        /// What the task was doing.
+        what: String,
+        /// What happened to it.
+        message: String,
+    },
     /// The universe lists the version with a location type this source cannot provide.
     #[error(
         "{url}: cookbook {name} {version} has location type {location_type}, which this source cannot provide"
@@ -123,6 +132,16 @@ pub enum SourceConfigError {
         /// The server URL.
         url: String,
         /// The configuration's error (names the key or certificate file).
+        message: String,
+    },
+    /// A `chef_repo:` directory cannot be used.
+    #[error("{}: source chef_repo: {}: {message}", berksfile.display(), path.display())]
+    ChefRepo {
+        /// The Berksfile.
+        berksfile: PathBuf,
+        /// The directory as written.
+        path: PathBuf,
+        /// What is wrong with it.
         message: String,
     },
     /// An HTTP client for a Supermarket or Artifactory source could not be built.
@@ -220,10 +239,11 @@ impl SourceClient {
             }
             Self::ChefRepo { dir, url, interp } => {
                 let (dir, url, interp) = (dir.clone(), url.clone(), interp.clone());
+                let what = format!("reading the chef_repo source {}", dir.display());
                 tokio::task::spawn_blocking(move || chef_repo_universe(&dir, url, &interp))
                     .await
-                    .map_err(|e| SourceError::ChefRepo {
-                        path: PathBuf::new(),
+                    .map_err(|e| SourceError::Task {
+                        what,
                         message: e.to_string(),
                     })?
             }
@@ -262,8 +282,8 @@ impl SourceClient {
                     r
                 })
                 .await
-                .map_err(|e| SourceError::ChefRepo {
-                    path: PathBuf::new(),
+                .map_err(|e| SourceError::Task {
+                    what: format!("extracting {name} {version}"),
                     message: e.to_string(),
                 })??;
                 Ok((path, true))
@@ -317,8 +337,8 @@ async fn download_from_chef_server(
         r
     })
     .await
-    .map_err(|e| SourceError::ChefRepo {
-        path: PathBuf::new(),
+    .map_err(|e| SourceError::Task {
+        what: format!("installing {name} {version}"),
         message: e.to_string(),
     })?
     .map_err(SourceError::from)
@@ -477,7 +497,7 @@ impl SourceSet {
                                 })
                             })?;
                             builder = builder.with_header(
-                                chef_api::supermarket::HeaderName::from_static("x-jfrog-art-api"),
+                                chef_api::supermarket::HeaderName::from_static(ARTIFACTORY_HEADER),
                                 value,
                             );
                         }
@@ -552,9 +572,9 @@ impl SourceSet {
                 Source::ChefRepo { path } => {
                     let interp = ctx.interp.clone();
                     let client = SourceClient::chef_repo(&dir.join(path), interp).map_err(|e| {
-                        SourceConfigError::ChefServerClient {
+                        SourceConfigError::ChefRepo {
                             berksfile: ctx.berksfile.to_owned(),
-                            url: path.display().to_string(),
+                            path: path.clone(),
                             message: e.to_string(),
                         }
                     })?;
@@ -614,19 +634,7 @@ impl SourceSet {
 }
 
 async fn fetch(sources: impl Iterator<Item = &SourceClient>) -> (Universes, Vec<SourceError>) {
-    let results = futures::future::join_all(sources.map(SourceClient::universe)).await;
-    let mut out = Universes::default();
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(u) => out.sources.push(u),
-            Err(e) => {
-                tracing::warn!(error = %e, "error retrieving universe from source");
-                errors.push(e);
-            }
-        }
-    }
-    (out, errors)
+    Universes::collect(futures::future::join_all(sources.map(SourceClient::universe)).await)
 }
 
 fn chef_server_source(
