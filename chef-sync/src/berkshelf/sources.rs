@@ -9,6 +9,11 @@
 //! | `source chef_server: URL, client_name:, client_key:` | the same for that server | the same |
 //! | `source chef_repo: DIR` | the cookbooks in `DIR/cookbooks` (or `DIR`) | used in place |
 //!
+//! Supermarket and Artifactory universes are cached on disk and revalidated with
+//! `If-None-Match`/`If-Modified-Since`. A Chef server's `/universe` answer carries no
+//! validators (goiardi sends neither `ETag` nor `Last-Modified`), so it is fetched whenever
+//! resolution needs it; a trusted lock with a warm cache needs none at all.
+//!
 //! A [`SourceSet`] keeps the Berksfile's order: for one name and version the first source
 //! listing it provides it, while versions of all sources compete in resolution (Berkshelf's
 //! rules).
