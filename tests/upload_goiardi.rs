@@ -297,4 +297,24 @@ async fn frozen_versions_conflict_until_forced_and_known_files_are_not_resent() 
     let results = plain.upload(&[Arc::clone(&next)]).await.unwrap();
     assert_eq!(results[0].outcome, Outcome::Created, "{results:?}");
     assert_eq!(results[0].files_sent, 1, "only the new metadata.json");
+
+    // Freezing an identical version the server holds unfrozen (knife --freeze, berks upload):
+    // its manifest is PUT again, frozen, and no file is sent.
+    let unfrozen = client.cookbook_version("web", "2.0.1").await.unwrap();
+    assert_ne!(unfrozen["frozen?"], true);
+    let freeze = Uploader::new(
+        client.clone(),
+        UploadOptions {
+            freeze: true,
+            ..UploadOptions::default()
+        },
+    );
+    let frozen = freeze.upload(&[Arc::clone(&next)]).await.unwrap();
+    assert_eq!(frozen[0].outcome, Outcome::Updated, "{frozen:?}");
+    assert_eq!(frozen[0].files_sent, 0);
+    let now = client.cookbook_version("web", "2.0.1").await.unwrap();
+    assert_eq!(now["frozen?"], true);
+    assert_eq!(server_records(&now), server_records(&unfrozen));
+    let again = freeze.upload(&[next]).await.unwrap();
+    assert_eq!(again[0].outcome, Outcome::Unchanged, "frozen and identical");
 }

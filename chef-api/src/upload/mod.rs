@@ -21,7 +21,8 @@
 //!   [`Action::Create`]; for one that exists its manifest is fetched (concurrently with the
 //!   others) and compared by (path, checksum): the same set is [`Action::Unchanged`], a
 //!   different one [`Action::Update`], or [`Action::FrozenConflict`] when the server's copy is
-//!   frozen and [`UploadOptions::force`] is off.
+//!   frozen and [`UploadOptions::force`] is off. With [`UploadOptions::freeze`], the same set
+//!   held unfrozen is an [`Action::Update`] too: knife `--freeze` freezes it.
 //! * [`Uploader::execute`]: one `POST /sandboxes` with every checksum of every cookbook that is
 //!   written, concurrent PUTs of the files the server says it needs (streamed from disk,
 //!   `Content-MD5`, exact `Content-Length`, transient failures retried by the client), the
@@ -143,7 +144,9 @@ impl std::fmt::Debug for UploadOptions {
 pub enum Action {
     /// The version is not on the server.
     Create,
-    /// The version is on the server with other files (frozen and forced, or not frozen).
+    /// The version is on the server with other files (frozen and forced, or not frozen), or
+    /// with the same files but unfrozen while [`UploadOptions::freeze`] is on (only its
+    /// manifest is sent again, frozen).
     Update,
     /// The server has exactly these files: nothing is sent.
     Unchanged,

@@ -17,10 +17,13 @@ fn listed(listing: &crate::endpoints::CookbookListing, version: &str) -> bool {
     Version::parse(version).is_ok_and(|v| listing.versions.iter().any(|r| r.version == v))
 }
 
-/// Decides one existing version from its fetched manifest.
+/// Decides one existing version from its fetched manifest. With `freeze`, an identical
+/// version the server holds unfrozen is updated (its manifest PUT again, frozen; no file is
+/// sent since the server has them all), as knife `--freeze` and `berks upload` do.
 fn decide(
     cookbook: &LoadedCookbook,
     fetched: &serde_json::Value,
+    freeze: bool,
     force: bool,
     url: &str,
 ) -> Result<Action> {
@@ -32,7 +35,9 @@ fn decide(
             path: ".".into(),
             message: e.to_string(),
         })?;
-    Ok(if same {
+    Ok(if same && freeze && !is_frozen(fetched) {
+        Action::Update
+    } else if same {
         Action::Unchanged
     } else if is_frozen(fetched) && !force {
         Action::FrozenConflict
@@ -64,7 +69,7 @@ pub(super) async fn plan(
                         .url_for(&format!("cookbooks/{}/{}", c.name(), c.version()))
                         .map(|u| crate::error::redact_url(&u))
                         .unwrap_or_default();
-                    decide(c, &fetched, options.force, &url)
+                    decide(c, &fetched, options.freeze, options.force, &url)
                 }
             })
             .collect::<Vec<_>>(),
@@ -109,17 +114,46 @@ mod tests {
         let mut same = c.manifest(0, false);
         let mut other = same.clone();
         other["recipes"][0]["checksum"] = json!("00000000000000000000000000000000");
-        assert_eq!(decide(&c, &same, false, "u").unwrap(), Action::Unchanged);
-        assert_eq!(decide(&c, &other, false, "u").unwrap(), Action::Update);
+        assert_eq!(
+            decide(&c, &same, false, false, "u").unwrap(),
+            Action::Unchanged
+        );
+        assert_eq!(
+            decide(&c, &other, false, false, "u").unwrap(),
+            Action::Update
+        );
+        assert_eq!(
+            decide(&c, &same, true, false, "u").unwrap(),
+            Action::Update,
+            "freezing an identical unfrozen version re-sends its manifest"
+        );
         other["frozen?"] = json!(true);
         same["frozen?"] = json!(true);
-        assert_eq!(decide(&c, &same, false, "u").unwrap(), Action::Unchanged);
         assert_eq!(
-            decide(&c, &other, false, "u").unwrap(),
+            decide(&c, &same, false, false, "u").unwrap(),
+            Action::Unchanged
+        );
+        assert_eq!(
+            decide(&c, &same, true, false, "u").unwrap(),
+            Action::Unchanged,
+            "already frozen: nothing to do"
+        );
+        assert_eq!(
+            decide(&c, &other, false, false, "u").unwrap(),
             Action::FrozenConflict
         );
-        assert_eq!(decide(&c, &other, true, "u").unwrap(), Action::Update);
-        let err = decide(&c, &json!([1]), false, "http://x/cookbooks/demo/1.2.0").unwrap_err();
+        assert_eq!(
+            decide(&c, &other, false, true, "u").unwrap(),
+            Action::Update
+        );
+        let err = decide(
+            &c,
+            &json!([1]),
+            false,
+            false,
+            "http://x/cookbooks/demo/1.2.0",
+        )
+        .unwrap_err();
         assert!(
             err.to_string().contains("http://x/cookbooks/demo/1.2.0"),
             "{err}"
