@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example sync -- --repo DIR [--server NAME]... [--dry-run] [--json]
-//!     [--freeze|--force] [--concurrency N]
+//!     [--freeze|--no-freeze|--force] [--concurrency N]
 //!     [--update [COOKBOOK]...] [--offline] [--only-group G]... [--except-group G]...
 //! ```
 //!
@@ -45,9 +45,13 @@ struct Args {
     /// Print only the JSON report on stdout.
     #[arg(long)]
     json: bool,
-    /// Upload versions frozen (knife --freeze).
-    #[arg(long, conflicts_with = "force")]
+    /// Upload versions frozen (knife --freeze). The default with a Berksfile, as `berks
+    /// upload` does; without one versions are not frozen, as knife does.
+    #[arg(long, conflicts_with_all = ["force", "no_freeze"])]
     freeze: bool,
+    /// Do not freeze (berks upload --no-freeze).
+    #[arg(long)]
+    no_freeze: bool,
     /// Overwrite frozen versions (knife --force).
     #[arg(long)]
     force: bool,
@@ -74,6 +78,15 @@ struct Args {
     /// Berkshelf's --except: leave out the Berksfile's dependencies in this group (repeatable).
     #[arg(long = "except-group", value_name = "GROUP")]
     except_groups: Vec<String>,
+}
+
+/// `--freeze` / `--no-freeze`, or neither: the sync decides (frozen with a Berksfile).
+fn freeze_option(args: &Args) -> Option<bool> {
+    match (args.freeze, args.no_freeze) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
 }
 
 /// The Berksfile options: `--update` alone is `berks update`, with names `berks update NAMES`.
@@ -128,7 +141,7 @@ fn main() -> ExitCode {
     };
     let options = SyncOptions {
         dry_run: args.dry_run,
-        freeze: args.freeze,
+        freeze: freeze_option(&args),
         force: args.force,
         concurrency: args.concurrency,
         per_server_concurrency: args.per_server_concurrency,
@@ -274,6 +287,17 @@ mod tests {
         let args = Args::try_parse_from(std::iter::once("chef-sync").chain(args.iter().copied()))
             .expect("valid arguments");
         berkshelf_options(&args)
+    }
+
+    #[test]
+    fn freeze_flags_override_the_default() {
+        let args = |a: &[&str]| {
+            Args::try_parse_from(std::iter::once("chef-sync").chain(a.iter().copied())).unwrap()
+        };
+        assert_eq!(freeze_option(&args(&[])), None);
+        assert_eq!(freeze_option(&args(&["--freeze"])), Some(true));
+        assert_eq!(freeze_option(&args(&["--no-freeze"])), Some(false));
+        assert!(Args::try_parse_from(["chef-sync", "--freeze", "--no-freeze"]).is_err());
     }
 
     #[test]

@@ -195,9 +195,10 @@ async fn source_chef_server_brings_a_cookbook_held_by_one_region_to_every_region
             .find(|c| c.name == name)
             .map(|c| c.outcome)
     };
+    // eu-west-1's hand-uploaded copy was not frozen; berks upload freezes it (manifest only).
     assert_eq!(
         outcome("eu-west-1", "corp_base"),
-        Some(CookbookOutcome::Unchanged)
+        Some(CookbookOutcome::Updated)
     );
     assert_eq!(
         outcome("us-east-1", "corp_base"),
@@ -236,6 +237,11 @@ async fn source_chef_server_brings_a_cookbook_held_by_one_region_to_every_region
     assert_eq!(from_us, from_eu);
     let lock = std::fs::read_to_string(repo.join("Berksfile.lock")).unwrap();
     assert!(lock.contains("  corp_base (2.1.0)\n"), "{lock}");
+
+    assert_eq!(
+        eu.cookbook_version("corp_base", "2.1.0").await.unwrap()["frozen?"],
+        true
+    );
 
     let again = chef_sync::sync(&repo, &options).await.unwrap();
     assert!(again.ok, "{}", again.render_table());

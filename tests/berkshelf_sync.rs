@@ -169,6 +169,7 @@ async fn seed_repo_with_berksfile_syncs_the_lock_graph_then_sends_nothing() {
                 local.matches_manifest(&fetched).unwrap(),
                 "{region}: {name} differs: {fetched}"
             );
+            assert_eq!(fetched["frozen?"], true, "berks upload freezes by default");
         }
     }
 

@@ -84,6 +84,10 @@ async fn full_sync_lands_every_cookbook_everywhere_and_a_second_run_sends_nothin
                 local.matches_manifest(&fetched).unwrap(),
                 "{region}: {name} differs: {fetched}"
             );
+            assert_eq!(
+                fetched["frozen?"], true,
+                "the repo has a Berksfile: frozen, as berks upload does"
+            );
         }
     }
 
@@ -175,14 +179,18 @@ async fn dry_run_prints_the_matrix_and_changes_nothing() {
         assert!(listed.is_empty(), "a dry run uploads nothing: {listed:?}");
     }
 
-    // Only us-east-1 gets the cookbooks; then a file changes in the repository.
-    let only_us = SyncOptions {
-        servers: vec!["us-east-1".into()],
+    // us-east-1 gets the cookbooks frozen (the default with a Berksfile, as berks upload),
+    // eu-west-1 unfrozen (berks upload --no-freeze); then a file changes in the repository.
+    let only = |name: &str, freeze: Option<bool>| SyncOptions {
+        servers: vec![name.into()],
+        freeze,
         ..SyncOptions::default()
     };
-    let partial = chef_sync::sync(&config, &only_us).await.unwrap();
-    assert_eq!(partial.servers.len(), 1);
-    assert!(partial.ok, "{}", partial.render_table());
+    for (name, freeze) in [("us-east-1", None), ("eu-west-1", Some(false))] {
+        let partial = chef_sync::sync(&config, &only(name, freeze)).await.unwrap();
+        assert_eq!(partial.servers.len(), 1);
+        assert!(partial.ok, "{}", partial.render_table());
+    }
     std::fs::write(
         repo.path()
             .join("cookbooks/base/templates/default/motd.erb"),
@@ -202,8 +210,51 @@ async fn dry_run_prints_the_matrix_and_changes_nothing() {
             .1
             .clone()
     };
-    assert_eq!(row("base"), ["create", "create", "update"]);
-    assert_eq!(row("app_web"), ["create", "create", "unchanged"]);
+    // A changed file without a version bump: an update where the copy is not frozen, a
+    // frozen conflict where it is (berks upload would skip it). The unchanged cookbook is
+    // updated only to freeze eu-west-1's copy.
+    assert_eq!(row("base"), ["create", "update", "frozen_conflict"]);
+    assert_eq!(row("app_web"), ["create", "update", "unchanged"]);
+    assert!(!plan.ok, "a frozen conflict is not converged");
     let text = matrix.render(&plan);
     assert!(text.lines().any(|l| l.starts_with("base 1.4.2")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_berksfile_versions_stay_unfrozen_as_with_knife_until_freeze_is_asked() {
+    let (fleet, repo) = fleet_and_repo().await;
+    std::fs::remove_file(repo.path().join("Berksfile")).unwrap();
+    let first = chef_sync::sync(repo.path(), &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(first.ok, "{}", first.render_table());
+    let client = fleet.pivotal_client(REGIONS[0]).unwrap();
+    let frozen = |m: &serde_json::Value| m["frozen?"] == true;
+    let name = COOKBOOKS[0];
+    let version =
+        chef_api::cookbook::LoadedCookbook::load(&repo.path().join("cookbooks").join(name))
+            .unwrap()
+            .version()
+            .to_owned();
+    assert!(!frozen(
+        &client.cookbook_version(name, &version).await.unwrap()
+    ));
+
+    let freeze = SyncOptions {
+        freeze: Some(true),
+        ..SyncOptions::default()
+    };
+    let second = chef_sync::sync(repo.path(), &freeze).await.unwrap();
+    assert!(second.ok, "{}", second.render_table());
+    assert_eq!(second.files_sent(), 0, "the servers have every file");
+    for region in REGIONS {
+        assert_eq!(
+            outcomes(&second, region),
+            all(CookbookOutcome::Updated),
+            "{region}"
+        );
+    }
+    assert!(frozen(
+        &client.cookbook_version(name, &version).await.unwrap()
+    ));
 }

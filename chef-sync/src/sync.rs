@@ -46,8 +46,11 @@ pub enum SyncError {
 pub struct SyncOptions {
     /// Plan only: report what would happen, change nothing.
     pub dry_run: bool,
-    /// Upload versions frozen (knife `--freeze`).
-    pub freeze: bool,
+    /// Upload versions frozen (`"frozen?": true`). `None` does what the tool being replaced
+    /// does: with a Berksfile freeze, as `berks upload` does by default (`--no-freeze` is
+    /// `Some(false)`); without one do not, as `knife cookbook upload` does (`--freeze` is
+    /// `Some(true)`).
+    pub freeze: Option<bool>,
     /// Overwrite frozen versions (knife `--force`).
     pub force: bool,
     /// File uploads in flight across all servers (default 256).
@@ -73,7 +76,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         Self {
             dry_run: false,
-            freeze: false,
+            freeze: None,
             force: false,
             concurrency: 256,
             per_server_concurrency: 64,
@@ -177,13 +180,14 @@ pub async fn sync(
         }
         None => CookbookSet::load(&paths, 0).await?,
     };
+    let freeze = options.freeze.unwrap_or(config.berksfile.is_some());
     let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let mut jobs = Vec::with_capacity(servers.len());
     for spec in servers {
         let target = client_for(spec).map(|client| {
             // Commit retries and anything the uploader adds later keep their defaults.
             let upload = UploadOptions {
-                freeze: options.freeze,
+                freeze,
                 force: options.force,
                 file_concurrency: options.per_server_concurrency.max(1),
                 global_limit: Some(Arc::clone(&global)),

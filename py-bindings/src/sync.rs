@@ -250,7 +250,7 @@ impl BerksArgs {
 fn options(
     servers: Option<Vec<String>>,
     dry_run: bool,
-    freeze: bool,
+    freeze: Option<bool>,
     force: bool,
     concurrency: Option<usize>,
     keys: Option<BTreeMap<String, Vec<u8>>>,
@@ -286,7 +286,8 @@ fn options(
 /// Uploads the cookbooks of the Chef repository at `repo` to all its servers at once (or
 /// only `servers`), as `berks upload` per server would, and returns the `SyncReport`.
 ///
-/// `dry_run` plans only; `freeze` uploads versions frozen; `force` overwrites frozen
+/// `dry_run` plans only; `freeze` uploads versions frozen (default: with a Berksfile yes, as
+/// `berks upload`; without, no, as knife); `force` overwrites frozen
 /// versions; `concurrency` caps file uploads in flight across all servers (default 32);
 /// `keys` maps a server name to PEM bytes replacing its `client_key` file. With a Berksfile:
 /// `update` is `berks update` (`True`: every cookbook; a list: those), `offline` forbids any
@@ -295,14 +296,14 @@ fn options(
 /// raises: it is in the report. Raises `ConfigError` (with `file`, `line`, `server`) when the
 /// repository cannot be read.
 #[pyfunction]
-#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=None, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sync(
     py: Python<'_>,
     repo: PathBuf,
     servers: Option<Vec<String>>,
     dry_run: bool,
-    freeze: bool,
+    freeze: Option<bool>,
     force: bool,
     concurrency: Option<usize>,
     keys: Option<BTreeMap<String, Vec<u8>>>,
@@ -317,14 +318,14 @@ pub fn sync(
 
 /// Awaitable [`sync`].
 #[pyfunction]
-#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=false, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=None, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sync_async<'py>(
     py: Python<'py>,
     repo: PathBuf,
     servers: Option<Vec<String>>,
     dry_run: bool,
-    freeze: bool,
+    freeze: Option<bool>,
     force: bool,
     concurrency: Option<usize>,
     keys: Option<BTreeMap<String, Vec<u8>>>,

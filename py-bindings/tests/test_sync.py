@@ -62,7 +62,9 @@ def test_sync_to_two_servers_then_nothing_to_do(
     )
     for chef in (goiardi, second):
         client = chef_sync.ChefClient(chef.url, "pivotal", pivotal_key(chef))
-        assert client.get("/cookbooks/py_sync_app/0.1.0")["version"] == "0.1.0"
+        landed = client.get("/cookbooks/py_sync_app/0.1.0")
+        assert landed["version"] == "0.1.0"
+        assert landed["frozen?"] is True, "a Berksfile repo is frozen, as berks upload does"
 
     async def sync_eu() -> chef_sync.SyncReport:
         return await chef_sync.sync_async(repo, keys=keys, servers=["eu-west-1"])

@@ -221,7 +221,7 @@ def sync(
     repo: str | os.PathLike[str],
     servers: Sequence[str] | None = None,
     dry_run: bool = False,
-    freeze: bool = False,
+    freeze: bool | None = None,
     force: bool = False,
     concurrency: int | None = None,
     keys: Mapping[str, bytes] | None = None,
@@ -230,7 +230,9 @@ def sync(
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> SyncReport:
     """Uploads the cookbooks of the repository at ``repo`` to all its servers at once (or
-    only ``servers``). With a Berksfile, ``update`` is ``berks update`` (``True``: every
+    only ``servers``). ``freeze`` defaults to what the replaced tool does: frozen with a
+    Berksfile (``berks upload``), not without (knife). With a Berksfile, ``update`` is
+    ``berks update`` (``True``: every
     cookbook; a list: those), ``offline`` forbids any network use for it, and ``cache_dir``
     holds downloaded cookbooks (in Lambda, a path under ``/tmp``). A failing server never
     raises: it is in the report. Raises :class:`ConfigError` (``file``, ``line``,
@@ -241,7 +243,7 @@ def sync_async(
     repo: str | os.PathLike[str],
     servers: Sequence[str] | None = None,
     dry_run: bool = False,
-    freeze: bool = False,
+    freeze: bool | None = None,
     force: bool = False,
     concurrency: int | None = None,
     keys: Mapping[str, bytes] | None = None,
