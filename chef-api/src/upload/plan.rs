@@ -51,8 +51,10 @@ pub(super) async fn plan(
     options: &UploadOptions,
     cookbooks: &[Arc<LoadedCookbook>],
 ) -> Result<ServerPlan> {
-    let listing = client.list_cookbooks().await?;
-    let api_version = client.negotiate_api_version().await?;
+    // At the same time: a server that does not name its API version in the listing's answer
+    // (goiardi, older Chef servers) needs one more request, and it costs no extra round trip.
+    let (listing, api_version) =
+        futures::try_join!(client.list_cookbooks(), client.negotiate_api_version())?;
     let actions: Vec<Action> = futures::stream::iter(
         cookbooks
             .iter()
