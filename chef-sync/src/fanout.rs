@@ -1,6 +1,7 @@
 //! Fan-out: every server at once, each on its own task, each reported whatever the others do.
 //!
-//! Per server: plan (one listing plus the manifests needed), then, unless it is a dry run,
+//! Per server: plan (the listing and API version, usually fetched ahead by the sync while it
+//! hashed the repository, plus the manifests needed), then, unless it is a dry run,
 //! execute (sandbox, files, commit, manifests in dependency order). Both steps belong to
 //! [`ServerTarget`], which `chef_api::upload::Uploader` implements; the fan-out only runs the
 //! servers concurrently (a blocking-pool thread each), turns their results into [`ServerReport`]s and emits events. A server
@@ -12,16 +13,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chef_api::cookbook::LoadedCookbook;
-use chef_api::upload::{Action, CookbookResult, ServerPlan, Uploader};
+use chef_api::upload::{Action, CookbookResult, ServerPlan, ServerState, Uploader};
 
 use crate::events::{SyncEventKind, SyncEventSink, emit};
 use crate::report::{CookbookOutcome, CookbookReport, ServerReport, millis};
 
 /// One server's upload steps, as the fan-out drives them.
 pub trait ServerTarget: Send + Sync + 'static {
+    /// What planning needs before it needs the cookbooks: the listing and the API version.
+    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>>;
+
     /// Decides, per cookbook, create / update / unchanged / frozen conflict.
-    fn plan(
+    fn plan_with(
         &self,
+        state: ServerState,
         cookbooks: &[Arc<LoadedCookbook>],
     ) -> impl Future<Output = chef_api::Result<ServerPlan>>;
 
@@ -30,11 +35,16 @@ pub trait ServerTarget: Send + Sync + 'static {
 }
 
 impl ServerTarget for Uploader {
-    fn plan(
+    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> {
+        Uploader::server_state(self)
+    }
+
+    fn plan_with(
         &self,
+        state: ServerState,
         cookbooks: &[Arc<LoadedCookbook>],
     ) -> impl Future<Output = chef_api::Result<ServerPlan>> {
-        Uploader::plan(self, cookbooks)
+        Uploader::plan_with(self, state, cookbooks)
     }
 
     fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> {
@@ -54,6 +64,9 @@ pub struct ServerJob<T> {
     pub target: Result<T, String>,
     /// The cookbooks this server gets.
     pub cookbooks: Vec<Arc<LoadedCookbook>>,
+    /// The server's listing and API version when they were fetched ahead (a sync asks while
+    /// it is still hashing the repository); `None`: asked first thing.
+    pub state: Option<chef_api::Result<ServerState>>,
 }
 
 /// Runs every job concurrently, each on its own thread of the blocking pool driving the
@@ -130,7 +143,15 @@ async fn run_one<T: ServerTarget>(
         Err(e) => return fail(e.clone()),
     };
     emit(events.as_ref(), &server, SyncEventKind::Planning);
-    let plan = match target.plan(&job.cookbooks).await {
+    let state = match job.state {
+        Some(state) => state,
+        None => target.server_state().await,
+    };
+    let planned = match state {
+        Ok(state) => target.plan_with(state, &job.cookbooks).await,
+        Err(e) => Err(e),
+    };
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => return fail(e.to_string()),
     };
@@ -250,20 +271,34 @@ mod tests {
     struct Fake {
         action: Option<Action>,
         executed: Arc<AtomicUsize>,
+        states_asked: Arc<AtomicUsize>,
     }
 
     impl ServerTarget for Fake {
-        async fn plan(&self, cookbooks: &[Arc<LoadedCookbook>]) -> chef_api::Result<ServerPlan> {
+        async fn plan_with(
+            &self,
+            state: ServerState,
+            cookbooks: &[Arc<LoadedCookbook>],
+        ) -> chef_api::Result<ServerPlan> {
+            let action = self.action.expect("a failing fake never gets a state");
+            Ok(ServerPlan {
+                api_version: state.api_version,
+                cookbooks: cookbooks
+                    .iter()
+                    .map(|c| PlannedCookbook {
+                        cookbook: Arc::clone(c),
+                        action,
+                    })
+                    .collect(),
+            })
+        }
+
+        async fn server_state(&self) -> chef_api::Result<ServerState> {
+            self.states_asked.fetch_add(1, Ordering::SeqCst);
             match self.action {
-                Some(action) => Ok(ServerPlan {
+                Some(_) => Ok(ServerState {
+                    listing: Default::default(),
                     api_version: 0,
-                    cookbooks: cookbooks
-                        .iter()
-                        .map(|c| PlannedCookbook {
-                            cookbook: Arc::clone(c),
-                            action,
-                        })
-                        .collect(),
                 }),
                 None => Err(chef_api::Error::Server(Box::new(
                     chef_api::error::ResponseError::new(
@@ -306,8 +341,10 @@ mod tests {
             target: Ok(Fake {
                 action,
                 executed: Arc::clone(executed),
+                states_asked: Arc::default(),
             }),
             cookbooks: cookbooks.to_vec(),
+            state: None,
         }
     }
 
@@ -386,6 +423,43 @@ mod tests {
             CookbookOutcome::FrozenConflict
         );
         assert!(!reports[1].ok);
+    }
+
+    #[tokio::test]
+    async fn a_state_fetched_ahead_is_used_and_its_failure_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cbs = [cookbook(tmp.path(), "web")];
+        let executed = Arc::new(AtomicUsize::new(0));
+        let mut ahead = job("ahead", Some(Action::Create), &cbs, &executed);
+        ahead.state = Some(Ok(ServerState {
+            listing: Default::default(),
+            api_version: 2,
+        }));
+        let asked = Arc::clone(&ahead.target.as_ref().unwrap().states_asked);
+        let mut down = job("down", Some(Action::Create), &cbs, &executed);
+        down.state = Some(Err(chef_api::Error::Server(Box::new(
+            chef_api::error::ResponseError::new(
+                503,
+                "GET",
+                "http://127.0.0.1:1/cookbooks?num_versions=all",
+                br#"{"error": ["maintenance"]}"#,
+            ),
+        ))));
+        let reports = run(vec![ahead, down], false, None).await;
+        assert_eq!(asked.load(Ordering::SeqCst), 0, "not asked a second time");
+        assert!(reports[0].ok);
+        assert_eq!(reports[0].cookbooks[0].outcome, CookbookOutcome::Created);
+        assert!(!reports[1].ok);
+        assert!(
+            reports[1].error.as_deref().unwrap().contains("maintenance"),
+            "{:?}",
+            reports[1].error
+        );
+        assert_eq!(
+            executed.load(Ordering::SeqCst),
+            1,
+            "only the reachable server"
+        );
     }
 
     #[tokio::test]

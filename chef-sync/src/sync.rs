@@ -159,46 +159,63 @@ pub async fn sync(
         .iter()
         .flat_map(|s| s.cookbook_path.iter().cloned())
         .collect();
-    // With a Berksfile the lock graph is what gets uploaded (as `berks upload` does);
-    // without one, every cookbook on each server's cookbook_path.
-    let mut berks_warnings = Vec::new();
-    let cookbooks = match &config.berksfile {
-        Some(berksfile) => {
-            let mut berks = options.berkshelf.clone();
-            if berks.env.is_empty() {
-                berks.env = options.load.env.clone();
-            }
-            // `source :chef_server` in the seed's layout: the servers being synced, as each
-            // `CHEF_SERVER=NAME berks install` saw its own.
-            if berks.chef_servers.is_empty() {
-                berks.chef_servers = servers.iter().map(|s| (*s).clone()).collect();
-            }
-            let (set, prepared) =
-                CookbookSet::load_berksfile(&config.root, berksfile, &berks, 0).await?;
-            berks_warnings = prepared.warnings;
-            set
-        }
-        None => CookbookSet::load(&paths, 0).await?,
-    };
     let freeze = options.freeze.unwrap_or(config.berksfile.is_some());
     let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
-    let mut jobs = Vec::with_capacity(servers.len());
-    for spec in servers {
-        let target = client_for(spec).map(|client| {
-            // Commit retries and anything the uploader adds later keep their defaults.
-            let upload = UploadOptions {
-                freeze,
-                force: options.force,
-                file_concurrency: options.per_server_concurrency.max(1),
-                global_limit: Some(Arc::clone(&global)),
-                events: options
-                    .events
-                    .as_ref()
-                    .map(|sink| forward(sink, &spec.name)),
-                ..UploadOptions::default()
-            };
-            Uploader::new(client, upload)
-        });
+    let targets: Vec<(&ServerSpec, Result<Uploader, String>)> = servers
+        .iter()
+        .map(|spec| {
+            let target = client_for(spec).map(|client| {
+                // Commit retries and anything the uploader adds later keep their defaults.
+                let upload = UploadOptions {
+                    freeze,
+                    force: options.force,
+                    file_concurrency: options.per_server_concurrency.max(1),
+                    global_limit: Some(Arc::clone(&global)),
+                    events: options
+                        .events
+                        .as_ref()
+                        .map(|sink| forward(sink, &spec.name)),
+                    ..UploadOptions::default()
+                };
+                Uploader::new(client, upload)
+            });
+            (*spec, target)
+        })
+        .collect();
+    // With a Berksfile the lock graph is what gets uploaded (as `berks upload` does);
+    // without one, every cookbook on each server's cookbook_path.
+    let load = async {
+        Ok::<_, SyncError>(match &config.berksfile {
+            Some(berksfile) => {
+                let mut berks = options.berkshelf.clone();
+                if berks.env.is_empty() {
+                    berks.env = options.load.env.clone();
+                }
+                // `source :chef_server` in the seed's layout: the servers being synced, as
+                // each `CHEF_SERVER=NAME berks install` saw its own.
+                if berks.chef_servers.is_empty() {
+                    berks.chef_servers = servers.iter().map(|s| (*s).clone()).collect();
+                }
+                let (set, prepared) =
+                    CookbookSet::load_berksfile(&config.root, berksfile, &berks, 0).await?;
+                (set, prepared.warnings)
+            }
+            None => (CookbookSet::load(&paths, 0).await?, Vec::new()),
+        })
+    };
+    // Every server's listing and API version are asked while the repository is read and
+    // hashed: they do not depend on it, and the round trips then cost no time.
+    let ahead = futures::future::join_all(targets.iter().map(|(_, target)| async move {
+        match target {
+            Ok(uploader) => Some(uploader.server_state().await),
+            Err(_) => None,
+        }
+    }));
+    // A repository that cannot be read fails at once, without waiting for slow servers.
+    let ((cookbooks, berks_warnings), states) =
+        futures::try_join!(load, async { Ok(ahead.await) })?;
+    let mut jobs = Vec::with_capacity(targets.len());
+    for ((spec, target), state) in targets.into_iter().zip(states) {
         jobs.push(ServerJob {
             name: spec.name.clone(),
             url: spec.url.clone(),
@@ -207,6 +224,7 @@ pub async fn sync(
                 Some(berksfile) => cookbooks.for_paths(std::slice::from_ref(berksfile))?,
                 None => cookbooks.for_paths(&spec.cookbook_path)?,
             },
+            state,
         });
     }
     let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;

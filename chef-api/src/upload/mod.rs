@@ -185,6 +185,17 @@ pub struct PlannedCookbook {
     pub action: Action,
 }
 
+/// What planning asks a server first, before it needs the cookbooks: its cookbook listing and
+/// its API version. [`Uploader::server_state`] fetches it; a sync fetches it while it is still
+/// hashing the repository and hands it to [`Uploader::plan_with`].
+#[derive(Debug, Clone)]
+pub struct ServerState {
+    /// `GET /cookbooks?num_versions=all`, by cookbook name.
+    pub listing: std::collections::BTreeMap<String, crate::endpoints::CookbookListing>,
+    /// The negotiated server API version.
+    pub api_version: u32,
+}
+
 /// The plan for one server.
 #[derive(Debug, Clone)]
 pub struct ServerPlan {
@@ -243,7 +254,32 @@ impl Uploader {
     /// The listing's error, or the first error fetching a manifest (with its URL and the
     /// server's message).
     pub async fn plan(&self, cookbooks: &[Arc<LoadedCookbook>]) -> crate::Result<ServerPlan> {
-        plan::plan(&self.client, &self.options, cookbooks).await
+        let state = self.server_state().await?;
+        self.plan_with(state, cookbooks).await
+    }
+
+    /// The listing and the API version, asked at the same time: the part of [`plan`] that
+    /// does not need the cookbooks.
+    ///
+    /// [`plan`]: Uploader::plan
+    ///
+    /// # Errors
+    /// The listing's or the negotiation's error (URL and the server's message).
+    pub async fn server_state(&self) -> crate::Result<ServerState> {
+        plan::server_state(&self.client).await
+    }
+
+    /// [`plan`](Uploader::plan) from a [`ServerState`] fetched earlier: only the manifests of
+    /// versions the listing has are fetched.
+    ///
+    /// # Errors
+    /// The first error fetching a manifest (with its URL and the server's message).
+    pub async fn plan_with(
+        &self,
+        state: ServerState,
+        cookbooks: &[Arc<LoadedCookbook>],
+    ) -> crate::Result<ServerPlan> {
+        plan::plan(&self.client, &self.options, state, cookbooks).await
     }
 
     /// Carries out a plan: sandbox, files, commit, manifests in dependency order. Returns one

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::{Action, PlannedCookbook, ServerPlan, UploadOptions};
+use super::{Action, PlannedCookbook, ServerPlan, ServerState, UploadOptions};
 use crate::client::ChefClient;
 use crate::cookbook::LoadedCookbook;
 use crate::cookbook::manifest::is_frozen;
@@ -46,15 +46,27 @@ fn decide(
     })
 }
 
-pub(super) async fn plan(
-    client: &ChefClient,
-    options: &UploadOptions,
-    cookbooks: &[Arc<LoadedCookbook>],
-) -> Result<ServerPlan> {
+pub(super) async fn server_state(client: &ChefClient) -> Result<ServerState> {
     // At the same time: a server that does not name its API version in the listing's answer
     // (goiardi, older Chef servers) needs one more request, and it costs no extra round trip.
     let (listing, api_version) =
         futures::try_join!(client.list_cookbooks(), client.negotiate_api_version())?;
+    Ok(ServerState {
+        listing,
+        api_version,
+    })
+}
+
+pub(super) async fn plan(
+    client: &ChefClient,
+    options: &UploadOptions,
+    state: ServerState,
+    cookbooks: &[Arc<LoadedCookbook>],
+) -> Result<ServerPlan> {
+    let ServerState {
+        listing,
+        api_version,
+    } = state;
     let actions: Vec<Action> = futures::stream::iter(
         cookbooks
             .iter()
