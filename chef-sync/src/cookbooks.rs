@@ -111,7 +111,7 @@ impl CookbookSet {
         Ok(Self { by_path })
     }
 
-    /// The Berksfile's whole lock graph ([`crate::berkshelf::prepare`]: path cookbooks in place,
+    /// The Berksfile's whole lock graph ([`crate::berkshelf::prepare()`]: path cookbooks in place,
     /// the others fetched into the cache), loaded like [`load`](Self::load) and filed under the
     /// Berksfile's path, so `for_paths(&[berksfile])` returns them. Also returns what
     /// `prepare` reported (warnings, whether the lock was written).
