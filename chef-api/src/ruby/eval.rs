@@ -929,29 +929,25 @@ impl<'i, 'pr> Run<'i, 'pr> {
             Node::LambdaNode { .. } => Err(self.unsupported(node, "lambdas are")),
             Node::MultiWriteNode { .. } => Err(self.unsupported(node, "multiple assignment is")),
             Node::RangeNode { .. } => Err(self.unsupported(node, "ranges are")),
-            Node::NextNode { .. } => {
-                let n = node.as_next_node().expect("next");
+            Node::NextNode { .. } | Node::BreakNode { .. } => {
+                let (is_next, arguments) = match node.as_next_node() {
+                    Some(n) => (true, n.arguments()),
+                    None => (false, node.as_break_node().expect("break").arguments()),
+                };
                 if self.block_depth == 0 {
+                    let keyword = if is_next { "next" } else { "break" };
                     return Err(self.error(
                         start,
                         ErrorKind::Unsupported,
-                        block_exit_outside_block("next"),
+                        block_exit_outside_block(keyword),
                     ));
                 }
-                let value = self.exit_value(n.arguments(), dsl)?;
-                Err(Flow::Next { value, at: start })
-            }
-            Node::BreakNode { .. } => {
-                let n = node.as_break_node().expect("break");
-                if self.block_depth == 0 {
-                    return Err(self.error(
-                        start,
-                        ErrorKind::Unsupported,
-                        block_exit_outside_block("break"),
-                    ));
-                }
-                let value = self.exit_value(n.arguments(), dsl)?;
-                Err(Flow::Break { value, at: start })
+                let value = self.exit_value(arguments, dsl)?;
+                Err(if is_next {
+                    Flow::Next { value, at: start }
+                } else {
+                    Flow::Break { value, at: start }
+                })
             }
             Node::ReturnNode { .. } => {
                 let n = node.as_return_node().expect("return");
