@@ -420,17 +420,7 @@ pub async fn prepare(
         let in_repos = if missing.is_empty() {
             Default::default()
         } else {
-            SourceSet::new(
-                sources
-                    .sources()
-                    .iter()
-                    .filter(|s| s.is_local())
-                    .cloned()
-                    .collect(),
-            )
-            .fetch_universes()
-            .await
-            .0
+            sources.fetch_local_universes().await.0
         };
         if let Some((name, version)) = missing.iter().find(|(n, v)| in_repos.find(n, v).is_none()) {
             return Err(PrepareError::Offline {

@@ -629,12 +629,16 @@ impl SourceSet {
         &self,
         wanted: &[(String, Version)],
     ) -> (Universes, Vec<SourceError>) {
-        let (local, mut errors) = fetch(self.sources.iter().filter(|s| s.is_local())).await;
+        let (local, errors) = self.fetch_local_universes().await;
         if errors.is_empty() && wanted.iter().all(|(n, v)| local.find(n, v).is_some()) {
             return (local, errors);
         }
-        errors.clear();
         self.fetch_universes().await
+    }
+
+    /// The universes of the local (`chef_repo`) sources only: reading them uses no network.
+    pub async fn fetch_local_universes(&self) -> (Universes, Vec<SourceError>) {
+        fetch(self.sources.iter().filter(|s| s.is_local())).await
     }
 }
 
