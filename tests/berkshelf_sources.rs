@@ -352,16 +352,13 @@ async fn artifactory_source_sends_its_key_to_artifactory_only() {
         "Berksfile",
         &format!("source artifactory: '{url}', api_key: 's3cret-key'\ncookbook 'lib_x'\n"),
     );
-    let p = prepare(
-        &repo,
-        &repo.join("Berksfile"),
-        &PrepareOptions {
-            env: BTreeMap::new(),
-            ..opts.clone()
-        },
-    )
-    .await
-    .unwrap();
+    let no_env = PrepareOptions {
+        env: BTreeMap::new(),
+        ..opts.clone()
+    };
+    let p = prepare(&repo, &repo.join("Berksfile"), &no_env)
+        .await
+        .unwrap();
     assert_eq!(names(&p), ["lib_x-1.2.0"]);
 
     write(
@@ -369,16 +366,9 @@ async fn artifactory_source_sends_its_key_to_artifactory_only() {
         "Berksfile",
         &format!("source artifactory: '{url}'\ncookbook 'lib_x'\n"),
     );
-    let p = prepare(
-        &repo,
-        &repo.join("Berksfile"),
-        &PrepareOptions {
-            env: BTreeMap::new(),
-            ..opts
-        },
-    )
-    .await
-    .unwrap();
+    let p = prepare(&repo, &repo.join("Berksfile"), &no_env)
+        .await
+        .unwrap();
     assert!(
         p.warnings
             .iter()
