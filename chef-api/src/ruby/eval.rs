@@ -1618,7 +1618,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
                     next.extend(
                         names
                             .iter()
-                            .filter(|n| crate::cookbook::fnmatch::fnmatch(part, n))
+                            .filter(|n| super::fnmatch::fnmatch(part, n))
                             .map(|n| join(n)),
                     );
                 } else if self.interp.fs.exists(&base.join(join(part))) {

@@ -75,6 +75,7 @@
 
 mod error;
 mod eval;
+pub mod fnmatch;
 mod value;
 
 pub use error::{CallError, ErrorKind, EvalError, Warning};
