@@ -271,9 +271,11 @@ impl Error {
     /// Worth retrying: connection errors, timeouts, 429, 500, 502, 503, 504.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
+            Self::Transport { source, .. } => crate::client::retry::is_retryable_transport(source),
             Self::Timeout { .. } => true,
-            _ => matches!(self.status(), Some(429 | 500 | 502 | 503 | 504)),
+            _ => self
+                .status()
+                .is_some_and(crate::client::retry::is_retryable_status),
         }
     }
 }
