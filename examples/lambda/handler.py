@@ -42,13 +42,14 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import fleet
 
 LOG = logging.getLogger("chef_sync.lambda")
 LOG.setLevel(logging.INFO)
@@ -69,6 +70,21 @@ ENV_KEYS = frozenset(
         "DEADLINE_MARGIN_SECONDS",
         "CHEF_CLIENT_COMMAND",
         "CONTINUE_POLLING",
+        "STATE_MACHINE_ARN",
+        "RESULTS_BUCKET",
+        "RESULTS_PREFIX",
+        "MAX_CONCURRENCY",
+        "MAX_ERRORS",
+        "DEPSOLVER_WORKERS",
+        "DEPSOLVER_FACTOR",
+        "SERVER_RATE_CONTROL",
+        "CANARY_SERVER",
+        "CANARY_NODES",
+        "WAVE_TIMEOUT_SECONDS",
+        "DELIVERY_TIMEOUT_SECONDS",
+        "CHEF_CLIENT_TIMEOUT_SECONDS",
+        "OUTPUT_TAIL_CHARS",
+        "UNREACHABLE_FAILS",
     }
 )
 #: Chef attribute precedence levels, highest first (``automatic`` wins).
@@ -128,6 +144,10 @@ class ChefBackend(Protocol):
         """The repository's servers, connected with the keys fetched next to knife.rb."""
         ...
 
+    def verify(self, repo: Path) -> Verification:
+        """Whether every server now holds what the repository says (nothing left to upload)."""
+        ...
+
 
 class BackendUnavailable(RuntimeError):
     """The installed chef_sync does not provide what the handler needs."""
@@ -176,6 +196,49 @@ class ChefSyncBackend:
         """One searcher per configured server, signed with the key next to knife.rb."""
         clients = self._chef_sync.repo_clients(repo)
         return [ClientSearcher(name, client) for name, client in clients.items()]
+
+    def verify(self, repo: Path) -> Verification:
+        """See :func:`verify_repository`."""
+        return verify_repository(self._chef_sync, repo, Path(tempfile.gettempdir()) / "chef-sync")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the verify step found: ``ok`` when no server differs from the repository."""
+
+    ok: bool
+    #: ``status`` (chef_sync.status) or ``dry-run`` (a sync that changes nothing).
+    method: str
+    #: What differs, as ``server: cookbook version would be created`` lines (or errors).
+    differences: tuple[str, ...] = ()
+
+
+def verify_repository(module: Any, repo: Path, cache_dir: Path) -> Verification:
+    """Checks every server against the repository with ``chef_sync.status`` when the module
+    has it, otherwise with a dry-run sync (``chef_sync.sync(..., dry_run=True)``), failing when
+    anything would change."""
+    status = getattr(module, "status", None)
+    if status is not None:
+        report = status(repo, cache_dir=cache_dir)
+        return Verification(bool(report.ok), "status", _differences(report))
+    report = module.sync(repo, dry_run=True, cache_dir=cache_dir)
+    differences = _differences(report)
+    return Verification(bool(report.ok) and not differences, "dry-run", differences)
+
+
+def _differences(report: Any) -> tuple[str, ...]:
+    """``server: error`` and ``server: cookbook version would be OUTCOME`` for every server
+    error and every cookbook a sync would change (or a status report says differs)."""
+    found: list[str] = []
+    for server in getattr(report, "servers", ()):
+        if getattr(server, "error", None):
+            found.append(f"{server.name}: {server.error}")
+        for c in getattr(server, "cookbooks", ()):
+            outcome = str(getattr(c, "outcome", ""))
+            if outcome not in ("unchanged", "matches") or getattr(c, "error", None):
+                why = c.error or f"would be {outcome}"
+                found.append(f"{server.name}: {c.name} {c.version} {why}")
+    return tuple(found)
 
 
 def _first_cookbook_error(server: Any) -> str | None:
@@ -242,6 +305,19 @@ class Settings:
     deadline_margin: float = 30.0
     command: str = "sudo chef-client"
     continue_polling: bool = True
+    #: Step Functions mode: the state machine the pipeline action starts (unset: single Lambda).
+    state_machine_arn: str | None = None
+    #: Where rollout documents and the JSON summaries go (the pipeline's artifact bucket).
+    results_bucket: str | None = None
+    results_prefix: str = "chef-sync/converge"
+    #: Rate control: "*" (every server) and server name -> RateControl keys.
+    rate_control: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    canary: fleet.Canary = field(default_factory=fleet.Canary)
+    wave_timeout: int = 7200
+    delivery_timeout: int = 600
+    run_timeout: int = 3600
+    output_tail: int = fleet.DEFAULT_OUTPUT_TAIL
+    unreachable_fails: bool = False
 
     @classmethod
     def load(cls, env: Mapping[str, str], user_parameters: str | None = None) -> Settings:
@@ -275,7 +351,77 @@ class Settings:
             deadline_margin=float(env.get("DEADLINE_MARGIN_SECONDS", 30)),
             command=env.get("CHEF_CLIENT_COMMAND") or "sudo chef-client",
             continue_polling=_truthy(env.get("CONTINUE_POLLING", "true")),
+            state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
+            results_bucket=env.get("RESULTS_BUCKET") or None,
+            results_prefix=env.get("RESULTS_PREFIX") or "chef-sync/converge",
+            rate_control=load_rate_control(env, params.get("rate_control")),
+            canary=fleet.Canary.parse(
+                str(
+                    params["canary_server"]
+                    if "canary_server" in params
+                    else env.get("CANARY_SERVER", "")
+                ),
+                str(
+                    params["canary_nodes"]
+                    if "canary_nodes" in params
+                    else env.get("CANARY_NODES", "1")
+                ),
+            ),
+            wave_timeout=_positive(
+                params.get("wave_timeout", env.get("WAVE_TIMEOUT_SECONDS", 7200)),
+                "WAVE_TIMEOUT_SECONDS",
+            ),
+            delivery_timeout=_positive(
+                env.get("DELIVERY_TIMEOUT_SECONDS", 600), "DELIVERY_TIMEOUT_SECONDS"
+            ),
+            run_timeout=_positive(
+                env.get("CHEF_CLIENT_TIMEOUT_SECONDS", 3600), "CHEF_CLIENT_TIMEOUT_SECONDS"
+            ),
+            output_tail=_positive(
+                env.get("OUTPUT_TAIL_CHARS", fleet.DEFAULT_OUTPUT_TAIL), "OUTPUT_TAIL_CHARS"
+            ),
+            unreachable_fails=_truthy(env.get("UNREACHABLE_FAILS", "false")),
         )
+
+
+def _positive(value: object, name: str) -> int:
+    number = int(str(value))
+    if number < 1:
+        raise ValueError(f"{name} must be a positive number of seconds or characters, not {value}")
+    return number
+
+
+def load_rate_control(env: Mapping[str, str], override: Any = None) -> dict[str, dict[str, Any]]:
+    """Rate control per server: ``"*"`` from ``MAX_CONCURRENCY``, ``MAX_ERRORS``,
+    ``DEPSOLVER_WORKERS`` and ``DEPSOLVER_FACTOR``; each server's own from the JSON object
+    ``SERVER_RATE_CONTROL`` (``{"prod-eu": {"depsolver_workers": 8, "max_errors": "2"}}``),
+    then from the UserParameters key ``rate_control`` (same shape). Checked here, so a typo
+    fails the job before anything is sent."""
+    table: dict[str, dict[str, Any]] = {"*": {}}
+    for key, name in (
+        ("max_concurrency", "MAX_CONCURRENCY"),
+        ("max_errors", "MAX_ERRORS"),
+        ("depsolver_workers", "DEPSOLVER_WORKERS"),
+        ("depsolver_factor", "DEPSOLVER_FACTOR"),
+    ):
+        if env.get(name):
+            table["*"][key] = env[name]
+    for source, raw in (
+        ("SERVER_RATE_CONTROL", env.get("SERVER_RATE_CONTROL")),
+        ("rate_control", override),
+    ):
+        if raw in (None, ""):
+            continue
+        loaded = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
+            raise ValueError(f"{source} must be a JSON object of server name -> object")
+        for server, values in loaded.items():
+            table.setdefault(str(server), {}).update(values)
+    base = fleet.RateControl.from_mapping(table["*"], fleet.RateControl(), "rate control")
+    for server, values in table.items():
+        if server != "*":
+            fleet.RateControl.from_mapping(values, base, f"rate control of {server}")
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +506,8 @@ class Discovery:
     skipped: list[str] = field(default_factory=list)
     #: Servers whose search failed: name -> error.
     failed_servers: dict[str, str] = field(default_factory=dict)
+    #: Every server searched (successfully or not), in order.
+    searched: list[str] = field(default_factory=list)
 
 
 def find_targets(servers: Iterable[NodeSearcher], query: str, id_attribute: str) -> Discovery:
@@ -368,6 +516,7 @@ def find_targets(servers: Iterable[NodeSearcher], query: str, id_attribute: str)
     found = Discovery()
     seen: set[str] = set()
     for server in servers:
+        found.searched.append(server.name)
         try:
             nodes = list(server.search_nodes(query))
         except Exception as e:  # noqa: BLE001 - any failure is reported per server
@@ -693,9 +842,27 @@ def handle(
             return float(context.get_remaining_time_in_millis()) / 1000.0
 
         token = data.get("continuationToken")
-        if token:
+        followed = json.loads(token) if token else None
+        if isinstance(followed, dict) and followed.get("v") == 2:
+            # Step Functions mode: the execution this job started is still running.
+            result = follow_rollout(
+                followed,
+                settings,
+                sfn=session.client("stepfunctions", config=retry),
+                remaining_seconds=remaining,
+                sleep=sleep,
+            )
+        elif token:
             # A previous invocation sent the commands; only polling remains.
             result = resume(token, settings, ssm=ssm, remaining_seconds=remaining, sleep=sleep)
+        elif settings.state_machine_arn:
+            result = start_rollout(
+                job_id,
+                data,
+                settings,
+                sfn=session.client("stepfunctions", config=retry),
+                user_parameters=user_parameters,
+            )
         else:
             result = converge(
                 job_id,
@@ -715,6 +882,463 @@ def handle(
     LOG.info("job %s: %s", job_id, result.summary)
     report(codepipeline, job_id, result)
     return {"ok": result.ok, "summary": result.summary, "statuses": result.statuses}
+
+
+# ---------------------------------------------------------------------------------------------
+# Step Functions mode: the pipeline action starts the state machine and reports its outcome
+# ---------------------------------------------------------------------------------------------
+
+#: Seconds one pipeline-action invocation follows a running execution before handing back a
+#: continuation token (CodePipeline then invokes the function again).
+FOLLOW_SECONDS = 60.0
+#: Execution statuses that are still going.
+RUNNING_EXECUTION = frozenset({"RUNNING", "PENDING_REDRIVE"})
+RETRY = botocore.config.Config(retries={"mode": "adaptive", "max_attempts": 10})
+
+
+def execution_name(job_id: str) -> str:
+    """The execution (and rollout) name of a pipeline job: one execution per job, so an
+    invocation repeated by CodePipeline finds the execution it started."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"job-{job_id}")[:80]
+
+
+def start_rollout(
+    job_id: str,
+    data: Mapping[str, Any],
+    settings: Settings,
+    *,
+    sfn: Any,
+    user_parameters: str | None,
+) -> JobResult:
+    """Starts the state machine on the job's repository artifact; hands back a continuation
+    token naming the execution."""
+    artifacts = data.get("inputArtifacts") or []
+    if not artifacts:
+        raise ValueError("the action has no input artifact: give it the repository artifact")
+    location = artifacts[0]["location"]["s3Location"]
+    name = execution_name(job_id)
+    state = {
+        "rollout_id": name,
+        "job_id": job_id,
+        "artifact": {"bucket": location["bucketName"], "key": location["objectKey"]},
+        "user_parameters": user_parameters,
+    }
+    assert settings.state_machine_arn is not None
+    try:
+        arn = sfn.start_execution(
+            stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(state)
+        )["executionArn"]
+    except botocore.exceptions.ClientError as e:
+        if fleet.error_code(e) != "ExecutionAlreadyExists":
+            raise
+        arn = settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    LOG.info("job %s: rollout %s started", job_id, arn)
+    return JobResult(
+        ok=True,
+        summary=f"Rollout started: {arn}",
+        continuation=json.dumps({"v": 2, "execution": arn}, separators=(",", ":")),
+    )
+
+
+def follow_rollout(
+    token: Mapping[str, Any],
+    settings: Settings,
+    *,
+    sfn: Any,
+    remaining_seconds: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> JobResult:
+    """Looks at the execution a previous invocation started, for at most
+    :data:`FOLLOW_SECONDS`; reports its summary once it has ended."""
+    arn = str(token["execution"])
+    waited = 0.0
+    while True:
+        execution = sfn.describe_execution(executionArn=arn)
+        status = str(execution["status"])
+        if status not in RUNNING_EXECUTION:
+            break
+        if (
+            waited + settings.poll_interval > FOLLOW_SECONDS
+            or remaining_seconds() - settings.poll_interval < settings.deadline_margin
+        ):
+            return JobResult(
+                ok=True,
+                summary=f"Rollout {arn} still running.",
+                continuation=json.dumps(dict(token), separators=(",", ":")),
+            )
+        sleep(settings.poll_interval)
+        waited += settings.poll_interval
+    if status == "SUCCEEDED":
+        output = json.loads(execution.get("output") or "{}")
+        return JobResult(ok=bool(output.get("ok", True)), summary=str(output.get("summary", "")))
+    why = execution.get("cause") or execution.get("error") or "no cause given"
+    return JobResult(ok=False, summary=f"Rollout {status.lower()}: {why}")
+
+
+@dataclass
+class StepContext:
+    """What every state of the machine needs besides its input."""
+
+    env: Mapping[str, str]
+    session: Any
+    backend: Callable[[], ChefBackend] = load_backend
+    workdir: Path | None = None
+    now: Callable[[], float] = time.time
+
+    def settings(self, state: Mapping[str, Any]) -> Settings:
+        return Settings.load(self.env, state.get("user_parameters"))
+
+    def store(self, settings: Settings) -> fleet.RolloutStore:
+        if not settings.results_bucket:
+            raise ValueError("RESULTS_BUCKET is not set: the rollout has nowhere to keep its state")
+        return fleet.RolloutStore(
+            self.session.client("s3", config=RETRY),
+            settings.results_bucket,
+            settings.results_prefix,
+        )
+
+    def ssm(self) -> Any:
+        return self.session.client("ssm", config=RETRY)
+
+
+#: The keys of a state that every step passes on unchanged.
+STATE_KEYS = ("rollout_id", "job_id", "artifact", "user_parameters")
+
+
+def _state(state: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+    return {**{k: state.get(k) for k in STATE_KEYS}, **values}
+
+
+def plan_rollout(
+    rollout_id: str, job_id: str | None, settings: Settings, discovery: Discovery, ssm: Any
+) -> fleet.Rollout:
+    """The rollout of what the searches found: unreachable nodes set aside (recorded as such),
+    the canary wave, then every other node."""
+    ids = [t.instance_id for t in discovery.targets]
+    nodes = {t.instance_id: [t.node, t.server] for t in discovery.targets}
+    gone = fleet.unreachable_instances(ssm, ids) if ids else {}
+    grouped: dict[str, list[str]] = {name: [] for name in discovery.searched}
+    for server, members in fleet.by_server([i for i in ids if i not in gone], nodes).items():
+        grouped.setdefault(server, []).extend(members)
+    first, rest = settings.canary.split(grouped)
+    rollout = fleet.Rollout(
+        id=rollout_id,
+        job_id=job_id,
+        command=settings.command,
+        rate={k: dict(v) for k, v in settings.rate_control.items()},
+        waves=[{"name": "canary", "servers": first}, {"name": "rollout", "servers": rest}],
+        nodes=nodes,
+        poll_interval=max(1, int(settings.poll_interval)),
+        wave_timeout=settings.wave_timeout,
+        delivery_timeout=settings.delivery_timeout,
+        run_timeout=settings.run_timeout,
+        tail=settings.output_tail,
+        unreachable_fails=settings.unreachable_fails,
+        skipped=list(discovery.skipped),
+        failed_servers=dict(discovery.failed_servers),
+    )
+    for instance_id, why in gone.items():
+        node, server = nodes[instance_id]
+        rollout.record(
+            fleet.NodeResult(
+                server, instance_id, node, "unreachable", "NotReachable", why, wave="sync"
+            )
+        )
+    return rollout
+
+
+def step_sync(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """State ``Sync``: fetches the repository and keys, syncs the cookbooks when asked, finds
+    the nodes, sets aside those SSM cannot reach and stores the rollout's plan."""
+    settings = ctx.settings(state)
+    store = ctx.store(settings)
+    ssm = ctx.ssm()
+    s3 = ctx.session.client("s3", config=RETRY)
+    sync_error: str | None = None
+    with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
+        repo = _fetch_state_repository(state, Path(tmp) / "repo", s3, settings)
+        chef = ctx.backend()
+        if settings.run_sync:
+            outcome = chef.sync(repo)
+            if not outcome.ok:
+                sync_error = "; ".join(f"{s.name}: {s.error}" for s in outcome.servers if not s.ok)
+        discovery = (
+            Discovery()
+            if sync_error
+            else find_targets(
+                chef.servers(repo), settings.node_query, settings.instance_id_attribute
+            )
+        )
+        shutil.rmtree(repo, ignore_errors=True)
+    rollout = plan_rollout(str(state["rollout_id"]), state.get("job_id"), settings, discovery, ssm)
+    rollout.sync_error = sync_error
+    store.save(rollout)
+    planned = {w["name"]: sum(len(v) for v in w["servers"].values()) for w in rollout.waves}
+    LOG.info("rollout %s planned: %s", rollout.id, planned)
+    return _state(
+        state, ok=sync_error is None, poll_interval=rollout.poll_interval, planned=planned
+    )
+
+
+def _fetch_state_repository(
+    state: Mapping[str, Any], dest: Path, s3: Any, settings: Settings
+) -> Path:
+    artifact = state["artifact"]
+    job_data = {
+        "inputArtifacts": [
+            {
+                "location": {
+                    "s3Location": {"bucketName": artifact["bucket"], "objectKey": artifact["key"]}
+                }
+            }
+        ]
+    }
+    repo = fetch_repository(job_data, dest, s3)
+    fetch_keys(repo, server_names(repo), settings.key_bucket, s3)
+    return repo
+
+
+def _wave_state(state: Mapping[str, Any], rollout: fleet.Rollout) -> dict[str, Any]:
+    done = rollout.wave_done
+    results = rollout.wave_results(rollout.wave) if 0 <= rollout.wave < len(rollout.waves) else []
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return _state(
+        state,
+        ok=True,
+        poll_interval=rollout.poll_interval,
+        wave=rollout.wave_name,
+        wave_done=done,
+        wave_ok=rollout.wave_ok if done else True,
+        in_flight=len(rollout.in_flight),
+        counts=counts,
+    )
+
+
+def _run_wave(state: Mapping[str, Any], ctx: StepContext, index: int) -> dict[str, Any]:
+    settings = ctx.settings(state)
+    store = ctx.store(settings)
+    ssm = ctx.ssm()
+    rollout = store.load(str(state["rollout_id"]))
+    try:
+        if rollout.wave < index:
+            fleet.start_wave(rollout, index, ssm, ctx.now)
+        else:
+            # A retry after SSM throttled: the wave has started, send what is left.
+            fleet.advance(rollout, ssm, ctx.now)
+    finally:
+        store.save(rollout)
+    return _wave_state(state, rollout)
+
+
+def step_canary(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """State ``Canary``: starts the first wave (every server's canary nodes, with its rate
+    control and no error allowed). A wave with no node is done at once."""
+    return _run_wave(state, ctx, 0)
+
+
+def step_wave(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """State ``Waves``: starts every other node, per server within its rate control."""
+    return _run_wave(state, ctx, 1)
+
+
+def step_poll(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """States ``PollCanary``/``PollWaves``: looks at the commands in flight once, records
+    finished nodes and sends the next chunks; ``wave_done`` tells the machine to move on,
+    otherwise it waits ``poll_interval`` seconds and polls again."""
+    settings = ctx.settings(state)
+    store = ctx.store(settings)
+    rollout = store.load(str(state["rollout_id"]))
+    try:
+        fleet.poll(rollout, ctx.ssm(), ctx.now)
+    finally:
+        store.save(rollout)
+    return _wave_state(state, rollout)
+
+
+def step_verify(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """State ``Verify``: checks that every server holds what the repository says
+    (:func:`verify_repository`)."""
+    settings = ctx.settings(state)
+    store = ctx.store(settings)
+    rollout = store.load(str(state["rollout_id"]))
+    s3 = ctx.session.client("s3", config=RETRY)
+    with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
+        repo = _fetch_state_repository(state, Path(tmp) / "repo", s3, settings)
+        try:
+            verification = ctx.backend().verify(repo)
+        finally:
+            shutil.rmtree(repo, ignore_errors=True)
+    rollout.verify = {
+        "ok": verification.ok,
+        "method": verification.method,
+        "differences": list(verification.differences),
+    }
+    store.save(rollout)
+    return _state(state, ok=verification.ok, poll_interval=rollout.poll_interval)
+
+
+def rollout_summary(rollout: fleet.Rollout) -> dict[str, Any]:
+    """The JSON summary of a rollout: outcome, counts and one entry per node (nodes held back
+    by a failed canary are ``not_run``)."""
+    results = {i: r for i, r in rollout.results.items()}
+    for wave in rollout.waves:
+        for server, ids in wave["servers"].items():
+            for instance_id in ids:
+                if instance_id not in results:
+                    results[instance_id] = fleet.NodeResult(
+                        server,
+                        instance_id,
+                        rollout.nodes[instance_id][0],
+                        "not_run",
+                        "NotSent",
+                        "held back: an earlier wave failed",
+                        wave=wave["name"],
+                    )
+    ordered = fleet.Rollout(id=rollout.id, command="", rate={}, waves=[], nodes={}, results=results)
+    nodes = [asdict(r) for r in fleet.iter_results(ordered)]
+    counts: dict[str, int] = {}
+    for r in results.values():
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    bad = counts.get("failed", 0) + counts.get("no_answer", 0) + counts.get("not_run", 0)
+    if rollout.unreachable_fails:
+        bad += counts.get("unreachable", 0)
+    verify_ok = rollout.verify is None or bool(rollout.verify.get("ok"))
+    ok = (
+        not bad
+        and not rollout.failed_servers
+        and rollout.sync_error is None
+        and rollout.error is None
+        and verify_ok
+    )
+    return {
+        "rollout": rollout.id,
+        "job_id": rollout.job_id,
+        "ok": ok,
+        "counts": counts,
+        "nodes": nodes,
+        "waves": [
+            {"name": w["name"], "servers": {s: len(ids) for s, ids in w["servers"].items()}}
+            for w in rollout.waves
+        ],
+        "rate_control": {
+            s: {
+                "max_concurrency": rollout.rate_for(s).concurrency,
+                "max_errors": rollout.rate_for(s).max_errors,
+            }
+            for s in sorted({srv for w in rollout.waves for srv in w["servers"]})
+        },
+        "skipped": rollout.skipped,
+        "failed_servers": rollout.failed_servers,
+        "sync_error": rollout.sync_error,
+        "verify": rollout.verify,
+        "error": rollout.error,
+    }
+
+
+def summary_text(summary: Mapping[str, Any], uri: str | None) -> str:
+    """The pipeline's view of a summary: counts, then the nodes that did not converge (with
+    the last line of their chef-client output), then what else went wrong."""
+    counts = summary["counts"]
+    total = sum(counts.values())
+    parts = [f"chef-client converged {counts.get('converged', 0)} of {total} nodes."]
+    labels = (
+        ("failed", "Failed"),
+        ("no_answer", "No answer"),
+        ("not_run", "Not run"),
+        ("unreachable", "Unreachable (not managed by SSM or not running; no cookbook ran)"),
+    )
+    for outcome, label in labels:
+        nodes = [n for n in summary["nodes"] if n["outcome"] == outcome]
+        if nodes:
+            parts.append(f"{label}: " + "; ".join(_describe_node(n) for n in nodes) + ".")
+    if summary.get("sync_error"):
+        parts.append(f"Cookbook sync failed on: {summary['sync_error']}.")
+    if summary.get("failed_servers"):
+        parts.append(
+            "Search failed on: "
+            + "; ".join(f"{n}: {e}" for n, e in summary["failed_servers"].items())
+            + "."
+        )
+    verify = summary.get("verify")
+    if verify and not verify.get("ok"):
+        parts.append(
+            f"Verify ({verify['method']}) found differences: "
+            + "; ".join(verify["differences"])
+            + "."
+        )
+    if summary.get("error"):
+        parts.append(f"Rollout error: {summary['error']}.")
+    if summary.get("skipped"):
+        parts.append(
+            f"Skipped {len(summary['skipped'])} nodes: " + "; ".join(summary["skipped"]) + "."
+        )
+    if uri:
+        parts.insert(1, f"Per-node results: {uri}.")
+    return " ".join(parts)
+
+
+def _describe_node(n: Mapping[str, Any]) -> str:
+    text = f"{n['instance_id']} ({n['node']} on {n['server']})"
+    why = n.get("details") or n.get("status")
+    if why:
+        text += f" {why}"
+    last = [line for line in str(n.get("output_tail", "")).splitlines() if line.strip()]
+    if last and n["outcome"] in ("failed", "no_answer"):
+        text += f": {last[-1].strip()[:200]}"
+    return text
+
+
+def step_report(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """State ``Report``: writes the JSON summary to the results bucket and hands the machine
+    its outcome (``ok``, ``summary``); an error caught by the machine (``state["error"]``)
+    fails the rollout with its cause."""
+    settings = ctx.settings(state)
+    store = ctx.store(settings)
+    rollout_id = str(state["rollout_id"])
+    caught = state.get("error")
+    try:
+        rollout = store.load(rollout_id)
+    except botocore.exceptions.ClientError as e:
+        if fleet.error_code(e) not in ("NoSuchKey", "404"):
+            raise
+        # The machine failed before the plan was stored (in Sync).
+        rollout = fleet.Rollout(
+            id=rollout_id, job_id=state.get("job_id"), command="", rate={}, waves=[], nodes={}
+        )
+    if isinstance(caught, Mapping):
+        rollout.error = f"{caught.get('Error', 'Error')}: {str(caught.get('Cause', ''))[:1000]}"
+        store.save(rollout)
+    summary = rollout_summary(rollout)
+    uri = store.write_summary(rollout_id, summary)
+    text = summary_text(summary, uri)
+    LOG.info("rollout %s: %s", rollout_id, text)
+    return {
+        "ok": summary["ok"],
+        "summary": text if summary["ok"] else text[:MAX_FAILURE_MESSAGE],
+        "summary_uri": uri,
+        "counts": summary["counts"],
+    }
+
+
+#: The states of the machine, by the ``step`` name its Task states pass.
+STEPS: dict[str, Callable[[Mapping[str, Any], StepContext], dict[str, Any]]] = {
+    "sync": step_sync,
+    "canary": step_canary,
+    "wave": step_wave,
+    "poll": step_poll,
+    "verify": step_verify,
+    "report": step_report,
+}
+
+
+def step_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The state machine's Lambda entry point (``handler.step_handler``): runs the state
+    named by ``event["step"]`` on ``event["state"]``. SSM throttling surfaces as
+    ``SsmThrottled``, which the machine retries with backoff."""
+    step = STEPS[str(event["step"])]
+    return step(event["state"], StepContext(env=os.environ, session=boto3.session.Session()))
 
 
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
