@@ -647,9 +647,10 @@ def poll(rollout: Rollout, ssm: Any, now: Callable[[], float] = time.time) -> No
                 if status in UNFINISHED_STATUSES and not timed_out:
                     still.append(flight)
                     continue
-                if status in UNFINISHED_STATUSES:
+                cancelled = status in UNFINISHED_STATUSES
+                if cancelled:
                     cancel(ssm, flight.command_id)
-                collect(rollout, flight, ssm)
+                collect(rollout, flight, ssm, cancelled=cancelled)
             except SsmThrottled:
                 # Looked at again on the retry; nodes already recorded are not counted twice.
                 still.extend(rollout.in_flight[index:])
@@ -674,8 +675,9 @@ def cancel(ssm: Any, command_id: str) -> None:
             raise
 
 
-def collect(rollout: Rollout, flight: InFlight, ssm: Any) -> None:
-    """Records the result of every node of a finished (or cancelled) command."""
+def collect(rollout: Rollout, flight: InFlight, ssm: Any, *, cancelled: bool = False) -> None:
+    """Records the result of every node of a finished command, or of one ``cancelled`` at the
+    wave's timeout (its nodes that had not finished gave no answer in time)."""
     state = rollout.servers.get(flight.server)
     for instance_id in flight.instance_ids:
         if (
@@ -695,6 +697,9 @@ def collect(rollout: Rollout, flight: InFlight, ssm: Any) -> None:
         )
         if result.outcome == "no_answer" and result.status in ("Pending", "Delayed"):
             result.outcome, result.details = "unreachable", result.details or "never delivered"
+        elif cancelled and result.status in ("Cancelled", "Cancelling", "InProgress"):
+            result.outcome = "no_answer"
+            result.details = f"no answer within the wave's {rollout.wave_timeout} s; cancelled"
         rollout.record(result)
         if state is not None and result.outcome in ("failed", "no_answer"):
             state.errors += 1
