@@ -508,6 +508,8 @@ class Discovery:
     failed_servers: dict[str, str] = field(default_factory=dict)
     #: Every server searched (successfully or not), in order.
     searched: list[str] = field(default_factory=list)
+    #: Instances SSM cannot reach (not managed, agent offline): instance id -> why.
+    unreachable: dict[str, str] = field(default_factory=dict)
 
 
 def find_targets(servers: Iterable[NodeSearcher], query: str, id_attribute: str) -> Discovery:
@@ -581,10 +583,12 @@ def poll_invocations(
     remaining_seconds: Callable[[], float],
     settings: Settings,
     sleep: Callable[[float], None] = time.sleep,
+    finished: dict[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Polls ``GetCommandInvocation`` until every invocation is final or fewer than
     ``deadline_margin`` seconds of the Lambda remain. Returns instance id -> last status
-    (``Pending`` when the invocation was not visible yet)."""
+    (``Pending`` when the invocation was not visible yet); ``finished`` receives the last
+    answer for every instance (its output, times)."""
     statuses = {instance_id: "Pending" for instance_id in commands}
     while True:
         for instance_id, command_id in commands.items():
@@ -600,6 +604,8 @@ def poll_invocations(
                     continue
                 raise
             statuses[instance_id] = invocation["Status"]
+            if finished is not None:
+                finished[instance_id] = invocation
         if not any(s in UNFINISHED_STATUSES for s in statuses.values()):
             return statuses
         if remaining_seconds() - settings.poll_interval < settings.deadline_margin:
@@ -621,26 +627,94 @@ class JobResult:
     statuses: dict[str, str] = field(default_factory=dict)
     #: Set when polling should go on in a new invocation (CodePipeline continuation token).
     continuation: str | None = None
+    #: One result per node (server, instance, outcome, duration, output tail).
+    nodes: list[fleet.NodeResult] = field(default_factory=list)
+
+
+def node_results(
+    targets: Sequence[Target],
+    statuses: Mapping[str, str],
+    invocations: Mapping[str, Mapping[str, Any]],
+    discovery: Discovery,
+    tail: int = fleet.DEFAULT_OUTPUT_TAIL,
+) -> list[fleet.NodeResult]:
+    """Per node: its SSM invocation's outcome, duration and output tail; ``SendFailed``
+    instances (SSM refused the batch), and the unreachable ones, set aside before sending."""
+    by_id = {t.instance_id: t for t in targets}
+    results = []
+    for instance_id, status in statuses.items():
+        t = by_id.get(instance_id) or Target(instance_id, "", "")
+        inv = invocations.get(instance_id, {})
+        details = str(inv.get("StatusDetails", ""))
+        if status.startswith("SendFailed: "):
+            code = status.split(": ", 1)[1]
+            outcome = "unreachable" if code == "InvalidInstanceId" else "failed"
+            results.append(
+                fleet.NodeResult(t.server, instance_id, t.node, outcome, "SendFailed", code)
+            )
+            continue
+        results.append(
+            fleet.NodeResult(
+                t.server,
+                instance_id,
+                t.node,
+                fleet.outcome_of(status, details),
+                status,
+                details if details != status else "",
+                fleet.duration_of(inv),
+                fleet.output_tail(inv, tail),
+            )
+        )
+    for instance_id, why in discovery.unreachable.items():
+        t = by_id.get(instance_id) or Target(instance_id, "", "")
+        results.append(
+            fleet.NodeResult(t.server, instance_id, t.node, "unreachable", "NotReachable", why)
+        )
+    return results
+
+
+def _last_line(result: fleet.NodeResult) -> str:
+    lines = [line.strip() for line in result.output_tail.splitlines() if line.strip()]
+    return f" ({lines[-1][:200]})" if lines else ""
 
 
 def summarize(
-    targets: Sequence[Target], statuses: Mapping[str, str], discovery: Discovery
+    targets: Sequence[Target],
+    statuses: Mapping[str, str],
+    discovery: Discovery,
+    invocations: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Settings | None = None,
 ) -> JobResult:
-    """Builds the report: failed instances (with node and server), unfinished ones, servers
-    whose search failed, and skipped nodes."""
+    """Builds the report: failed instances (with node, server and the last line of their
+    chef-client output), unfinished ones, unreachable ones, servers whose search failed, and
+    skipped nodes."""
+    settings = settings or Settings()
     by_id = {t.instance_id: t for t in targets}
+    nodes = node_results(targets, statuses, invocations or {}, discovery, settings.output_tail)
+    by_node = {r.instance_id: r for r in nodes}
     unfinished = [i for i, s in statuses.items() if s in UNFINISHED_STATUSES]
-    failed = [i for i, s in statuses.items() if s != "Success" and i not in unfinished]
+    unreachable = [r for r in nodes if r.outcome == "unreachable"]
+    failed = [
+        i
+        for i, s in statuses.items()
+        if s != "Success" and i not in unfinished and by_node[i].outcome != "unreachable"
+    ]
     succeeded = sum(1 for s in statuses.values() if s == "Success")
 
     def describe(i: str) -> str:
         t = by_id.get(i)
         where = f" ({t.node} on {t.server})" if t and t.node else ""
-        return f"{i}{where}: {statuses[i]}"
+        return f"{i}{where}: {statuses[i]}{_last_line(by_node[i])}"
 
     parts = [f"chef-client succeeded on {succeeded} of {len(statuses)} instances."]
     if failed:
         parts.append("Failed: " + "; ".join(describe(i) for i in failed) + ".")
+    if unreachable:
+        parts.append(
+            "Unreachable (not managed by SSM or not running; no cookbook ran): "
+            + "; ".join(r.describe() for r in unreachable)
+            + "."
+        )
     if unfinished:
         parts.append(
             "Still running when the Lambda deadline neared: "
@@ -655,8 +729,13 @@ def summarize(
         )
     if discovery.skipped:
         parts.append(f"Skipped {len(discovery.skipped)} nodes: " + "; ".join(discovery.skipped))
-    ok = not failed and not unfinished and not discovery.failed_servers
-    return JobResult(ok=ok, summary=" ".join(parts), statuses=dict(statuses))
+    ok = (
+        not failed
+        and not unfinished
+        and not discovery.failed_servers
+        and not (unreachable and settings.unreachable_fails)
+    )
+    return JobResult(ok=ok, summary=" ".join(parts), statuses=dict(statuses), nodes=nodes)
 
 
 def converge(
@@ -689,9 +768,12 @@ def converge(
         # Keys are no longer needed once the clients are built.
         shutil.rmtree(repo, ignore_errors=True)
     ids = [t.instance_id for t in discovery.targets]
+    if ids:
+        discovery.unreachable = fleet.unreachable_instances(ssm, ids)
+        ids = [i for i in ids if i not in discovery.unreachable]
     if not ids:
-        LOG.info("no node matched %r", settings.node_query)
-        return summarize([], {}, discovery)
+        LOG.info("no reachable node matched %r", settings.node_query)
+        return summarize(discovery.targets, {}, discovery, settings=settings)
     comment = f"chef-client for CodePipeline job {job_id}"
     commands, refused = send_chef_client(ssm, ids, settings, comment)
     return finish(ssm, commands, refused, discovery, settings, remaining_seconds, sleep)
@@ -709,9 +791,12 @@ def finish(
     """Polls the sent commands and builds the result; when invocations are still running at
     the deadline and ``continue_polling`` is on, asks CodePipeline to invoke again."""
     statuses = dict(refused)
+    invocations: dict[str, Mapping[str, Any]] = {}
     if commands:
-        statuses.update(poll_invocations(ssm, commands, remaining_seconds, settings, sleep))
-    result = summarize(discovery.targets, statuses, discovery)
+        statuses.update(
+            poll_invocations(ssm, commands, remaining_seconds, settings, sleep, invocations)
+        )
+    result = summarize(discovery.targets, statuses, discovery, invocations, settings)
     running = sum(1 for st in statuses.values() if st in UNFINISHED_STATUSES)
     if running and settings.continue_polling:
         token = continuation_token(commands, refused, discovery)
@@ -743,9 +828,11 @@ def continuation_token(
         "refused": dict(refused),
         "failed_servers": dict(discovery.failed_servers),
         "skipped": list(discovery.skipped),
+        "unreachable": dict(discovery.unreachable),
     }
     shorter: list[Callable[[], None]] = [
         lambda: state.update(skipped=[f"{len(discovery.skipped)} nodes (see the first log)"]),
+        lambda: state.update(unreachable={i: "see the first log" for i in state["unreachable"]}),
         lambda: state.update(
             failed_servers={n: "see the first log" for n in state["failed_servers"]}
         ),
@@ -780,6 +867,7 @@ def resume(
         targets=[Target(i, "", "") for i in [*commands, *state["refused"]]],
         skipped=list(state["skipped"]),
         failed_servers=dict(state["failed_servers"]),
+        unreachable=dict(state.get("unreachable", {})),
     )
     return finish(ssm, commands, state["refused"], discovery, settings, remaining_seconds, sleep)
 
@@ -876,12 +964,36 @@ def handle(
                 sleep=sleep,
                 workdir=workdir,
             )
+        if result.continuation is None and result.nodes and settings.results_bucket:
+            uri = write_job_summary(session.client("s3", config=retry), settings, job_id, result)
+            result.summary = f"{result.summary} Per-node results: {uri}."
     except Exception as e:
         LOG.exception("job %s failed", job_id)
         result = JobResult(ok=False, summary=f"{type(e).__name__}: {e}")
     LOG.info("job %s: %s", job_id, result.summary)
     report(codepipeline, job_id, result)
     return {"ok": result.ok, "summary": result.summary, "statuses": result.statuses}
+
+
+def write_job_summary(s3: Any, settings: Settings, job_id: str, result: JobResult) -> str:
+    """Writes the single-Lambda mode's JSON summary (as the state machine's Report does);
+    returns its ``s3://`` address."""
+    assert settings.results_bucket is not None
+    counts: dict[str, int] = {}
+    for r in result.nodes:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    store = fleet.RolloutStore(s3, settings.results_bucket, settings.results_prefix)
+    return store.write_summary(
+        execution_name(job_id),
+        {
+            "job_id": job_id,
+            "ok": result.ok,
+            "mode": "lambda",
+            "counts": counts,
+            "nodes": [asdict(r) for r in result.nodes],
+            "summary": result.summary,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------

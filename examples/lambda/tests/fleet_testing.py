@@ -49,6 +49,10 @@ class FakeFleet:
     invalid: set[str] = field(default_factory=set)
     cancelled: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    #: Every instance not in ``ping`` counts as online (for tests about something else).
+    everyone_online: bool = False
+    #: Whether :attr:`runs` decide how commands end (off: moto's "Success", or the test's own).
+    drive_runs: bool = True
 
     def manage(self, *instance_ids: str, ping: str = "Online") -> None:
         for i in instance_ids:
@@ -90,8 +94,11 @@ class FakeFleet:
         if name == "DescribeInstanceInformation":
             (wanted,) = [f["Values"] for f in params["Filters"] if f["Key"] == "InstanceIds"]
             assert len(wanted) <= 50
+            default = "Online" if self.everyone_online else None
             found = [
-                {"InstanceId": i, "PingStatus": self.ping[i]} for i in wanted if i in self.ping
+                {"InstanceId": i, "PingStatus": self.ping.get(i, default)}
+                for i in wanted
+                if self.ping.get(i, default) is not None
             ]
             return ok_response({"InstanceInformationList": found})
         if name == "CancelCommand":
@@ -104,7 +111,8 @@ class FakeFleet:
         return None
 
     def _after_send(self, **_: Any) -> None:
-        self.refresh()
+        if self.drive_runs:
+            self.refresh()
 
     def attach(self, client: Any) -> Any:
         client.meta.events.register("before-call.ssm.*", self._before_call)
