@@ -1,6 +1,13 @@
 """CodePipeline Invoke action: converge the nodes of every Chef server after a cookbook sync.
 
-The seed's ``ChefClientFunction`` rebuilt. One invocation:
+Two modes. With ``STATE_MACHINE_ARN`` set (step-functions mode), the action only starts the
+rollout state machine for its job and follows it (:func:`start_rollout`,
+:func:`follow_rollout`); the machine's states are :func:`step_sync`, :func:`step_canary`,
+:func:`step_wave`, :func:`step_poll`, :func:`step_verify` and :func:`step_report`, run by
+:func:`step_handler` in their own function, with the rollout itself in :mod:`fleet` (canary,
+SSM rate control per Chef server, per-node results). See deploy/README.md.
+
+Without it (single-Lambda mode), the seed's ``ChefClientFunction`` rebuilt. One invocation:
 
 1. reads the job (``event["CodePipeline.job"]``);
 2. downloads the input artifact (the Chef repository as a zip) and fetches each server's key
@@ -11,9 +18,10 @@ The seed's ``ChefClientFunction`` rebuilt. One invocation:
 4. finds the nodes to converge with a Chef search on every server (``CHEF_NODE_QUERY``,
    default ``*:*``), reading each node's EC2 instance id from ``CHEF_INSTANCE_ID_ATTRIBUTE``
    (default ``ec2.instance_id``, looked up with Chef's attribute precedence);
-5. runs ``sudo chef-client`` through SSM ``AWS-RunShellScript`` in batches of at most 50
-   instances and polls ``GetCommandInvocation`` until every invocation has finished or the
-   Lambda deadline nears;
+5. sets aside the instances SSM cannot reach (``DescribeInstanceInformation``: not managed,
+   or agent offline), runs ``sudo chef-client`` through SSM ``AWS-RunShellScript`` on the
+   others in batches of at most 50 instances and polls ``GetCommandInvocation`` until every
+   invocation has finished or the Lambda deadline nears;
 6. reports ``put_job_success_result`` or ``put_job_failure_result`` with a summary naming the
    failed instances (and the servers whose search or sync failed). If invocations are still
    running at the deadline, it instead returns a continuation token (``CONTINUE_POLLING``,
@@ -28,7 +36,11 @@ and ``chef_sync.sync`` for the cookbook sync.
 Environment: ``KEY_BUCKET`` (required when the repository has servers), ``CHEF_NODE_QUERY``,
 ``CHEF_INSTANCE_ID_ATTRIBUTE``, ``CHEF_SYNC_IN_LAMBDA``, ``SSM_BATCH_SIZE`` (1..50),
 ``POLL_INTERVAL_SECONDS``, ``DEADLINE_MARGIN_SECONDS``, ``CHEF_CLIENT_COMMAND``,
-``CONTINUE_POLLING``.
+``CONTINUE_POLLING``, ``RESULTS_BUCKET`` (where the JSON summaries go), ``RESULTS_PREFIX``,
+``UNREACHABLE_FAILS``, ``OUTPUT_TAIL_CHARS``; for the state machine also
+``STATE_MACHINE_ARN``, ``MAX_CONCURRENCY``, ``MAX_ERRORS``, ``DEPSOLVER_WORKERS``,
+``DEPSOLVER_FACTOR``, ``SERVER_RATE_CONTROL``, ``CANARY_SERVER``, ``CANARY_NODES``,
+``WAVE_TIMEOUT_SECONDS``, ``DELIVERY_TIMEOUT_SECONDS``, ``CHEF_CLIENT_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
