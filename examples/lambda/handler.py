@@ -1307,19 +1307,27 @@ def rollout_summary(rollout: fleet.Rollout) -> dict[str, Any]:
     """The JSON summary of a rollout: outcome, counts and one entry per node (nodes held back
     by a failed canary are ``not_run``)."""
     results = {i: r for i, r in rollout.results.items()}
-    for wave in rollout.waves:
+    in_flight = {i for c in rollout.in_flight for i in c.instance_ids}
+    for index, wave in enumerate(rollout.waves):
         for server, ids in wave["servers"].items():
             for instance_id in ids:
-                if instance_id not in results:
-                    results[instance_id] = fleet.NodeResult(
-                        server,
-                        instance_id,
-                        rollout.nodes[instance_id][0],
-                        "not_run",
-                        "NotSent",
-                        "held back: an earlier wave failed",
-                        wave=wave["name"],
-                    )
+                if instance_id in results:
+                    continue
+                if index > rollout.wave:
+                    why = "held back: an earlier wave failed"
+                elif instance_id in in_flight:
+                    why = "sent, but the rollout stopped before its result was known"
+                else:
+                    why = "not sent: the rollout stopped"
+                results[instance_id] = fleet.NodeResult(
+                    server,
+                    instance_id,
+                    rollout.nodes[instance_id][0],
+                    "not_run",
+                    "NotSent",
+                    why,
+                    wave=wave["name"],
+                )
     ordered = fleet.Rollout(id=rollout.id, command="", rate={}, waves=[], nodes={}, results=results)
     nodes = [asdict(r) for r in fleet.iter_results(ordered)]
     counts: dict[str, int] = {}

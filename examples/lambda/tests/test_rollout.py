@@ -499,3 +499,23 @@ def test_step_handler_dispatches_by_step_name(
     assert state == {"rollout_id": "r"}
     with pytest.raises(KeyError):
         handler.step_handler({"step": "nope", "state": {}}, None)
+
+
+def test_an_error_in_the_middle_of_a_wave_reports_what_was_in_flight(
+    machine_for: Callable[..., Machine],
+) -> None:
+    m = machine_for(two_servers(eu=2, us=0), {"CANARY_NODES": "1"})
+    m.fleet.runs[iid(2)] = Run("InProgress", "InProgress", "")
+    m.step("sync")
+    m.step("canary")
+    m.poll_until_done()
+    m.step("wave")
+    m.state["error"] = {"Error": "Lambda.Unknown", "Cause": "out of memory"}
+    report = m.step("report")
+    assert report["ok"] is False
+    nodes = {n["instance_id"]: (n["outcome"], n["details"]) for n in m.summary()["nodes"]}
+    assert nodes == {
+        iid(1): ("converged", ""),
+        iid(2): ("not_run", "sent, but the rollout stopped before its result was known"),
+    }
+    assert "Rollout error: Lambda.Unknown: out of memory." in report["summary"]
