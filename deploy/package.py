@@ -3,7 +3,7 @@
 
 * the Lambda layer: the chef_sync wheel (manylinux2014 x86_64, abi3) unpacked under
   ``python/``, where the Lambda runtime looks for packages;
-* the function: ``examples/lambda/handler.py`` and ``fleet.py`` (which it imports) at the
+* the function: ``examples/lambda/handler.py`` and ``ssm_rollout.py`` (which it imports) at the
   zip's root (``handler.lambda_handler``, and ``handler.step_handler`` for the rollout state
   machine).
 
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER = ROOT / "examples" / "lambda" / "handler.py"
 #: The modules the handler imports, zipped beside it.
-HANDLER_MODULES = ("fleet.py",)
+HANDLER_MODULES = ("ssm_rollout.py",)
 
 
 def build_layer(wheel: Path, out: Path) -> Path:

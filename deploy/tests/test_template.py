@@ -17,7 +17,7 @@ from cfnlint.decode import decode
 DEPLOY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(DEPLOY.parent / "examples" / "lambda"))
 
-import fleet  # noqa: E402
+import ssm_rollout  # noqa: E402
 import handler  # noqa: E402
 
 TEMPLATE = DEPLOY / "template.yaml"
@@ -301,7 +301,7 @@ def test_state_machine_tasks_run_the_rollout_function_states(template: dict[str,
             assert task["Catch"] == [
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Report"}
             ]
-    assert fleet.SsmThrottled.__name__ == "SsmThrottled"
+    assert ssm_rollout.SsmThrottled.__name__ == "SsmThrottled"
 
 
 def test_state_machine_order_is_sync_canary_waves_verify(template: dict[str, Any]) -> None:

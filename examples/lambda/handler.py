@@ -4,7 +4,7 @@ Two modes. With ``STATE_MACHINE_ARN`` set (step-functions mode), the action only
 rollout state machine for its job and follows it (:func:`start_rollout`,
 :func:`follow_rollout`); the machine's states are :func:`step_sync`, :func:`step_canary`,
 :func:`step_wave`, :func:`step_poll`, :func:`step_verify` and :func:`step_report`, run by
-:func:`step_handler` in their own function, with the rollout itself in :mod:`fleet` (canary,
+:func:`step_handler` in their own function, with the rollout itself in :mod:`ssm_rollout` (canary,
 SSM rate control per Chef server, per-node results). See deploy/README.md.
 
 Without it (single-Lambda mode), the seed's ``ChefClientFunction`` rebuilt. One invocation:
@@ -61,7 +61,7 @@ from typing import Any, Protocol
 import boto3
 import botocore.config
 import botocore.exceptions
-import fleet
+import ssm_rollout
 
 LOG = logging.getLogger("chef_sync.lambda")
 LOG.setLevel(logging.INFO)
@@ -324,11 +324,11 @@ class Settings:
     results_prefix: str = "chef-sync/converge"
     #: Rate control: "*" (every server) and server name -> RateControl keys.
     rate_control: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    canary: fleet.Canary = field(default_factory=fleet.Canary)
+    canary: ssm_rollout.Canary = field(default_factory=ssm_rollout.Canary)
     wave_timeout: int = 7200
     delivery_timeout: int = 600
     run_timeout: int = 3600
-    output_tail: int = fleet.DEFAULT_OUTPUT_TAIL
+    output_tail: int = ssm_rollout.DEFAULT_OUTPUT_TAIL
     unreachable_fails: bool = False
 
     @classmethod
@@ -367,7 +367,7 @@ class Settings:
             results_bucket=env.get("RESULTS_BUCKET") or None,
             results_prefix=env.get("RESULTS_PREFIX") or "chef-sync/converge",
             rate_control=load_rate_control(env, params.get("rate_control")),
-            canary=fleet.Canary.parse(
+            canary=ssm_rollout.Canary.parse(
                 str(
                     params["canary_server"]
                     if "canary_server" in params
@@ -390,7 +390,7 @@ class Settings:
                 env.get("CHEF_CLIENT_TIMEOUT_SECONDS", 3600), "CHEF_CLIENT_TIMEOUT_SECONDS"
             ),
             output_tail=_positive(
-                env.get("OUTPUT_TAIL_CHARS", fleet.DEFAULT_OUTPUT_TAIL), "OUTPUT_TAIL_CHARS"
+                env.get("OUTPUT_TAIL_CHARS", ssm_rollout.DEFAULT_OUTPUT_TAIL), "OUTPUT_TAIL_CHARS"
             ),
             unreachable_fails=_truthy(env.get("UNREACHABLE_FAILS", "false")),
         )
@@ -429,10 +429,12 @@ def load_rate_control(env: Mapping[str, str], override: Any = None) -> dict[str,
             raise ValueError(f"{source} must be a JSON object of server name -> object")
         for server, values in loaded.items():
             table.setdefault(str(server), {}).update(values)
-    base = fleet.RateControl.from_mapping(table["*"], fleet.RateControl(), "rate control")
+    base = ssm_rollout.RateControl.from_mapping(
+        table["*"], ssm_rollout.RateControl(), "rate control"
+    )
     for server, values in table.items():
         if server != "*":
-            fleet.RateControl.from_mapping(values, base, f"rate control of {server}")
+            ssm_rollout.RateControl.from_mapping(values, base, f"rate control of {server}")
     return table
 
 
@@ -640,7 +642,7 @@ class JobResult:
     #: Set when polling should go on in a new invocation (CodePipeline continuation token).
     continuation: str | None = None
     #: One result per node (server, instance, outcome, duration, output tail).
-    nodes: list[fleet.NodeResult] = field(default_factory=list)
+    nodes: list[ssm_rollout.NodeResult] = field(default_factory=list)
 
 
 def node_results(
@@ -648,8 +650,8 @@ def node_results(
     statuses: Mapping[str, str],
     invocations: Mapping[str, Mapping[str, Any]],
     discovery: Discovery,
-    tail: int = fleet.DEFAULT_OUTPUT_TAIL,
-) -> list[fleet.NodeResult]:
+    tail: int = ssm_rollout.DEFAULT_OUTPUT_TAIL,
+) -> list[ssm_rollout.NodeResult]:
     """Per node: its SSM invocation's outcome, duration and output tail; ``SendFailed``
     instances (SSM refused the batch), and the unreachable ones, set aside before sending."""
     by_id = {t.instance_id: t for t in targets}
@@ -662,30 +664,32 @@ def node_results(
             code = status.split(": ", 1)[1]
             outcome = "unreachable" if code == "InvalidInstanceId" else "failed"
             results.append(
-                fleet.NodeResult(t.server, instance_id, t.node, outcome, "SendFailed", code)
+                ssm_rollout.NodeResult(t.server, instance_id, t.node, outcome, "SendFailed", code)
             )
             continue
         results.append(
-            fleet.NodeResult(
+            ssm_rollout.NodeResult(
                 t.server,
                 instance_id,
                 t.node,
-                fleet.outcome_of(status, details),
+                ssm_rollout.outcome_of(status, details),
                 status,
                 details if details != status else "",
-                fleet.duration_of(inv),
-                fleet.output_tail(inv, tail),
+                ssm_rollout.duration_of(inv),
+                ssm_rollout.output_tail(inv, tail),
             )
         )
     for instance_id, why in discovery.unreachable.items():
         t = by_id.get(instance_id) or Target(instance_id, "", "")
         results.append(
-            fleet.NodeResult(t.server, instance_id, t.node, "unreachable", "NotReachable", why)
+            ssm_rollout.NodeResult(
+                t.server, instance_id, t.node, "unreachable", "NotReachable", why
+            )
         )
     return results
 
 
-def _last_line(result: fleet.NodeResult) -> str:
+def _last_line(result: ssm_rollout.NodeResult) -> str:
     lines = [line.strip() for line in result.output_tail.splitlines() if line.strip()]
     return f" ({lines[-1][:200]})" if lines else ""
 
@@ -781,7 +785,7 @@ def converge(
         shutil.rmtree(repo, ignore_errors=True)
     ids = [t.instance_id for t in discovery.targets]
     if ids:
-        discovery.unreachable = fleet.unreachable_instances(ssm, ids)
+        discovery.unreachable = ssm_rollout.unreachable_instances(ssm, ids)
         ids = [i for i in ids if i not in discovery.unreachable]
     if not ids:
         LOG.info("no reachable node matched %r", settings.node_query)
@@ -994,7 +998,7 @@ def write_job_summary(s3: Any, settings: Settings, job_id: str, result: JobResul
     counts: dict[str, int] = {}
     for r in result.nodes:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    store = fleet.RolloutStore(s3, settings.results_bucket, settings.results_prefix)
+    store = ssm_rollout.RolloutStore(s3, settings.results_bucket, settings.results_prefix)
     return store.write_summary(
         execution_name(job_id),
         {
@@ -1053,7 +1057,7 @@ def start_rollout(
             stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps(state)
         )["executionArn"]
     except botocore.exceptions.ClientError as e:
-        if fleet.error_code(e) != "ExecutionAlreadyExists":
+        if ssm_rollout.error_code(e) != "ExecutionAlreadyExists":
             raise
         arn = settings.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
     LOG.info("job %s: rollout %s started", job_id, arn)
@@ -1112,10 +1116,10 @@ class StepContext:
     def settings(self, state: Mapping[str, Any]) -> Settings:
         return Settings.load(self.env, state.get("user_parameters"))
 
-    def store(self, settings: Settings) -> fleet.RolloutStore:
+    def store(self, settings: Settings) -> ssm_rollout.RolloutStore:
         if not settings.results_bucket:
             raise ValueError("RESULTS_BUCKET is not set: the rollout has nowhere to keep its state")
-        return fleet.RolloutStore(
+        return ssm_rollout.RolloutStore(
             self.session.client("s3", config=RETRY),
             settings.results_bucket,
             settings.results_prefix,
@@ -1135,17 +1139,17 @@ def _state(state: Mapping[str, Any], **values: Any) -> dict[str, Any]:
 
 def plan_rollout(
     rollout_id: str, job_id: str | None, settings: Settings, discovery: Discovery, ssm: Any
-) -> fleet.Rollout:
+) -> ssm_rollout.Rollout:
     """The rollout of what the searches found: unreachable nodes set aside (recorded as such),
     the canary wave, then every other node."""
     ids = [t.instance_id for t in discovery.targets]
     nodes = {t.instance_id: [t.node, t.server] for t in discovery.targets}
-    gone = fleet.unreachable_instances(ssm, ids) if ids else {}
+    gone = ssm_rollout.unreachable_instances(ssm, ids) if ids else {}
     grouped: dict[str, list[str]] = {name: [] for name in discovery.searched}
-    for server, members in fleet.by_server([i for i in ids if i not in gone], nodes).items():
+    for server, members in ssm_rollout.by_server([i for i in ids if i not in gone], nodes).items():
         grouped.setdefault(server, []).extend(members)
     first, rest = settings.canary.split(grouped)
-    rollout = fleet.Rollout(
+    rollout = ssm_rollout.Rollout(
         id=rollout_id,
         job_id=job_id,
         command=settings.command,
@@ -1164,7 +1168,7 @@ def plan_rollout(
     for instance_id, why in gone.items():
         node, server = nodes[instance_id]
         rollout.record(
-            fleet.NodeResult(
+            ssm_rollout.NodeResult(
                 server, instance_id, node, "unreachable", "NotReachable", why, wave="sync"
             )
         )
@@ -1222,7 +1226,7 @@ def _fetch_state_repository(
     return repo
 
 
-def _wave_state(state: Mapping[str, Any], rollout: fleet.Rollout) -> dict[str, Any]:
+def _wave_state(state: Mapping[str, Any], rollout: ssm_rollout.Rollout) -> dict[str, Any]:
     done = rollout.wave_done
     results = rollout.wave_results(rollout.wave) if 0 <= rollout.wave < len(rollout.waves) else []
     counts: dict[str, int] = {}
@@ -1247,10 +1251,10 @@ def _run_wave(state: Mapping[str, Any], ctx: StepContext, index: int) -> dict[st
     rollout = store.load(str(state["rollout_id"]))
     try:
         if rollout.wave < index:
-            fleet.start_wave(rollout, index, ssm, ctx.now)
+            ssm_rollout.start_wave(rollout, index, ssm, ctx.now)
         else:
             # A retry after SSM throttled: the wave has started, send what is left.
-            fleet.advance(rollout, ssm, ctx.now)
+            ssm_rollout.advance(rollout, ssm, ctx.now)
     finally:
         store.save(rollout)
     return _wave_state(state, rollout)
@@ -1275,7 +1279,7 @@ def step_poll(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     store = ctx.store(settings)
     rollout = store.load(str(state["rollout_id"]))
     try:
-        fleet.poll(rollout, ctx.ssm(), ctx.now)
+        ssm_rollout.poll(rollout, ctx.ssm(), ctx.now)
     finally:
         store.save(rollout)
     return _wave_state(state, rollout)
@@ -1303,7 +1307,7 @@ def step_verify(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     return _state(state, ok=verification.ok, poll_interval=rollout.poll_interval)
 
 
-def rollout_summary(rollout: fleet.Rollout) -> dict[str, Any]:
+def rollout_summary(rollout: ssm_rollout.Rollout) -> dict[str, Any]:
     """The JSON summary of a rollout: outcome, counts and one entry per node (nodes held back
     by a failed canary are ``not_run``)."""
     results = {i: r for i, r in rollout.results.items()}
@@ -1319,7 +1323,7 @@ def rollout_summary(rollout: fleet.Rollout) -> dict[str, Any]:
                     why = "sent, but the rollout stopped before its result was known"
                 else:
                     why = "not sent: the rollout stopped"
-                results[instance_id] = fleet.NodeResult(
+                results[instance_id] = ssm_rollout.NodeResult(
                     server,
                     instance_id,
                     rollout.nodes[instance_id][0],
@@ -1328,8 +1332,10 @@ def rollout_summary(rollout: fleet.Rollout) -> dict[str, Any]:
                     why,
                     wave=wave["name"],
                 )
-    ordered = fleet.Rollout(id=rollout.id, command="", rate={}, waves=[], nodes={}, results=results)
-    nodes = [asdict(r) for r in fleet.iter_results(ordered)]
+    ordered = ssm_rollout.Rollout(
+        id=rollout.id, command="", rate={}, waves=[], nodes={}, results=results
+    )
+    nodes = [asdict(r) for r in ssm_rollout.iter_results(ordered)]
     counts: dict[str, int] = {}
     for r in results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
@@ -1433,10 +1439,10 @@ def step_report(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     try:
         rollout = store.load(rollout_id)
     except botocore.exceptions.ClientError as e:
-        if fleet.error_code(e) not in ("NoSuchKey", "404"):
+        if ssm_rollout.error_code(e) not in ("NoSuchKey", "404"):
             raise
         # The machine failed before the plan was stored (in Sync).
-        rollout = fleet.Rollout(
+        rollout = ssm_rollout.Rollout(
             id=rollout_id, job_id=state.get("job_id"), command="", rate={}, waves=[], nodes={}
         )
     if isinstance(caught, Mapping):

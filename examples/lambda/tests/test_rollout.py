@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import fleet
+import ssm_rollout
 import handler
 import pytest
 from fleet_testing import FakeFleet, FleetSession, Run, iid, sent
@@ -72,12 +72,12 @@ class Machine:
                 return self.state
         raise AssertionError("the wave never ended")
 
-    def rollout(self) -> fleet.Rollout:
+    def rollout(self) -> ssm_rollout.Rollout:
         body = self.aws.client("s3").get_object(
             Bucket=ARTIFACT_BUCKET,
             Key=f"chef-sync/converge/{self.state['rollout_id']}/rollout.json",
         )["Body"]
-        return fleet.Rollout.from_json(body.read())
+        return ssm_rollout.Rollout.from_json(body.read())
 
     def summary(self) -> dict[str, Any]:
         body = self.aws.client("s3").get_object(
@@ -388,7 +388,7 @@ def test_throttled_sends_are_retried_without_sending_twice(
 
     m.fleet._before_call = throttle_second  # type: ignore[method-assign]
     m.ctx.session = FleetSession(m.aws, m.fleet)
-    with pytest.raises(fleet.SsmThrottled, match="SendCommand: ThrottlingException"):
+    with pytest.raises(ssm_rollout.SsmThrottled, match="SendCommand: ThrottlingException"):
         handler.step_wave(before, m.ctx)
     assert [sorted(c["InstanceIds"]) for c in sent()] == [[iid(1), iid(2)]]
 
@@ -407,14 +407,14 @@ def test_throttled_polls_and_lookups_surface_as_ssm_throttled(
 ) -> None:
     m = machine_for(two_servers(eu=2, us=0), {"CANARY_NODES": "0"})
     m.fleet.throttle["DescribeInstanceInformation"] = 1
-    with pytest.raises(fleet.SsmThrottled, match="DescribeInstanceInformation"):
+    with pytest.raises(ssm_rollout.SsmThrottled, match="DescribeInstanceInformation"):
         m.step("sync")
     m.step("sync")  # the retry
     m.step("canary")
     m.step("wave")
     m.fleet.throttle["GetCommandInvocation"] = 1
     m.clock.t += 20
-    with pytest.raises(fleet.SsmThrottled, match="GetCommandInvocation"):
+    with pytest.raises(ssm_rollout.SsmThrottled, match="GetCommandInvocation"):
         m.step("poll")
     assert len(m.rollout().in_flight) == 1  # still to be looked at
     assert m.poll_until_done()["counts"] == {"converged": 2}

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import fleet
+import ssm_rollout
 import handler
 import pytest
 from botocore.stub import Stubber
@@ -28,7 +28,7 @@ def ids(n: int) -> list[str]:
 
 
 def test_default_concurrency_is_the_depsolver_capacity_times_the_factor() -> None:
-    plan = fleet.plan_commands(ids(30), fleet.RateControl(), canary=False)
+    plan = ssm_rollout.plan_commands(ids(30), ssm_rollout.RateControl(), canary=False)
     assert (plan.chunks, plan.lanes, plan.max_concurrency, plan.max_errors) == (
         [ids(30)],
         1,
@@ -36,9 +36,9 @@ def test_default_concurrency_is_the_depsolver_capacity_times_the_factor() -> Non
         "5%",
     )
     assert plan.error_budget == 1  # 5% of 30, rounded down
-    workers = fleet.RateControl(depsolver_workers=8, depsolver_factor=3)
-    assert fleet.plan_commands(ids(3), workers, canary=True).max_concurrency == "24"
-    assert fleet.plan_commands(ids(3), workers, canary=True).max_errors == "0"
+    workers = ssm_rollout.RateControl(depsolver_workers=8, depsolver_factor=3)
+    assert ssm_rollout.plan_commands(ids(3), workers, canary=True).max_concurrency == "24"
+    assert ssm_rollout.plan_commands(ids(3), workers, canary=True).max_errors == "0"
 
 
 @pytest.mark.parametrize(
@@ -53,29 +53,29 @@ def test_default_concurrency_is_the_depsolver_capacity_times_the_factor() -> Non
 def test_large_waves_split_without_exceeding_the_concurrency(
     nodes: int, concurrency: str, chunks: list[int], lanes: int, per_command: str
 ) -> None:
-    plan = fleet.plan_commands(
-        ids(nodes), fleet.RateControl(max_concurrency=concurrency), canary=False
+    plan = ssm_rollout.plan_commands(
+        ids(nodes), ssm_rollout.RateControl(max_concurrency=concurrency), canary=False
     )
     assert [len(c) for c in plan.chunks] == chunks
     assert [i for c in plan.chunks for i in c] == ids(nodes)
     assert (plan.lanes, plan.max_concurrency) == (lanes, per_command)
-    limit = fleet.resolve_amount(concurrency, nodes, at_least=1)
+    limit = ssm_rollout.resolve_amount(concurrency, nodes, at_least=1)
     assert plan.lanes * int(plan.max_concurrency) <= limit
 
 
 def test_canary_by_count_percentage_server_or_none() -> None:
     fleet_ids = {"eu": ids(10), "us": [iid(100), iid(101)], "empty": []}
-    first, rest = fleet.Canary.parse(None, "3").split(fleet_ids)
+    first, rest = ssm_rollout.Canary.parse(None, "3").split(fleet_ids)
     assert first == {"eu": ids(3), "us": [iid(100), iid(101)], "empty": []}
     assert rest == {"eu": ids(10)[3:], "us": [], "empty": []}
-    first, _ = fleet.Canary.parse(None, "10%").split(fleet_ids)
+    first, _ = ssm_rollout.Canary.parse(None, "10%").split(fleet_ids)
     assert first == {"eu": ids(1), "us": [iid(100)], "empty": []}  # at least one per server
-    first, rest = fleet.Canary.parse("us", "5").split(fleet_ids)
+    first, rest = ssm_rollout.Canary.parse("us", "5").split(fleet_ids)
     assert first == {"us": [iid(100), iid(101)]} and set(rest) == {"eu", "empty"}
-    first, rest = fleet.Canary.parse("", "0").split(fleet_ids)
+    first, rest = ssm_rollout.Canary.parse("", "0").split(fleet_ids)
     assert first == {"eu": [], "us": [], "empty": []} and rest == fleet_ids
     with pytest.raises(ValueError, match="CANARY_SERVER 'asia' is not a server"):
-        fleet.Canary.parse("asia", None).split(fleet_ids)
+        ssm_rollout.Canary.parse("asia", None).split(fleet_ids)
 
 
 @pytest.mark.parametrize(
@@ -119,9 +119,9 @@ def test_rollout_settings_from_environment_and_user_parameters() -> None:
         "eu": {"max_concurrency": "25%"},
         "us": {"max_errors": "0"},
     }
-    assert s.canary == fleet.Canary(server="eu", nodes="5%")
+    assert s.canary == ssm_rollout.Canary(server="eu", nodes="5%")
     assert s.wave_timeout == 900
-    rollout = fleet.Rollout(
+    rollout = ssm_rollout.Rollout(
         id="r",
         command="c",
         rate={k: dict(v) for k, v in s.rate_control.items()},
@@ -129,7 +129,7 @@ def test_rollout_settings_from_environment_and_user_parameters() -> None:
         nodes={},
     )
     assert rollout.rate_for("eu").concurrency == "25%"
-    assert rollout.rate_for("us") == fleet.RateControl(None, "0", 6, 4)
+    assert rollout.rate_for("us") == ssm_rollout.RateControl(None, "0", 6, 4)
     assert rollout.rate_for("asia").concurrency == "24"
 
 
@@ -147,7 +147,7 @@ def test_rollout_settings_from_environment_and_user_parameters() -> None:
     ],
 )
 def test_ssm_statuses_become_outcomes(status: str, details: str, outcome: str) -> None:
-    assert fleet.outcome_of(status, details) == outcome
+    assert ssm_rollout.outcome_of(status, details) == outcome
 
 
 def test_output_tail_and_duration() -> None:
@@ -157,23 +157,25 @@ def test_output_tail_and_duration() -> None:
         "ExecutionStartDateTime": "2026-12-06T10:00:00.000Z",
         "ExecutionEndDateTime": "2026-12-06T10:01:30.500Z",
     }
-    assert fleet.output_tail(invocation, 38) == "...Chef Infra Client failed\n[stderr]\nboom"
-    assert fleet.duration_of(invocation) == 90.5
-    assert fleet.duration_of({"ExecutionStartDateTime": "", "ExecutionEndDateTime": ""}) is None
+    assert ssm_rollout.output_tail(invocation, 38) == "...Chef Infra Client failed\n[stderr]\nboom"
+    assert ssm_rollout.duration_of(invocation) == 90.5
+    assert (
+        ssm_rollout.duration_of({"ExecutionStartDateTime": "", "ExecutionEndDateTime": ""}) is None
+    )
 
 
 def test_rollout_document_round_trips() -> None:
-    rollout = fleet.Rollout(
+    rollout = ssm_rollout.Rollout(
         id="r",
         command="sudo chef-client",
         rate={"*": {"max_errors": "1"}},
         waves=[{"name": "canary", "servers": {"eu": [iid(1)]}}],
         nodes={iid(1): ["web-1", "eu"]},
-        servers={"eu": fleet.ServerWave([[iid(2)]], 1, "20", "1", 1)},
-        in_flight=[fleet.InFlight("eu", "cmd", [iid(1)], 5.0)],
+        servers={"eu": ssm_rollout.ServerWave([[iid(2)]], 1, "20", "1", 1)},
+        in_flight=[ssm_rollout.InFlight("eu", "cmd", [iid(1)], 5.0)],
     )
-    rollout.record(fleet.NodeResult("eu", iid(1), "", "converged", "Success", wave="canary"))
-    again = fleet.Rollout.from_json(rollout.to_json())
+    rollout.record(ssm_rollout.NodeResult("eu", iid(1), "", "converged", "Success", wave="canary"))
+    again = ssm_rollout.Rollout.from_json(rollout.to_json())
     assert again == rollout
     assert again.results[iid(1)].node == "web-1"
 
