@@ -233,7 +233,13 @@ def verify_repository(module: Any, repo: Path, cache_dir: Path) -> Verification:
     if status is not None:
         report = status(repo, cache_dir=cache_dir)
         return Verification(bool(report.ok), "status", _differences(report))
-    report = module.sync(repo, dry_run=True, cache_dir=cache_dir)
+    sync = getattr(module, "sync", None)
+    if sync is None:
+        raise BackendUnavailable(
+            f"chef_sync {getattr(module, '__version__', '?')} has neither status nor sync: "
+            "this build cannot verify the servers"
+        )
+    report = sync(repo, dry_run=True, cache_dir=cache_dir)
     differences = _differences(report)
     return Verification(bool(report.ok) and not differences, "dry-run", differences)
 

@@ -250,6 +250,11 @@ def test_verify_uses_status_when_the_module_has_it(tmp_path: Path) -> None:
     assert result == handler.Verification(False, "status", ("eu: web 1.0.0 would be differs",))
 
 
+def test_verify_with_a_module_that_cannot_is_a_clear_failure(tmp_path: Path) -> None:
+    with pytest.raises(handler.BackendUnavailable, match="neither status nor sync"):
+        handler.verify_repository(SimpleNamespace(__version__="0.0.1"), tmp_path, tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------
 # The pipeline action in step-functions mode
 # ---------------------------------------------------------------------------------------------
