@@ -1338,10 +1338,7 @@ def rollout_summary(rollout: ssm_rollout.Rollout) -> dict[str, Any]:
                     why,
                     wave=wave["name"],
                 )
-    ordered = ssm_rollout.Rollout(
-        id=rollout.id, command="", rate={}, waves=[], nodes={}, results=results
-    )
-    nodes = [asdict(r) for r in ssm_rollout.iter_results(ordered)]
+    nodes = [asdict(r) for r in ssm_rollout.ordered_results(results.values())]
     counts: dict[str, int] = {}
     for r in results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1

@@ -20,7 +20,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -705,9 +705,7 @@ def collect(rollout: Rollout, flight: InFlight, ssm: Any, *, cancelled: bool = F
             state.errors += 1
 
 
-def iter_results(rollout: Rollout) -> Iterator[NodeResult]:
-    """Every node's result, failures first, then by server and instance id."""
+def ordered_results(results: Iterable[NodeResult]) -> list[NodeResult]:
+    """Node results, failures first, then by server and instance id."""
     order = {"failed": 0, "no_answer": 1, "not_run": 2, "unreachable": 3, "converged": 4}
-    yield from sorted(
-        rollout.results.values(), key=lambda r: (order.get(r.outcome, 9), r.server, r.instance_id)
-    )
+    return sorted(results, key=lambda r: (order.get(r.outcome, 9), r.server, r.instance_id))
