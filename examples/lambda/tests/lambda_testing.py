@@ -66,6 +66,8 @@ class FakeBackend:
     sync_outcome: handler.SyncOutcome | None = None
     synced: list[Path] = field(default_factory=list)
     keys_seen: dict[str, bytes] = field(default_factory=dict)
+    verification: handler.Verification = handler.Verification(True, "dry-run")
+    verified: list[Path] = field(default_factory=list)
 
     def sync(self, repo: Path) -> handler.SyncOutcome:
         self.synced.append(repo)
@@ -79,6 +81,11 @@ class FakeBackend:
             assert key.stat().st_mode & 0o777 == 0o600
             self.keys_seen[name] = key.read_bytes()
         return list(self.servers_by_name.values())
+
+    def verify(self, repo: Path) -> handler.Verification:
+        assert (repo / ".chef" / "knife.rb").read_text() == KNIFE_RB
+        self.verified.append(repo)
+        return self.verification
 
 
 class FakeClock:
