@@ -3,7 +3,7 @@
 //! helper, a fork with `github:` branches, a Berkshelf 2 file), the seed repo's Berksfile, and
 //! the errors and warnings users see.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chef_api::ruby::Interpreter;
 use chef_api::version::Constraint;

@@ -11,9 +11,7 @@ use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
 use chef_testkit::fleet::{copy_tree, repo_fixture_dir, write_key};
 use wiremock::MockServer;
 
-use crate::support::{
-    self, SupermarketCookbook, forbid_requests, prepared_names as names,
-};
+use crate::support::{self, SupermarketCookbook, forbid_requests, prepared_names as names};
 
 const CATALOG: &[SupermarketCookbook] = &[
     ("apt", "7.0.0", &[]),

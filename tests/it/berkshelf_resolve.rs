@@ -7,7 +7,7 @@ use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::resolver::{Catalog, ResolveError, resolve};
 
 fn catalog() -> Catalog {
-    let body = include_bytes!("data/berkshelf/universe-conflict.json");
+    let body = include_bytes!("../data/berkshelf/universe-conflict.json");
     let source = reqwest::Url::parse("https://supermarket.example").unwrap();
     let u = Universe::parse(&source, body).unwrap();
     Catalog::from_universes(&Universes { sources: vec![u] })

@@ -10,7 +10,7 @@ use chef_api::client::ChefClient;
 use chef_api::cookbook::LoadedCookbook;
 use chef_api::upload::{UploadOptions, Uploader};
 use chef_sync::berkshelf::sources::SourceConfigError;
-use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
+use chef_sync::berkshelf::{PrepareError, PrepareOptions, Prepared, prepare};
 use chef_sync::{CookbookOutcome, SyncOptions};
 use chef_testkit::fleet::{Fleet, cookbook_tarball, repo_fixture_dir};
 use chef_testkit::goiardi::Goiardi;
@@ -142,10 +142,7 @@ async fn source_chef_server_brings_a_cookbook_held_by_one_region_to_every_region
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");
     fleet
-        .provision_repo(
-            &repo_fixture_dir("seed"),
-            &repo,
-        )
+        .provision_repo(&repo_fixture_dir("seed"), &repo)
         .await
         .expect("pivotal users and the seed layout");
     // corp_base was uploaded to eu-west-1 by hand once; us-east-1 never got it.

@@ -13,10 +13,10 @@ use chef_sync::berkshelf::install::{BerksInstallError, InstallError, Installer};
 use chef_sync::berkshelf::lockfile::{Lockfile, Update};
 use chef_sync::berkshelf::resolver::{Catalog, resolve};
 use chef_sync::berkshelf::{Berksfile, CookbookInfo, Dependency, Location, Source};
+use chef_testkit::fleet::cookbook_tarball;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use wiremock::matchers::{header, header_exists, method, path};
-use chef_testkit::fleet::cookbook_tarball;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::universe_entry;
@@ -126,10 +126,12 @@ async fn fake_supermarket() -> MockServer {
                 .await;
             Mock::given(method("GET"))
                 .and(path(format!("/system/{name}-{ver}.tar.gz")))
-                .respond_with(
-                    ResponseTemplate::new(200)
-                        .set_body_bytes(cookbook_tarball(&name, ver, &deps, &[])),
-                )
+                .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+                    &name,
+                    ver,
+                    &deps,
+                    &[],
+                )))
                 .mount(&server)
                 .await;
         }

@@ -65,10 +65,7 @@ async fn seed_repo_with_berksfile_syncs_the_lock_graph_then_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     fleet
-        .provision_repo(
-            &repo_fixture_dir("seed"),
-            &repo,
-        )
+        .provision_repo(&repo_fixture_dir("seed"), &repo)
         .await
         .expect("pivotal users and the seed layout");
     std::fs::write(

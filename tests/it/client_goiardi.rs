@@ -182,7 +182,7 @@ async fn raw_example_answers() {
     let raw = env!("CARGO_BIN_EXE_raw");
     let key = g.admin_key_path();
     let run = |extra: &[&str]| {
-        Command::new(&raw)
+        Command::new(raw)
             .args(["--server-url", &g.url(), "--client-name", "admin", "--key"])
             .arg(&key)
             .args(extra)

@@ -3,20 +3,18 @@
 //! error bodies, unsigned uploads, custom CAs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chef_api::Error;
 use chef_api::client::{ChefClient, Clock, OffsetClock, RetryConfig, UploadBody};
-use chef_api::key::PrivateKey;
 use chef_api::sign::{self, RequestToSign, SignVersion};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::support::{API_HEADER, fast_retry, spec_client, spec_key, spec_key_path};
+use crate::support::{API_HEADER, fast_retry, spec_client, spec_key};
 
 fn hdr<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
@@ -394,7 +392,10 @@ async fn invalid_response_names_the_json_path() {
         })))
         .mount(&server)
         .await;
-    let err = spec_client(&server.uri()).list_cookbooks().await.unwrap_err();
+    let err = spec_client(&server.uri())
+        .list_cookbooks()
+        .await
+        .unwrap_err();
     match &err {
         Error::InvalidResponse { path, .. } => assert_eq!(path, "apache2.versions[0].version"),
         other => panic!("{other:?}"),

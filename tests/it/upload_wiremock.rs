@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use chef_api::client::{ChefClient, RetryConfig};
 use chef_api::cookbook::LoadedCookbook;
-use chef_api::key::PrivateKey;
 use chef_api::upload::{Outcome, UploadError, UploadOptions, Uploader};
 use md5::Digest as _;
 use serde_json::{Value, json};
