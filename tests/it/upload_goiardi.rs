@@ -12,17 +12,13 @@ use chef_api::upload::{Outcome, UploadEvent, UploadOptions, Uploader};
 use chef_testkit::goiardi::Goiardi;
 use serde_json::Value;
 
+use crate::support::write;
+
 /// 9 MB: below goiardi's default 10 MB object limit.
 const BIG: usize = 9 * 1024 * 1024;
 
 fn admin(g: &Goiardi) -> ChefClient {
     g.admin_client().unwrap()
-}
-
-fn write(root: &Path, rel: &str, bytes: &[u8]) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// A cookbook with a file in every segment, host- and platform-specific files, root_default

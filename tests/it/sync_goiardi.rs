@@ -7,6 +7,8 @@ use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::{CookbookOutcome, PlanMatrix, SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, example_repo_dir};
 
+use crate::support::server_report;
+
 const REGIONS: [&str; 3] = ["ap-southeast-2", "eu-west-1", "us-east-1"];
 const COOKBOOKS: [&str; 5] = [
     "app_web",
@@ -31,11 +33,7 @@ fn load(repo: &Path) -> RepoConfig {
 }
 
 fn outcomes(report: &SyncReport, server: &str) -> Vec<(String, CookbookOutcome)> {
-    report
-        .servers
-        .iter()
-        .find(|s| s.name == server)
-        .unwrap_or_else(|| panic!("{server} in the report"))
+    server_report(report, server)
         .cookbooks
         .iter()
         .map(|c| (c.name.clone(), c.outcome))

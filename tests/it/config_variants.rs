@@ -6,15 +6,11 @@ use std::path::Path;
 use chef_sync::config::{ConfigError, KeySource, LoadOptions, RepoConfig, ServerSpec};
 use chef_testkit::fleet::repo_fixture;
 
+use crate::support::write_file as write;
+
 /// A placeholder key file: the configuration only checks that the key exists.
 fn touch_key(path: &Path) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, "placeholder, not a key\n").unwrap();
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+    write(path, "placeholder, not a key\n");
 }
 
 fn env(pairs: &[(&str, &str)]) -> LoadOptions {

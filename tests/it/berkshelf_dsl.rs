@@ -3,19 +3,15 @@
 //! helper, a fork with `github:` branches, a Berkshelf 2 file), the seed repo's Berksfile, and
 //! the errors and warnings users see.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chef_api::ruby::Interpreter;
 use chef_api::version::Constraint;
 use chef_sync::berkshelf::dsl::{self, Evaluated};
 use chef_sync::berkshelf::{GitLocation, Location, Source};
+use chef_testkit::fleet::repo_fixture_dir;
 
-fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use crate::support::write;
 
 fn load(path: &Path) -> Evaluated {
     dsl::load(path, &Interpreter::new()).unwrap_or_else(|e| panic!("{e}"))
@@ -225,7 +221,7 @@ fn berkshelf_2_site_is_an_error_saying_what_to_write() {
 
 #[test]
 fn seed_berksfile_and_its_documented_shape() {
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed/Berksfile");
+    let seed = repo_fixture_dir("seed").join("Berksfile");
     let ev = load(&seed);
     assert_eq!(ev.berksfile.dependencies.len(), 1);
     assert_eq!(

@@ -12,16 +12,12 @@ use chef_api::upload::{UploadOptions, Uploader};
 use chef_sync::berkshelf::sources::SourceConfigError;
 use chef_sync::berkshelf::{PrepareError, PrepareOptions, Prepared, prepare};
 use chef_sync::{CookbookOutcome, SyncOptions};
-use chef_testkit::fleet::{Fleet, cookbook_tarball};
+use chef_testkit::fleet::{Fleet, cookbook_tarball, repo_fixture_dir};
 use chef_testkit::goiardi::Goiardi;
 use wiremock::matchers::{any, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
+use crate::support::{prepared_names as names, write};
 
 /// A cookbook directory: metadata.rb with `depends`, a recipe and a template.
 fn cookbook(root: &Path, name: &str, version: &str, depends: &[(&str, &str)]) {
@@ -52,13 +48,6 @@ async fn upload(client: &ChefClient, dir: &Path) {
         .upload(&[std::sync::Arc::new(cb)])
         .await
         .unwrap();
-}
-
-fn names(p: &Prepared) -> Vec<String> {
-    p.cookbooks
-        .iter()
-        .map(|c| format!("{}-{}", c.name, c.version))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,10 +142,7 @@ async fn source_chef_server_brings_a_cookbook_held_by_one_region_to_every_region
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");
     fleet
-        .provision_repo(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed"),
-            &repo,
-        )
+        .provision_repo(&repo_fixture_dir("seed"), &repo)
         .await
         .expect("pivotal users and the seed layout");
     // corp_base was uploaded to eu-west-1 by hand once; us-east-1 never got it.

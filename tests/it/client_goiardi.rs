@@ -1,7 +1,6 @@
 //! The client against a real Chef server (goiardi with authentication on, on loopback).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -14,13 +13,7 @@ use chef_testkit::goiardi::Goiardi;
 use md5::Digest as _;
 use serde_json::{Value, json};
 
-fn other_key() -> PrivateKey {
-    PrivateKey::from_pem_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/keys/mixlib-spec.pem"
-    ))
-    .expect("test key")
-}
+use crate::support::spec_key as other_key;
 
 fn admin(g: &Goiardi, version: SignVersion) -> ChefClient {
     ChefClient::builder(g.url())
@@ -178,21 +171,6 @@ async fn pivotal_admin_user_can_be_created_and_used() {
     assert_eq!(&pivotal.download(&url).await.unwrap()[..], &content[..]);
 }
 
-/// Builds the `raw` example once (a no-op when up to date) and returns its path.
-fn raw_example() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "raw"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo build --example raw");
-    assert!(status.success());
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-        PathBuf::from,
-    );
-    target.join("debug").join("examples").join("raw")
-}
-
 #[tokio::test]
 async fn raw_example_answers() {
     let g = Goiardi::start().expect("goiardi");
@@ -200,10 +178,11 @@ async fn raw_example_answers() {
         .post("nodes", &node("web1"))
         .await
         .unwrap();
-    let raw = raw_example();
+    // The `raw` example, as the binary target cargo builds for the integration tests.
+    let raw = env!("CARGO_BIN_EXE_raw");
     let key = g.admin_key_path();
     let run = |extra: &[&str]| {
-        Command::new(&raw)
+        Command::new(raw)
             .args(["--server-url", &g.url(), "--client-name", "admin", "--key"])
             .arg(&key)
             .args(extra)

@@ -3,25 +3,16 @@
 //! cookbooks from a fake Supermarket (wiremock on loopback), two goiardi servers. The whole
 //! lock graph lands on both; a re-run downloads nothing and sends no file.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use chef_sync::berkshelf::PrepareOptions;
 use chef_sync::{CookbookOutcome, SyncOptions, SyncReport};
-use chef_testkit::fleet::{Fleet, cookbook_tarball};
-use wiremock::matchers::{any, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use chef_testkit::fleet::{Fleet, repo_fixture_dir};
+use wiremock::MockServer;
+
+use crate::support::{SupermarketCookbook, forbid_requests, mount_catalog, server_report};
 
 const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
 
-/// name, version, dependencies
-type Cb = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
-
-const CATALOG: &[Cb] = &[
+const CATALOG: &[SupermarketCookbook] = &[
     ("apt", "7.0.0", &[]),
     ("apt", "7.1.1", &[]),
     (
@@ -32,49 +23,21 @@ const CATALOG: &[Cb] = &[
     ("seven_zip", "3.2.0", &[]),
 ];
 
+/// Mounts the universe and every tarball (each with a template); returns the server.
 async fn supermarket() -> MockServer {
     let server = MockServer::start().await;
-    let base = server.uri();
-    let mut universe: BTreeMap<&str, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
-    for (name, version, deps) in CATALOG {
-        let dl = format!("/api/v1/cookbooks/{name}/versions/{version}/download");
-        universe.entry(name).or_default().insert(
-            (*version).to_owned(),
-            serde_json::json!({
-                "location_type": "opscode",
-                "location_path": format!("{base}/api/v1"),
-                "download_url": format!("{base}{dl}"),
-                "dependencies": deps.iter().copied().collect::<BTreeMap<_, _>>(),
-            }),
-        );
-        Mock::given(method("GET"))
-            .and(path(dl))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
-                name,
-                version,
-                deps,
-                &[(
-                    &format!("templates/default/{name}.conf.erb"),
-                    b"# <%= @x %>\n",
-                )],
-            )))
-            .mount(&server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/universe"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(&universe))
-        .mount(&server)
-        .await;
+    mount_catalog(&server, CATALOG, |name| {
+        vec![(
+            format!("templates/default/{name}.conf.erb"),
+            &b"# <%= @x %>\n"[..],
+        )]
+    })
+    .await;
     server
 }
 
 fn outcomes(report: &SyncReport, server: &str) -> Vec<(String, String, CookbookOutcome)> {
-    let mut out: Vec<_> = report
-        .servers
-        .iter()
-        .find(|s| s.name == server)
-        .unwrap_or_else(|| panic!("{server} in the report"))
+    let mut out: Vec<_> = server_report(report, server)
         .cookbooks
         .iter()
         .map(|c| (c.name.clone(), c.version.clone(), c.outcome))
@@ -102,10 +65,7 @@ async fn seed_repo_with_berksfile_syncs_the_lock_graph_then_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     fleet
-        .provision_repo(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed"),
-            &repo,
-        )
+        .provision_repo(&repo_fixture_dir("seed"), &repo)
         .await
         .expect("pivotal users and the seed layout");
     std::fs::write(
@@ -175,13 +135,7 @@ async fn seed_repo_with_berksfile_syncs_the_lock_graph_then_sends_nothing() {
 
     // Re-run: the lock is trusted and everything is cached: no request to the Supermarket,
     // no file to any server.
-    sm.reset().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .named("no Supermarket request on the second run")
-        .mount(&sm)
-        .await;
+    forbid_requests(&sm, "no Supermarket request on the second run").await;
     let lock_before = std::fs::read_to_string(repo.join("Berksfile.lock")).unwrap();
     let second = chef_sync::sync(&repo, &options).await.unwrap();
     assert!(second.ok, "{}", second.render_table());

@@ -28,7 +28,12 @@ pub const NODE_NAME: &str = "pivotal";
 
 /// `examples/chef-repo` of this workspace: the seed's knife.rb and the example cookbooks.
 pub fn example_repo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/chef-repo")
+    crate::workspace_dir().join("examples/chef-repo")
+}
+
+/// `tests/data/repos/NAME` of this workspace, e.g. `seed`: the OpsWorks layout without keys.
+pub fn repo_fixture_dir(name: &str) -> PathBuf {
+    crate::workspace_dir().join("tests/data/repos").join(name)
 }
 
 /// A new 2048-bit RSA private key as PKCS#8 PEM.
@@ -124,10 +129,7 @@ pub fn copy_tree(src: &Path, dest: &Path) -> io::Result<()> {
 /// When the fixture cannot be copied.
 pub fn repo_fixture(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/repos")
-        .join(name);
-    copy_tree(&src, dir.path()).expect("copy fixture");
+    copy_tree(&repo_fixture_dir(name), dir.path()).expect("copy fixture");
     dir
 }
 

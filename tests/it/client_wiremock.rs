@@ -3,49 +3,18 @@
 //! error bodies, unsigned uploads, custom CAs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chef_api::Error;
 use chef_api::client::{ChefClient, Clock, OffsetClock, RetryConfig, UploadBody};
-use chef_api::key::PrivateKey;
 use chef_api::sign::{self, RequestToSign, SignVersion};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const API_HEADER: &str = "X-Ops-Server-API-Version";
-
-fn key_path() -> &'static Path {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/keys/mixlib-spec.pem"
-    ))
-}
-
-fn key() -> PrivateKey {
-    PrivateKey::from_pem_file(key_path()).expect("test key")
-}
-
-fn fast_retry(max_retries: u32) -> RetryConfig {
-    RetryConfig {
-        max_retries,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        retry_timeout: Duration::from_secs(10),
-    }
-}
-
-fn client(url: &str) -> ChefClient {
-    ChefClient::builder(url)
-        .with_client_name("spec-user")
-        .with_key(key())
-        .with_retry(fast_retry(3))
-        .build()
-        .expect("client")
-}
+use crate::support::{API_HEADER, fast_retry, spec_client, spec_key};
 
 fn hdr<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
@@ -77,7 +46,7 @@ async fn standard_headers_are_always_sent() {
         .mount(&server)
         .await;
 
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let books = c.list_cookbooks().await.unwrap();
     assert_eq!(books["apache2"].versions[0].version.to_string(), "5.0.1");
     let node: Value = c.put("nodes/web1", &json!({"name": "web1"})).await.unwrap();
@@ -110,7 +79,7 @@ async fn api_version_steps_down_after_406() {
         .expect(2)
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let nodes = c.list_nodes().await.unwrap();
     assert!(nodes.is_empty());
     assert_eq!(c.api_version(), Some(1));
@@ -132,7 +101,7 @@ async fn api_version_from_response_header() {
         )
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     assert_eq!(c.api_version(), None);
     assert_eq!(c.negotiate_api_version().await.unwrap(), 2);
     assert_eq!(c.api_version(), Some(2));
@@ -151,7 +120,7 @@ async fn retries_503_then_succeeds() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"n1": "url"})))
         .mount(&server)
         .await;
-    let nodes = client(&server.uri()).list_nodes().await.unwrap();
+    let nodes = spec_client(&server.uri()).list_nodes().await.unwrap();
     assert_eq!(nodes["n1"], "url");
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }
@@ -167,7 +136,7 @@ async fn gives_up_with_the_last_error() {
         .await;
     let c = ChefClient::builder(server.uri())
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_retry(fast_retry(2))
         .build()
         .unwrap();
@@ -184,7 +153,7 @@ async fn gives_up_with_the_last_error() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": ["nope"]})))
         .mount(&server)
         .await;
-    let err = client(&server.uri()).node("x").await.unwrap_err();
+    let err = spec_client(&server.uri()).node("x").await.unwrap_err();
     assert!(err.is_not_found());
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
@@ -198,7 +167,7 @@ async fn connection_errors_are_retried_then_reported() {
         .port();
     let c = ChefClient::builder(format!("http://127.0.0.1:{port}"))
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_retry(fast_retry(1))
         .build()
         .unwrap();
@@ -231,7 +200,7 @@ async fn organisation_prefix_is_signed() {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let c = ChefClient::builder(format!("{}/organizations/default/", server.uri()))
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_clock(Arc::new(Fixed(at)))
         .build()
         .unwrap();
@@ -255,7 +224,7 @@ async fn organisation_prefix_is_signed() {
             server_api_version: 2,
             version: SignVersion::V1_3,
         };
-        let mut h: Vec<(String, String)> = sign::sign_request(&key(), &to_sign)
+        let mut h: Vec<(String, String)> = sign::sign_request(&spec_key(), &to_sign)
             .unwrap()
             .into_iter()
             .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-ops-authorization-"))
@@ -324,7 +293,7 @@ async fn clock_twenty_minutes_off_is_corrected() {
         .await;
     let c = ChefClient::builder(server.uri())
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_clock(Arc::new(OffsetClock(-1200)))
         .build()
         .unwrap();
@@ -358,7 +327,7 @@ async fn falls_back_to_1_1_once() {
         .respond_with(OldSigner)
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     assert_eq!(c.sign_version(), SignVersion::V1_3);
     c.list_nodes().await.unwrap();
     assert_eq!(c.sign_version(), SignVersion::V1_1);
@@ -384,7 +353,7 @@ async fn error_bodies_of_each_shape() {
             .mount(&server)
             .await;
     }
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let err = |p: &'static str| {
         let c = c.clone();
         async move { c.get::<Value>(p).await.unwrap_err() }
@@ -423,7 +392,10 @@ async fn invalid_response_names_the_json_path() {
         })))
         .mount(&server)
         .await;
-    let err = client(&server.uri()).list_cookbooks().await.unwrap_err();
+    let err = spec_client(&server.uri())
+        .list_cookbooks()
+        .await
+        .unwrap_err();
     match &err {
         Error::InvalidResponse { path, .. } => assert_eq!(path, "apache2.versions[0].version"),
         other => panic!("{other:?}"),
@@ -457,7 +429,7 @@ async fn search_pages_until_done_and_partial_search_posts_keys() {
         .expect(1)
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let opts = chef_api::endpoints::SearchOptions {
         rows: 2,
         sort: None,
@@ -494,7 +466,7 @@ async fn unsigned_file_put_has_exact_length_and_md5() {
     let file = dir.path().join("f");
     let content = b"hello\n".repeat(20_000);
     std::fs::write(&file, &content).unwrap();
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let url = url::Url::parse(&format!("{}/file_store/abc", server.uri())).unwrap();
     c.put_file(&url, &file, "sZRqySSS0jR8YjW00mERhA==")
         .await
@@ -604,7 +576,7 @@ async fn custom_ca_is_trusted_and_verification_is_on_by_default() {
     let base = || {
         ChefClient::builder(&server.url)
             .with_client_name("spec-user")
-            .with_key(key())
+            .with_key(spec_key())
             .with_retry(RetryConfig::none())
     };
 
@@ -651,7 +623,7 @@ async fn old_server_www_authenticate_gets_1_1() {
         .respond_with(Old)
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     c.list_nodes().await.unwrap();
     assert_eq!(c.sign_version(), SignVersion::V1_1);
 }
@@ -669,7 +641,7 @@ async fn timeouts_are_their_own_kind_and_retried() {
         .await;
     let c = ChefClient::builder(server.uri())
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_request_timeout(Duration::from_millis(100))
         .with_retry(fast_retry(1))
         .build()
@@ -691,7 +663,7 @@ async fn explicit_proxy_and_no_proxy() {
     let target = "http://127.0.0.1:9";
     let via = ChefClient::builder(target)
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_proxy(proxy.uri())
         .with_no_proxy("")
         .with_retry(RetryConfig::none())
@@ -704,7 +676,7 @@ async fn explicit_proxy_and_no_proxy() {
 
     let bypass = ChefClient::builder(target)
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_proxy(proxy.uri())
         .with_no_proxy("127.0.0.1")
         .with_retry(RetryConfig::none())
@@ -723,7 +695,7 @@ async fn clones_work_concurrently_and_debug_hides_the_key() {
         .expect(40)
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let tasks: Vec<_> = (0..40)
         .map(|_| {
             let c = c.clone();
@@ -754,7 +726,7 @@ async fn too_many_requests_is_retried_and_keeps_retry_after() {
         .await;
     let c = ChefClient::builder(server.uri())
         .with_client_name("spec-user")
-        .with_key(key())
+        .with_key(spec_key())
         .with_retry(fast_retry(1))
         .build()
         .unwrap();

@@ -8,18 +8,12 @@ use std::path::{Path, PathBuf};
 use chef_sync::berkshelf::install::BerksInstallError;
 use chef_sync::berkshelf::lockfile::{LockfileError, Update};
 use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
-use chef_testkit::fleet::{cookbook_tarball, copy_tree, write_key};
-use wiremock::matchers::{any, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use chef_testkit::fleet::{copy_tree, repo_fixture_dir, write_key};
+use wiremock::MockServer;
 
-/// name, version, dependencies
-type Cb = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
+use crate::support::{self, SupermarketCookbook, forbid_requests, prepared_names as names};
 
-const CATALOG: &[Cb] = &[
+const CATALOG: &[SupermarketCookbook] = &[
     ("apt", "7.0.0", &[]),
     ("apt", "7.1.1", &[]),
     ("apt", "8.0.0", &[]),
@@ -41,56 +35,18 @@ async fn supermarket() -> MockServer {
 }
 
 async fn mount_catalog(server: &MockServer) {
-    let base = server.uri();
-    let mut universe: BTreeMap<&str, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
-    for (name, version, deps) in CATALOG {
-        let dl = format!("/api/v1/cookbooks/{name}/versions/{version}/download");
-        universe.entry(name).or_default().insert(
-            (*version).to_owned(),
-            serde_json::json!({
-                "location_type": "opscode",
-                "location_path": format!("{base}/api/v1"),
-                "download_url": format!("{base}{dl}"),
-                "dependencies": deps.iter().copied().collect::<BTreeMap<_, _>>(),
-            }),
-        );
-        Mock::given(method("GET"))
-            .and(path(dl))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
-                name,
-                version,
-                deps,
-                &[],
-            )))
-            .mount(server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/universe"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(&universe))
-        .mount(server)
-        .await;
+    support::mount_catalog(server, CATALOG, |_| vec![]).await;
 }
 
 /// Any request at all fails the test when the server is verified.
 async fn forbid_network(server: &MockServer) {
-    server.reset().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .named("no request on a trusted lock with a warm cache")
-        .mount(server)
-        .await;
+    forbid_requests(server, "no request on a trusted lock with a warm cache").await;
 }
 
 /// The seed repository with a Berksfile in the documented shape (local + Supermarket).
 fn seed_repo(dir: &Path, source: &str) -> PathBuf {
     let root = dir.join("repo");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/repos/seed"),
-        &root,
-    )
-    .unwrap();
+    copy_tree(&repo_fixture_dir("seed"), &root).unwrap();
     std::fs::write(
         root.join("cookbooks/app/metadata.rb"),
         "name 'app'\nversion '1.0.0'\ndepends 'apt', '~> 7.0'\n",
@@ -104,13 +60,6 @@ fn seed_repo(dir: &Path, source: &str) -> PathBuf {
     )
     .unwrap();
     root
-}
-
-fn names(p: &chef_sync::berkshelf::Prepared) -> Vec<String> {
-    p.cookbooks
-        .iter()
-        .map(|c| format!("{}-{}", c.name, c.version))
-        .collect()
 }
 
 #[tokio::test]

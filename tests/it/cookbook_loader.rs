@@ -13,11 +13,7 @@ use chef_api::cookbook::{
 };
 use serde_json::{Map, Value, json};
 
-fn write(root: &Path, rel: &str, bytes: &[u8]) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, bytes).unwrap();
-}
+use crate::support::write;
 
 /// `md5sum`'s answer for a file.
 fn md5sum(path: &Path) -> String {

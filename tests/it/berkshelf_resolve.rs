@@ -8,7 +8,7 @@ use chef_sync::berkshelf::resolver::{Catalog, ResolveError, resolve};
 use chef_sync::berkshelf::universes::Universes;
 
 fn catalog() -> Catalog {
-    let body = include_bytes!("data/berkshelf/universe-conflict.json");
+    let body = include_bytes!("../data/berkshelf/universe-conflict.json");
     let source = reqwest::Url::parse("https://supermarket.example").unwrap();
     let u = Universe::parse(&source, body).unwrap();
     Catalog::from_universes(&Universes { sources: vec![u] })

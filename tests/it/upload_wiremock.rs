@@ -6,48 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use chef_api::client::{ChefClient, RetryConfig};
 use chef_api::cookbook::LoadedCookbook;
-use chef_api::key::PrivateKey;
 use chef_api::upload::{Outcome, UploadError, UploadOptions, Uploader};
 use md5::Digest as _;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const API_HEADER: &str = "X-Ops-Server-API-Version";
-
-fn client(url: &str) -> ChefClient {
-    ChefClient::builder(url)
-        .with_client_name("spec-user")
-        .with_key(
-            PrivateKey::from_pem_file(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/data/keys/mixlib-spec.pem"
-            ))
-            .unwrap(),
-        )
-        .with_retry(RetryConfig {
-            max_retries: 3,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            retry_timeout: Duration::from_secs(10),
-        })
-        .build()
-        .unwrap()
-}
+use crate::support::{API_HEADER, spec_client, write};
 
 fn options() -> UploadOptions {
     UploadOptions {
         commit_retry_delay: Duration::from_millis(1),
         ..UploadOptions::default()
     }
-}
-
-fn write(root: &Path, rel: &str, bytes: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
 }
 
 fn cookbook(root: &Path, name: &str, deps: &[&str]) -> Arc<LoadedCookbook> {
@@ -150,7 +122,7 @@ async fn v2_server_gets_all_files_commit_503_is_retried_and_known_files_are_skip
         .mount(&server)
         .await;
 
-    let results = Uploader::new(client(&server.uri()), options())
+    let results = Uploader::new(spec_client(&server.uri()), options())
         .upload(&[Arc::clone(&c)])
         .await
         .unwrap();
@@ -258,7 +230,7 @@ async fn file_puts_carry_knife_headers_and_are_retried() {
         global_limit: Some(Arc::new(tokio::sync::Semaphore::new(1))),
         ..options()
     };
-    let results = Uploader::new(client(&server.uri()), opts)
+    let results = Uploader::new(spec_client(&server.uri()), opts)
         .upload(&[Arc::clone(&c)])
         .await
         .unwrap();
@@ -306,7 +278,7 @@ async fn sandbox_failure_fails_every_cookbook_and_no_manifest_is_put() {
         cookbook(dir.path(), "app", &["base"]),
         cookbook(dir.path(), "base", &[]),
     ];
-    let results = Uploader::new(client(&server.uri()), options())
+    let results = Uploader::new(spec_client(&server.uri()), options())
         .upload(&batch)
         .await
         .unwrap();
@@ -370,7 +342,7 @@ async fn failed_manifest_blocks_dependents_and_409_is_a_frozen_conflict() {
         .mount(&server)
         .await;
 
-    let results = Uploader::new(client(&server.uri()), options())
+    let results = Uploader::new(spec_client(&server.uri()), options())
         .upload(&batch)
         .await
         .unwrap();
@@ -450,7 +422,7 @@ async fn download_refuses_hostile_paths_and_checksum_mismatches() {
         .respond_with(ResponseTemplate::new(200).set_body_json(tampered))
         .mount(&server)
         .await;
-    let c = client(&server.uri());
+    let c = spec_client(&server.uri());
     let root = tempfile::tempdir().unwrap();
     let dest = root.path().join("a/b/evil");
 
@@ -504,7 +476,7 @@ async fn file_puts_wait_for_the_shared_global_limit() {
         global_limit: Some(Arc::clone(&limit)),
         ..options()
     };
-    let uploader = Uploader::new(client(&server.uri()), opts);
+    let uploader = Uploader::new(spec_client(&server.uri()), opts);
     let task = tokio::spawn({
         let c = Arc::clone(&c);
         async move { uploader.upload(&[c]).await }
@@ -567,7 +539,7 @@ async fn a_commit_that_stays_incomplete_gets_the_files_once_more() {
         commit_retries: 0,
         ..options()
     };
-    let results = Uploader::new(client(&server.uri()), opts)
+    let results = Uploader::new(spec_client(&server.uri()), opts)
         .upload(&[Arc::clone(&c)])
         .await
         .unwrap();
@@ -621,7 +593,7 @@ async fn a_file_that_cannot_be_sent_fails_the_batch_before_the_commit() {
         .expect(0)
         .mount(&server)
         .await;
-    let results = Uploader::new(client(&server.uri()), options())
+    let results = Uploader::new(spec_client(&server.uri()), options())
         .upload(&batch)
         .await
         .unwrap();

@@ -15,10 +15,13 @@ use chef_sync::berkshelf::resolver::{Catalog, resolve};
 use chef_sync::berkshelf::supermarket::{SupermarketClient, SupermarketError};
 use chef_sync::berkshelf::universes::Universes;
 use chef_sync::berkshelf::{Berksfile, CookbookInfo, Dependency, Location, Source};
+use chef_testkit::fleet::cookbook_tarball;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use wiremock::matchers::{header, header_exists, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::support::universe_entry;
 
 /// Reads name and version from metadata.json (stands in for chef-api's metadata loader,
 /// which another branch provides).
@@ -74,26 +77,6 @@ fn targz(entries: &[RawEntry<'_>]) -> Vec<u8> {
     b.into_inner().unwrap().finish().unwrap()
 }
 
-/// A well-formed Supermarket tarball: `NAME/metadata.json`, `NAME/recipes/default.rb`.
-fn cookbook_tarball(name: &str, version: &str, deps: &[(String, String)]) -> Vec<u8> {
-    let meta = metadata_json(name, version, deps);
-    let recipe = format!("log '{name} {version}'\n");
-    targz(&[
-        (
-            format!("{name}/metadata.json").as_bytes(),
-            tar::EntryType::Regular,
-            &meta,
-            None,
-        ),
-        (
-            format!("{name}/recipes/default.rb").as_bytes(),
-            tar::EntryType::Regular,
-            recipe.as_bytes(),
-            None,
-        ),
-    ])
-}
-
 fn write_tmp(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
@@ -123,14 +106,14 @@ async fn fake_supermarket() -> MockServer {
         let mut versions = serde_json::Map::new();
         for ver in ["1.0.0", "2.0.0"] {
             let deps = deps_of(i, ver);
+            let deps: Vec<(&str, &str)> = deps.iter().map(|(n, c)| (&**n, &**c)).collect();
             versions.insert(
                 ver.to_owned(),
-                serde_json::json!({
-                    "location_type": "opscode",
-                    "location_path": format!("{base}/api/v1"),
-                    "download_url": format!("{base}/api/v1/cookbooks/{name}/versions/{ver}/download"),
-                    "dependencies": deps.iter().cloned().collect::<BTreeMap<_, _>>(),
-                }),
+                universe_entry(
+                    &base,
+                    &format!("{base}/api/v1/cookbooks/{name}/versions/{ver}/download"),
+                    deps.iter().copied(),
+                ),
             );
             // Supermarket answers the download URL with a 302 to the stored file.
             Mock::given(method("GET"))
@@ -145,9 +128,12 @@ async fn fake_supermarket() -> MockServer {
                 .await;
             Mock::given(method("GET"))
                 .and(path(format!("/system/{name}-{ver}.tar.gz")))
-                .respond_with(
-                    ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(&name, ver, &deps)),
-                )
+                .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+                    &name,
+                    ver,
+                    &deps,
+                    &[],
+                )))
                 .mount(&server)
                 .await;
         }

@@ -9,6 +9,8 @@ use chef_sync::berkshelf::git::{GitError, GitFetcher};
 use chef_sync::berkshelf::lockfile::Update;
 use chef_sync::berkshelf::{GitLocation, PrepareError, PrepareOptions, prepare};
 
+use crate::support::write;
+
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
@@ -33,12 +35,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
 }
 
 /// A bare repository with a cookbook `gitcb` at the root and `sub` under `cookbooks/sub`:
