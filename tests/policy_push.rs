@@ -125,3 +125,654 @@ fn a_housepub_lock_reads_git_path_and_supermarket_sources() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Push against in-process erchef-like servers.
+
+mod policy_server;
+
+use std::time::Duration;
+
+use chef_api::client::{ChefClient, RetryConfig};
+use chef_api::key::PrivateKey;
+use chef_sync::config::{KeySource, RepoConfig, ServerSpec};
+use chef_sync::policy::identifier::CookbookIdentity;
+use chef_sync::policy::{
+    CookbookCache, LoadedPolicy, LockedCookbookError, PolicyOutcome, PushError, PushOptions,
+    PushTarget, push, push_to,
+};
+use chef_sync::report::CookbookOutcome;
+use policy_server::{FakeErchef, Fault, FaultAction, Logged};
+use serde_json::{Value, json};
+
+const KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/keys/mixlib-spec.pem"
+);
+
+fn client(url: &str) -> ChefClient {
+    ChefClient::builder(url)
+        .with_client_name("spec-user")
+        .with_key(PrivateKey::from_pem_file(KEY).unwrap())
+        .with_retry(RetryConfig {
+            max_retries: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            retry_timeout: Duration::from_secs(5),
+        })
+        .build()
+        .unwrap()
+}
+
+fn write(root: &Path, rel: &str, bytes: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+/// A cookbook under `root/cookbooks/NAME` with a recipe, a template and a file outside the
+/// nine segments (`test/smoke.rb`, which API v0 manifests cannot carry).
+fn cookbook(root: &Path, name: &str, recipe: &str) {
+    let dir = format!("cookbooks/{name}");
+    write(
+        root,
+        &format!("{dir}/metadata.rb"),
+        &format!("name '{name}'\nversion '1.2.0'\n"),
+    );
+    write(root, &format!("{dir}/recipes/default.rb"), recipe);
+    write(
+        root,
+        &format!("{dir}/templates/app.conf.erb"),
+        "port <%= 80 %>\n",
+    );
+    write(root, &format!("{dir}/test/smoke.rb"), "describe port(80)\n");
+}
+
+/// Writes `root/Policyfile.lock.json` for policy `name` over path cookbooks, as chef-cli
+/// would (identifiers, revision id, sorted locks, yajl bytes).
+fn write_lock(root: &Path, name: &str, cookbooks: &[&str]) -> PathBuf {
+    let mut locks = serde_json::Map::new();
+    let mut sorted = cookbooks.to_vec();
+    sorted.sort_unstable();
+    for c in &sorted {
+        let id = CookbookIdentity::load(&root.join("cookbooks").join(c)).unwrap();
+        locks.insert(
+            (*c).to_owned(),
+            json!({
+                "version": id.version(),
+                "identifier": id.identifier,
+                "dotted_decimal_identifier": id.dotted_decimal_identifier,
+                "source": format!("cookbooks/{c}"),
+                "cache_key": null,
+                "scm_info": null,
+                "source_options": {"path": format!("cookbooks/{c}")}
+            }),
+        );
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert("revision_id".into(), Value::Null);
+    doc.insert("name".into(), name.into());
+    doc.insert(
+        "run_list".into(),
+        json!([format!("recipe[{}::default]", cookbooks[0])]),
+    );
+    doc.insert("included_policy_locks".into(), json!([]));
+    doc.insert("cookbook_locks".into(), Value::Object(locks));
+    doc.insert("default_attributes".into(), json!({}));
+    doc.insert("override_attributes".into(), json!({}));
+    doc.insert(
+        "solution_dependencies".into(),
+        json!({"Policyfile": [], "dependencies": {}}),
+    );
+    let rev = identifier::revision_id(&doc);
+    doc["revision_id"] = rev.into();
+    let path = root.join("Policyfile.lock.json");
+    std::fs::write(
+        &path,
+        chef_sync::policy::json::to_lock_string(&Value::Object(doc)),
+    )
+    .unwrap();
+    path
+}
+
+fn options(cache: &Path) -> PushOptions {
+    PushOptions {
+        cache: CookbookCache {
+            root: cache.to_path_buf(),
+            chef_cli_caches: Vec::new(),
+            offline: true,
+            supermarket: None,
+        },
+        commit_retry_delay: Duration::from_millis(1),
+        ..PushOptions::default()
+    }
+}
+
+fn target(fake: &FakeErchef, name: &str, group: &str) -> PushTarget {
+    PushTarget {
+        name: name.into(),
+        url: fake.org_url(),
+        client: Ok(client(&fake.org_url())),
+        group: Ok(group.into()),
+    }
+}
+
+/// A repository with cookbooks `app` and `base` and a lock for policy `web`.
+struct Repo {
+    dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+    lock: PathBuf,
+}
+
+fn repo() -> Repo {
+    let dir = tempfile::tempdir().unwrap();
+    cookbook(dir.path(), "app", "include_recipe 'base'\n");
+    cookbook(dir.path(), "base", "package 'curl'\n");
+    let lock = write_lock(dir.path(), "web", &["app", "base"]);
+    Repo {
+        dir,
+        cache: tempfile::tempdir().unwrap(),
+        lock,
+    }
+}
+
+fn count(log: &[Logged], method: &str, prefix: &str) -> usize {
+    log.iter()
+        .filter(|l| l.method == method && l.path.starts_with(prefix))
+        .count()
+}
+
+#[tokio::test]
+async fn push_to_three_servers_at_once_then_a_rerun_sends_nothing() {
+    let repo = repo();
+    let fakes = [
+        FakeErchef::start().await,
+        FakeErchef::start().await,
+        FakeErchef::start().await,
+    ];
+    let policy = LoadedPolicy::load(&repo.lock, &options(repo.cache.path()).cache)
+        .await
+        .unwrap();
+    let revision = policy.lock.revision_id().unwrap().to_owned();
+    let targets = |fakes: &[FakeErchef; 3]| {
+        fakes
+            .iter()
+            .enumerate()
+            .map(|(i, f)| target(f, &format!("s{i}"), "prod"))
+            .collect::<Vec<_>>()
+    };
+    let opts = options(repo.cache.path());
+    let report = push_to(targets(&fakes), std::slice::from_ref(&policy), &opts).await;
+    assert!(report.ok, "{}", report.render_table());
+    for (fake, server) in fakes.iter().zip(&report.servers) {
+        assert_eq!(
+            fake.group_revision("prod", "web").as_deref(),
+            Some(revision.as_str())
+        );
+        assert_eq!(server.api_version, Some(2));
+        assert_eq!(server.policies[0].outcome, PolicyOutcome::Created);
+        assert!(
+            server
+                .artifacts
+                .iter()
+                .all(|a| a.outcome == CookbookOutcome::Created)
+        );
+        // 4 files per cookbook; the template and the test file are the same in both: sent once.
+        assert_eq!(server.files_sent, 6, "{}", report.render_table());
+        assert_eq!(server.groups["prod"]["web"], revision);
+        let log = fake.take_log();
+        assert_eq!(
+            (
+                count(&log, "GET", "cookbook_artifacts"),
+                count(&log, "GET", "policy_groups"),
+                count(&log, "POST", "sandboxes"),
+                count(&log, "PUT", "bookshelf/"),
+                count(&log, "PUT", "sandboxes/"),
+                count(&log, "PUT", "cookbook_artifacts/"),
+                count(&log, "PUT", "policy_groups/prod/policies/web"),
+            ),
+            (2, 1, 1, 6, 1, 2, 1),
+            "{log:?}"
+        );
+        // The group PUT is the last request, after the confirming listing.
+        assert_eq!(log.last().unwrap().path, "policy_groups/prod/policies/web");
+        assert_eq!(log[log.len() - 2].path, "cookbook_artifacts");
+        // The artifact: plain name, all_files with every kept file, no generated metadata.json.
+        let st = fake.state();
+        let app = &policy.cookbooks[0];
+        let body = &st.artifacts["app"][&app.lock.identifier];
+        assert_eq!(body["name"], "app");
+        assert_eq!(body["version"], "1.2.0");
+        assert_eq!(body["metadata"]["name"], "app");
+        let mut paths: Vec<&str> = body["all_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "metadata.rb",
+                "recipes/default.rb",
+                "templates/app.conf.erb",
+                "test/smoke.rb"
+            ]
+        );
+        assert_eq!(
+            st.revisions["web"][&revision]["cookbook_locks"]["base"]["identifier"],
+            policy.cookbooks[1].lock.identifier.as_str()
+        );
+    }
+
+    let again = push_to(targets(&fakes), std::slice::from_ref(&policy), &opts).await;
+    assert!(again.ok);
+    for (fake, server) in fakes.iter().zip(&again.servers) {
+        assert_eq!(server.policies[0].outcome, PolicyOutcome::Unchanged);
+        assert!(
+            server
+                .artifacts
+                .iter()
+                .all(|a| a.outcome == CookbookOutcome::Unchanged)
+        );
+        assert_eq!(server.files_sent, 0);
+        let log = fake.take_log();
+        let paths: Vec<&str> = log.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        assert!(paths.contains(&"cookbook_artifacts") && paths.contains(&"policy_groups"));
+    }
+}
+
+#[tokio::test]
+async fn an_api_v0_server_gets_segment_manifests_without_files_outside_them() {
+    let repo = repo();
+    let fake = FakeErchef::start_with_max_api(0).await;
+    let opts = options(repo.cache.path());
+    let policy = LoadedPolicy::load(&repo.lock, &opts.cache).await.unwrap();
+    let report = push_to(vec![target(&fake, "old", "prod")], &[policy.clone()], &opts).await;
+    assert!(report.ok, "{}", report.render_table());
+    assert_eq!(report.servers[0].api_version, Some(0));
+    // Both metadata.rb and recipes differ, the template is shared, test/ is left out.
+    assert_eq!(report.servers[0].files_sent, 5);
+    let st = fake.state();
+    let body = &st.artifacts["app"][&policy.cookbooks[0].lock.identifier];
+    assert!(body.get("all_files").is_none());
+    assert_eq!(body["recipes"][0]["name"], "default.rb");
+    assert_eq!(body["root_files"][0]["path"], "metadata.rb");
+    assert_eq!(body["templates"][0]["specificity"], "root_default");
+    let all: Vec<&str> = ["recipes", "templates", "root_files"]
+        .iter()
+        .flat_map(|s| body[*s].as_array().unwrap())
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(!all.contains(&"test/smoke.rb"), "{all:?}");
+    // The identifier stays the one of the full file set.
+    assert_eq!(
+        body["identifier"],
+        policy.lock.cookbooks()[0].identifier.as_str()
+    );
+}
+
+#[tokio::test]
+async fn an_artifact_lost_before_the_group_put_leaves_that_servers_group_untouched() {
+    let repo = repo();
+    let (good, bad) = (FakeErchef::start().await, FakeErchef::start().await);
+    let opts = options(repo.cache.path());
+    let policy = LoadedPolicy::load(&repo.lock, &opts.cache).await.unwrap();
+    let base_id = policy.cookbooks[1].lock.identifier.clone();
+    bad.state()
+        .groups
+        .entry("prod".into())
+        .or_default()
+        .insert("web".into(), "old-revision".into());
+    // Between the artifact PUTs and the confirming listing, something deletes `base`.
+    bad.fault(Fault {
+        method: "GET",
+        path: "cookbook_artifacts".into(),
+        from: 2,
+        times: 0,
+        action: FaultAction::DeleteArtifact("base".into(), base_id.clone()),
+    });
+    let report = push_to(
+        vec![target(&good, "good", "prod"), target(&bad, "bad", "prod")],
+        &[policy.clone()],
+        &opts,
+    )
+    .await;
+    assert!(!report.ok);
+    let (bad_report, good_report) = (&report.servers[0], &report.servers[1]);
+    assert!(good_report.ok, "{}", report.render_table());
+    assert_eq!(
+        good.group_revision("prod", "web").as_deref(),
+        policy.lock.revision_id()
+    );
+    assert!(!bad_report.ok);
+    assert_eq!(bad_report.policies[0].outcome, PolicyOutcome::Failed);
+    let error = bad_report.policies[0].error.as_deref().unwrap();
+    assert!(
+        error.contains(&base_id) && error.contains("left as it was"),
+        "{error}"
+    );
+    assert_eq!(
+        bad.group_revision("prod", "web").as_deref(),
+        Some("old-revision")
+    );
+    assert_eq!(count(&bad.take_log(), "PUT", "policy_groups/"), 0);
+    // The table shows which servers' group disagrees.
+    let table = report.render_table();
+    assert!(
+        table.contains("group prod policy web differs across servers"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_artifact_put_or_listing_never_moves_the_group() {
+    let repo = repo();
+    let (put_fails, list_fails) = (FakeErchef::start().await, FakeErchef::start().await);
+    let opts = options(repo.cache.path());
+    let policy = LoadedPolicy::load(&repo.lock, &opts.cache).await.unwrap();
+    let app_id = policy.cookbooks[0].lock.identifier.clone();
+    put_fails.fault(Fault {
+        method: "PUT",
+        path: format!("cookbook_artifacts/app/{app_id}"),
+        from: 1,
+        times: 0,
+        action: FaultAction::Status(500, json!({"error": ["internal service error"]})),
+    });
+    list_fails.fault(Fault {
+        method: "GET",
+        path: "cookbook_artifacts".into(),
+        from: 2,
+        times: 0,
+        action: FaultAction::Status(500, json!({"error": ["internal service error"]})),
+    });
+    let report = push_to(
+        vec![
+            target(&put_fails, "put", "prod"),
+            target(&list_fails, "list", "prod"),
+        ],
+        &[policy],
+        &opts,
+    )
+    .await;
+    let by_name = |n: &str| report.servers.iter().find(|s| s.name == n).unwrap();
+    let put = by_name("put");
+    let app = put.artifacts.iter().find(|a| a.name == "app").unwrap();
+    assert_eq!(app.outcome, CookbookOutcome::Failed);
+    assert!(app.error.as_deref().unwrap().contains("500"), "{app:?}");
+    assert_eq!(put.policies[0].outcome, PolicyOutcome::Failed);
+    let list = by_name("list");
+    assert!(
+        list.error.as_deref().unwrap().contains("cannot confirm"),
+        "{list:?}"
+    );
+    assert_eq!(list.policies[0].outcome, PolicyOutcome::Failed);
+    for fake in [&put_fails, &list_fails] {
+        assert_eq!(fake.group_revision("prod", "web"), None);
+        assert_eq!(count(&fake.take_log(), "PUT", "policy_groups/"), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_409_is_checked_against_the_servers_files() {
+    let repo = repo();
+    let (same, other) = (FakeErchef::start().await, FakeErchef::start().await);
+    let opts = options(repo.cache.path());
+    let policy = LoadedPolicy::load(&repo.lock, &opts.cache).await.unwrap();
+    // `same` holds both artifacts already, but its first listing (a stale replica) says none:
+    // the PUTs get 409s, the artifacts are fetched and compared, and the group moves.
+    let first = push_to(
+        vec![target(&same, "same", "staging")],
+        &[policy.clone()],
+        &opts,
+    )
+    .await;
+    assert!(first.ok);
+    same.take_log();
+    same.fault(Fault {
+        method: "GET",
+        path: "cookbook_artifacts".into(),
+        from: 1,
+        times: 1,
+        action: FaultAction::Status(200, json!({})),
+    });
+    // `other` holds `app` under the same identifier with other files, its listing stale too
+    // (a listed identifier is trusted, as chef push trusts it).
+    other.fault(Fault {
+        method: "GET",
+        path: "cookbook_artifacts".into(),
+        from: 1,
+        times: 1,
+        action: FaultAction::Status(200, json!({})),
+    });
+    let app_id = policy.cookbooks[0].lock.identifier.clone();
+    other
+        .state()
+        .artifacts
+        .entry("app".into())
+        .or_default()
+        .insert(
+            app_id.clone(),
+            json!({"name": "app", "identifier": app_id, "all_files": [
+            {"name": "recipes/default.rb", "path": "recipes/default.rb",
+             "checksum": "00000000000000000000000000000000", "specificity": "default"}]}),
+        );
+    let report = push_to(
+        vec![
+            target(&same, "same", "prod"),
+            target(&other, "other", "prod"),
+        ],
+        &[policy.clone()],
+        &opts,
+    )
+    .await;
+    let by_name = |n: &str| report.servers.iter().find(|s| s.name == n).unwrap();
+    let same_report = by_name("same");
+    assert!(same_report.ok, "{}", report.render_table());
+    assert!(
+        same_report
+            .artifacts
+            .iter()
+            .all(|a| a.outcome == CookbookOutcome::Unchanged)
+    );
+    assert_eq!(count(&same.take_log(), "PUT", "cookbook_artifacts/"), 2);
+    assert_eq!(
+        same.group_revision("prod", "web").as_deref(),
+        policy.lock.revision_id()
+    );
+    // Same identifier, other content: erchef would take the policy (it lists the
+    // identifier); chef-sync fails the artifact and leaves the group alone.
+    let other_report = by_name("other");
+    let app = other_report
+        .artifacts
+        .iter()
+        .find(|a| a.name == "app")
+        .unwrap();
+    assert_eq!(app.outcome, CookbookOutcome::Failed);
+    assert!(
+        app.error.as_deref().unwrap().contains("other content"),
+        "{app:?}"
+    );
+    assert_eq!(other_report.policies[0].outcome, PolicyOutcome::Failed);
+    assert_eq!(other.group_revision("prod", "web"), None);
+}
+
+#[tokio::test]
+async fn the_fake_keeps_erchefs_silences() {
+    // A policy naming artifacts the server lacks is accepted (erchef never checks), and a
+    // second PUT of an existing artifact is a 409 with a string error.
+    let fake = FakeErchef::start().await;
+    let c = client(&fake.org_url());
+    let doc = json!({"revision_id": "r1", "name": "web", "run_list": ["recipe[app::default]"],
+                     "cookbook_locks": {"app": {"identifier": "abc", "version": "1.0.0"}}});
+    let answer: Value = c
+        .put("policy_groups/prod/policies/web", &doc)
+        .await
+        .unwrap();
+    assert_eq!(answer["revision_id"], "r1");
+    assert_eq!(fake.group_revision("prod", "web").as_deref(), Some("r1"));
+    let bad = json!({"revision_id": "r2", "name": "other", "run_list": ["recipe[app::default]"],
+                     "cookbook_locks": {}});
+    let err = c
+        .put::<_, Value>("policy_groups/prod/policies/web", &bad)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    let artifact = json!({"name": "app", "identifier": "abc", "all_files": []});
+    c.put::<_, Value>("cookbook_artifacts/app/abc", &artifact)
+        .await
+        .unwrap();
+    let err = c
+        .put::<_, Value>("cookbook_artifacts/app/abc", &artifact)
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+}
+
+#[tokio::test]
+async fn an_edited_path_cookbook_is_refused_naming_the_changed_file() {
+    let repo = repo();
+    // The lock was written an hour ago; the recipe is edited now.
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&repo.lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    for entry in walk(repo.dir.path()) {
+        let f = std::fs::File::options().write(true).open(&entry).unwrap();
+        f.set_modified(old).unwrap();
+    }
+    write(
+        repo.dir.path(),
+        "cookbooks/base/recipes/default.rb",
+        "package 'wget'\n",
+    );
+    let err = LoadedPolicy::load(&repo.lock, &options(repo.cache.path()).cache)
+        .await
+        .unwrap_err();
+    let PushError::Cookbook {
+        source: LockedCookbookError::Changed(mismatch),
+        ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(mismatch.cookbook, "base");
+    assert_eq!(mismatch.changed_files, ["recipes/default.rb"]);
+    let text = err.to_string();
+    assert!(
+        text.contains("'base'") && text.contains("recipes/default.rb"),
+        "{text}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn spec(name: &str, url: String) -> ServerSpec {
+    ServerSpec {
+        name: name.into(),
+        url,
+        client_name: "spec-user".into(),
+        key: KeySource::Pem(std::fs::read(KEY).unwrap()),
+        cookbook_path: vec![],
+        ssl_verify: true,
+        ssl_ca_file: None,
+        trusted_certs_dir: None,
+        http_proxy: None,
+        https_proxy: None,
+        no_proxy: None,
+        knife: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn each_server_takes_its_group_from_its_config_yml() {
+    let repo = repo();
+    let (staging, prod) = (FakeErchef::start().await, FakeErchef::start().await);
+    write(
+        repo.dir.path(),
+        ".chef/staging/config.yml",
+        "policy_group: staging\n",
+    );
+    write(
+        repo.dir.path(),
+        ".chef/prod/config.yml",
+        "policy_group: 'production'\n",
+    );
+    let config = RepoConfig {
+        root: repo.dir.path().to_path_buf(),
+        servers: vec![
+            spec("prod", prod.org_url()),
+            spec("staging", staging.org_url()),
+        ],
+        berksfile: None,
+        warnings: vec![],
+    };
+    let opts = options(repo.cache.path());
+    let report = push(&config, &[], &opts).await.unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    let rev = PolicyLock::load(&repo.lock)
+        .unwrap()
+        .revision_id()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        staging.group_revision("staging", "web").as_deref(),
+        Some(rev.as_str())
+    );
+    assert_eq!(
+        prod.group_revision("production", "web").as_deref(),
+        Some(rev.as_str())
+    );
+    assert_eq!(prod.group_revision("staging", "web"), None);
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["servers"][0]["name"], "prod");
+    assert_eq!(json["servers"][0]["policies"][0]["group"], "production");
+    assert_eq!(json["servers"][1]["groups"]["staging"]["web"], rev.as_str());
+
+    // --policy-group overrides every server's own.
+    let opts = PushOptions {
+        policy_group: Some("canary".into()),
+        ..options(repo.cache.path())
+    };
+    let report = push(&config, &[repo.lock.clone()], &opts).await.unwrap();
+    assert!(report.ok);
+    assert_eq!(
+        prod.group_revision("canary", "web").as_deref(),
+        Some(rev.as_str())
+    );
+    assert_eq!(
+        staging.group_revision("canary", "web").as_deref(),
+        Some(rev.as_str())
+    );
+
+    // A server without a group in config.yml fails alone, naming the file.
+    write(repo.dir.path(), ".chef/prod/config.yml", "server: x\n");
+    let report = push(&config, &[], &options(repo.cache.path()))
+        .await
+        .unwrap();
+    let prod_report = &report.servers[0];
+    assert!(
+        prod_report
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("prod/config.yml")
+    );
+    assert!(report.servers[1].ok);
+}

@@ -476,9 +476,16 @@ async fn push_server(
         }
     }
 
+    // An artifact that failed here (e.g. its identifier holds other content on the server)
+    // keeps its policies' groups where they are, even when the listing names it.
+    let failed: BTreeSet<(String, String)> = pending
+        .iter()
+        .filter(|p| p.report.outcome == CookbookOutcome::Failed)
+        .map(|p| (p.report.name.clone(), p.report.identifier.clone()))
+        .collect();
     let mut policy_reports = Vec::new();
     for policy in policies {
-        policy_reports.push(point_group(&client, &mut state, policy, &group).await);
+        policy_reports.push(point_group(&client, &mut state, &failed, policy, &group).await);
     }
     let mut report = PolicyServerReport {
         name: target.name.clone(),
@@ -505,6 +512,7 @@ async fn push_server(
 async fn point_group(
     client: &ChefClient,
     state: &mut ServerState,
+    failed: &BTreeSet<(String, String)>,
     policy: &LoadedPolicy,
     group: &str,
 ) -> PolicyReport {
@@ -522,13 +530,16 @@ async fn point_group(
     let missing: Vec<String> = policy
         .cookbooks
         .iter()
-        .filter(|c| !state.has(&c.lock.name, &c.lock.identifier))
+        .filter(|c| {
+            !state.has(&c.lock.name, &c.lock.identifier)
+                || failed.contains(&(c.lock.name.clone(), c.lock.identifier.clone()))
+        })
         .map(|c| format!("{} {} ({})", c.lock.name, c.lock.version, c.lock.identifier))
         .collect();
     if !missing.is_empty() {
         report.outcome = PolicyOutcome::Failed;
         report.error = Some(format!(
-            "not on the server: {}; group '{group}' left as it was",
+            "not on the server as locked: {}; group '{group}' left as it was",
             missing.join(", ")
         ));
         return report;
