@@ -776,3 +776,194 @@ async fn each_server_takes_its_group_from_its_config_yml() {
     );
     assert!(report.servers[1].ok);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Install: Policyfile.rb → Policyfile.lock.json without Ruby.
+
+#[tokio::test]
+async fn install_writes_a_lock_that_round_trips_verifies_and_pushes() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // `app` is a path cookbook depending on `base`, which only the chef_repo source has.
+    cookbook(r, "app", "include_recipe 'base'\n");
+    write(
+        r,
+        "cookbooks/app/metadata.rb",
+        "name 'app'\nversion '1.2.0'\ndepends 'base', '~> 2.0'\n",
+    );
+    cookbook(&r.join("shared"), "base", "package 'curl'\n");
+    write(
+        r,
+        "shared/cookbooks/base/metadata.rb",
+        "name 'base'\nversion '2.1.0'\n",
+    );
+    write(r, "shared/cookbooks/base/recipes/ntp.rb", "package 'ntp'\n");
+    // An included policy (a lock file beside it).
+    std::fs::create_dir_all(r.join("policies")).unwrap();
+    write(
+        r,
+        "Policyfile.rb",
+        r#"name "web"
+default_source :chef_repo, "shared"
+run_list "app", "base::ntp"
+named_run_list :deploy, "app::default"
+cookbook "app", path: "cookbooks/app"
+default["greeting"] = "hello/world"
+override["app"] = { "port" => 8080, "tls" => true }
+"#,
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = chef_sync::policy::InstallOptions {
+        cache: options(cache.path()).cache,
+        ..Default::default()
+    };
+    let installed = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(installed.written);
+    let path = r.join("Policyfile.lock.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lock = PolicyLock::parse(&text, &path).unwrap();
+    assert_eq!(lock.to_lock_string(), text);
+    assert_eq!(
+        lock.revision_id(),
+        Some(lock.computed_revision_id().as_str())
+    );
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "revision_id",
+            "name",
+            "run_list",
+            "named_run_lists",
+            "included_policy_locks",
+            "cookbook_locks",
+            "default_attributes",
+            "override_attributes",
+            "solution_dependencies"
+        ]
+    );
+    assert_eq!(
+        doc["run_list"],
+        json!(["recipe[app::default]", "recipe[base::ntp]"])
+    );
+    assert_eq!(
+        doc["named_run_lists"]["deploy"],
+        json!(["recipe[app::default]"])
+    );
+    let app = &doc["cookbook_locks"]["app"];
+    let app_id = CookbookIdentity::load(&r.join("cookbooks/app")).unwrap();
+    assert_eq!(app["identifier"], app_id.identifier.as_str());
+    assert_eq!(app["source"], "cookbooks/app");
+    assert_eq!(app["cache_key"], Value::Null);
+    assert_eq!(app["source_options"], json!({"path": "cookbooks/app"}));
+    // chef_repo cookbooks lock as path cookbooks.
+    assert_eq!(
+        doc["cookbook_locks"]["base"]["source"],
+        "shared/cookbooks/base"
+    );
+    assert_eq!(doc["cookbook_locks"]["base"]["version"], "2.1.0");
+    assert_eq!(
+        doc["solution_dependencies"],
+        json!({"Policyfile": [["app", ">= 0.0.0"], ["base", "= 2.1.0"]],
+               "dependencies": {"app (1.2.0)": [["base", "~> 2.0"]], "base (2.1.0)": []}})
+    );
+    assert_eq!(doc["override_attributes"]["app"]["port"], 8080);
+    assert!(text.contains("\"greeting\": \"hello/world\""));
+    assert!(text.contains("\"included_policy_locks\": [\n\n  ],"));
+
+    // A second install finds the lock and writes nothing.
+    let again = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(!again.written);
+
+    // The lock pushes as chef-cli's would.
+    let fake = FakeErchef::start().await;
+    let policy = LoadedPolicy::load(&path, &options(cache.path()).cache)
+        .await
+        .unwrap();
+    let report = push_to(
+        vec![target(&fake, "s", "prod")],
+        &[policy],
+        &options(cache.path()),
+    )
+    .await;
+    assert!(report.ok, "{}", report.render_table());
+    assert_eq!(
+        fake.group_revision("prod", "web").as_deref(),
+        lock.revision_id()
+    );
+
+    // An included policy's run list comes first and its cookbooks are fixed as it locked them.
+    write(
+        r,
+        "child/Policyfile.rb",
+        r#"name "child"
+include_policy "web", path: "../Policyfile.lock.json"
+run_list "base::default"
+"#,
+    );
+    let child = chef_sync::policy::install(&r.join("child/Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    let child_doc = child.lock.document();
+    assert_eq!(
+        child_doc["run_list"],
+        json!([
+            "recipe[app::default]",
+            "recipe[base::ntp]",
+            "recipe[base::default]"
+        ])
+    );
+    assert_eq!(
+        child_doc["included_policy_locks"],
+        json!([{"name": "web", "revision_id": lock.revision_id().unwrap(),
+                "source_options": {"path": "../Policyfile.lock.json"}}])
+    );
+    assert_eq!(
+        child_doc["cookbook_locks"]["app"],
+        doc["cookbook_locks"]["app"]
+    );
+    assert_eq!(child_doc["override_attributes"]["app"]["tls"], true);
+}
+
+#[tokio::test]
+async fn install_names_a_missing_recipe_and_an_unsatisfiable_demand() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    cookbook(r, "app", "log 'x'\n");
+    write(
+        r,
+        "Policyfile.rb",
+        "name 'p'\nrun_list 'app::missing'\ncookbook 'app', path: 'cookbooks/app'\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = chef_sync::policy::InstallOptions {
+        cache: options(cache.path()).cache,
+        ..Default::default()
+    };
+    let err = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("recipes/missing.rb"), "{err}");
+    write(
+        r,
+        "Policyfile.rb",
+        "name 'p'\nrun_list 'app'\ncookbook 'app', '~> 9.0', path: 'cookbooks/app'\n",
+    );
+    let err = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not satisfy '~> 9.0'"), "{err}");
+    assert!(!r.join("Policyfile.lock.json").exists());
+}

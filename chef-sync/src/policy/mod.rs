@@ -23,14 +23,17 @@
 //! ```
 
 pub mod cookbooks;
+pub mod dsl;
 pub mod groups;
 pub mod identifier;
+pub mod install;
 pub mod json;
 pub mod lock;
 pub mod push;
 pub mod report;
 
 pub use cookbooks::{CookbookCache, IdentifierMismatch, LockedCookbook, LockedCookbookError};
+pub use install::{InstallError, InstallOptions, Installed, install};
 pub use lock::{CookbookLock, LockError, LockSource, PolicyLock};
 pub use push::{LoadedPolicy, PushError, PushOptions, PushTarget, push, push_blocking, push_to};
 pub use report::{PolicyOutcome, PolicyReport, PolicyServerReport, PushReport};
