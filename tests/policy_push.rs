@@ -390,7 +390,12 @@ async fn an_api_v0_server_gets_segment_manifests_without_files_outside_them() {
     let fake = FakeErchef::start_with_max_api(0).await;
     let opts = options(repo.cache.path());
     let policy = LoadedPolicy::load(&repo.lock, &opts.cache).await.unwrap();
-    let report = push_to(vec![target(&fake, "old", "prod")], &[policy.clone()], &opts).await;
+    let report = push_to(
+        vec![target(&fake, "old", "prod")],
+        std::slice::from_ref(&policy),
+        &opts,
+    )
+    .await;
     assert!(report.ok, "{}", report.render_table());
     assert_eq!(report.servers[0].api_version, Some(0));
     // Both metadata.rb and recipes differ, the template is shared, test/ is left out.
@@ -436,7 +441,7 @@ async fn an_artifact_lost_before_the_group_put_leaves_that_servers_group_untouch
     });
     let report = push_to(
         vec![target(&good, "good", "prod"), target(&bad, "bad", "prod")],
-        &[policy.clone()],
+        std::slice::from_ref(&policy),
         &opts,
     )
     .await;
@@ -525,7 +530,7 @@ async fn a_409_is_checked_against_the_servers_files() {
     // the PUTs get 409s, the artifacts are fetched and compared, and the group moves.
     let first = push_to(
         vec![target(&same, "same", "staging")],
-        &[policy.clone()],
+        std::slice::from_ref(&policy),
         &opts,
     )
     .await;
@@ -564,7 +569,7 @@ async fn a_409_is_checked_against_the_servers_files() {
             target(&same, "same", "prod"),
             target(&other, "other", "prod"),
         ],
-        &[policy.clone()],
+        std::slice::from_ref(&policy),
         &opts,
     )
     .await;
@@ -654,11 +659,10 @@ async fn an_edited_path_cookbook_is_refused_naming_the_changed_file() {
     let err = LoadedPolicy::load(&repo.lock, &options(repo.cache.path()).cache)
         .await
         .unwrap_err();
-    let PushError::Cookbook {
-        source: LockedCookbookError::Changed(mismatch),
-        ..
-    } = &err
-    else {
+    let PushError::Cookbook { source, .. } = &err else {
+        panic!("{err}");
+    };
+    let LockedCookbookError::Changed(mismatch) = source.as_ref() else {
         panic!("{err}");
     };
     assert_eq!(mismatch.cookbook, "base");
@@ -750,7 +754,9 @@ async fn each_server_takes_its_group_from_its_config_yml() {
         policy_group: Some("canary".into()),
         ..options(repo.cache.path())
     };
-    let report = push(&config, &[repo.lock.clone()], &opts).await.unwrap();
+    let report = push(&config, std::slice::from_ref(&repo.lock), &opts)
+        .await
+        .unwrap();
     assert!(report.ok);
     assert_eq!(
         prod.group_revision("canary", "web").as_deref(),

@@ -137,6 +137,7 @@ async fn run_push(
 /// the repository, a lock or a locked cookbook (edited since the lock) is at fault.
 #[pyfunction]
 #[pyo3(signature = (repo, locks=None, policy_group=None, servers=None, keys=None, cache_dir=None, offline=false))]
+#[allow(clippy::too_many_arguments)]
 pub fn push_policy(
     py: Python<'_>,
     repo: PathBuf,

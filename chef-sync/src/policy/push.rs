@@ -53,7 +53,7 @@ pub enum PushError {
         lock: PathBuf,
         /// What is wrong with which cookbook.
         #[source]
-        source: LockedCookbookError,
+        source: Box<LockedCookbookError>,
     },
     /// No lock was given and the repository root has no `Policyfile.lock.json`.
     #[error("no policy lock given and none at {}", .0.display())]
@@ -138,7 +138,7 @@ impl LoadedPolicy {
             .await
             .map_err(|source| PushError::Cookbook {
                 lock: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Self { lock, cookbooks })
     }
