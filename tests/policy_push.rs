@@ -973,3 +973,77 @@ async fn install_names_a_missing_recipe_and_an_unsatisfiable_demand() {
     assert!(err.contains("does not satisfy '~> 9.0'"), "{err}");
     assert!(!r.join("Policyfile.lock.json").exists());
 }
+
+/// The round-trip budget of issue 15 (full push ≤ 12 RTT, no-op ≤ 3 RTT), as the schedule
+/// each server sees: every request of one phase arrives before any of the next (the phases
+/// depend on each other's answers), and there are 7 phases (listings, sandbox, files, commit,
+/// artifacts, confirming listing, group) on every one of four servers pushed at once, 1 for
+/// a no-op (the two listings). Wall time is left to `benches/policy_push.rs`: on this shared
+/// machine CPU load would make a timed test flaky.
+#[tokio::test]
+async fn a_push_to_four_servers_takes_seven_dependent_rounds_and_a_noop_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..8).map(|i| format!("wl_{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        cookbook(dir.path(), name, &format!("log 'recipe {i}'\n"));
+        write(
+            dir.path(),
+            &format!("cookbooks/{name}/files/default/blob.txt"),
+            &format!("blob {i}\n"),
+        );
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let lock = write_lock(dir.path(), "wl", &refs);
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path());
+    let policy = LoadedPolicy::load(&lock, &opts.cache).await.unwrap();
+    let mut fakes = Vec::new();
+    for _ in 0..4 {
+        fakes.push(FakeErchef::start().await);
+    }
+    let targets = || {
+        fakes
+            .iter()
+            .enumerate()
+            .map(|(i, f)| target(f, &format!("s{i}"), "prod"))
+            .collect::<Vec<_>>()
+    };
+    let full = push_to(targets(), std::slice::from_ref(&policy), &opts).await;
+    assert!(full.ok, "{}", full.render_table());
+    // 3 distinct files per cookbook, the template and the test file shared by all.
+    assert_eq!(full.servers[0].files_sent, 8 * 3 + 2);
+    let phase = |l: &Logged, seen_first_listing: bool| match (l.method.as_str(), l.path.as_str()) {
+        ("GET", "cookbook_artifacts") if !seen_first_listing => 0,
+        ("GET", "policy_groups") => 0,
+        ("POST", "sandboxes") => 1,
+        ("PUT", p) if p.starts_with("bookshelf/") => 2,
+        ("PUT", p) if p.starts_with("sandboxes/") => 3,
+        ("PUT", p) if p.starts_with("cookbook_artifacts/") => 4,
+        ("GET", "cookbook_artifacts") => 5,
+        ("PUT", p) if p.starts_with("policy_groups/") => 6,
+        other => panic!("unexpected request {other:?}"),
+    };
+    for fake in &fakes {
+        let log = fake.take_log();
+        let mut listings = 0;
+        let phases: Vec<usize> = log
+            .iter()
+            .map(|l| {
+                let p = phase(l, listings > 0);
+                if l.path == "cookbook_artifacts" {
+                    listings += 1;
+                }
+                p
+            })
+            .collect();
+        assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+        let distinct: std::collections::BTreeSet<usize> = phases.iter().copied().collect();
+        assert_eq!(distinct.len(), 7, "{phases:?}");
+    }
+    let noop = push_to(targets(), std::slice::from_ref(&policy), &opts).await;
+    assert!(noop.ok);
+    for fake in &fakes {
+        let log = fake.take_log();
+        assert_eq!(log.len(), 2, "{log:?}");
+    }
+}

@@ -65,6 +65,8 @@ pub struct Logged {
     pub method: String,
     /// Org-relative path (bookshelf PUTs as `bookshelf/CHECKSUM`), query dropped.
     pub path: String,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// The server's state.
@@ -88,6 +90,11 @@ pub struct State {
     pub log: Vec<Logged>,
     /// Scripted faults.
     pub faults: Vec<Fault>,
+    /// Delay added to every answer (a round trip to a distant region).
+    pub delay: std::time::Duration,
+    /// The base URL handed out in sandbox upload URLs and `uri`s (default: the mock's own;
+    /// set it to a proxy in front of the fake).
+    pub public_base: Option<String>,
     counts: BTreeMap<(String, String), usize>,
     next_sandbox: u64,
 }
@@ -144,6 +151,16 @@ impl FakeErchef {
             .unwrap_or(0);
         fault.from += seen;
         st.faults.push(fault);
+    }
+
+    /// Adds `delay` to every answer from now on.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.state().delay = delay;
+    }
+
+    /// Hands out `base` (e.g. a delaying proxy's URL) in upload URLs and `uri`s.
+    pub fn set_public_base(&self, base: String) {
+        self.state().public_base = Some(base);
     }
 
     /// The revision group `g` points policy `n` at.
@@ -217,7 +234,8 @@ impl Handler {
 
     fn handle(&self, st: &mut State, method: &str, path: &str, req: &Request) -> ResponseTemplate {
         let parts: Vec<&str> = path.split('/').collect();
-        let org = format!("{}/organizations/{ORG}", self.base);
+        let base = st.public_base.clone().unwrap_or_else(|| self.base.clone());
+        let org = format!("{base}/organizations/{ORG}");
         match (method, parts.as_slice()) {
             ("GET", ["cookbook_artifacts"]) => {
                 let listing: Map<String, Value> = st
@@ -261,7 +279,7 @@ impl Handler {
                     let needs = !st.committed.contains(c);
                     let mut entry = json!({"needs_upload": needs});
                     if needs {
-                        entry["url"] = format!("{}/bookshelf/{c}", self.base).into();
+                        entry["url"] = format!("{base}/bookshelf/{c}").into();
                     }
                     answer.insert(c.clone(), entry);
                 }
@@ -501,6 +519,17 @@ impl Handler {
 
 impl Respond for Handler {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        let delay = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .delay;
+        self.answer(req).set_delay(delay)
+    }
+}
+
+impl Handler {
+    fn answer(&self, req: &Request) -> ResponseTemplate {
         let mut st = self
             .state
             .lock()
@@ -518,6 +547,7 @@ impl Respond for Handler {
         st.log.push(Logged {
             method: method.clone(),
             path: path.clone(),
+            at: std::time::Instant::now(),
         });
         let key = (method.clone(), path.clone());
         let count = {
