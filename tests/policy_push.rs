@@ -1047,3 +1047,112 @@ async fn a_push_to_four_servers_takes_seven_dependent_rounds_and_a_noop_one() {
         assert_eq!(log.len(), 2, "{log:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cached (Supermarket) cookbooks: fetched into chef-sync's cache, then verified.
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn supermarket_lock(root: &Path, url: &str, identifier: &str) -> PathBuf {
+    let lock = json!({
+        "revision_id": "r",
+        "name": "p",
+        "run_list": ["recipe[apt::default]"],
+        "included_policy_locks": [],
+        "cookbook_locks": {"apt": {
+            "version": "2.7.0",
+            "identifier": identifier,
+            "dotted_decimal_identifier": identifier::dotted_decimal(identifier).unwrap_or_else(|| "1.2.3".into()),
+            "cache_key": "apt-2.7.0-127.0.0.1",
+            "origin": url,
+            "source_options": {"artifactserver": url, "version": "2.7.0"}
+        }},
+        "default_attributes": {},
+        "override_attributes": {}
+    });
+    let path = root.join("Policyfile.lock.json");
+    std::fs::write(&path, chef_sync::policy::json::to_lock_string(&lock)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_supermarket_cookbook_is_fetched_once_into_the_cache_and_verified() {
+    use wiremock::matchers::{method, path};
+    let extra: &[(&str, &[u8])] = &[("attributes/default.rb", b"default['apt'] = 1\n")];
+    let tarball = chef_testkit::fleet::cookbook_tarball("apt", "2.7.0", &[], extra);
+    let meta =
+        serde_json::to_vec_pretty(&json!({"name": "apt", "version": "2.7.0", "dependencies": {}}))
+            .unwrap();
+    let files = [
+        ("metadata.json".to_owned(), md5_hex(&meta)),
+        (
+            "recipes/default.rb".to_owned(),
+            md5_hex(b"log 'apt 2.7.0'\n"),
+        ),
+        ("attributes/default.rb".to_owned(), md5_hex(extra[0].1)),
+    ];
+    let expected = identifier::content_identifier(&identifier::fingerprint_text(
+        files.iter().map(|(p, m)| (p.as_str(), m.as_str())),
+    ));
+    let supermarket = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("GET"))
+        .and(path("/api/v1/cookbooks/apt/versions/2.7.0/download"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(tarball))
+        .expect(1)
+        .mount(&supermarket)
+        .await;
+    let url = format!(
+        "{}/api/v1/cookbooks/apt/versions/2.7.0/download",
+        supermarket.uri()
+    );
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = CookbookCache {
+        offline: false,
+        ..options(cache.path()).cache
+    };
+    let lock = supermarket_lock(root.path(), &url, &expected);
+    let policy = LoadedPolicy::load(&lock, &cache).await.unwrap();
+    assert_eq!(policy.cookbooks[0].identity.identifier, expected);
+    assert!(policy.cookbooks[0].dir.starts_with(&cache.root));
+    // The second read comes from the cache (the mock expects exactly one download).
+    let again = LoadedPolicy::load(&lock, &cache).await.unwrap();
+    assert_eq!(again.cookbooks[0].dir, policy.cookbooks[0].dir);
+
+    // A lock whose identifier the downloaded files do not hash to is refused.
+    let wrong = supermarket_lock(
+        root.path(),
+        &url,
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let err = LoadedPolicy::load(&wrong, &cache)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cached cookbook 'apt'") && err.contains(&expected),
+        "{err}"
+    );
+
+    // Offline, with nothing cached, the error says where it looked.
+    let empty = tempfile::tempdir().unwrap();
+    let offline = CookbookCache {
+        root: empty.path().to_path_buf(),
+        offline: true,
+        ..cache.clone()
+    };
+    let err = LoadedPolicy::load(&lock, &offline)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not cached") && err.contains("apt-2.7.0-127.0.0.1"),
+        "{err}"
+    );
+}

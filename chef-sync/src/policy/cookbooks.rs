@@ -113,7 +113,7 @@ pub enum LockedCookbookError {
     },
     /// Not in any cache, and its source kind cannot be fetched by chef-sync.
     #[error(
-        "cookbook '{cookbook}' {version}: not cached (looked for {cache_key:?} in {}) and {kind} sources are not fetched by chef-sync; run `chef install` on this machine first",
+        "cookbook '{cookbook}' {version}: not cached (looked for {cache_key:?} in {}) and {reason}; run `chef install` on this machine first",
         searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotCached {
@@ -123,8 +123,8 @@ pub enum LockedCookbookError {
         version: String,
         /// The lock's cache key.
         cache_key: Option<String>,
-        /// The source kind from `source_options`.
-        kind: String,
+        /// Why it was not fetched (offline, or a source kind chef-sync does not fetch).
+        reason: String,
         /// Cache directories searched.
         searched: Vec<PathBuf>,
     },
@@ -336,7 +336,11 @@ async fn fetch(
         cookbook: lock.name.clone(),
         version: lock.version.clone(),
         cache_key: cache_key.map(str::to_owned),
-        kind: source_kind(lock).to_owned(),
+        reason: if cache.offline {
+            "fetching is off (offline)".to_owned()
+        } else {
+            format!("{} sources are not fetched by chef-sync", source_kind(lock))
+        },
         searched: cache
             .chef_cli_caches
             .iter()
