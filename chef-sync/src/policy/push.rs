@@ -191,12 +191,23 @@ pub async fn push(
     } else {
         locks.to_vec()
     };
+    // Clients are built side by side (TLS roots and keys are read per client).
+    let clients = futures::future::join_all(servers.iter().map(|spec| {
+        let spec = (*spec).clone();
+        async move {
+            tokio::task::spawn_blocking(move || spec.client().map_err(|e| e.to_string()))
+                .await
+                .unwrap_or_else(|e| Err(format!("building the client failed: {e}")))
+        }
+    }))
+    .await;
     let targets: Vec<PushTarget> = servers
         .iter()
-        .map(|spec| PushTarget {
+        .zip(clients)
+        .map(|(spec, client)| PushTarget {
             name: spec.name.clone(),
             url: spec.url.clone(),
-            client: spec.client().map_err(|e| e.to_string()),
+            client,
             group: group_for(&config.root, spec, options.policy_group.as_deref())
                 .map_err(|e: GroupError| e.to_string()),
         })
