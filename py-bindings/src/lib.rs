@@ -13,10 +13,12 @@
 //! * [`upload`]: `upload_cookbooks` and `CookbookOutcome`.
 //! * [`repo`]: `repo_clients` (a repository's servers) and configuration errors.
 //! * [`sync`]: `sync` (a repository to all its servers) and `SyncReport`.
+//! * [`policy`]: `push_policy`, `install_policy` and `PolicyPushReport` (Policyfiles).
 
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod policy;
 pub mod repo;
 pub mod runtime;
 pub mod sync;
@@ -102,6 +104,9 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sync::PyServerReport>()?;
     m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
     m.add_function(wrap_pyfunction!(sync::sync_async, m)?)?;
+    m.add_class::<policy::PyPolicyPushReport>()?;
+    m.add_function(wrap_pyfunction!(policy::push_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::install_policy, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks_async, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_error, m)?)?;

@@ -20,6 +20,7 @@ mod config_seed;
 mod config_variants;
 mod cookbook_loader;
 mod metadata_fixtures;
+mod policy_push;
 mod signing_oracle;
 mod sync_goiardi;
 mod upload_goiardi;

@@ -46,7 +46,7 @@
 //! ```
 
 mod client;
-mod config_yml;
+pub(crate) mod config_yml;
 mod credentials;
 mod knife_rb;
 mod servers;

@@ -13,6 +13,7 @@ __all__ = [
     "CookbookOutcome",
     "NetworkError",
     "NotFoundError",
+    "PolicyPushReport",
     "ServerError",
     "ServerReport",
     "SyncReport",
@@ -22,6 +23,8 @@ __all__ = [
     "_raise_error",
     "_runtime_thread_name",
     "_runtime_thread_name_async",
+    "install_policy",
+    "push_policy",
     "repo_clients",
     "sync",
     "sync_async",
@@ -299,3 +302,57 @@ def _raise_error(
 def _json_roundtrip(value: Any) -> Any: ...
 def _runtime_thread_name() -> str: ...
 def _runtime_thread_name_async() -> Awaitable[str]: ...
+
+@final
+class PolicyPushReport:
+    """The result of a policy push."""
+
+    @property
+    def ok(self) -> bool:
+        """True only when every server holds every artifact and every group points at its
+        policy's revision."""
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings from reading the configuration."""
+    def group_disagreements(self) -> list[dict[str, Any]]:
+        """``[{"group", "policy", "revisions": {server: revision or None}}]``: groups whose
+        servers point at different revisions."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the CLI's ``--json`` schema: ``{"ok", "servers": [{"name", "url",
+        "ok", "error", "api_version", "artifacts": [...], "policies": [{"name", "group",
+        "revision_id", "previous_revision_id", "outcome", "error"}], "groups": {...}}]}``."""
+    def to_json(self) -> str:
+        """The report as JSON text, exactly as the CLI's ``--json``."""
+
+def push_policy(
+    repo: str | os.PathLike[str],
+    locks: Sequence[str | os.PathLike[str]] | None = None,
+    policy_group: str | None = None,
+    servers: Sequence[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+) -> PolicyPushReport:
+    """Publishes the policy locks ``locks`` (default: the repository's
+    ``Policyfile.lock.json``) to every server of the repository at once: artifacts first, then
+    each server's policy group, moved only when every artifact the lock names is confirmed on
+    that server. ``policy_group`` is the group on every server; without it each server's
+    ``policy_group`` in ``.chef/NAME/config.yml`` is used. A failing server never raises: it
+    is in the report. Raises :class:`ConfigError` when the repository, a lock or a locked
+    cookbook (edited since the lock) is at fault.
+    """
+
+def install_policy(
+    policyfile: str | os.PathLike[str],
+    update: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``chef install`` without Ruby: evaluates the Policyfile, resolves it and writes
+    ``NAME.lock.json`` beside it (with an existing lock, only checks what it names, unless
+    ``update``). Returns ``{"lock_path", "revision_id", "written", "warnings", "lock"}``.
+    Raises :class:`ConfigError` naming the Policyfile (and line) at fault.
+    """

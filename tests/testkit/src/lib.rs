@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub mod fleet;
 pub mod goiardi;
+pub mod policy_server;
 
 /// The workspace's root directory (this crate lives in `tests/testkit/`).
 pub fn workspace_dir() -> PathBuf {
