@@ -7,6 +7,8 @@
 //!         ├──► cookbooks::CookbookSet (each cookbook loaded+hashed once) cookbooks
 //!         ├──► per server, concurrently: plan → execute                 fanout (chef_api::upload)
 //!         └──► report::SyncReport (JSON, table; plan::PlanMatrix)       report, plan
+//! status: the same configuration, every server read at once (read-only)
+//!         ──► status::StatusReport (object × server, drift; JSON, table)   status
 //! ```
 //!
 //! ```no_run
@@ -24,9 +26,11 @@ pub mod events;
 pub mod fanout;
 pub mod plan;
 pub mod report;
+pub mod status;
 pub mod sync;
 
 pub use events::{SyncEvent, SyncEventKind, SyncEventSink};
 pub use plan::PlanMatrix;
 pub use report::{CookbookOutcome, CookbookReport, ServerReport, SyncReport};
+pub use status::{StatusOptions, StatusReport, status, status_blocking};
 pub use sync::{Repo, SyncError, SyncOptions, sync, sync_blocking};

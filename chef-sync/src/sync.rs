@@ -261,8 +261,8 @@ pub fn sync_blocking<'a>(
     runtime.block_on(sync(repo, options))
 }
 
-/// The servers to sync to: all, or those named (each must exist).
-fn select_servers<'a>(
+/// The servers to sync to (or read the status of): all, or those named (each must exist).
+pub(crate) fn select_servers<'a>(
     all: &'a [ServerSpec],
     names: &[String],
 ) -> Result<Vec<&'a ServerSpec>, SyncError> {
