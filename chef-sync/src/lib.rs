@@ -24,6 +24,7 @@ pub mod config;
 pub mod cookbooks;
 pub mod events;
 pub mod fanout;
+pub mod objects;
 pub mod plan;
 pub mod report;
 pub mod status;

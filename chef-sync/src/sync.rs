@@ -319,6 +319,7 @@ mod tests {
             client_name: "pivotal".into(),
             key: KeySource::Path(PathBuf::from("/nonexistent/private.pem")),
             cookbook_path: vec![],
+            object_paths: crate::objects::ObjectPaths::default(),
             ssl_verify: true,
             ssl_ca_file: None,
             trusted_certs_dir: None,
