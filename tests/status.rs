@@ -1,12 +1,15 @@
 //! `chef_sync::status` end to end: three goiardi servers standing in for regions, the example
-//! repository synced to them, then drift injected behind chef-sync's back and read back.
+//! repository (plus roles, an environment and a data bag) synced to them, then drift injected
+//! behind chef-sync's back and read back.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use chef_api::cookbook::LoadedCookbook;
 use chef_api::upload::{Outcome, UploadOptions, Uploader};
 use chef_sync::config::{LoadOptions, RepoConfig};
+use chef_sync::objects::{ObjectId, ObjectKind, ObjectPaths, RepoObjects};
 use chef_sync::status::{CellState, Drift};
 use chef_sync::{StatusOptions, StatusReport, SyncOptions};
 use chef_testkit::fleet::{Fleet, copy_tree, example_repo_dir};
@@ -20,7 +23,84 @@ const COOKBOOKS: [&str; 5] = [
     "role_marker",
 ];
 
-/// Three servers, the example repository laid out for them and synced to all three.
+const OBJECTS: [&str; 5] = [
+    "data_bag[users]",
+    "data_bag_item[users/alice]",
+    "role[base]",
+    "role[web]",
+    "environment[production]",
+];
+
+/// Roles (JSON and the Ruby DSL), an environment and a data bag item in the repository.
+fn write_objects(repo: &Path) {
+    let write = |rel: &str, text: &str| {
+        let path = repo.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "roles/web.json",
+        r#"{"name": "web", "description": "Web tier",
+            "run_list": ["recipe[base]", "nginx_proxy", "app_web"],
+            "default_attributes": {"nginx_proxy": {"port": 8080}}}"#,
+    );
+    write(
+        "roles/base.rb",
+        "name 'base'\ndescription 'Every node'\nrun_list 'recipe[base]', 'recipe[ntp_client]'\n",
+    );
+    write(
+        "environments/production.json",
+        r#"{"name": "production", "cookbook_versions": {"base": "~> 1.4"}}"#,
+    );
+    write(
+        "data_bags/users/alice.json",
+        r#"{"id": "alice", "shell": "/bin/bash", "groups": ["ops"]}"#,
+    );
+}
+
+/// Sends every repository object to every server, as a sync carrying objects does: PUT, or
+/// POST when the server does not have it yet (bags: POST, an existing bag is fine).
+async fn push_objects(fleet: &Fleet, repo: &Path) {
+    let paths = ObjectPaths::under(&[repo.to_path_buf()]);
+    let objects = RepoObjects::load(&paths, &BTreeMap::new()).expect("valid objects");
+    assert_eq!(objects.objects.len(), OBJECTS.len(), "{objects:?}");
+    for region in REGIONS {
+        let client = fleet.pivotal_client(region).unwrap();
+        for object in &objects.objects {
+            let body: serde_json::Value = serde_json::from_slice(&object.body).unwrap();
+            put_or_post(&client, &object.id, &body).await;
+        }
+    }
+}
+
+async fn put_or_post(
+    client: &chef_api::client::ChefClient,
+    id: &ObjectId,
+    body: &serde_json::Value,
+) {
+    if id.kind == ObjectKind::DataBag {
+        match client.post::<_, serde_json::Value>("data", body).await {
+            Err(e) if !e.is_conflict() => panic!("{id}: {e}"),
+            _ => return,
+        }
+    }
+    match client
+        .put::<_, serde_json::Value>(&id.server_path(), body)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {
+            client
+                .post::<_, serde_json::Value>(&id.collection_path(), body)
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+        }
+        Err(e) => panic!("{id}: {e}"),
+    }
+}
+
+/// Three servers, the example repository laid out for them (with objects) and synced to all
+/// three.
 async fn synced_fleet() -> (Fleet, tempfile::TempDir, RepoConfig) {
     let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
     let repo = tempfile::tempdir().unwrap();
@@ -28,12 +108,24 @@ async fn synced_fleet() -> (Fleet, tempfile::TempDir, RepoConfig) {
         .provision_repo(&example_repo_dir(), repo.path())
         .await
         .expect("pivotal users and repo");
+    write_objects(repo.path());
     let config = RepoConfig::load(repo.path(), &LoadOptions::default()).expect("config");
     let synced = chef_sync::sync(&config, &SyncOptions::default())
         .await
         .unwrap();
     assert!(synced.ok, "{}", synced.render_table());
+    push_objects(&fleet, repo.path()).await;
     (fleet, repo, config)
+}
+
+fn object_states(report: &StatusReport, id: &str) -> Vec<CellState> {
+    report
+        .object(id)
+        .unwrap_or_else(|| panic!("{id} in the status:\n{}", report.render_table()))
+        .servers
+        .iter()
+        .map(|c| c.state)
+        .collect()
 }
 
 fn version_of(repo: &Path, name: &str) -> String {
@@ -88,7 +180,30 @@ async fn after_a_sync_every_server_matches_the_repository_and_each_other() {
     for server in &report.servers {
         assert!(server.ok && server.error.is_none(), "{server:?}");
         assert_eq!(server.cookbook_versions, COOKBOOKS.len(), "{}", server.name);
+        assert_eq!(
+            server.objects,
+            OBJECTS.len(),
+            "{}: _default is left out",
+            server.name
+        );
     }
+    let ids: Vec<&str> = report.objects.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, OBJECTS, "in the order a sync writes them");
+    for object in &report.objects {
+        assert!(object.drift.is_empty(), "{table}");
+        assert_eq!(object_states(&report, &object.id), [CellState::Match; 3]);
+        assert!(object.servers.iter().all(|c| c.digest == object.repo));
+    }
+    let web = report.object("role[web]").unwrap();
+    assert_eq!(
+        (web.kind.as_str(), web.name.as_str(), web.bag.as_deref()),
+        ("role", "web", None)
+    );
+    let alice = report.object("data_bag_item[users/alice]").unwrap();
+    assert_eq!(
+        (alice.kind.as_str(), alice.bag.as_deref()),
+        ("data_bag_item", Some("users"))
+    );
     let listed: Vec<&str> = report.cookbooks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(listed, COOKBOOKS);
     for name in COOKBOOKS {
@@ -127,6 +242,92 @@ async fn after_a_sync_every_server_matches_the_repository_and_each_other() {
     assert_eq!(base["servers"][0]["server"], "eu-west-1");
     assert_eq!(base["servers"][0]["state"], "match");
     assert_eq!(base["drift"], serde_json::json!([]));
+    let web = json["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "role[web]")
+        .unwrap();
+    assert_eq!(web["kind"], "role");
+    assert_eq!(web["servers"][0]["state"], "match");
+    assert_eq!(web["repo"].as_str().unwrap().len(), 64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_edited_deleted_or_added_behind_chef_syncs_back_are_drift() {
+    let (fleet, _repo, config) = synced_fleet().await;
+    // eu-west-1: role[web] edited by hand; us-east-1: alice deleted, a role only it has.
+    let eu = fleet.pivotal_client("eu-west-1").unwrap();
+    let mut web: serde_json::Value = eu.get("roles/web").await.unwrap();
+    web["default_attributes"]["nginx_proxy"]["port"] = 9090.into();
+    eu.put::<_, serde_json::Value>("roles/web", &web)
+        .await
+        .unwrap();
+    let us = fleet.pivotal_client("us-east-1").unwrap();
+    us.delete::<serde_json::Value>("data/users/alice")
+        .await
+        .unwrap();
+    us.post::<_, serde_json::Value>(
+        "roles",
+        &serde_json::json!({"name": "debug", "run_list": ["recipe[base]"]}),
+    )
+    .await
+    .unwrap();
+
+    let report = chef_sync::status(&config, &StatusOptions::default())
+        .await
+        .unwrap();
+    let table = report.render_table();
+    assert_eq!(report.exit_code(), 2, "{table}");
+    let drifting: Vec<&str> = report.drifting_objects().map(|o| o.id.as_str()).collect();
+    assert_eq!(
+        drifting,
+        ["data_bag_item[users/alice]", "role[debug]", "role[web]"],
+        "{table}"
+    );
+    assert!(report.drifting_cookbooks().next().is_none(), "{table}");
+
+    let web = report.object("role[web]").unwrap();
+    assert_eq!(web.drift, [Drift::Differs, Drift::Diverged]);
+    assert_eq!(
+        object_states(&report, "role[web]"),
+        [CellState::Match, CellState::Differs, CellState::Match]
+    );
+    assert_ne!(web.servers[1].digest, web.repo);
+
+    let alice = report.object("data_bag_item[users/alice]").unwrap();
+    assert_eq!(alice.drift, [Drift::Missing, Drift::Partial]);
+    assert_eq!(
+        object_states(&report, "data_bag_item[users/alice]"),
+        [CellState::Match, CellState::Match, CellState::Missing]
+    );
+
+    let debug = report.object("role[debug]").unwrap();
+    assert_eq!(debug.repo, None);
+    assert_eq!(debug.drift, [Drift::Partial]);
+    assert_eq!(
+        object_states(&report, "role[debug]"),
+        [CellState::Absent, CellState::Absent, CellState::Extra]
+    );
+    let line = table.lines().find(|l| l.starts_with("role[web]")).unwrap();
+    assert!(
+        line.contains("differs ") && line.ends_with("differs, diverged"),
+        "{table}"
+    );
+
+    // Only roles: no cookbook is read or listed, the role drift is still seen.
+    let roles = StatusOptions {
+        kinds: "roles".parse().unwrap(),
+        ..StatusOptions::default()
+    };
+    let report = chef_sync::status(&config, &roles).await.unwrap();
+    assert!(report.cookbooks.is_empty());
+    assert!(
+        report.objects.iter().all(|o| o.kind == "role"),
+        "{}",
+        report.render_table()
+    );
+    assert_eq!(report.exit_code(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,10 @@ pub enum SyncError {
     /// The local cookbooks could not be read.
     #[error(transparent)]
     Cookbooks(#[from] CookbooksError),
+    /// The repository's roles, environments or data bags could not be read (every invalid
+    /// file, with line).
+    #[error(transparent)]
+    Objects(#[from] crate::objects::ObjectsError),
     /// `servers` names a server the configuration does not have.
     #[error("no server named '{name}' in the configuration (known: {known})")]
     UnknownServer {

@@ -3,9 +3,11 @@
 //! ```text
 //! repo dir ──► RepoConfig ──► servers selected as for a sync
 //!         ├──► per server, concurrently (collect): listing + API version, then every
-//!         │      manifest (no file downloads) → a content digest per cookbook version
+//!         │      manifest (no file downloads) → a content digest per cookbook version;
+//!         │      every role, environment, data bag (item) → digest of its normalised JSON
 //!         ├──► the repository's cookbooks (cookbook_path or the Berksfile's graph), loaded
-//!         │      and hashed once → the digest each server should hold (digest)
+//!         │      and hashed once → the digest each server should hold (digest); its
+//!         │      objects (crate::objects), normalised the same way
 //!         └──► per object × server: match / differs / missing / extra, and across servers:
 //!                partial, diverged (compare) ──► StatusReport (report; table: render)
 //! ```
@@ -13,7 +15,10 @@
 //! A cookbook version's digest is a hash over the sorted `(path, checksum)` pairs of its
 //! files ([`CookbookDigest`]), the same from a v0 or v2 manifest as from the repository, so
 //! the same version number holding different files on two servers (hidden by a frozen flag
-//! from every upload tool) shows as [`Drift::Diverged`].
+//! from every upload tool) shows as [`Drift::Diverged`]. Roles, environments, data bags and
+//! items are compared by [`objects::digest`](crate::objects::digest) of their JSON after
+//! [`objects::normalize`](crate::objects::normalize) fills in the server's defaults. The
+//! `_default` environment, which every server has and no sync changes, is left out.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), chef_sync::SyncError> {
@@ -40,6 +45,7 @@ use chef_api::version::Version;
 use crate::berkshelf::PrepareOptions;
 use crate::config::{LoadOptions, RepoConfig, ServerSpec};
 use crate::cookbooks::CookbookSet;
+use crate::objects::{ObjectId, ObjectKind, ObjectKinds, ObjectPaths, RepoObjects};
 use crate::sync::{Repo, SyncError, select_servers};
 
 use collect::{Inventory, Limits};
@@ -55,6 +61,8 @@ pub use report::{
 pub struct StatusOptions {
     /// Only these servers (empty: all).
     pub servers: Vec<String>,
+    /// What to compare: cookbooks, roles, environments, data bags (default: all).
+    pub kinds: ObjectKinds,
     /// Used when status reads the repository itself: the environment knife.rb sees and
     /// injected keys (its `only` is replaced by `servers`).
     pub load: LoadOptions,
@@ -77,6 +85,7 @@ impl Default for StatusOptions {
     fn default() -> Self {
         Self {
             servers: Vec::new(),
+            kinds: ObjectKinds::ALL,
             load: LoadOptions::default(),
             berkshelf: PrepareOptions::default(),
             concurrency: 256,
@@ -90,6 +99,7 @@ impl std::fmt::Debug for StatusOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusOptions")
             .field("servers", &self.servers)
+            .field("kinds", &self.kinds)
             .field("concurrency", &self.concurrency)
             .field("per_server_concurrency", &self.per_server_concurrency)
             .field("strict", &self.strict)
@@ -125,7 +135,12 @@ pub async fn status(
     servers.sort_by(|a, b| a.name.cmp(&b.name));
     // The servers are read while the repository is loaded and hashed: neither needs the other.
     let reads = ServerReads::spawn(&servers, options);
-    let (cookbooks, berks_warnings) = repo_cookbooks(config, &servers, options).await?;
+    let (cookbooks, berks_warnings) = if options.kinds.cookbooks {
+        repo_cookbooks(config, &servers, options).await?
+    } else {
+        (CookbookSet::default(), Vec::new())
+    };
+    let objects = repo_objects(&servers, options).await?;
     let inventories = reads.join().await;
     let mut warnings: Vec<String> = config
         .warnings
@@ -135,9 +150,16 @@ pub async fn status(
             None => format!("{}: {}", w.file.display(), w.message),
         })
         .chain(berks_warnings)
+        .chain(objects.iter().flat_map(|(_, o)| o.warnings.iter().cloned()))
         .collect();
-    let expected = expected_cookbooks(&servers, config, &cookbooks, &mut warnings)?;
+    let expected = if options.kinds.cookbooks {
+        expected_cookbooks(&servers, config, &cookbooks, &mut warnings)?
+    } else {
+        vec![BTreeMap::new(); servers.len()]
+    };
     let cookbook_rows = cookbook_rows(&servers, &expected, &inventories, options.strict);
+    let expected_objects = expected_objects(&servers, &objects, options.kinds);
+    let object_rows = object_rows(&servers, &expected_objects, &inventories, options.strict);
     let server_rows = servers
         .iter()
         .zip(&inventories)
@@ -149,7 +171,7 @@ pub async fn status(
         warnings,
         server_rows,
         cookbook_rows,
-        Vec::new(),
+        object_rows,
     ))
 }
 
@@ -186,10 +208,13 @@ impl ServerReads {
                     per_server: options.per_server_concurrency.max(1),
                     global: Arc::clone(&global),
                 };
+                let kinds = options.kinds;
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let read = match client {
-                        Ok(client) => collect::collect(&client, &limits).await,
+                        Ok(client) => collect::collect(&client, kinds, &limits)
+                            .await
+                            .map(without_default_environment),
                         Err(e) => Err(e),
                     };
                     (read, started.elapsed())
@@ -220,6 +245,134 @@ impl Drop for ServerReads {
             handle.abort();
         }
     }
+}
+
+/// The `_default` environment is on every server and no sync changes it: not compared.
+fn without_default_environment(mut inventory: Inventory) -> Inventory {
+    inventory.objects.remove(&ObjectId::environment("_default"));
+    inventory
+}
+
+/// The repository's objects under each distinct set of the servers' object paths, read once
+/// each (on the blocking pool: files and the Ruby sandbox).
+async fn repo_objects(
+    servers: &[&ServerSpec],
+    options: &StatusOptions,
+) -> Result<Vec<(ObjectPaths, RepoObjects)>, SyncError> {
+    let mut out: Vec<(ObjectPaths, RepoObjects)> = Vec::new();
+    if !options.kinds.any_objects() {
+        return Ok(out);
+    }
+    for spec in servers {
+        if out.iter().any(|(paths, _)| *paths == spec.object_paths) {
+            continue;
+        }
+        let paths = spec.object_paths.clone();
+        let env = options.load.env.clone();
+        let task_paths = paths.clone();
+        let loaded = tokio::task::spawn_blocking(move || RepoObjects::load(&task_paths, &env))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        out.push((paths, loaded));
+    }
+    Ok(out)
+}
+
+/// Per server (in order), the digest of every object of the selected kinds a sync would send
+/// it.
+fn expected_objects(
+    servers: &[&ServerSpec],
+    objects: &[(ObjectPaths, RepoObjects)],
+    kinds: ObjectKinds,
+) -> Vec<BTreeMap<ObjectId, String>> {
+    servers
+        .iter()
+        .map(|spec| {
+            objects
+                .iter()
+                .find(|(paths, _)| *paths == spec.object_paths)
+                .map(|(_, repo)| {
+                    repo.of_kinds(kinds)
+                        .filter(|o| o.id != ObjectId::environment("_default"))
+                        .map(|o| (o.id.clone(), crate::objects::digest(&o.json)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// One row per role, environment, data bag and item the repository or any server has.
+fn object_rows(
+    servers: &[&ServerSpec],
+    expected: &[BTreeMap<ObjectId, String>],
+    inventories: &[(Result<Inventory, String>, Duration)],
+    strict: bool,
+) -> Vec<ObjectStatus> {
+    let keys: BTreeSet<&ObjectId> = expected
+        .iter()
+        .flat_map(BTreeMap::keys)
+        .chain(
+            inventories
+                .iter()
+                .filter_map(|(read, _)| read.as_ref().ok())
+                .flat_map(|inv| inv.objects.keys()),
+        )
+        .collect();
+    let mut rows: Vec<ObjectStatus> = keys
+        .into_iter()
+        .map(|id| {
+            let copies: Vec<ServerCopy<'_, String>> = expected
+                .iter()
+                .zip(inventories)
+                .map(|(want, (read, _))| match read {
+                    Err(_) => ServerCopy::Unreadable,
+                    Ok(inv) => ServerCopy::Read {
+                        expected: want.get(id),
+                        held: inv.objects.get(id),
+                    },
+                })
+                .collect();
+            let (states, drift) = compare(&copies, String::eq, strict);
+            let cells = servers
+                .iter()
+                .zip(inventories)
+                .zip(states)
+                .map(|((spec, (read, _)), state)| ObjectCell {
+                    server: spec.name.clone(),
+                    state,
+                    digest: read
+                        .as_ref()
+                        .ok()
+                        .and_then(|inv| inv.objects.get(id))
+                        .cloned(),
+                })
+                .collect();
+            ObjectStatus {
+                kind: id.kind.as_str().to_owned(),
+                bag: id.bag.clone(),
+                name: id.name.clone(),
+                id: id.to_string(),
+                repo: expected.iter().find_map(|want| want.get(id)).cloned(),
+                servers: cells,
+                drift,
+            }
+        })
+        .collect();
+    // Kind in the order a sync writes them (bags, items, roles, environments), then name.
+    let rank = |kind: &str| {
+        ObjectKind::ALL
+            .iter()
+            .position(|k| k.as_str() == kind)
+            .unwrap_or(usize::MAX)
+    };
+    rows.sort_by(|a, b| {
+        rank(&a.kind)
+            .cmp(&rank(&b.kind))
+            .then_with(|| a.bag.cmp(&b.bag))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    rows
 }
 
 /// The repository's cookbooks as a sync would load them: the Berksfile's lock graph, or every
@@ -361,7 +514,7 @@ fn server_row(spec: &ServerSpec, read: &Result<Inventory, String>, took: Duratio
         error: read.as_ref().err().cloned(),
         api_version: read.as_ref().ok().map(|inv| inv.api_version),
         cookbook_versions: read.as_ref().map_or(0, |inv| inv.cookbooks.len()),
-        objects: 0,
+        objects: read.as_ref().map_or(0, |inv| inv.objects.len()),
         duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
     }
 }
