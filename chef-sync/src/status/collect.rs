@@ -18,13 +18,16 @@ use tokio::sync::Semaphore;
 use super::digest::ServerCookbook;
 use crate::objects::{ObjectId, ObjectKinds, fetch_server_objects};
 
+/// A cookbook version: name and version.
+pub(crate) type CookbookKey = (String, Version);
+
 /// What one server holds.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Inventory {
     /// The negotiated API version.
     pub api_version: u32,
     /// Every cookbook version, by (name, version).
-    pub cookbooks: BTreeMap<(String, Version), ServerCookbook>,
+    pub cookbooks: BTreeMap<CookbookKey, ServerCookbook>,
     /// The digest of every role, environment, data bag and item's normalised JSON.
     pub objects: BTreeMap<ObjectId, String>,
 }
@@ -87,13 +90,13 @@ pub(crate) async fn collect(
 async fn cookbooks(
     client: &ChefClient,
     limits: &Limits,
-) -> Result<(u32, BTreeMap<(String, Version), ServerCookbook>), String> {
+) -> Result<(u32, BTreeMap<CookbookKey, ServerCookbook>), String> {
     let (listing, api_version) = {
         let _permit = limits.global.acquire().await.map_err(|e| e.to_string())?;
         futures::try_join!(client.list_cookbooks(), client.negotiate_api_version())
             .map_err(|e| e.to_string())?
     };
-    let versions: Vec<(String, Version)> = listing
+    let versions: Vec<CookbookKey> = listing
         .into_iter()
         .flat_map(|(name, l)| {
             l.versions

@@ -48,13 +48,16 @@ use crate::cookbooks::CookbookSet;
 use crate::objects::{ObjectId, ObjectKind, ObjectKinds, ObjectPaths, RepoObjects};
 use crate::sync::{Repo, SyncError, select_servers};
 
-use collect::{Inventory, Limits};
+use collect::{CookbookKey, Inventory, Limits};
 pub use compare::{CellState, Drift};
 use compare::{ServerCopy, compare};
 pub use digest::{CookbookDigest, ServerCookbook};
 pub use report::{
     CookbookCell, CookbookStatus, ObjectCell, ObjectStatus, ServerStatus, StatusReport,
 };
+
+/// The cookbook versions a sync would send one server, with their digests.
+type ExpectedCookbooks = BTreeMap<CookbookKey, CookbookDigest>;
 
 /// How to take the status.
 #[derive(Clone)]
@@ -411,9 +414,8 @@ fn expected_cookbooks(
     config: &RepoConfig,
     set: &CookbookSet,
     warnings: &mut Vec<String>,
-) -> Result<Vec<BTreeMap<(String, Version), CookbookDigest>>, SyncError> {
-    let mut digests: BTreeMap<PathBuf, Option<((String, Version), CookbookDigest)>> =
-        BTreeMap::new();
+) -> Result<Vec<ExpectedCookbooks>, SyncError> {
+    let mut digests: BTreeMap<PathBuf, Option<(CookbookKey, CookbookDigest)>> = BTreeMap::new();
     let mut expected = Vec::with_capacity(servers.len());
     for spec in servers {
         let cookbooks: Vec<Arc<LoadedCookbook>> = match &config.berksfile {
@@ -450,11 +452,11 @@ fn expected_cookbooks(
 /// One row per cookbook version the repository or any server has.
 fn cookbook_rows(
     servers: &[&ServerSpec],
-    expected: &[BTreeMap<(String, Version), CookbookDigest>],
+    expected: &[ExpectedCookbooks],
     inventories: &[(Result<Inventory, String>, Duration)],
     strict: bool,
 ) -> Vec<CookbookStatus> {
-    let keys: BTreeSet<&(String, Version)> = expected
+    let keys: BTreeSet<&CookbookKey> = expected
         .iter()
         .flat_map(BTreeMap::keys)
         .chain(
