@@ -1,0 +1,262 @@
+//! Roles, environments and data bags (issue #11) synced to real goiardi servers alongside the
+//! cookbooks, and to wiremock where goiardi cannot show a case (a server failing halfway, the
+//! exact bytes of a request).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chef_api::client::ChefClient;
+use chef_sync::config::{LoadOptions, RepoConfig};
+use chef_sync::objects::ObjectKinds;
+use chef_sync::report::{ObjectOutcome, ServerReport};
+use chef_sync::{CookbookOutcome, SyncError, SyncOptions, SyncReport};
+use chef_testkit::fleet::{Fleet, example_repo_dir};
+use serde_json::{Value, json};
+
+const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
+
+/// An encrypted data bag item as `knife data bag create --secret-file` writes it (version 1).
+const ENCRYPTED_ITEM: &str = r#"{
+  "id": "db",
+  "password": {
+    "encrypted_data": "Dm2bYxWqJ9ONbIhj5Nqh0sQ4MFdkSw==\n",
+    "iv": "f3Kvj4Vqa6tBfN1Bz1QxYw==\n",
+    "version": 1,
+    "cipher": "aes-256-cbc"
+  }
+}
+"#;
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The example repository plus two roles (JSON and Ruby), two environments (JSON and Ruby)
+/// pinning the example cookbooks, and a data bag with a plain and an encrypted item.
+fn add_objects(root: &Path) {
+    write(
+        root,
+        "roles/web.json",
+        r#"{"name": "web", "description": "front end", "run_list": ["base", "recipe[nginx_proxy]"],
+            "default_attributes": {"nginx": {"port": 8080}}}"#,
+    );
+    write(
+        root,
+        "roles/app.rb",
+        "name 'app'\ndescription 'application servers'\nrun_list 'role[web]', 'app_web::default'\n\
+         env_run_lists 'production' => ['role[web]', 'app_web']\n\
+         override_attributes 'app' => { 'workers' => 4 }\n",
+    );
+    write(
+        root,
+        "environments/production.json",
+        r#"{"name": "production", "cookbook_versions": {"nginx_proxy": "= 2.1.0", "base": "~> 1.4"}}"#,
+    );
+    write(
+        root,
+        "environments/staging.rb",
+        "name 'staging'\ndescription 'pre-production'\ncookbook 'app_web', '>= 0.9.0'\n\
+         default_attributes 'stage' => true\n",
+    );
+    write(
+        root,
+        "data_bags/users/alice.json",
+        "{\"id\": \"alice\", \"shell\": \"/bin/zsh\"}\n",
+    );
+    write(root, "data_bags/secrets/db.json", ENCRYPTED_ITEM);
+}
+
+async fn fleet_with_objects() -> (Fleet, tempfile::TempDir) {
+    let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
+    let repo = tempfile::tempdir().unwrap();
+    fleet
+        .provision_repo(&example_repo_dir(), repo.path())
+        .await
+        .expect("pivotal users and repo");
+    add_objects(repo.path());
+    (fleet, repo)
+}
+
+fn load(repo: &Path) -> RepoConfig {
+    RepoConfig::load(repo, &LoadOptions::default()).expect("the repository loads")
+}
+
+fn server<'a>(report: &'a SyncReport, name: &str) -> &'a ServerReport {
+    report
+        .servers
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} in the report"))
+}
+
+fn objects(report: &SyncReport, name: &str) -> Vec<(String, ObjectOutcome)> {
+    server(report, name)
+        .objects
+        .iter()
+        .map(|o| (o.label(), o.outcome))
+        .collect()
+}
+
+fn labelled(list: &[&str], outcome: ObjectOutcome) -> Vec<(String, ObjectOutcome)> {
+    list.iter().map(|l| ((*l).to_owned(), outcome)).collect()
+}
+
+const ALL_OBJECTS: [&str; 8] = [
+    "data_bag[secrets]",
+    "data_bag[users]",
+    "data_bag_item[secrets/db]",
+    "data_bag_item[users/alice]",
+    "role[app]",
+    "role[web]",
+    "environment[production]",
+    "environment[staging]",
+];
+
+async fn names(client: &ChefClient, path: &str) -> Vec<String> {
+    client
+        .get::<BTreeMap<String, Value>>(path)
+        .await
+        .unwrap()
+        .into_keys()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_land_on_every_server_after_the_cookbooks_and_a_rerun_writes_nothing() {
+    let (fleet, repo) = fleet_with_objects().await;
+    let config = load(repo.path());
+    let first = chef_sync::sync(&config, &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(first.ok, "{}", first.render_table());
+    for region in REGIONS {
+        assert_eq!(
+            objects(&first, region),
+            labelled(&ALL_OBJECTS, ObjectOutcome::Created),
+            "{region}: bags, items, roles, environments, in that order"
+        );
+        assert!(
+            server(&first, region)
+                .cookbooks
+                .iter()
+                .all(|c| c.outcome == CookbookOutcome::Created)
+        );
+        let client = fleet.pivotal_client(region).unwrap();
+        // The .rb role as Chef would have stored it, run lists normalised.
+        let app: Value = client.get("roles/app").await.unwrap();
+        assert_eq!(
+            app["run_list"],
+            json!(["role[web]", "recipe[app_web::default]"])
+        );
+        assert_eq!(
+            app["env_run_lists"]["production"],
+            json!(["role[web]", "recipe[app_web]"])
+        );
+        assert_eq!(app["override_attributes"], json!({"app": {"workers": 4}}));
+        let web: Value = client.get("roles/web").await.unwrap();
+        assert_eq!(
+            web["run_list"],
+            json!(["recipe[base]", "recipe[nginx_proxy]"])
+        );
+        let staging: Value = client.get("environments/staging").await.unwrap();
+        assert_eq!(staging["cookbook_versions"], json!({"app_web": ">= 0.9.0"}));
+        assert_eq!(staging["description"], "pre-production");
+        // The encrypted item comes back exactly as the file has it: ciphertext untouched.
+        let db: Value = client.get("data/secrets/db").await.unwrap();
+        let file: Value = serde_json::from_str(ENCRYPTED_ITEM).unwrap();
+        assert_eq!(
+            chef_sync::objects::normalize(chef_sync::objects::ObjectKind::DataBagItem, &db),
+            file
+        );
+        assert_eq!(names(&client, "data/users").await, ["alice"]);
+    }
+
+    let second = chef_sync::sync(&config, &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(second.ok, "{}", second.render_table());
+    for region in REGIONS {
+        assert_eq!(
+            objects(&second, region),
+            labelled(&ALL_OBJECTS, ObjectOutcome::Unchanged),
+            "{region}: the server's defaults make its copies equal to the repository's"
+        );
+    }
+    assert_eq!(second.files_sent(), 0);
+
+    // One role edited on one server behind chef-sync's back is put back, and only there.
+    let eu = fleet.pivotal_client("eu-west-1").unwrap();
+    let mut web: Value = eu.get("roles/web").await.unwrap();
+    web["description"] = json!("edited by hand");
+    let _: Value = eu.put("roles/web", &web).await.unwrap();
+    let third = chef_sync::sync(&config, &SyncOptions::default())
+        .await
+        .unwrap();
+    let changed = |region: &str| -> Vec<String> {
+        server(&third, region)
+            .objects
+            .iter()
+            .filter(|o| o.outcome != ObjectOutcome::Unchanged)
+            .map(|o| format!("{} {}", o.label(), o.outcome))
+            .collect()
+    };
+    assert_eq!(changed("eu-west-1"), ["role[web] updated"]);
+    assert!(changed("us-east-1").is_empty());
+    let web: Value = eu.get("roles/web").await.unwrap();
+    assert_eq!(web["description"], "front end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_object_stops_the_sync_before_anything_is_sent() {
+    let (fleet, repo) = fleet_with_objects().await;
+    write(
+        repo.path(),
+        "roles/db.json",
+        "{\n  \"name\": \"database\",\n  \"run_list\": [\"postgresql\"]\n}\n",
+    );
+    write(
+        repo.path(),
+        "environments/broken.json",
+        "{\n  \"name\": \"broken\",\n  \"cookbook_versions\": {\"base\": \"=> 1.0\"}\n}\n",
+    );
+    write(
+        repo.path(),
+        "data_bags/users/bob.json",
+        "{\"id\": \"bob\",}",
+    );
+    let err = chef_sync::sync(&load(repo.path()), &SyncOptions::default())
+        .await
+        .unwrap_err();
+    let SyncError::Objects(chef_sync::objects::ObjectsError::Invalid { problems }) = &err else {
+        panic!("expected invalid objects, got {err}");
+    };
+    let shown: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p.file.file_name().unwrap().to_string_lossy(),
+                p.line.unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(shown, ["db.json:2", "broken.json:3", "bob.json:1"], "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("name 'database' differs from the file name ('db')"),
+        "{text}"
+    );
+    for region in REGIONS {
+        let client = fleet.pivotal_client(region).unwrap();
+        assert!(
+            names(&client, "roles").await.is_empty(),
+            "nothing sent to {region}"
+        );
+        assert!(
+            names(&client, "cookbooks").await.is_empty(),
+            "nothing sent to {region}"
+        );
+    }
+}
