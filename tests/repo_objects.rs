@@ -260,3 +260,255 @@ async fn an_invalid_object_stops_the_sync_before_anything_is_sent() {
         );
     }
 }
+
+fn deletions(report: &SyncReport, region: &str, outcome: ObjectOutcome) -> Vec<String> {
+    let mut out: Vec<String> = server(report, region)
+        .objects
+        .iter()
+        .filter(|o| o.outcome == outcome)
+        .map(|o| o.label())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deletes_what_the_repository_lacks_never_default_and_the_dry_run_lists_it() {
+    let (fleet, repo) = fleet_with_objects().await;
+    let config = load(repo.path());
+    assert!(
+        chef_sync::sync(&config, &SyncOptions::default())
+            .await
+            .unwrap()
+            .ok
+    );
+    // Objects created behind chef-sync's back on one server.
+    let us = fleet.pivotal_client("us-east-1").unwrap();
+    let _: Value = us.post("roles", &json!({"name": "legacy"})).await.unwrap();
+    let _: Value = us
+        .post(
+            "environments",
+            &json!({"name": "old", "cookbook_versions": {}}),
+        )
+        .await
+        .unwrap();
+    let _: Value = us.post("data", &json!({"name": "stale"})).await.unwrap();
+    let _: Value = us.post("data/stale", &json!({"id": "x"})).await.unwrap();
+    let _: Value = us.post("data/users", &json!({"id": "bob"})).await.unwrap();
+
+    let plain = chef_sync::sync(&config, &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        deletions(&plain, "us-east-1", ObjectOutcome::Deleted).is_empty(),
+        "purge is off by default"
+    );
+    assert_eq!(names(&us, "roles").await, ["app", "legacy", "web"]);
+
+    let doomed = [
+        "data_bag[stale]",
+        "data_bag_item[stale/x]",
+        "data_bag_item[users/bob]",
+        "environment[old]",
+        "role[legacy]",
+    ];
+    let dry = SyncOptions {
+        dry_run: true,
+        purge: true,
+        ..Default::default()
+    };
+    let planned = chef_sync::sync(&config, &dry).await.unwrap();
+    assert_eq!(
+        deletions(&planned, "us-east-1", ObjectOutcome::Delete),
+        doomed
+    );
+    assert!(deletions(&planned, "eu-west-1", ObjectOutcome::Delete).is_empty());
+    let table = planned.render_table();
+    for label in doomed {
+        assert!(
+            table.contains(&format!("us-east-1: would delete {label}")),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        names(&us, "roles").await,
+        ["app", "legacy", "web"],
+        "a dry run deletes nothing"
+    );
+
+    let purge = SyncOptions {
+        purge: true,
+        ..Default::default()
+    };
+    let purged = chef_sync::sync(&config, &purge).await.unwrap();
+    assert!(purged.ok, "{}", purged.render_table());
+    assert_eq!(
+        deletions(&purged, "us-east-1", ObjectOutcome::Deleted),
+        doomed
+    );
+    assert_eq!(names(&us, "roles").await, ["app", "web"]);
+    assert_eq!(
+        names(&us, "environments").await,
+        ["_default", "production", "staging"]
+    );
+    assert_eq!(names(&us, "data").await, ["secrets", "users"]);
+    assert_eq!(names(&us, "data/users").await, ["alice"]);
+}
+
+/// Uploads a one-file cookbook NAME VERSION to `client`'s server.
+async fn upload_cookbook(client: &ChefClient, name: &str, version: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let cb = dir.path().join(name);
+    std::fs::create_dir_all(&cb).unwrap();
+    std::fs::write(
+        cb.join("metadata.rb"),
+        format!("name '{name}'\nversion '{version}'\n"),
+    )
+    .unwrap();
+    let cookbook = std::sync::Arc::new(chef_api::cookbook::LoadedCookbook::load(&cb).unwrap());
+    let uploader = chef_api::upload::Uploader::new(client.clone(), Default::default());
+    let results = uploader.upload(&[cookbook]).await.unwrap();
+    assert!(results.iter().all(|r| r.error.is_none()), "{results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_cookbooks_spares_every_version_an_environment_pins() {
+    let (fleet, repo) = fleet_with_objects().await;
+    let config = load(repo.path());
+    let us = fleet.pivotal_client("us-east-1").unwrap();
+    upload_cookbook(&us, "extra", "0.1.0").await;
+    upload_cookbook(&us, "gone", "0.2.0").await;
+    let _: Value = us
+        .post(
+            "environments",
+            &json!({"name": "old", "cookbook_versions": {"extra": "= 0.1.0"}}),
+        )
+        .await
+        .unwrap();
+    let options = SyncOptions {
+        purge_cookbooks: true,
+        ..Default::default()
+    };
+    let report = chef_sync::sync(&config, &options).await.unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    let deleted: Vec<String> = server(&report, "us-east-1")
+        .cookbooks
+        .iter()
+        .filter(|c| c.outcome == CookbookOutcome::Deleted)
+        .map(|c| format!("{} {}", c.name, c.version))
+        .collect();
+    assert_eq!(
+        deleted,
+        ["gone 0.2.0"],
+        "extra 0.1.0 is pinned by environment[old]"
+    );
+    let mut left = names(&us, "cookbooks").await;
+    left.sort();
+    assert!(
+        left.contains(&"extra".to_owned()) && !left.contains(&"gone".to_owned()),
+        "{left:?}"
+    );
+    // With --purge the environment goes, and so does the version only it pinned.
+    let options = SyncOptions {
+        purge: true,
+        purge_cookbooks: true,
+        ..Default::default()
+    };
+    let report = chef_sync::sync(&config, &options).await.unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    assert!(!names(&us, "cookbooks").await.contains(&"extra".to_owned()));
+    assert!(
+        server(&report, "us-east-1")
+            .cookbooks
+            .iter()
+            .any(|c| c.name == "extra" && c.outcome == CookbookOutcome::Deleted)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_nothing_satisfies_fails_the_server_before_any_object_is_written() {
+    let (fleet, repo) = fleet_with_objects().await;
+    write(
+        repo.path(),
+        "environments/production.json",
+        r#"{"name": "production", "cookbook_versions": {"nginx_proxy": "~> 9.0"}}"#,
+    );
+    let report = chef_sync::sync(&load(repo.path()), &SyncOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.ok);
+    for region in REGIONS {
+        let s = server(&report, region);
+        let error = s.error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("environment[production] pins cookbook 'nginx_proxy' to '~> 9.0'")
+                && error.contains("2.1.0"),
+            "{error}"
+        );
+        assert!(s.objects.is_empty());
+        assert!(
+            s.cookbooks
+                .iter()
+                .all(|c| c.outcome == CookbookOutcome::Created),
+            "cookbooks still go"
+        );
+        let client = fleet.pivotal_client(region).unwrap();
+        assert!(names(&client, "roles").await.is_empty());
+        assert!(names(&client, "data").await.is_empty());
+        assert_eq!(names(&client, "environments").await, ["_default"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_carries_the_kinds_asked_for() {
+    let (fleet, repo) = fleet_with_objects().await;
+    let options = SyncOptions {
+        only: "roles,data_bags".parse::<ObjectKinds>().unwrap(),
+        purge: true,
+        ..Default::default()
+    };
+    let report = chef_sync::sync(&load(repo.path()), &options).await.unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    for region in REGIONS {
+        let s = server(&report, region);
+        assert!(s.cookbooks.is_empty());
+        assert!(
+            s.objects
+                .iter()
+                .all(|o| !o.label().starts_with("environment")),
+            "{:?}",
+            s.objects
+        );
+        let client = fleet.pivotal_client(region).unwrap();
+        assert_eq!(names(&client, "roles").await, ["app", "web"]);
+        assert_eq!(names(&client, "environments").await, ["_default"]);
+        assert!(names(&client, "cookbooks").await.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_without_object_directories_syncs_cookbooks_only() {
+    let fleet = Fleet::start(&["solo"]).expect("goiardi");
+    let repo = tempfile::tempdir().unwrap();
+    fleet
+        .provision_repo(&example_repo_dir(), repo.path())
+        .await
+        .unwrap();
+    let client = fleet.pivotal_client("solo").unwrap();
+    let _: Value = client
+        .post("roles", &json!({"name": "kept"}))
+        .await
+        .unwrap();
+    let options = SyncOptions {
+        purge: true,
+        ..Default::default()
+    };
+    let report = chef_sync::sync(&load(repo.path()), &options).await.unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    assert!(report.servers[0].objects.is_empty());
+    assert_eq!(
+        names(&client, "roles").await,
+        ["kept"],
+        "no roles/ directory: roles are left alone"
+    );
+}
