@@ -512,3 +512,284 @@ async fn a_repository_without_object_directories_syncs_cookbooks_only() {
         "no roles/ directory: roles are left alone"
     );
 }
+
+// ---- wiremock: what goiardi cannot show ----
+
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A one-server configuration pointing at `url`, objects under `repo`, no cookbooks.
+fn mock_config(repo: &Path, url: &str) -> RepoConfig {
+    let pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/keys/mixlib-spec.pem"
+    ))
+    .unwrap();
+    let mut spec = chef_sync::config::ServerSpec::new(
+        "mock",
+        url,
+        "spec-user",
+        chef_sync::config::KeySource::Pem(pem),
+    )
+    .unwrap();
+    spec.object_paths = chef_sync::objects::ObjectPaths::under(&[repo.to_path_buf()]);
+    RepoConfig {
+        root: repo.to_path_buf(),
+        servers: vec![spec],
+        berksfile: None,
+        warnings: vec![],
+    }
+}
+
+fn objects_only() -> SyncOptions {
+    SyncOptions {
+        only: "roles,environments,data_bags".parse().unwrap(),
+        ..Default::default()
+    }
+}
+
+async fn get(server: &MockServer, at: &str, body: Value) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
+/// The listings and API-version probe of an empty server (plus what `extra` adds).
+async fn empty_server(server: &MockServer) {
+    get(server, "/cookbooks", json!({})).await;
+    get(
+        server,
+        "/environments/_default",
+        json!({"name": "_default"}),
+    )
+    .await;
+    get(server, "/roles", json!({})).await;
+    get(server, "/environments", json!({"_default": "x"})).await;
+    get(server, "/data", json!({})).await;
+}
+
+fn small_repo() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    write(
+        repo.path(),
+        "roles/web.json",
+        r#"{"name": "web", "run_list": ["nginx"]}"#,
+    );
+    write(
+        repo.path(),
+        "roles/app.rb",
+        "name 'app'\nrun_list 'role[web]'\n",
+    );
+    write(repo.path(), "environments/prod.json", r#"{"name": "prod"}"#);
+    write(repo.path(), "data_bags/secrets/db.json", ENCRYPTED_ITEM);
+    repo
+}
+
+#[tokio::test]
+async fn an_identical_server_gets_no_write_at_all() {
+    let repo = small_repo();
+    let server = MockServer::start().await;
+    get(&server, "/cookbooks", json!({})).await;
+    get(
+        &server,
+        "/environments/_default",
+        json!({"name": "_default", "json_class": "Chef::Environment"}),
+    )
+    .await;
+    get(&server, "/roles", json!({"web": "u", "app": "u"})).await;
+    // The server's full copies: every default filled, in its own key order.
+    get(
+        &server,
+        "/roles/web",
+        json!({
+            "env_run_lists": {}, "run_list": ["recipe[nginx]"], "override_attributes": {},
+            "default_attributes": {}, "chef_type": "role", "json_class": "Chef::Role",
+            "description": "", "name": "web"
+        }),
+    )
+    .await;
+    get(
+        &server,
+        "/roles/app",
+        json!({"name": "app", "run_list": ["role[web]"], "description": null}),
+    )
+    .await;
+    get(
+        &server,
+        "/environments",
+        json!({"_default": "u", "prod": "u"}),
+    )
+    .await;
+    get(
+        &server,
+        "/environments/prod",
+        json!({
+            "name": "prod", "description": "", "cookbook_versions": {}, "default_attributes": {},
+            "override_attributes": {}, "json_class": "Chef::Environment", "chef_type": "environment"
+        }),
+    )
+    .await;
+    get(&server, "/data", json!({"secrets": "u"})).await;
+    get(&server, "/data/secrets", json!({"db": "u"})).await;
+    let mut item: Value = serde_json::from_str(ENCRYPTED_ITEM).unwrap();
+    item["chef_type"] = json!("data_bag_item");
+    item["data_bag"] = json!("secrets");
+    get(&server, "/data/secrets/db", item).await;
+    for verb in ["PUT", "POST", "DELETE"] {
+        Mock::given(method(verb))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&server)
+            .await;
+    }
+    let report = chef_sync::sync(&mock_config(repo.path(), &server.uri()), &objects_only())
+        .await
+        .unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    assert!(
+        report.servers[0]
+            .objects
+            .iter()
+            .all(|o| o.outcome == ObjectOutcome::Unchanged),
+        "{:?}",
+        report.servers[0].objects
+    );
+    assert_eq!(report.servers[0].objects.len(), 5);
+}
+
+#[tokio::test]
+async fn a_server_failing_halfway_fails_those_objects_only_and_items_go_byte_for_byte() {
+    let repo = small_repo();
+    let server = MockServer::start().await;
+    empty_server(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"uri": "u"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/data/secrets"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/roles"))
+        .and(body_partial_json(json!({"name": "web"})))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": ["Field 'run_list' is not a valid run list"]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/roles"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"uri": "u"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/environments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"uri": "u"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = chef_sync::sync(&mock_config(repo.path(), &server.uri()), &objects_only())
+        .await
+        .unwrap();
+    assert!(!report.ok);
+    let s = &report.servers[0];
+    assert!(s.error.is_none(), "the server as a whole did not fail");
+    let outcome = |label: &str| {
+        s.objects
+            .iter()
+            .find(|o| o.label() == label)
+            .unwrap_or_else(|| panic!("{label} in {:?}", s.objects))
+    };
+    assert_eq!(outcome("role[web]").outcome, ObjectOutcome::Failed);
+    assert!(
+        outcome("role[web]")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not a valid run list"),
+        "{:?}",
+        outcome("role[web]")
+    );
+    for ok in [
+        "role[app]",
+        "environment[prod]",
+        "data_bag[secrets]",
+        "data_bag_item[secrets/db]",
+    ] {
+        assert_eq!(outcome(ok).outcome, ObjectOutcome::Created, "{ok}");
+    }
+    assert!(
+        report.render_table().contains("mock: role[web]: "),
+        "{}",
+        report.render_table()
+    );
+    // The encrypted item went as the file's bytes.
+    let requests = server.received_requests().await.unwrap();
+    let item = requests
+        .iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == "/data/secrets")
+        .unwrap();
+    assert_eq!(item.body, ENCRYPTED_ITEM.as_bytes());
+}
+
+#[tokio::test]
+async fn items_are_not_sent_into_a_bag_that_could_not_be_created() {
+    let repo = small_repo();
+    let server = MockServer::start().await;
+    empty_server(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/data"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": ["missing create permission"]})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/data/secrets"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"uri": "u"})))
+        .mount(&server)
+        .await;
+    let report = chef_sync::sync(&mock_config(repo.path(), &server.uri()), &objects_only())
+        .await
+        .unwrap();
+    let s = &report.servers[0];
+    let find = |label: &str| s.objects.iter().find(|o| o.label() == label).unwrap();
+    assert_eq!(find("data_bag[secrets]").outcome, ObjectOutcome::Failed);
+    assert!(
+        find("data_bag[secrets]")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("missing create permission")
+    );
+    let item = find("data_bag_item[secrets/db]");
+    assert_eq!(item.outcome, ObjectOutcome::Failed);
+    assert!(
+        item.error
+            .as_deref()
+            .unwrap()
+            .contains("data bag 'secrets' could not be created"),
+        "{item:?}"
+    );
+    assert_eq!(
+        find("role[web]").outcome,
+        ObjectOutcome::Created,
+        "roles still go"
+    );
+}
