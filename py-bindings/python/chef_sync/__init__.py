@@ -9,6 +9,7 @@ from chef_sync import exceptions
 from chef_sync._chef_sync import (
     ChefClient,
     CookbookOutcome,
+    ObjectOutcome,
     ServerReport,
     SyncReport,
     __version__,
@@ -38,6 +39,7 @@ __all__ = [
     "CookbookOutcome",
     "NetworkError",
     "NotFoundError",
+    "ObjectOutcome",
     "ServerError",
     "ServerReport",
     "SyncReport",
