@@ -2,14 +2,12 @@
 //! repository (plus roles, an environment and a data bag) synced to them, then drift injected
 //! behind chef-sync's back and read back.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use chef_api::cookbook::LoadedCookbook;
 use chef_api::upload::{Outcome, UploadOptions, Uploader};
 use chef_sync::config::{LoadOptions, RepoConfig};
-use chef_sync::objects::{ObjectId, ObjectKind, ObjectPaths, RepoObjects};
 use chef_sync::status::{CellState, Drift};
 use chef_sync::{StatusOptions, StatusReport, SyncOptions};
 use chef_testkit::fleet::{Fleet, copy_tree, example_repo_dir};
@@ -58,47 +56,6 @@ fn write_objects(repo: &Path) {
     );
 }
 
-/// Sends every repository object to every server, as a sync carrying objects does: PUT, or
-/// POST when the server does not have it yet (bags: POST, an existing bag is fine).
-async fn push_objects(fleet: &Fleet, repo: &Path) {
-    let paths = ObjectPaths::under(&[repo.to_path_buf()]);
-    let objects = RepoObjects::load(&paths, &BTreeMap::new()).expect("valid objects");
-    assert_eq!(objects.objects.len(), OBJECTS.len(), "{objects:?}");
-    for region in REGIONS {
-        let client = fleet.pivotal_client(region).unwrap();
-        for object in &objects.objects {
-            let body: serde_json::Value = serde_json::from_slice(&object.body).unwrap();
-            put_or_post(&client, &object.id, &body).await;
-        }
-    }
-}
-
-async fn put_or_post(
-    client: &chef_api::client::ChefClient,
-    id: &ObjectId,
-    body: &serde_json::Value,
-) {
-    if id.kind == ObjectKind::DataBag {
-        match client.post::<_, serde_json::Value>("data", body).await {
-            Err(e) if !e.is_conflict() => panic!("{id}: {e}"),
-            _ => return,
-        }
-    }
-    match client
-        .put::<_, serde_json::Value>(&id.server_path(), body)
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {
-            client
-                .post::<_, serde_json::Value>(&id.collection_path(), body)
-                .await
-                .unwrap_or_else(|e| panic!("{id}: {e}"));
-        }
-        Err(e) => panic!("{id}: {e}"),
-    }
-}
-
 /// Three servers, the example repository laid out for them (with objects) and synced to all
 /// three.
 async fn synced_fleet() -> (Fleet, tempfile::TempDir, RepoConfig) {
@@ -114,7 +71,6 @@ async fn synced_fleet() -> (Fleet, tempfile::TempDir, RepoConfig) {
         .await
         .unwrap();
     assert!(synced.ok, "{}", synced.render_table());
-    push_objects(&fleet, repo.path()).await;
     (fleet, repo, config)
 }
 
@@ -255,7 +211,7 @@ async fn after_a_sync_every_server_matches_the_repository_and_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_edited_deleted_or_added_behind_chef_syncs_back_are_drift() {
-    let (fleet, _repo, config) = synced_fleet().await;
+    let (fleet, repo, config) = synced_fleet().await;
     // eu-west-1: role[web] edited by hand; us-east-1: alice deleted, a role only it has.
     let eu = fleet.pivotal_client("eu-west-1").unwrap();
     let mut web: serde_json::Value = eu.get("roles/web").await.unwrap();
@@ -328,6 +284,19 @@ async fn objects_edited_deleted_or_added_behind_chef_syncs_back_are_drift() {
         report.render_table()
     );
     assert_eq!(report.exit_code(), 2);
+
+    // Without roles/ a sync carries no roles: status no longer compares them either.
+    std::fs::remove_dir_all(repo.path().join("roles")).unwrap();
+    let report = chef_sync::status(repo.path(), &StatusOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        report.objects.iter().all(|o| o.kind != "role"),
+        "{}",
+        report.render_table()
+    );
+    let drifting: Vec<&str> = report.drifting_objects().map(|o| o.id.as_str()).collect();
+    assert_eq!(drifting, ["data_bag_item[users/alice]"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

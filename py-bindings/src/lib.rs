@@ -103,6 +103,7 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(repo::repo_clients, m)?)?;
     m.add_class::<sync::PySyncReport>()?;
     m.add_class::<sync::PyServerReport>()?;
+    m.add_class::<sync::PyObjectOutcome>()?;
     m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
     m.add_function(wrap_pyfunction!(sync::sync_async, m)?)?;
     m.add_class::<status::PyStatusReport>()?;

@@ -6,40 +6,15 @@ use std::path::PathBuf;
 
 use chef_sync::berkshelf::PrepareOptions;
 use chef_sync::config::LoadOptions;
-use chef_sync::objects::{ObjectKinds, ObjectsError};
+use chef_sync::objects::ObjectKinds;
 use chef_sync::status::{CookbookStatus, ObjectStatus, ServerStatus};
-use chef_sync::{StatusOptions, StatusReport, SyncError};
+use chef_sync::{StatusOptions, StatusReport};
 use pyo3::prelude::*;
 
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::repo::knife_env;
 use crate::runtime;
-
-/// Invalid repository objects are a `ConfigError` at the first file (and line) at fault;
-/// everything else stops a status as it stops a sync.
-fn status_error(err: &SyncError) -> ErrorInfo {
-    match err {
-        SyncError::Objects(ObjectsError::Invalid { problems }) => {
-            let first = problems.first();
-            ErrorInfo::new(
-                ErrorKind::Config {
-                    file: first.map(|p| p.file.clone()),
-                    line: first.and_then(|p| p.line),
-                },
-                err.to_string(),
-            )
-        }
-        SyncError::Objects(ObjectsError::Io { path, .. }) => ErrorInfo::new(
-            ErrorKind::Config {
-                file: Some(path.clone()),
-                line: None,
-            },
-            err.to_string(),
-        ),
-        _ => ErrorInfo::from(err),
-    }
-}
 
 /// One server's copy of one cookbook version or object.
 #[pyclass(frozen, get_all, name = "StatusCell", module = "chef_sync")]
@@ -319,7 +294,7 @@ impl PyStatusReport {
 async fn run(repo: PathBuf, options: StatusOptions) -> PyResult<PyStatusReport> {
     let report = chef_sync::status(&repo, &options)
         .await
-        .map_err(|e| status_error(&e))?;
+        .map_err(|e| ErrorInfo::from(&e))?;
     Ok(PyStatusReport { report })
 }
 
@@ -381,7 +356,7 @@ fn options(
 /// what the servers hold and the repository does not as drift; `concurrency` caps requests in
 /// flight across all servers; `offline` and `cache_dir` are the Berksfile's, as for `sync`.
 /// A server that cannot be read never raises: it is in the report (`exit_code` 1). Raises
-/// `ConfigError` when the repository cannot be read.
+/// `ConfigError` (as `sync` does) when the repository cannot be read.
 #[pyfunction]
 #[pyo3(signature = (repo, servers=None, keys=None, only=None, strict=false, concurrency=None, offline=false, cache_dir=None))]
 #[allow(clippy::too_many_arguments)]

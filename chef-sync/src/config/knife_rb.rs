@@ -601,6 +601,29 @@ mod tests {
     }
 
     #[test]
+    fn object_paths_are_read_as_knife_sets_them() {
+        let ev = eval(
+            "role_path 'site/roles'\nenvironment_path ['envs', '/abs/envs']\n\
+             data_bag_path \"#{role_path.first}/../bags\"\n",
+        )
+        .unwrap();
+        let s = ev.settings;
+        assert_eq!(s.role_path, Some(vec![PathBuf::from("/repo/site/roles")]));
+        assert_eq!(
+            s.environment_path,
+            Some(vec![
+                PathBuf::from("/repo/envs"),
+                PathBuf::from("/abs/envs")
+            ])
+        );
+        assert_eq!(
+            s.data_bag_path,
+            Some(vec![PathBuf::from("/repo/site/bags")])
+        );
+        assert!(s.unknown.is_empty());
+    }
+
+    #[test]
     fn unknown_settings_are_collected_once() {
         let ev = eval("fancy_thing 1\nfancy_thing 2\nother_thing 'x'\nlog_level :info\n").unwrap();
         assert_eq!(

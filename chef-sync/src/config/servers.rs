@@ -342,6 +342,32 @@ mod tests {
     }
 
     #[test]
+    fn object_paths_follow_knifes_defaults() {
+        let root = Path::new("/repo");
+        let none = object_paths(&Settings::default(), root);
+        assert_eq!(none.role_path, [PathBuf::from("/repo/roles")]);
+        assert_eq!(none.data_bag_path, [PathBuf::from("/repo/data_bags")]);
+        // chef_repo_path defaults to the parent of every cookbook_path entry.
+        let cookbooks = Settings {
+            cookbook_path: Some(vec!["/a/cookbooks".into(), "/b/site-cookbooks".into()]),
+            ..Settings::default()
+        };
+        let p = object_paths(&cookbooks, root);
+        assert_eq!(
+            p.environment_path,
+            [PathBuf::from("/a/environments"), "/b/environments".into()]
+        );
+        let explicit = Settings {
+            chef_repo_path: Some("/c".into()),
+            role_path: Some(vec!["/x/my-roles".into()]),
+            ..cookbooks
+        };
+        let p = object_paths(&explicit, root);
+        assert_eq!(p.role_path, [PathBuf::from("/x/my-roles")]);
+        assert_eq!(p.data_bag_path, [PathBuf::from("/c/data_bags")]);
+    }
+
+    #[test]
     fn only_filters_and_rejects_unknown_names() {
         let names = vec!["a".to_owned(), "b".to_owned()];
         let dir = Path::new("/nonexistent/.chef");

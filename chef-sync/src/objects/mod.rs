@@ -23,20 +23,27 @@
 //! * Data bag items, encrypted ones included, are sent as the bytes of their file: chef-sync
 //!   never needs (or asks for) the secret.
 
+mod apply;
 pub mod dsl;
 mod fetch;
 mod load;
 mod normalize;
+pub mod plan;
 
 use std::fmt;
 use std::path::PathBuf;
 
+pub use apply::{apply, dry_run_reports};
+pub(crate) use apply::{finish_server, listing_versions, plan_server};
 pub use fetch::fetch_server_objects;
 pub use load::load;
 pub use normalize::{digest, normalize, normalize_run_list};
 
 /// What a repository object is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     /// A role (`roles/NAME`).
     Role,

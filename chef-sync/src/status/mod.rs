@@ -64,7 +64,9 @@ type ExpectedCookbooks = BTreeMap<CookbookKey, CookbookDigest>;
 pub struct StatusOptions {
     /// Only these servers (empty: all).
     pub servers: Vec<String>,
-    /// What to compare: cookbooks, roles, environments, data bags (default: all).
+    /// What to compare: cookbooks, roles, environments, data bags (default: all). As with a
+    /// sync, an object kind is compared only when one of its directories exists in the
+    /// repository.
     pub kinds: ObjectKinds,
     /// Used when status reads the repository itself: the environment knife.rb sees and
     /// injected keys (its `only` is replaced by `servers`).
@@ -211,7 +213,7 @@ impl ServerReads {
                     per_server: options.per_server_concurrency.max(1),
                     global: Arc::clone(&global),
                 };
-                let kinds = options.kinds;
+                let kinds = compared_kinds(spec, options.kinds);
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let read = match client {
@@ -250,6 +252,20 @@ impl Drop for ServerReads {
     }
 }
 
+/// The kinds compared on one server: those asked for that a sync would carry to it, i.e. an
+/// object kind only when one of its directories exists (a repository without `roles/` syncs
+/// no roles, so the servers' roles are not its concern and not compared).
+fn compared_kinds(spec: &ServerSpec, asked: ObjectKinds) -> ObjectKinds {
+    let exists = |dirs: &[PathBuf]| dirs.iter().any(|d| d.is_dir());
+    let paths = &spec.object_paths;
+    ObjectKinds {
+        cookbooks: asked.cookbooks,
+        roles: asked.roles && exists(&paths.role_path),
+        environments: asked.environments && exists(&paths.environment_path),
+        data_bags: asked.data_bags && exists(&paths.data_bag_path),
+    }
+}
+
 /// The `_default` environment is on every server and no sync changes it: not compared.
 fn without_default_environment(mut inventory: Inventory) -> Inventory {
     inventory.objects.remove(&ObjectId::environment("_default"));
@@ -263,11 +279,10 @@ async fn repo_objects(
     options: &StatusOptions,
 ) -> Result<Vec<(ObjectPaths, RepoObjects)>, SyncError> {
     let mut out: Vec<(ObjectPaths, RepoObjects)> = Vec::new();
-    if !options.kinds.any_objects() {
-        return Ok(out);
-    }
     for spec in servers {
-        if out.iter().any(|(paths, _)| *paths == spec.object_paths) {
+        if !compared_kinds(spec, options.kinds).any_objects()
+            || out.iter().any(|(paths, _)| *paths == spec.object_paths)
+        {
             continue;
         }
         let paths = spec.object_paths.clone();
@@ -291,6 +306,7 @@ fn expected_objects(
     servers
         .iter()
         .map(|spec| {
+            let kinds = compared_kinds(spec, kinds);
             objects
                 .iter()
                 .find(|(paths, _)| *paths == spec.object_paths)

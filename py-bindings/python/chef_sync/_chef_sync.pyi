@@ -14,6 +14,7 @@ __all__ = [
     "CookbookStatus",
     "NetworkError",
     "NotFoundError",
+    "ObjectOutcome",
     "ObjectStatus",
     "ServerError",
     "ServerReport",
@@ -175,6 +176,26 @@ class CookbookOutcome:
         """The report's JSON object for this cookbook."""
 
 @final
+class ObjectOutcome:
+    """What happened to one role, environment, data bag or data bag item on one server."""
+
+    @property
+    def kind(self) -> str:
+        """``"role"``, ``"environment"``, ``"data_bag"`` or ``"data_bag_item"``."""
+    @property
+    def name(self) -> str:
+        """The name; ``"BAG/ITEM"`` for a data bag item."""
+    @property
+    def outcome(self) -> str:
+        """``"created"``, ``"updated"``, ``"unchanged"``, ``"deleted"`` or ``"failed"`` (in a
+        dry run's report ``"create"``, ``"update"``, ``"unchanged"`` or ``"delete"``)."""
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def ok(self) -> bool:
+        """True unless the outcome is ``"failed"``."""
+
+@final
 class ServerReport:
     """How one server fared in a sync."""
 
@@ -199,6 +220,9 @@ class ServerReport:
     @property
     def cookbooks(self) -> list[CookbookOutcome]:
         """Per cookbook version, sorted by name then version."""
+    @property
+    def objects(self) -> list[ObjectOutcome]:
+        """Per role, environment, data bag and item, in write order."""
 
 @final
 class SyncReport:
@@ -235,13 +259,20 @@ def sync(
     update: bool | Sequence[str] | None = None,
     offline: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    only: Sequence[str] | None = None,
+    purge: bool = False,
+    purge_cookbooks: bool = False,
 ) -> SyncReport:
     """Uploads the cookbooks of the repository at ``repo`` to all its servers at once (or
     only ``servers``). ``freeze`` defaults to what the replaced tool does: frozen with a
     Berksfile (``berks upload``), not without (knife). With a Berksfile, ``update`` is
     ``berks update`` (``True``: every
     cookbook; a list: those), ``offline`` forbids any network use for it, and ``cache_dir``
-    holds downloaded cookbooks (in Lambda, a path under ``/tmp``). A failing server never
+    holds downloaded cookbooks (in Lambda, a path under ``/tmp``). ``only`` lists what to
+    carry (``"cookbooks"``, ``"roles"``, ``"environments"``, ``"data_bags"``; default all),
+    ``purge`` deletes roles, environments and data bags the repository does not have,
+    ``purge_cookbooks`` cookbook versions it does not have (never one an environment
+    pins). A failing server never
     raises: it is in the report. Raises :class:`ConfigError` (``file``, ``line``,
     ``server``) when the repository cannot be read.
     """
@@ -257,6 +288,9 @@ def sync_async(
     update: bool | Sequence[str] | None = None,
     offline: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    only: Sequence[str] | None = None,
+    purge: bool = False,
+    purge_cookbooks: bool = False,
 ) -> Awaitable[SyncReport]: ...
 
 @final
