@@ -42,7 +42,7 @@ enum Fetched {
 /// (`{"name", "json_class", "chef_type"}`); `_default` is included like any environment.
 ///
 /// Listings first (at once), then one GET per object with up to `concurrency` requests in
-/// flight; see the [module docs](self) for why this reads objects rather than search rows.
+/// flight: objects are read rather than search rows, which may lag behind writes.
 /// An object deleted between its listing and its GET (404) is left out.
 ///
 /// # Errors
