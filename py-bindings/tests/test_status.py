@@ -61,8 +61,8 @@ def test_in_sync_after_a_sync_then_drift_then_an_unreadable_server(
     assert {"exit_code", "in_sync", "servers", "cookbooks", "objects", "warnings"} <= set(data)
 
     # Behind chef-sync's back: the role edited on eu-west-1 only.
-    eu = chef_sync.ChefClient(second.url, "pivotal", keys["eu-west-1"])
-    eu.put("/roles/py_status_web", {**ROLE, "description": "edited by hand"})
+    eu_client = chef_sync.ChefClient(second.url, "pivotal", keys["eu-west-1"])
+    eu_client.put("/roles/py_status_web", {**ROLE, "description": "edited by hand"})
 
     async def status_async() -> chef_sync.StatusReport:
         return await chef_sync.status_async(repo, keys=keys)
