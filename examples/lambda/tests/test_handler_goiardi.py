@@ -168,3 +168,47 @@ def test_a_failed_sync_fails_the_job_naming_the_server(
     assert message.startswith("Cookbook sync failed on: prod-us: ")
     assert "401" in message
     assert ssm_commands(aws) == []
+
+
+def test_the_status_gate_passes_after_a_sync_and_fails_on_drift(
+    aws: boto3.session.Session,
+    pipeline: Pipeline,
+    regions: dict[str, chef_sync.ChefClient],
+    tmp_path: Path,
+) -> None:
+    regions["prod-eu"].post("/nodes", chef_node("gated-web-1", iid(401)))
+    event = job_event(
+        aws, user_parameters='{"query": "name:gated-*", "sync": true, "status": true}'
+    )
+    put_artifact(aws, event, tmp_path / "artifact")
+    pipeline.expect(ok=True)
+
+    result = run(aws, pipeline, handler.load_backend, event=event)
+
+    assert result["ok"] is True, result["summary"]
+    (command,) = ssm_commands(aws)
+    assert command["InstanceIds"] == [iid(401)]
+
+    # A cookbook uploaded behind the sync's back to prod-us only: the gate names it.
+    book = tmp_path / "gate_drift"
+    (book / "recipes").mkdir(parents=True)
+    (book / "metadata.rb").write_text("name 'gate_drift'\nversion '0.1.0'\n")
+    (book / "recipes" / "default.rb").write_text("log 'drift'\n")
+    chef_sync.upload_cookbooks(regions["prod-us"], [book])
+    try:
+        again = job_event(aws, user_parameters='{"query": "name:gated-*", "status": true}')
+        put_artifact(aws, again, tmp_path / "artifact")
+        pipeline.expect(ok=False)
+
+        result = run(aws, pipeline, handler.load_backend, event=again)
+
+        assert result["ok"] is False
+        ((name, params),) = pipeline.calls[1:]
+        assert name == "PutJobFailureResult"
+        assert params["failureDetails"]["message"] == (
+            "Status gate failed (the servers drift): "
+            "cookbook gate_drift 0.1.0: partial (prod-us: extra)."
+        )
+        assert len(ssm_commands(aws)) == 1, "nothing more was sent"
+    finally:
+        regions["prod-us"].delete("/cookbooks/gate_drift/0.1.0")
