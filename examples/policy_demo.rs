@@ -28,21 +28,9 @@ fn write(root: &Path, rel: &str, text: &str) -> std::io::Result<()> {
     std::fs::write(p, text)
 }
 
-fn spec(name: &str, url: String) -> std::io::Result<ServerSpec> {
-    Ok(ServerSpec {
-        name: name.into(),
-        url,
-        client_name: "demo".into(),
-        key: KeySource::Pem(std::fs::read(KEY)?),
-        cookbook_path: vec![],
-        ssl_verify: true,
-        ssl_ca_file: None,
-        trusted_certs_dir: None,
-        http_proxy: None,
-        https_proxy: None,
-        no_proxy: None,
-        knife: Default::default(),
-    })
+fn spec(name: &str, url: String) -> Result<ServerSpec, Box<dyn std::error::Error>> {
+    let key = KeySource::Pem(std::fs::read(KEY)?);
+    Ok(ServerSpec::new(name, url, "demo", key)?)
 }
 
 #[tokio::main]

@@ -14,7 +14,10 @@ Without it (single-Lambda mode), the seed's ``ChefClientFunction`` rebuilt. One 
    from the KeyBucket (``s3://KEY_BUCKET/SERVER/private.pem`` to ``.chef/SERVER/private.pem``,
    where the repository's knife.rb expects it), for every ``.chef/SERVER/config.yml``;
 3. optionally runs the cookbook sync itself (``CHEF_SYNC_IN_LAMBDA=true`` or user parameter
-   ``{"sync": true}``), failing the job if any server failed;
+   ``{"sync": true}``), failing the job if any server failed; then, when asked
+   (``CHEF_STATUS_GATE=true`` or user parameter ``{"status": true}``), reads every server's
+   status (``chef_sync.status``) and fails the job, naming what drifts or which server could
+   not be read, unless every server matches the repository and each other;
 4. finds the nodes to converge with a Chef search on every server (``CHEF_NODE_QUERY``,
    default ``*:*``), reading each node's EC2 instance id from ``CHEF_INSTANCE_ID_ATTRIBUTE``
    (default ``ec2.instance_id``, looked up with Chef's attribute precedence);
@@ -31,7 +34,7 @@ Chef is reached only through :class:`ChefBackend` (sync a repository; list its s
 able to search nodes), so this file holds no Chef logic and tests can pass a fake. The
 ``chef_sync`` package provides the real backend (:func:`load_backend`): servers from the
 repository's own knife.rb (``chef_sync.repo_clients``), searched with ``ChefClient.search``,
-and ``chef_sync.sync`` for the cookbook sync.
+``chef_sync.sync`` for the cookbook sync and ``chef_sync.status`` for the status gate.
 
 Environment: ``KEY_BUCKET`` (required when the repository has servers), ``CHEF_NODE_QUERY``,
 ``CHEF_INSTANCE_ID_ATTRIBUTE``, ``CHEF_SYNC_IN_LAMBDA``, ``SSM_BATCH_SIZE`` (1..50),
@@ -40,7 +43,8 @@ Environment: ``KEY_BUCKET`` (required when the repository has servers), ``CHEF_N
 ``UNREACHABLE_FAILS``, ``OUTPUT_TAIL_CHARS``; for the state machine also
 ``STATE_MACHINE_ARN``, ``MAX_CONCURRENCY``, ``MAX_ERRORS``, ``DEPSOLVER_WORKERS``,
 ``DEPSOLVER_FACTOR``, ``SERVER_RATE_CONTROL``, ``CANARY_SERVER``, ``CANARY_NODES``,
-``WAVE_TIMEOUT_SECONDS``, ``DELIVERY_TIMEOUT_SECONDS``, ``CHEF_CLIENT_TIMEOUT_SECONDS``.
+``WAVE_TIMEOUT_SECONDS``, ``DELIVERY_TIMEOUT_SECONDS``, ``CHEF_CLIENT_TIMEOUT_SECONDS``;
+``CHEF_STATUS_GATE`` (``true``: fail before any chef-client run unless ``status`` is clean).
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ ENV_KEYS = frozenset(
         "CHEF_NODE_QUERY",
         "CHEF_INSTANCE_ID_ATTRIBUTE",
         "CHEF_SYNC_IN_LAMBDA",
+        "CHEF_STATUS_GATE",
         "SSM_BATCH_SIZE",
         "POLL_INTERVAL_SECONDS",
         "DEADLINE_MARGIN_SECONDS",
@@ -99,6 +104,8 @@ ENV_KEYS = frozenset(
         "UNREACHABLE_FAILS",
     }
 )
+#: How many drifting objects (or unreadable servers) a status gate's failure names.
+MAX_STATUS_PROBLEMS = 20
 #: Chef attribute precedence levels, highest first (``automatic`` wins).
 PRECEDENCE = ("automatic", "override", "normal", "default")
 #: SSM invocation statuses that may still change; any other status is final.
@@ -145,11 +152,29 @@ class SyncOutcome:
         return all(s.ok for s in self.servers)
 
 
+@dataclass(frozen=True)
+class StatusOutcome:
+    """What the status of every server says: its exit code (0 in sync, 1 a server could not be
+    read, 2 drift) and, when not 0, what is wrong, one line each."""
+
+    exit_code: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every server matches the repository and each other."""
+        return self.exit_code == 0
+
+
 class ChefBackend(Protocol):
     """Everything the handler needs from chef_sync."""
 
     def sync(self, repo: Path) -> SyncOutcome:
         """Uploads the repository's cookbooks to all its servers; never raises for one server."""
+        ...
+
+    def status(self, repo: Path) -> StatusOutcome:
+        """Compares every server with the repository and each other; read-only."""
         ...
 
     def servers(self, repo: Path) -> Sequence[NodeSearcher]:
@@ -204,6 +229,17 @@ class ChefSyncBackend:
             )
         )
 
+    def status(self, repo: Path) -> StatusOutcome:
+        """Every server compared with the repository and each other (``chef_sync.status``)."""
+        status = getattr(self._chef_sync, "status", None)
+        if status is None:
+            raise BackendUnavailable(
+                f"chef_sync {self._chef_sync.__version__} has no status: "
+                "this build cannot gate on it (unset CHEF_STATUS_GATE)"
+            )
+        report = status(repo, cache_dir=Path(tempfile.gettempdir()) / "chef-sync")
+        return StatusOutcome(report.exit_code, tuple(status_problems(report)))
+
     def servers(self, repo: Path) -> Sequence[NodeSearcher]:
         """One searcher per configured server, signed with the key next to knife.rb."""
         clients = self._chef_sync.repo_clients(repo)
@@ -232,7 +268,7 @@ def verify_repository(module: Any, repo: Path, cache_dir: Path) -> Verification:
     status = getattr(module, "status", None)
     if status is not None:
         report = status(repo, cache_dir=cache_dir)
-        return Verification(bool(report.ok), "status", _differences(report))
+        return Verification(report.exit_code == 0, "status", tuple(status_problems(report)))
     sync = getattr(module, "sync", None)
     if sync is None:
         raise BackendUnavailable(
@@ -257,6 +293,23 @@ def _differences(report: Any) -> tuple[str, ...]:
                 why = c.error or f"would be {outcome}"
                 found.append(f"{server.name}: {c.name} {c.version} {why}")
     return tuple(found)
+
+
+def status_problems(report: Any) -> Iterator[str]:
+    """One line per server that could not be read and per drifting cookbook version or
+    object of a ``chef_sync.StatusReport``: ``cookbook base 1.4.2: differs, diverged
+    (prod-eu: differs)``."""
+    for server in report.servers:
+        if not server.ok:
+            yield f"{server.name}: could not be read: {server.error}"
+    rows = [(f"cookbook {c.name} {c.version}", c) for c in report.cookbooks]
+    rows += [(o.id, o) for o in report.objects]
+    for label, row in rows:
+        if row.drift:
+            cells = ", ".join(
+                f"{c.server}: {c.state}" for c in row.servers if c.state not in ("match", "absent")
+            )
+            yield f"{label}: {', '.join(row.drift)} ({cells})"
 
 
 def _first_cookbook_error(server: Any) -> str | None:
@@ -318,6 +371,7 @@ class Settings:
     node_query: str = "*:*"
     instance_id_attribute: str = "ec2.instance_id"
     run_sync: bool = False
+    status_gate: bool = False
     batch_size: int = MAX_SSM_BATCH
     poll_interval: float = 10.0
     deadline_margin: float = 30.0
@@ -340,7 +394,7 @@ class Settings:
     @classmethod
     def load(cls, env: Mapping[str, str], user_parameters: str | None = None) -> Settings:
         """Reads the environment; a JSON object in the action's UserParameters overrides it
-        (keys ``query``, ``instance_id_attribute``, ``sync``)."""
+        (keys ``query``, ``instance_id_attribute``, ``sync``, ``status``)."""
         params: dict[str, Any] = {}
         env = {k: without_no_break_spaces(v, k) for k, v in env.items() if k in ENV_KEYS}
         if user_parameters and user_parameters.strip():
@@ -364,6 +418,7 @@ class Settings:
                 or "ec2.instance_id"
             ),
             run_sync=_truthy(params.get("sync", env.get("CHEF_SYNC_IN_LAMBDA", "false"))),
+            status_gate=_truthy(params.get("status", env.get("CHEF_STATUS_GATE", "false"))),
             batch_size=batch,
             poll_interval=float(env.get("POLL_INTERVAL_SECONDS", 10)),
             deadline_margin=float(env.get("DEADLINE_MARGIN_SECONDS", 30)),
@@ -784,6 +839,10 @@ def converge(
             if not outcome.ok:
                 failed = "; ".join(f"{s.name}: {s.error}" for s in outcome.servers if not s.ok)
                 return JobResult(ok=False, summary=f"Cookbook sync failed on: {failed}.")
+        if settings.status_gate:
+            status = chef.status(repo)
+            if not status.ok:
+                return JobResult(ok=False, summary=status_summary(status))
         discovery = find_targets(
             chef.servers(repo), settings.node_query, settings.instance_id_attribute
         )
@@ -799,6 +858,18 @@ def converge(
     comment = f"chef-client for CodePipeline job {job_id}"
     commands, refused = send_chef_client(ssm, ids, settings, comment)
     return finish(ssm, commands, refused, discovery, settings, remaining_seconds, sleep)
+
+
+def status_summary(status: StatusOutcome) -> str:
+    """The failure of a status gate: what it found, the first problems, how many more."""
+    verdict = {1: "a server could not be read", 2: "the servers drift"}.get(
+        status.exit_code, f"exit {status.exit_code}"
+    )
+    shown = list(status.problems[:MAX_STATUS_PROBLEMS])
+    more = len(status.problems) - len(shown)
+    if more:
+        shown.append(f"and {more} more")
+    return f"Status gate failed ({verdict}): " + "; ".join(shown) + "."
 
 
 def finish(

@@ -22,6 +22,7 @@ mod cookbook_loader;
 mod metadata_fixtures;
 mod policy_push;
 mod signing_oracle;
+mod status;
 mod sync_goiardi;
 mod upload_goiardi;
 mod upload_wiremock;

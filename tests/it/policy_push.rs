@@ -686,20 +686,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn spec(name: &str, url: String) -> ServerSpec {
-    ServerSpec {
-        name: name.into(),
-        url,
-        client_name: "spec-user".into(),
-        key: KeySource::Pem(std::fs::read(KEY).unwrap()),
-        cookbook_path: vec![],
-        ssl_verify: true,
-        ssl_ca_file: None,
-        trusted_certs_dir: None,
-        http_proxy: None,
-        https_proxy: None,
-        no_proxy: None,
-        knife: Default::default(),
-    }
+    let key = KeySource::Pem(std::fs::read(KEY).unwrap());
+    ServerSpec::new(name, url, "spec-user", key).expect("a valid server")
 }
 
 #[tokio::test]

@@ -105,6 +105,7 @@ mod tests {
             https_proxy: None,
             no_proxy: None,
             knife: Default::default(),
+            object_paths: Default::default(),
         }
     }
 

@@ -64,7 +64,9 @@ class FakeBackend:
 
     servers_by_name: dict[str, FakeServer]
     sync_outcome: handler.SyncOutcome | None = None
+    status_outcome: handler.StatusOutcome | None = None
     synced: list[Path] = field(default_factory=list)
+    statuses: list[Path] = field(default_factory=list)
     keys_seen: dict[str, bytes] = field(default_factory=dict)
     verification: handler.Verification = handler.Verification(True, "dry-run")
     verified: list[Path] = field(default_factory=list)
@@ -73,6 +75,11 @@ class FakeBackend:
         self.synced.append(repo)
         assert self.sync_outcome is not None
         return self.sync_outcome
+
+    def status(self, repo: Path) -> handler.StatusOutcome:
+        self.statuses.append(repo)
+        assert self.status_outcome is not None
+        return self.status_outcome
 
     def servers(self, repo: Path) -> Sequence[handler.NodeSearcher]:
         assert (repo / ".chef" / "knife.rb").read_text() == KNIFE_RB

@@ -314,6 +314,45 @@ def test_sync_in_lambda_failure_stops_before_converging(
     )
 
 
+def test_a_status_gate_that_finds_drift_stops_before_converging(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {"prod-eu": FakeServer("prod-eu", [node("web-1", iid(1))])},
+        sync_outcome=handler.SyncOutcome((handler.ServerOutcome("prod-eu", ok=True),)),
+        status_outcome=handler.StatusOutcome(
+            2, ("cookbook apache2 1.0.0: differs, diverged (prod-us: differs)",)
+        ),
+    )
+    pipeline.expect(ok=False)
+    event = job_event(aws, user_parameters='{"sync": true, "status": true}')
+
+    result = run(aws, pipeline, backend, event=event)
+
+    assert len(backend.synced) == 1 and len(backend.statuses) == 1
+    assert ssm_commands(aws) == []
+    assert result["ok"] is False
+    assert pipeline.failure_message == (
+        "Status gate failed (the servers drift): "
+        "cookbook apache2 1.0.0: differs, diverged (prod-us: differs)."
+    )
+
+
+def test_a_status_gate_in_sync_converges(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {"prod-eu": FakeServer("prod-eu", [node("web-1", iid(7))])},
+        status_outcome=handler.StatusOutcome(0),
+    )
+    pipeline.expect(ok=True)
+
+    result = run(aws, pipeline, backend, env={**ENV, "CHEF_STATUS_GATE": "true"})
+
+    assert backend.synced == [] and len(backend.statuses) == 1
+    assert result["statuses"] == {iid(7): "Success"}
+
+
 def test_user_parameters_override_the_environment(
     aws: boto3.session.Session, pipeline: Pipeline
 ) -> None:

@@ -231,7 +231,6 @@ def test_rollout_finds_goiardi_nodes_and_verify_fails_when_a_cookbook_is_missing
         aws, goiardi_pair, tmp_path, "unsyncedbook", {"query": "name:unsynced-*"}
     )
     fleet.manage(iid(401), iid(402))
-    assert not hasattr(chef_sync, "status")  # today's module: verify runs a dry-run sync
 
     report = run_rollout(ctx, state)
 
@@ -239,9 +238,9 @@ def test_rollout_finds_goiardi_nodes_and_verify_fails_when_a_cookbook_is_missing
     assert report["ok"] is False
     assert report["counts"] == {"converged": 2}
     text = report["summary"]
-    assert "Verify (dry-run) found differences: " in text
-    assert "prod-eu: unsyncedbook 1.0.0 would be create" in text
-    assert "prod-us: unsyncedbook 1.0.0 would be create" in text
+    # The module has chef_sync.status: verify reads every server rather than a dry-run sync.
+    assert "Verify (status) found differences: " in text
+    assert "cookbook unsyncedbook 1.0.0: missing (prod-eu: missing, prod-us: missing)" in text
     for client in regions.values():
         with pytest.raises(chef_sync.NotFoundError):
             client.get("/cookbooks/unsyncedbook")  # a dry run uploads nothing
@@ -272,7 +271,49 @@ def test_rollout_syncs_then_verify_finds_nothing_left_to_change(
         )["Body"]
         .read()
     )
-    assert summary["verify"] == {"ok": True, "method": "dry-run", "differences": []}
+    assert summary["verify"] == {"ok": True, "method": "status", "differences": []}
     assert [(n["node"], n["server"], n["outcome"]) for n in summary["nodes"]] == [
         ("verified-web-1", "prod-us", "converged")
     ]
+def test_the_status_gate_passes_after_a_sync_and_fails_on_drift(
+    aws: boto3.session.Session,
+    pipeline: Pipeline,
+    regions: dict[str, chef_sync.ChefClient],
+    tmp_path: Path,
+) -> None:
+    regions["prod-eu"].post("/nodes", chef_node("gated-web-1", iid(401)))
+    event = job_event(
+        aws, user_parameters='{"query": "name:gated-*", "sync": true, "status": true}'
+    )
+    put_artifact(aws, event, tmp_path / "artifact")
+    pipeline.expect(ok=True)
+
+    result = run(aws, pipeline, handler.load_backend, event=event)
+
+    assert result["ok"] is True, result["summary"]
+    (command,) = ssm_commands(aws)
+    assert command["InstanceIds"] == [iid(401)]
+
+    # A cookbook uploaded behind the sync's back to prod-us only: the gate names it.
+    book = tmp_path / "gate_drift"
+    (book / "recipes").mkdir(parents=True)
+    (book / "metadata.rb").write_text("name 'gate_drift'\nversion '0.1.0'\n")
+    (book / "recipes" / "default.rb").write_text("log 'drift'\n")
+    chef_sync.upload_cookbooks(regions["prod-us"], [book])
+    try:
+        again = job_event(aws, user_parameters='{"query": "name:gated-*", "status": true}')
+        put_artifact(aws, again, tmp_path / "artifact")
+        pipeline.expect(ok=False)
+
+        result = run(aws, pipeline, handler.load_backend, event=again)
+
+        assert result["ok"] is False
+        ((name, params),) = pipeline.calls[1:]
+        assert name == "PutJobFailureResult"
+        assert params["failureDetails"]["message"] == (
+            "Status gate failed (the servers drift): "
+            "cookbook gate_drift 0.1.0: partial (prod-us: extra)."
+        )
+        assert len(ssm_commands(aws)) == 1, "nothing more was sent"
+    finally:
+        regions["prod-us"].delete("/cookbooks/gate_drift/0.1.0")
