@@ -81,7 +81,7 @@ pub mod fnmatch;
 mod value;
 
 pub use error::{CallError, ErrorKind, EvalError, Warning};
-pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, StdFs, YamlLoader};
+pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, Missing, StdFs, YamlLoader};
 pub use value::Value;
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ impl<'pr> Run<'_, 'pr> {
         enum Slot {
             Local(String),
             Const(String),
+            Ivar(String),
         }
         if !matches!(
             name,
@@ -34,6 +35,8 @@ impl<'pr> Run<'_, 'pr> {
         let start = call.location().start();
         let slot = if let Some(l) = receiver.as_local_variable_read_node() {
             Slot::Local(name_of(&l.name()))
+        } else if let Some(i) = receiver.as_instance_variable_read_node() {
+            Slot::Ivar(name_of(&i.name()))
         } else if let Some(c) = receiver
             .as_constant_read_node()
             .filter(|c| self.constants.contains_key(&name_of(&c.name())))
@@ -69,6 +72,7 @@ impl<'pr> Run<'_, 'pr> {
         let current = match &slot {
             Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
             Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
+            Slot::Ivar(n) => self.ivars.get(n).cloned().unwrap_or(Value::Nil),
         };
         let (mut args, kwargs, _) = self.call_args(call, dsl)?;
         if !kwargs.is_empty() {
@@ -171,6 +175,9 @@ impl<'pr> Run<'_, 'pr> {
             Slot::Local(n) => self.set_local(n, updated),
             Slot::Const(n) => {
                 self.constants.insert(n, updated);
+            }
+            Slot::Ivar(n) => {
+                self.ivars.insert(n, updated);
             }
         }
         Ok(Some(result))
