@@ -387,7 +387,7 @@ impl RepoConfig {
                     path: file.clone(),
                     source,
                 })?;
-                let mut unknown: Vec<(String, Option<u32>)> = Vec::new();
+                let mut unknown: Vec<knife_rb::Ignored> = Vec::new();
                 for name in names {
                     let mut env = options.env.clone();
                     if !discovered.is_empty() {
@@ -399,7 +399,7 @@ impl RepoConfig {
                     let mut settings = base.clone().unwrap_or_default();
                     settings.overlay(evaluated.settings);
                     for u in std::mem::take(&mut settings.unknown) {
-                        if !unknown.iter().any(|(n, _)| *n == u.0) {
+                        if !unknown.iter().any(|n| n.name == u.name) {
                             unknown.push(u);
                         }
                     }
@@ -408,6 +408,7 @@ impl RepoConfig {
                         config_dir: &chef_dir,
                         source: file.display().to_string(),
                         injected_key: options.keys.get(&name),
+                        env: &env,
                     };
                     specs.push(servers::resolve(&name, settings, &cx, &mut warnings)?);
                 }
@@ -438,6 +439,7 @@ impl RepoConfig {
                         config_dir: chef_home.as_deref().unwrap_or(&chef_dir),
                         source: format!("{} (profile '{}')", file.display(), profile.name),
                         injected_key: options.keys.get(&name),
+                        env: &options.env,
                     };
                     specs.push(servers::resolve(&name, settings, &cx, &mut warnings)?);
                 }
@@ -519,18 +521,18 @@ fn eval_error(server: &str, e: EvalFailure) -> ConfigError {
     }
 }
 
-fn unknown_warning(file: &Path, unknown: &[(String, Option<u32>)]) -> ConfigWarning {
+fn unknown_warning(file: &Path, unknown: &[knife_rb::Ignored]) -> ConfigWarning {
     let list: Vec<String> = unknown
         .iter()
-        .map(|(n, l)| match l {
-            Some(l) => format!("{n} (line {l})"),
-            None => n.clone(),
+        .map(|u| match u.line {
+            Some(l) => format!("{} (line {l}: {})", u.name, u.reason),
+            None => format!("{} ({})", u.name, u.reason),
         })
         .collect();
     ConfigWarning {
         file: file.to_path_buf(),
-        line: unknown.first().and_then(|(_, l)| *l),
-        message: format!("unknown settings ignored by chef-sync: {}", list.join(", ")),
+        line: unknown.first().and_then(|u| u.line),
+        message: format!("settings ignored by chef-sync: {}", list.join("; ")),
     }
 }
 
