@@ -328,3 +328,114 @@ fn what_could_run_write_or_connect_stays_a_positioned_error() {
         );
     }
 }
+
+mod berksfile {
+    //! Berksfiles as people write them, read as Berkshelf 8 reads them.
+
+    use std::path::{Path, PathBuf};
+
+    use chef_api::ruby::Interpreter;
+    use chef_sync::berkshelf::dsl;
+    use chef_sync::berkshelf::{GitLocation, Location};
+
+    fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn deps(ev: &dsl::Evaluated) -> Vec<(String, Location)> {
+        ev.berksfile
+            .dependencies
+            .iter()
+            .map(|d| (d.name.clone(), d.location.clone()))
+            .collect()
+    }
+
+    fn path(p: &str) -> Location {
+        Location::Path {
+            path: p.into(),
+            metadata: false,
+        }
+    }
+
+    /// The "organise your site cookbooks" trick (public Berksfiles use it verbatim): a helper
+    /// that `instance_eval`s each cookbook's `Berksfile.in`, over `Dir.glob('./cookbooks/*')`.
+    #[test]
+    fn site_cookbooks_trick_with_instance_eval_of_berksfile_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "cookbooks/web/metadata.rb", "name 'web'\n");
+        write(
+            tmp.path(),
+            "cookbooks/web/Berksfile.in",
+            "cookbook 'nginx', '~> 12.0'\n",
+        );
+        write(tmp.path(), "cookbooks/db/metadata.rb", "name 'db'\n");
+        let bf = write(
+            tmp.path(),
+            "Berksfile",
+            "source 'https://supermarket.chef.io'\n\n\
+             def dependencies(path)\n  berks = \"#{path}/Berksfile.in\"\n  \
+             instance_eval(File.read(berks)) if File.exists?(berks)\nend\n\n\
+             Dir.glob('./cookbooks/*').each do |path|\n  dependencies path\n  \
+             cookbook File.basename(path), :path => path\nend\n",
+        );
+        let interp = Interpreter::new().with_cwd(tmp.path()).with_dir_glob(true);
+        let ev = dsl::load(&bf, &interp).unwrap();
+        let got = deps(&ev);
+        assert_eq!(got[0], ("db".to_owned(), path("./cookbooks/db")));
+        assert_eq!(got[1], ("nginx".to_owned(), Location::Supermarket));
+        assert_eq!(got[2], ("web".to_owned(), path("./cookbooks/web")));
+        assert_eq!(
+            ev.lines["nginx"], 1,
+            "positions point into the Berksfile.in that declared it"
+        );
+    }
+
+    /// Instance variables in helpers, `**` in `Dir[]`, an options hash passed on.
+    #[test]
+    fn instance_variables_double_star_and_options_hashes() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "site/a/metadata.rb", "name 'a'\n");
+        write(tmp.path(), "site/team/b/metadata.rb", "name 'b'\n");
+        let bf = write(
+            tmp.path(),
+            "Berksfile",
+            "@git_base = ENV.fetch('GIT_BASE', 'https://git.example.test')\n\
+             @seen ||= []\n\
+             def company(name, opts = {})\n  @seen << name\n  \
+             cookbook name, opts.merge(git: \"#{@git_base}/#{name}.git\")\nend\n\
+             company 'base', branch: 'main'\n\
+             Dir['site/**/metadata.rb'].each do |m|\n  dir = File.dirname(m)\n  \
+             cookbook File.basename(dir), path: dir\nend\n\
+             cookbook 'seen', \"= #{@seen.length}.0.0\"\n",
+        );
+        let interp = Interpreter::new().with_cwd(tmp.path()).with_dir_glob(true);
+        let ev = dsl::load(&bf, &interp).unwrap();
+        let got = deps(&ev);
+        let base = got.iter().find(|(n, _)| n == "base").unwrap();
+        assert_eq!(
+            base.1,
+            Location::Git(GitLocation {
+                url: "https://git.example.test/base.git".into(),
+                branch: Some("main".into()),
+                tag: None,
+                reference: None,
+                rel: None,
+            })
+        );
+        assert!(got.contains(&("a".to_owned(), path("site/a"))), "{got:?}");
+        assert!(
+            got.contains(&("b".to_owned(), path("site/team/b"))),
+            "{got:?}"
+        );
+        let seen = ev
+            .berksfile
+            .dependencies
+            .iter()
+            .find(|d| d.name == "seen")
+            .unwrap();
+        assert_eq!(seen.constraint.to_string(), "= 1.0.0");
+    }
+}

@@ -319,8 +319,51 @@ fn dir_glob_recurses_with_double_star_and_expands_braces() {
         eval("Dir.glob('site/**/c')", &mut dsl),
         strs(&["site/b/deep/c"])
     );
+    assert_eq!(
+        eval("Dir.glob('./cookbooks/*')", &mut dsl),
+        strs(&["./cookbooks/a"])
+    );
     let e = interp
         .eval("Dir.glob('site/**/../../..')", &file, &mut dsl)
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotAllowed);
+}
+
+#[test]
+fn def_helpers_take_rest_keyword_rest_and_an_options_hash() {
+    let src = "def cb(name, opts = {})\n  [name, opts]\nend\n\
+               def many(first, *rest, tag: 'x', **more)\n  [first, rest, tag, more]\nend\n\
+               [cb('a', git: 'g'), cb('b'), many(1, 2, 3, tag: 't', path: 'p'), many(0)]";
+    let h = |pairs: &[(&str, Value)]| {
+        Value::Hash(
+            pairs
+                .iter()
+                .map(|(k, v)| (Value::Sym((*k).to_owned()), v.clone()))
+                .collect(),
+        )
+    };
+    assert_eq!(
+        value_of(src),
+        Value::Array(vec![
+            Value::Array(vec![s("a"), h(&[("git", s("g"))])]),
+            Value::Array(vec![s("b"), h(&[])]),
+            Value::Array(vec![
+                Value::Int(1),
+                Value::Array(vec![Value::Int(2), Value::Int(3)]),
+                s("t"),
+                h(&[("path", s("p"))]),
+            ]),
+            Value::Array(vec![Value::Int(0), Value::Array(vec![]), s("x"), h(&[])]),
+        ])
+    );
+    let e = err_of("def one(a)\n  a\nend\none(1, 2)", &[]);
+    assert!(
+        e.ends_with("4:1: wrong number of arguments calling 'one'"),
+        "{e}"
+    );
+    let e = err_of("def kw(a:)\n  a\nend\nkw(a: 1, b: 2)", &[]);
+    assert!(
+        e.ends_with("4:1: wrong number of arguments calling 'kw'"),
+        "{e}"
+    );
 }

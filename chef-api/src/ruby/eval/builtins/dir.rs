@@ -68,6 +68,9 @@ impl Run<'_, '_> {
                     ));
                 }
             }
+        } else if let Some(rest) = alt.strip_prefix("./") {
+            // Ruby keeps a leading `./` in what it returns (`./cookbooks/web`).
+            ("./".to_owned(), rest)
         } else {
             (String::new(), alt)
         };
