@@ -26,9 +26,18 @@
 //!   knife.rb's settings win, as in knife.
 //!
 //! knife.rb is evaluated by the sandbox in [`chef_api::ruby`]: nothing is executed, unsupported
-//! Ruby is an error with `file:line:column`, unknown settings give one warning, U+00A0
-//! no-break spaces are read as spaces with a warning naming the line. Relative paths resolve
-//! against the repository root (where knife runs in CI).
+//! Ruby is an error with `file:line:column`, U+00A0 no-break spaces are read as spaces with a
+//! warning naming the line. Its settings follow Chef's loader (ChefConfig's
+//! WorkstationConfigLoader and Mixlib::Config, checked against Debian's `ruby-chef-config` in
+//! the tests): any setting is stored and can be read back, `Chef::Config[:x]` and contexts
+//! (`knife.x`, `chef_zero.enabled`) work, and unset settings get Chef's defaults: `node_name`
+//! is `USER`; the key is `NODE.pem` or `user.pem` in `.chef/` or `~/.chef`, else
+//! `/etc/chef/client.pem`; `trusted_certs_dir` is `.chef/trusted_certs` (used when it exists);
+//! `cookbook_path` is `<chef_repo_path>/cookbooks`, whose default is Chef's cache path
+//! (`/var/chef` when writable, else `~/.chef`). Only likely typos of the settings chef-sync uses
+//! and settings knife applies that chef-sync does not are warnings. `cookbook_path` and
+//! `chef_repo_path` resolve against the repository root (where knife runs in CI), a relative
+//! `client_key` against knife.rb's directory (as knife expands it).
 //!
 //! A server can also be given with no repository: [`ServerSpec::new`]. Either way
 //! [`ServerSpec::client`] builds the `chef-api` client (key, TLS, proxy) for it.
@@ -88,14 +97,16 @@ pub struct ServerSpec {
     pub client_name: String,
     /// The signing key.
     pub key: KeySource,
-    /// `cookbook_path`, absolute (default: `cookbooks/` under `chef_repo_path` or the root).
+    /// `cookbook_path`, absolute (Chef's default: `cookbooks/` under each `chef_repo_path`,
+    /// whose own default is Chef's cache path).
     pub cookbook_path: Vec<PathBuf>,
     /// Whether TLS certificates are verified: `ssl_verify_mode :verify_none` turns this off
     /// unless `verify_api_cert true` (Chef's rule: the latter forces verification of the API).
     pub ssl_verify: bool,
     /// `ssl_ca_file` (checked to exist).
     pub ssl_ca_file: Option<PathBuf>,
-    /// `trusted_certs_dir` (or `ssl_ca_path`); `None` when the directory does not exist.
+    /// `trusted_certs_dir` (or `ssl_ca_path`; Chef's default `<config dir>/trusted_certs`);
+    /// `None` when the directory does not exist.
     pub trusted_certs_dir: Option<PathBuf>,
     /// `http_proxy`, `https_proxy`, `no_proxy`.
     pub http_proxy: Option<String>,
