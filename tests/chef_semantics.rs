@@ -92,6 +92,7 @@ const CASES: &[Case] = &[
                  chef_server_url \"https://127.0.0.1:8443/organizations/%s\" % org\n\
                  knife.editor 'vim'\n\
                  knife[:vault_mode] = :client\n\
+                 Chef::Config[:knife][:supermarket_site] = 'https://127.0.0.1:7443'\n\
                  chef_zero.enabled false\n\
                  Chef::Config[:ssl_verify_mode] = :verify_none\n\
                  verify_api_cert true\n\

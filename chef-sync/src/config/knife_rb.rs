@@ -900,6 +900,7 @@ mod tests {
     fn contexts_chef_config_and_defaults_read_as_in_chef() {
         let ev = eval(
             "knife.editor 'vim'\nknife[:vault_mode] = 'client'\nchef_zero.enabled true\n\
+             Chef::Config[:knife][:supermarket_site] = 'https://127.0.0.1:7443'\n\
              Chef::Config[:node_name] = \"#{knife.editor}-#{knife[:vault_mode]}\"\n\
              client_key 'keys/me.pem'\n\
              chef_server_url \"#{chef_server_url}/organizations/#{chef_zero[:enabled]}\"\n\
@@ -909,6 +910,10 @@ mod tests {
         .unwrap();
         let s = ev.settings;
         assert_eq!(s.knife["editor"], serde_json::json!("vim"));
+        assert_eq!(
+            s.knife["supermarket_site"],
+            serde_json::json!("https://127.0.0.1:7443")
+        );
         assert_eq!(s.node_name.unwrap().value, "vim-client");
         // knife expands a relative client_key against the configuration file's directory.
         assert_eq!(

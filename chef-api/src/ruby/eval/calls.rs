@@ -131,6 +131,9 @@ impl<'pr> Run<'_, 'pr> {
             let result = self.module_call(&module, &name, args, block, dsl, start);
             return complete_break(result);
         }
+        if let Some(v) = self.chef_config_index_write(call, &receiver, &name, dsl)? {
+            return Ok(v);
+        }
         if let Some(v) = self.chef_config_call(call, &receiver, &name, dsl)? {
             return Ok(v);
         }

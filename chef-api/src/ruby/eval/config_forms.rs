@@ -118,6 +118,45 @@ impl<'pr> Run<'_, 'pr> {
         Ok(Some(value))
     }
 
+    /// `Chef::Config[:knife][:k] = v`: the DSL call `knife[]=` with `[k, v]`, as `knife[:k] = v`
+    /// is. `None` when the call is not one of these.
+    pub(super) fn chef_config_index_write(
+        &mut self,
+        call: &CallNode<'pr>,
+        receiver: &Node<'pr>,
+        name: &str,
+        dsl: &mut dyn Dsl,
+    ) -> R<Option<Value>> {
+        if name != "[]=" || !dsl.is_chef_config() {
+            return Ok(None);
+        }
+        let Some(index) = receiver.as_call_node() else {
+            return Ok(None);
+        };
+        let Some(config) = index.receiver() else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(config.location().as_slice()).into_owned();
+        if name_of(&index.name()) != "[]"
+            || config.as_constant_path_node().is_none()
+            || !CHEF_CONFIG.contains(&text.as_str())
+        {
+            return Ok(None);
+        }
+        let (context, _, _) = self.call_args(&index, dsl)?;
+        let Some(context) = context.first().and_then(Value::as_str).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let dsl_name = format!("{context}[]=");
+        if !dsl.responds_to(&dsl_name) {
+            return Ok(None);
+        }
+        let (args, kwargs, _) = self.call_args(call, dsl)?;
+        let start = call.location().start();
+        self.plain_dsl_call(dsl_name, args, kwargs, dsl, start)
+            .map(Some)
+    }
+
     /// Reads the setting `key` (a call without arguments), `nil` when the DSL does not know it.
     fn read_setting(&mut self, key: &str, dsl: &mut dyn Dsl, start: u32) -> R<Value> {
         if !dsl.responds_to(key) {
