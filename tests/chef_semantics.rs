@@ -92,6 +92,8 @@ const CASES: &[Case] = &[
                  chef_server_url \"https://127.0.0.1:8443/organizations/%s\" % org\n\
                  knife.editor 'vim'\n\
                  knife[:vault_mode] = :client\n\
+                 knife[:vault_mode] ||= :other\n\
+                 knife[:ssh_user] ||= 'ubuntu'\n\
                  Chef::Config[:knife][:supermarket_site] = 'https://127.0.0.1:7443'\n\
                  chef_zero.enabled false\n\
                  Chef::Config[:ssl_verify_mode] = :verify_none\n\

@@ -901,6 +901,7 @@ mod tests {
         let ev = eval(
             "knife.editor 'vim'\nknife[:vault_mode] = 'client'\nchef_zero.enabled true\n\
              Chef::Config[:knife][:supermarket_site] = 'https://127.0.0.1:7443'\n\
+             knife[:editor] ||= 'nano'\nknife[:ssh_user] ||= 'ubuntu'\n\
              Chef::Config[:node_name] = \"#{knife.editor}-#{knife[:vault_mode]}\"\n\
              client_key 'keys/me.pem'\n\
              chef_server_url \"#{chef_server_url}/organizations/#{chef_zero[:enabled]}\"\n\
@@ -910,6 +911,7 @@ mod tests {
         .unwrap();
         let s = ev.settings;
         assert_eq!(s.knife["editor"], serde_json::json!("vim"));
+        assert_eq!(s.knife["ssh_user"], serde_json::json!("ubuntu"));
         assert_eq!(
             s.knife["supermarket_site"],
             serde_json::json!("https://127.0.0.1:7443")

@@ -315,6 +315,7 @@ impl<'pr> Run<'_, 'pr> {
                 self.defined(&n.value(), dsl)
             }
             Node::DefNode { .. } => self.eval_def(node),
+            Node::IndexOrWriteNode { .. } => self.eval_index_or_write(node, dsl),
             Node::CallNode { .. } => {
                 let n = node.as_call_node().expect("call");
                 self.eval_call(&n, dsl)

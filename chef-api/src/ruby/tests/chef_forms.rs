@@ -367,3 +367,18 @@ fn def_helpers_take_rest_keyword_rest_and_an_options_hash() {
         "{e}"
     );
 }
+
+#[test]
+fn index_or_write_fills_hashes_and_config_contexts_once() {
+    assert_eq!(
+        value_of(
+            "h = {}\nh[:a] ||= 1\nh[:a] ||= 2\n@deps = { 'x' => nil }\n@deps['x'] ||= []\n[h, @deps]"
+        ),
+        Value::Array(vec![
+            Value::Hash(vec![(Value::Sym("a".into()), Value::Int(1))]),
+            Value::Hash(vec![(s("x"), Value::Array(vec![]))]),
+        ])
+    );
+    let e = err_of("x = 'str'\nx[:a] ||= 1", &[]);
+    assert!(e.ends_with("2:1: `||=` on String is not supported"), "{e}");
+}
