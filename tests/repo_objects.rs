@@ -68,6 +68,12 @@ fn add_objects(root: &Path) {
     write(root, "data_bags/secrets/db.json", ENCRYPTED_ITEM);
 }
 
+fn remove_objects(root: &Path) {
+    for dir in ["roles", "environments", "data_bags"] {
+        let _ = std::fs::remove_dir_all(root.join(dir));
+    }
+}
+
 async fn fleet_with_objects() -> (Fleet, tempfile::TempDir) {
     let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
     let repo = tempfile::tempdir().unwrap();
@@ -75,6 +81,8 @@ async fn fleet_with_objects() -> (Fleet, tempfile::TempDir) {
         .provision_repo(&example_repo_dir(), repo.path())
         .await
         .expect("pivotal users and repo");
+    // The example's own objects (what the demo syncs) make way for the ones tested here.
+    remove_objects(repo.path());
     add_objects(repo.path());
     (fleet, repo)
 }
@@ -494,6 +502,7 @@ async fn a_repository_without_object_directories_syncs_cookbooks_only() {
         .provision_repo(&example_repo_dir(), repo.path())
         .await
         .unwrap();
+    remove_objects(repo.path());
     let client = fleet.pivotal_client("solo").unwrap();
     let _: Value = client
         .post("roles", &json!({"name": "kept"}))
