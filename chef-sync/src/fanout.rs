@@ -202,6 +202,19 @@ async fn run_one<T: ServerTarget>(
     let object_plan = objects.zip(fetched).map(|((sync, _), fetched)| {
         objects::plan_server(sync, fetched, &server_cookbooks, &job.cookbooks)
     });
+    if let Some(Ok(plan)) = &object_plan {
+        use objects::plan::ObjectAction;
+        emit(
+            events.as_ref(),
+            &server,
+            SyncEventKind::ObjectsPlanned {
+                create: plan.count(ObjectAction::Create),
+                update: plan.count(ObjectAction::Update),
+                unchanged: plan.count(ObjectAction::Unchanged),
+                delete: plan.count(ObjectAction::Delete) + plan.cookbook_deletions.len(),
+            },
+        );
+    }
     let mut cookbooks: Vec<CookbookReport> = if dry_run {
         plan.cookbooks
             .iter()
