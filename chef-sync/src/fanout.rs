@@ -81,6 +81,9 @@ pub struct ServerJob<T> {
     /// Roles, environments and data bags to sync after the cookbooks (`None`: cookbooks
     /// only). Read while the cookbooks are planned; written after them, environments last.
     pub objects: Option<ObjectSync>,
+    /// The server's objects when they were fetched ahead (with `state`); `None`: asked
+    /// while the cookbooks are planned.
+    pub objects_state: Option<chef_api::Result<objects::ServerObjects>>,
 }
 
 /// Runs every job concurrently, each on its own thread of the blocking pool driving the
@@ -159,6 +162,7 @@ async fn run_one<T: ServerTarget>(
     emit(events.as_ref(), &server, SyncEventKind::Planning);
     let objects = job.objects.as_ref().zip(target.client());
     let ahead = job.state;
+    let objects_ahead = job.objects_state;
     let (state, fetched) = futures::join!(
         async {
             match ahead {
@@ -167,12 +171,13 @@ async fn run_one<T: ServerTarget>(
             }
         },
         async {
-            match objects {
-                Some((sync, client)) => Some(
+            match (objects, objects_ahead) {
+                (Some(_), Some(fetched)) => Some(fetched),
+                (Some((sync, client)), None) => Some(
                     objects::fetch_server_objects(client, sync.read_kinds(), sync.concurrency)
                         .await,
                 ),
-                None => None,
+                (None, _) => None,
             }
         }
     );
@@ -405,6 +410,7 @@ mod tests {
             cookbooks: cookbooks.to_vec(),
             state: None,
             objects: None,
+            objects_state: None,
         }
     }
 

@@ -52,7 +52,7 @@ pub async fn fetch_server_objects(
     client: &ChefClient,
     kinds: ObjectKinds,
     concurrency: usize,
-) -> chef_api::Result<BTreeMap<ObjectId, Value>> {
+) -> chef_api::Result<super::ServerObjects> {
     let list = |path: &'static str, on: bool| async move {
         if on {
             client.get::<BTreeMap<String, Value>>(path).await.map(Some)
