@@ -6,7 +6,9 @@
 //! [`ServerTarget`], which `chef_api::upload::Uploader` implements; the fan-out only runs the
 //! servers concurrently (a blocking-pool thread each), turns their results into [`ServerReport`]s and emits events. A server
 //! that fails (or whose task panics) becomes a failed entry in the report; it never stops the
-//! others.
+//! others. With an [`ObjectSync`], the server's roles, environments and data bags are planned
+//! beside its cookbooks and written after them ([`crate::objects`]: bags, items, roles,
+//! environments last, then purges).
 
 use std::future::Future;
 use std::sync::Arc;
