@@ -13,7 +13,8 @@
 //! 3. syncs every cookbook to every server at once, then the data bag, the two roles and the
 //!    environment (last, so its pins find their cookbooks), and prints the report;
 //! 4. syncs again: everything unchanged, zero files sent, no object written;
-//! 5. stops the servers.
+//! 5. shows `status`: every cookbook and object on every server, all matching;
+//! 6. stops the servers.
 //!
 //! `--keep` leaves the servers and the repository up until Enter is pressed, to poke at them
 //! with `cargo run --example sync -- --repo DIR`.
@@ -127,6 +128,15 @@ async fn run(keep: bool) -> Result<bool, Box<dyn std::error::Error>> {
         if all_unchanged { "yes" } else { "NO" }
     );
 
+    println!("\n== status: what is where, read-only, every server at once");
+    let status = chef_sync::status::status(&config, &chef_sync::StatusOptions::default()).await?;
+    print!("{}", status.render_table());
+    let matches = status.exit_code() == 0;
+    println!(
+        "   every server matches the repository and each other: {}",
+        if matches { "yes" } else { "NO" }
+    );
+
     if keep {
         println!(
             "\n== servers are up; try: cargo run --example sync -- --repo {} --dry-run\n   press Enter to stop them",
@@ -137,7 +147,12 @@ async fn run(keep: bool) -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!("\n== stopping the servers");
     drop(fleet);
-    Ok(first.ok && second.ok && second.files_sent() == 0 && all_unchanged && objects_landed)
+    Ok(first.ok
+        && second.ok
+        && second.files_sent() == 0
+        && all_unchanged
+        && objects_landed
+        && matches)
 }
 
 /// The repository's files, indented, `.chef` first (keys shown by name only).
