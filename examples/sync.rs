@@ -288,6 +288,14 @@ fn plain_line(e: SyncEvent) {
         } => eprintln!(
             "{server}: plan: {create} create, {update} update, {unchanged} unchanged, {frozen_conflict} frozen conflict"
         ),
+        SyncEventKind::ObjectsPlanned {
+            create,
+            update,
+            unchanged,
+            delete,
+        } => eprintln!(
+            "{server}: objects: {create} create, {update} update, {unchanged} unchanged, {delete} delete"
+        ),
         SyncEventKind::Upload(UploadEvent::CookbookFinished {
             name,
             version,

@@ -6,7 +6,9 @@
 //! [`ServerTarget`], which `chef_api::upload::Uploader` implements; the fan-out only runs the
 //! servers concurrently (a blocking-pool thread each), turns their results into [`ServerReport`]s and emits events. A server
 //! that fails (or whose task panics) becomes a failed entry in the report; it never stops the
-//! others.
+//! others. With an [`ObjectSync`], the server's roles, environments and data bags are planned
+//! beside its cookbooks and written after them ([`crate::objects`]: bags, items, roles,
+//! environments last, then purges).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,6 +83,9 @@ pub struct ServerJob<T> {
     /// Roles, environments and data bags to sync after the cookbooks (`None`: cookbooks
     /// only). Read while the cookbooks are planned; written after them, environments last.
     pub objects: Option<ObjectSync>,
+    /// The server's objects when they were fetched ahead (with `state`); `None`: asked
+    /// while the cookbooks are planned.
+    pub objects_state: Option<chef_api::Result<objects::ServerObjects>>,
 }
 
 /// Runs every job concurrently, each on its own thread of the blocking pool driving the
@@ -159,6 +164,7 @@ async fn run_one<T: ServerTarget>(
     emit(events.as_ref(), &server, SyncEventKind::Planning);
     let objects = job.objects.as_ref().zip(target.client());
     let ahead = job.state;
+    let objects_ahead = job.objects_state;
     let (state, fetched) = futures::join!(
         async {
             match ahead {
@@ -167,12 +173,13 @@ async fn run_one<T: ServerTarget>(
             }
         },
         async {
-            match objects {
-                Some((sync, client)) => Some(
+            match (objects, objects_ahead) {
+                (Some(_), Some(fetched)) => Some(fetched),
+                (Some((sync, client)), None) => Some(
                     objects::fetch_server_objects(client, sync.read_kinds(), sync.concurrency)
                         .await,
                 ),
-                None => None,
+                (None, _) => None,
             }
         }
     );
@@ -202,6 +209,19 @@ async fn run_one<T: ServerTarget>(
     let object_plan = objects.zip(fetched).map(|((sync, _), fetched)| {
         objects::plan_server(sync, fetched, &server_cookbooks, &job.cookbooks)
     });
+    if let Some(Ok(plan)) = &object_plan {
+        use objects::plan::ObjectAction;
+        emit(
+            events.as_ref(),
+            &server,
+            SyncEventKind::ObjectsPlanned {
+                create: plan.count(ObjectAction::Create),
+                update: plan.count(ObjectAction::Update),
+                unchanged: plan.count(ObjectAction::Unchanged),
+                delete: plan.count(ObjectAction::Delete) + plan.cookbook_deletions.len(),
+            },
+        );
+    }
     let mut cookbooks: Vec<CookbookReport> = if dry_run {
         plan.cookbooks
             .iter()
@@ -392,6 +412,7 @@ mod tests {
             cookbooks: cookbooks.to_vec(),
             state: None,
             objects: None,
+            objects_state: None,
         }
     }
 

@@ -13,7 +13,7 @@ use crate::cookbooks::{CookbookSet, CookbooksError};
 use crate::events::{SyncEvent, SyncEventKind, SyncEventSink};
 use crate::fanout::{self, ServerJob};
 use crate::objects::plan::ObjectSync;
-use crate::objects::{ObjectKinds, ObjectPaths, ObjectsError, RepoObjects};
+use crate::objects::{ObjectKinds, ObjectPaths, ObjectsError, RepoObjects, fetch_server_objects};
 use crate::report::SyncReport;
 
 /// Why a sync could not run at all. Failures of single servers are not errors: they are in the
@@ -248,19 +248,37 @@ pub async fn sync(
             None => (CookbookSet::load(&paths, 0).await?, Vec::new()),
         })
     };
-    // Every server's listing and API version are asked while the repository is read and
-    // hashed: they do not depend on it, and the round trips then cost no time.
-    let ahead = futures::future::join_all(targets.iter().map(|(_, target)| async move {
-        match target {
-            Ok(uploader) => Some(uploader.server_state().await),
-            Err(_) => None,
-        }
-    }));
+    // Every server's listing, API version and objects are asked while the repository is
+    // read and hashed: they do not depend on it, and the round trips then cost no time.
+    let ahead = futures::future::join_all(targets.iter().zip(&object_syncs).map(
+        |((_, target), objects)| async move {
+            let Ok(uploader) = target else {
+                return (None, None);
+            };
+            let fetch = async {
+                match objects {
+                    Some(sync) => Some(
+                        fetch_server_objects(
+                            uploader.client(),
+                            sync.read_kinds(),
+                            sync.concurrency,
+                        )
+                        .await,
+                    ),
+                    None => None,
+                }
+            };
+            let (state, fetched) = futures::join!(uploader.server_state(), fetch);
+            (Some(state), fetched)
+        },
+    ));
     // A repository that cannot be read fails at once, without waiting for slow servers.
     let ((cookbooks, berks_warnings), states) =
         futures::try_join!(load, async { Ok(ahead.await) })?;
     let mut jobs = Vec::with_capacity(targets.len());
-    for (((spec, target), state), objects) in targets.into_iter().zip(states).zip(object_syncs) {
+    for (((spec, target), (state, objects_state)), objects) in
+        targets.into_iter().zip(states).zip(object_syncs)
+    {
         jobs.push(ServerJob {
             name: spec.name.clone(),
             url: spec.url.clone(),
@@ -272,6 +290,7 @@ pub async fn sync(
             },
             state,
             objects,
+            objects_state,
         });
     }
     let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;

@@ -247,7 +247,8 @@ class SyncReport:
     def to_dict(self) -> dict[str, Any]:
         """The report in the CLI's ``--json`` schema: ``{"ok", "servers": [{"name", "url",
         "ok", "error", "cookbooks": [{"name", "version", "outcome", "files_sent",
-        "bytes_sent", "error", ...}]}], ...}``."""
+        "bytes_sent", "error", ...}], "objects": [{"kind", "name", "outcome", "error"}]}],
+        ...}``."""
     def to_json(self) -> str:
         """The report as JSON text, exactly as the CLI's ``--json``."""
 
