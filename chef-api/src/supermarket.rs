@@ -223,6 +223,7 @@ impl Universe {
             url: url.clone(),
             reason,
         };
+        crate::json::check_depth(body, crate::json::MAX_DEPTH).map_err(|e| bad(e.to_string()))?;
         let doc: BTreeMap<String, BTreeMap<String, RawEntry>> = serde_json::from_slice(body)
             .map_err(|e| {
                 bad(format!(
@@ -688,7 +689,16 @@ impl SupermarketClient {
 
 async fn status_error(url: &Url, resp: reqwest::Response) -> SupermarketError {
     let status = resp.status().as_u16();
-    let mut body = resp.text().await.unwrap_or_default();
+    // Only the start of an error body is shown: read no more than that (plus a UTF-8 tail).
+    let mut raw = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while raw.len() < 504
+        && let Some(Ok(chunk)) = stream.next().await
+    {
+        let room = 504 - raw.len();
+        raw.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    let mut body = String::from_utf8_lossy(&raw).into_owned();
     if body.len() > 500 {
         let mut cut = 500;
         while !body.is_char_boundary(cut) {
@@ -704,6 +714,12 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> SupermarketError {
 }
 
 async fn read_limited(resp: reqwest::Response, url: &Url, limit: u64) -> Result<Vec<u8>> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(SupermarketError::TooLarge {
+            url: url.to_string(),
+            limit,
+        });
+    }
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
@@ -711,7 +727,7 @@ async fn read_limited(resp: reqwest::Response, url: &Url, limit: u64) -> Result<
             url: url.to_string(),
             source,
         })?;
-        if (out.len() + chunk.len()) as u64 > limit {
+        if (out.len() as u64).saturating_add(chunk.len() as u64) > limit {
             return Err(SupermarketError::TooLarge {
                 url: url.to_string(),
                 limit,
