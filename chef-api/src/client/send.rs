@@ -30,7 +30,10 @@ pub struct Response {
 }
 
 impl Response {
-    pub(crate) fn new(
+    /// An answer as the client would hand it out: `body` read whole, `url` already redacted.
+    /// The client builds these itself; this is public so that fuzzers and tests can decode
+    /// bodies exactly as the client does.
+    pub fn new(
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
