@@ -36,19 +36,22 @@ pub struct Limits {
     pub hard_time: Duration,
     /// Bytes one input may have allocated at once, above what was live before it (256 MiB).
     pub memory: usize,
-    /// Stack of the thread that runs inputs (256 KiB).
+    /// Stack of the thread that runs inputs: 256 KiB in release builds. Debug builds get
+    /// 1 MiB: their frames are several times larger (the Ruby evaluator's main frame is 16
+    /// KiB unoptimised, serde-saphyr's up to 24 KiB), so 256 KiB there measures the
+    /// compiler, not the code.
     pub stack: usize,
 }
 
 impl Limits {
-    /// The limits of the issue: 1 s, 256 MiB, run on a 256 KiB stack.
+    /// The limits of the issue: 1 s, 256 MiB, run on a 256 KiB stack (release builds).
     pub fn standard() -> Self {
         let debug = cfg!(debug_assertions);
         Self {
             time: Duration::from_secs(if debug { 10 } else { 1 }),
             hard_time: Duration::from_secs(if debug { 60 } else { 10 }),
             memory: 256 * 1024 * 1024,
-            stack: 256 * 1024,
+            stack: if debug { 1024 * 1024 } else { 256 * 1024 },
         }
     }
 }
