@@ -11,11 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use chef_api::supermarket::{SupermarketClient, Universe, Universes};
+use chef_api::universe::Universe;
 use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::archive::{CookbookStore, MetadataCheck};
 use chef_sync::berkshelf::install::Installer;
 use chef_sync::berkshelf::resolver::{Catalog, resolve};
+use chef_sync::berkshelf::supermarket::SupermarketClient;
+use chef_sync::berkshelf::universes::Universes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use chef_api::supermarket::{Universe, Universes};
+use chef_api::universe::Universe;
 use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::resolver::{Catalog, ResolveError, resolve};
+use chef_sync::berkshelf::universes::Universes;
 
 fn catalog() -> Catalog {
     let body = include_bytes!("data/berkshelf/universe-conflict.json");

@@ -6,12 +6,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use chef_api::supermarket::{SupermarketClient, SupermarketError, Universe, Universes};
+use chef_api::universe::Universe;
 use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::archive::{ArchiveError, CookbookStore, ExtractLimits, MetadataCheck};
 use chef_sync::berkshelf::install::{BerksInstallError, InstallError, Installer};
 use chef_sync::berkshelf::lockfile::{Lockfile, Update};
 use chef_sync::berkshelf::resolver::{Catalog, resolve};
+use chef_sync::berkshelf::supermarket::{SupermarketClient, SupermarketError};
+use chef_sync::berkshelf::universes::Universes;
 use chef_sync::berkshelf::{Berksfile, CookbookInfo, Dependency, Location, Source};
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};

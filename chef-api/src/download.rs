@@ -75,6 +75,21 @@ pub enum DownloadError {
     },
 }
 
+impl DownloadError {
+    /// The server's answer, when a request failed on one (see [`crate::Error::response`]).
+    pub fn response(&self) -> Option<&crate::error::ResponseError> {
+        match self {
+            Self::Api(e) => e.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a request failed on the server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
+}
+
 /// One file written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadedFile {

@@ -150,9 +150,6 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
-    /// An upload step failed (see [`crate::upload::UploadError`]).
-    #[error(transparent)]
-    Upload(Box<crate::upload::UploadError>),
     /// A local file could not be read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -274,9 +271,11 @@ impl Error {
     /// Worth retrying: connection errors, timeouts, 429, 500, 502, 503, 504.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
+            Self::Transport { source, .. } => crate::client::retry::is_retryable_transport(source),
             Self::Timeout { .. } => true,
-            _ => matches!(self.status(), Some(429 | 500 | 502 | 503 | 504)),
+            _ => self
+                .status()
+                .is_some_and(crate::client::retry::is_retryable_status),
         }
     }
 }
@@ -446,6 +445,38 @@ mod tests {
         let retryable: Vec<u16> = (400..600).filter(|s| kind(*s).is_retryable()).collect();
         assert_eq!(retryable, [429, 500, 502, 503, 504]);
         assert_eq!(kind(404).status(), Some(404));
+    }
+
+    #[test]
+    fn every_response_variant_answers_status_and_response() {
+        for status in [400, 401, 403, 404, 405, 406, 409, 412, 413, 429, 500, 503] {
+            let e = Error::from_response(ResponseError::new(
+                status,
+                "PUT",
+                "https://chef.example/cookbooks/a/1.0.0",
+                br#"{"error":["no"]}"#,
+            ));
+            assert_eq!(e.status(), Some(status), "{e}");
+            let r = e.response().unwrap();
+            assert_eq!((r.status, r.method.as_str()), (status, "PUT"));
+            assert_eq!(e.messages(), ["no"]);
+            assert_eq!(e.url(), Some("https://chef.example/cookbooks/a/1.0.0"));
+        }
+        let local = [
+            Error::Config {
+                key: "server_url".into(),
+                message: "bad".into(),
+            },
+            Error::InvalidResponse {
+                method: "GET".into(),
+                url: "u".into(),
+                path: ".".into(),
+                message: "not JSON".into(),
+            },
+        ];
+        for e in &local {
+            assert_eq!((e.status(), e.response()), (None, None), "{e}");
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! * [`upload`]: upload cookbooks to one server as knife does (plan, sandbox, files, commit,
 //!   manifests in dependency order) with progress events.
 //! * [`download`]: download a cookbook version into a directory, every file verified.
-//! * [`supermarket`]: the Supermarket universe and cookbook tarballs (for Berkshelf sources).
+//! * [`universe`]: the universe document (cookbook versions, dependencies, locations) that
+//!   Chef Server's `/universe` and Supermarkets speak.
 //!
 //! It knows nothing of knife.rb, Berksfiles or fan-out to many servers; that is `chef-sync`.
 //!
@@ -57,7 +58,7 @@ pub mod json;
 pub mod key;
 pub mod ruby;
 pub mod sign;
-pub mod supermarket;
+pub mod universe;
 pub mod upload;
 pub mod version;
 

@@ -53,6 +53,21 @@ pub enum CookbooksError {
     },
 }
 
+impl CookbooksError {
+    /// The server's answer, when a Berkshelf source's request failed on one.
+    pub fn response(&self) -> Option<&chef_api::error::ResponseError> {
+        match self {
+            Self::Berkshelf(e) => e.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a Berkshelf source's request failed on the server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
+}
+
 /// The cookbooks found under a set of `cookbook_path` entries, each loaded once.
 #[derive(Debug, Clone, Default)]
 pub struct CookbookSet {

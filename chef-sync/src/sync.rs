@@ -41,6 +41,24 @@ pub enum SyncError {
     Runtime(#[source] std::io::Error),
 }
 
+impl SyncError {
+    /// The server's answer, when the sync could not run because a request failed on one (a
+    /// Berksfile source's status, say). Failures of single servers are in the report.
+    pub fn response(&self) -> Option<&chef_api::error::ResponseError> {
+        match self {
+            Self::Cookbooks(e) => e.response(),
+            Self::Config(ConfigError::Client { source, .. }) => source.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the sync could not run because a request failed on the
+    /// server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
+}
+
 /// How to sync.
 #[derive(Clone)]
 pub struct SyncOptions {
@@ -311,6 +329,54 @@ fn forward(sink: &SyncEventSink, server: &str) -> EventSink {
 mod tests {
     use super::*;
     use crate::config::KeySource;
+
+    /// A Berksfile source's failed download, wrapped the way a sync reports it.
+    fn failed_download(source: crate::berkshelf::sources::SourceError) -> SyncError {
+        use crate::berkshelf::install::{BerksInstallError, InstallError};
+        let install = InstallError::Download {
+            name: "apt".into(),
+            version: chef_api::version::Version::new(7, 1, 1),
+            source,
+        };
+        let prepare =
+            crate::berkshelf::PrepareError::Install(BerksInstallError::Install(Box::new(install)));
+        SyncError::Cookbooks(CookbooksError::Berkshelf(Box::new(prepare)))
+    }
+
+    #[test]
+    fn sync_error_answers_the_status_of_the_response_it_came_from() {
+        use crate::berkshelf::sources::SourceError;
+        use crate::berkshelf::supermarket::SupermarketError;
+        use chef_api::error::ResponseError;
+        let url = "https://supermarket.example/api/v1/cookbooks/apt/versions/7.1.1/download";
+        let answer = ResponseError::new(503, "GET", url, b"maintenance");
+        let e = failed_download(SourceError::Supermarket(SupermarketError::Status(
+            Box::new(answer),
+        )));
+        assert_eq!(e.status(), Some(503), "{e}");
+        assert_eq!(e.response().unwrap().url, url);
+        assert!(e.to_string().contains("maintenance"), "{e}");
+
+        let not_found = chef_api::Error::from_response(ResponseError::new(
+            404,
+            "GET",
+            "https://chef.example/organizations/o/universe",
+            br#"{"error":["not found"]}"#,
+        ));
+        let e = failed_download(SourceError::ChefServer {
+            url: "https://chef.example/organizations/o".into(),
+            source: Box::new(not_found),
+        });
+        assert_eq!(e.status(), Some(404));
+        assert_eq!(e.response().unwrap().messages, ["not found"]);
+
+        let local = failed_download(SourceError::Task {
+            what: "extracting".into(),
+            message: "panicked".into(),
+        });
+        assert_eq!((local.status(), local.response()), (None, None));
+        assert_eq!(SyncError::NoServers.status(), None);
+    }
 
     fn spec(name: &str) -> ServerSpec {
         ServerSpec {

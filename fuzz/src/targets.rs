@@ -14,7 +14,7 @@ use chef_api::endpoints::{CookbookListing, SearchPage};
 use chef_api::error::ResponseError;
 use chef_api::key::PrivateKey;
 use chef_api::ruby::Interpreter;
-use chef_api::supermarket::Universe;
+use chef_api::universe::Universe;
 use chef_api::version::{Constraint, Version};
 use chef_sync::berkshelf::archive::CookbookStore;
 use chef_sync::berkshelf::dsl;
@@ -721,7 +721,7 @@ fn run_universe(input: &[u8]) -> String {
     let url = URL.get_or_init(|| url::Url::parse("https://supermarket.example").expect("url"));
     let r = Universe::parse(url, input);
     if let Ok(u) = &r {
-        let all = chef_api::supermarket::Universes {
+        let all = chef_sync::berkshelf::universes::Universes {
             sources: vec![u.clone()],
         };
         let _ = all.merged();

@@ -164,15 +164,11 @@ impl ChefClient {
         retries: u32,
         started: Instant,
     ) -> Option<std::time::Duration> {
-        let retry = &self.inner.retry;
-        if !error.is_retryable() || retries >= retry.max_retries {
+        if !error.is_retryable() {
             return None;
         }
-        let mut delay = retry.delay(retries);
-        if let Some(asked) = error.response().and_then(|r| r.retry_after) {
-            delay = delay.max(asked.min(retry.max_delay));
-        }
-        (started.elapsed() + delay <= retry.retry_timeout).then_some(delay)
+        let asked = error.response().and_then(|r| r.retry_after);
+        self.inner.retry.next_delay(retries, started, asked)
     }
 
     /// Sends an unsigned request built fresh for each attempt, with retries.

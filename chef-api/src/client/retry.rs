@@ -1,6 +1,6 @@
 //! Retry policy: exponential back-off with jitter for transient failures.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
@@ -65,10 +65,41 @@ impl RetryConfig {
         };
         half + Duration::from_micros(jitter)
     }
+
+    /// The delay before retry number `retries` (0-based) of a request first sent at `started`
+    /// that failed in a way worth retrying, or `None` to give up: the retries are used up, or
+    /// waiting would pass [`RetryConfig::retry_timeout`]. The server's `Retry-After`
+    /// (`retry_after`) lengthens the delay, up to [`RetryConfig::max_delay`].
+    pub fn next_delay(
+        &self,
+        retries: u32,
+        started: Instant,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if retries >= self.max_retries {
+            return None;
+        }
+        let mut delay = self.delay(retries);
+        if let Some(asked) = retry_after {
+            delay = delay.max(asked.min(self.max_delay));
+        }
+        (started.elapsed() + delay <= self.retry_timeout).then_some(delay)
+    }
+}
+
+/// Statuses worth retrying: 429, 500, 502, 503 and 504.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// A request that got no answer is worth retrying (connection refused or reset, DNS, timeout),
+/// unless it could not be built or its redirects failed.
+pub fn is_retryable_transport(error: &reqwest::Error) -> bool {
+    !error.is_builder() && !error.is_redirect()
 }
 
 /// The `Retry-After` header as a duration (delta seconds or an HTTP date).
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -113,5 +144,35 @@ mod tests {
             assert!(cfg.delay(200) <= Duration::from_secs(1));
         }
         assert_eq!(RetryConfig::none().max_retries, 0);
+    }
+
+    #[test]
+    fn next_delay_stops_at_max_retries_and_retry_timeout() {
+        let cfg = RetryConfig {
+            max_retries: 2,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            retry_timeout: Duration::from_secs(10),
+        };
+        let now = Instant::now();
+        let d = cfg.next_delay(0, now, None).unwrap();
+        assert!(d >= Duration::from_millis(50) && d <= Duration::from_millis(100));
+        assert!(cfg.next_delay(2, now, None).is_none(), "retries used up");
+        let asked = cfg
+            .next_delay(0, now, Some(Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!(
+            asked,
+            Duration::from_secs(1),
+            "Retry-After is capped at max_delay"
+        );
+        let late = now.checked_sub(Duration::from_secs(10)).unwrap();
+        assert!(
+            cfg.next_delay(0, late, None).is_none(),
+            "past retry_timeout"
+        );
+        assert_eq!(RetryConfig::none().next_delay(0, now, None), None);
+        let retryable: Vec<u16> = (100..600).filter(|s| is_retryable_status(*s)).collect();
+        assert_eq!(retryable, [429, 500, 502, 503, 504]);
     }
 }

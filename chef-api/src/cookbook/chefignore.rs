@@ -2,14 +2,14 @@
 //!
 //! The file used is the first one named `chefignore` found walking upwards from the cookbook
 //! directory (Chef ≥ 15.4). Each line is a glob matched with Ruby's `File.fnmatch?` (no flags,
-//! see [`fnmatch`](super::fnmatch)) against a file's cookbook-relative path; blank lines and
-//! lines whose first non-blank character is `#` are comments; surrounding whitespace is
+//! see [`fnmatch`](crate::ruby::fnmatch)) against a file's cookbook-relative path; blank lines
+//! and lines whose first non-blank character is `#` are comments; surrounding whitespace is
 //! stripped. There are no built-in patterns: without a file nothing is ignored.
 
 use std::path::{Path, PathBuf};
 
 use super::CookbookError;
-use super::fnmatch::fnmatch;
+use crate::ruby::fnmatch::fnmatch;
 
 /// The file name knife looks for.
 pub const FILE_NAME: &str = "chefignore";

@@ -20,7 +20,6 @@ use std::path::PathBuf;
 
 pub mod chefignore;
 pub mod files;
-pub mod fnmatch;
 mod loader;
 pub mod manifest;
 pub mod metadata;

@@ -52,9 +52,9 @@ impl ChefClient {
     /// # Errors
     /// The request's error, or [`crate::Error::InvalidResponse`] when the document is not a
     /// universe.
-    pub async fn universe(&self) -> Result<crate::supermarket::Universe> {
+    pub async fn universe(&self) -> Result<crate::universe::Universe> {
         let resp = self.request(reqwest::Method::GET, "universe", None).await?;
-        crate::supermarket::Universe::parse(self.server_url(), &resp.body).map_err(|e| {
+        crate::universe::Universe::parse(self.server_url(), &resp.body).map_err(|e| {
             crate::Error::InvalidResponse {
                 method: resp.method().to_owned(),
                 url: resp.url().to_owned(),

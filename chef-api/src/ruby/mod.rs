@@ -42,6 +42,8 @@
 //! position. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
 //! process.
 //!
+//! [`fnmatch`] is Ruby's `File.fnmatch?` matcher, used by `Dir.glob` here and by chefignore.
+//!
 //! # DSL conventions
 //!
 //! * A receiver-less call goes to [`Dsl::call`] when [`Dsl::responds_to`] says so; positional
@@ -75,6 +77,7 @@
 
 mod error;
 mod eval;
+pub mod fnmatch;
 mod value;
 
 pub use error::{CallError, ErrorKind, EvalError, Warning};

@@ -77,7 +77,7 @@ impl Run<'_> {
         cookbook: &LoadedCookbook,
         outcome: Outcome,
         sent: (u64, u64),
-        error: Option<Error>,
+        error: Option<UploadError>,
     ) {
         self.emit(UploadEvent::CookbookFinished {
             name: cookbook.name().to_owned(),
@@ -99,7 +99,7 @@ impl Run<'_> {
     fn fail_all(&mut self, writing: &[Writing<'_>], make: impl Fn(&Writing<'_>) -> UploadError) {
         for w in writing {
             if self.results[w.index].is_none() {
-                let error = make(w).into();
+                let error = make(w);
                 self.finish(
                     w.index,
                     w.cookbook,
@@ -415,7 +415,7 @@ async fn put_manifests(run: &mut Run<'_>, writing: &[Writing<'_>], api_version: 
                         item.cookbook.name(),
                         format!("{} {}", item.cookbook.name(), item.cookbook.version()),
                     );
-                    let error = UploadError::DependencyFailed { dependency }.into();
+                    let error = UploadError::DependencyFailed { dependency };
                     run.finish(
                         item.index,
                         item.cookbook,
@@ -458,13 +458,15 @@ async fn put_manifests(run: &mut Run<'_>, writing: &[Writing<'_>], api_version: 
             let (outcome, error) = match answer {
                 Ok(()) if item.action == Action::Create => (Outcome::Created, None),
                 Ok(()) => (Outcome::Updated, None),
-                Err(e) if e.is_conflict() => (Outcome::FrozenConflict, Some(e)),
+                Err(e) if e.is_conflict() => {
+                    (Outcome::FrozenConflict, Some(UploadError::Manifest(e)))
+                }
                 Err(e) => {
                     failed.insert(
                         item.cookbook.name(),
                         format!("{} {}", item.cookbook.name(), item.cookbook.version()),
                     );
-                    (Outcome::Failed, Some(e))
+                    (Outcome::Failed, Some(UploadError::Manifest(e)))
                 }
             };
             run.finish(item.index, item.cookbook, outcome, sent, error);

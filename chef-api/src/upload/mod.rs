@@ -221,8 +221,9 @@ pub struct CookbookResult {
     pub bytes_sent: u64,
     /// Time from the start of [`Uploader::execute`] until this cookbook was done.
     pub duration: Duration,
-    /// Why it failed (for [`Outcome::Failed`]) or the server's 409 (for a frozen race).
-    pub error: Option<crate::Error>,
+    /// Why it failed (for [`Outcome::Failed`]) or the server's 409 on the manifest PUT (for
+    /// a frozen race, [`UploadError::Manifest`]).
+    pub error: Option<UploadError>,
 }
 
 /// Uploads cookbooks to one server.

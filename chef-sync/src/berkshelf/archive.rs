@@ -21,7 +21,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chef_api::supermarket::is_valid_cookbook_name;
+use chef_api::universe::is_valid_cookbook_name;
 use chef_api::version::Version;
 
 /// Why an archive could not be extracted or installed. Every variant names the archive.

@@ -338,7 +338,7 @@ impl BerksDsl {
             }
             None => return Err("cookbook needs a name: cookbook 'apt'".into()),
         };
-        if !chef_api::supermarket::is_valid_cookbook_name(&name) {
+        if !chef_api::universe::is_valid_cookbook_name(&name) {
             return Err(format!("'{name}' is not a valid cookbook name").into());
         }
         let mut kwargs = call.kwargs;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chef_api::supermarket::{SupermarketClient, Universes};
+use chef_api::error::ResponseError;
 use chef_api::version::Version;
 use futures::StreamExt;
 
@@ -17,6 +17,8 @@ use super::archive::{ArchiveError, CookbookStore};
 use super::lockfile::{Lockfile, LockfileError, Update};
 use super::resolver::{Catalog, Resolution, ResolveError, resolve};
 use super::sources::{SourceClient, SourceError, SourceSet};
+use super::supermarket::SupermarketClient;
+use super::universes::Universes;
 use super::{Berksfile, CookbookInfo};
 
 /// Why an install failed.
@@ -93,6 +95,38 @@ pub enum BerksInstallError {
         /// The sources' errors (each names the URL).
         sources: Vec<SourceError>,
     },
+}
+
+impl InstallError {
+    /// The server's answer, when the download failed on one.
+    pub fn response(&self) -> Option<&ResponseError> {
+        match self {
+            Self::Download { source, .. } => source.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the download failed on the server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
+}
+
+impl BerksInstallError {
+    /// The server's answer, when a download failed on one. A resolution that failed while
+    /// sources could not be read ([`BerksInstallError::SourcesUnavailable`]) failed on the
+    /// constraints, not on an answer: `None`.
+    pub fn response(&self) -> Option<&ResponseError> {
+        match self {
+            Self::Install(e) => e.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a download failed on the server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
 }
 
 impl From<InstallError> for BerksInstallError {

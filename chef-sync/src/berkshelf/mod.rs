@@ -10,6 +10,9 @@
 //! * [`install`]: downloads what a resolution needs into the cache.
 //! * [`sources`]: the `source` lines as clients (Supermarket, Artifactory, Chef server,
 //!   chef_repo), each answering its universe and providing the versions it lists.
+//! * [`supermarket`]: the HTTP client of Supermarket and Artifactory sources: universes
+//!   (cached, revalidated) and tarball downloads, retried as the Chef client retries.
+//! * [`universes`]: several sources' universes in priority order.
 //! * [`dsl`]: the Berksfile evaluated by the sandboxed Ruby evaluator as a table of handlers.
 //! * [`git`]: `git:`/`github:` locations through the git CLI, pinned to a SHA in the lock.
 //! * [`prepare`](mod@prepare): the sync engine's entry point, Berksfile to cookbook directories.
@@ -22,6 +25,8 @@ pub mod lockfile;
 pub mod prepare;
 pub mod resolver;
 pub mod sources;
+pub mod supermarket;
+pub mod universes;
 
 pub use prepare::{PrepareError, PrepareOptions, Prepared, PreparedCookbook, prepare};
 

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chef_api::cookbook::metadata::{self, MetadataError};
+use chef_api::error::ResponseError;
 use chef_api::ruby::Interpreter;
-use chef_api::supermarket::{SupermarketClient, SupermarketError};
 use chef_api::version::Version;
 
 use super::archive::{CookbookStore, default_cache_dir};
@@ -33,6 +33,7 @@ use super::git::{GitError, GitFetcher};
 use super::install::{BerksInstallError, Installer};
 use super::lockfile::{LockLocation, Lockfile, LockfileError, Update};
 use super::sources::{SourceConfigError, SourceContext, SourceSet};
+use super::supermarket::{SupermarketClient, SupermarketError};
 use super::{CookbookInfo, GitLocation, Location};
 use crate::config::ServerSpec;
 
@@ -195,6 +196,23 @@ pub enum PrepareError {
         /// Why the network would be needed.
         reason: String,
     },
+}
+
+impl PrepareError {
+    /// The server's answer, when a source's request failed on one (see
+    /// [`BerksInstallError::response`]).
+    pub fn response(&self) -> Option<&ResponseError> {
+        match self {
+            Self::Install(e) => e.response(),
+            Self::Client(e) => e.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a source's request failed on the server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
 }
 
 /// The lock file next to `berksfile`: its file name plus `.lock`.

@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::ops::Bound;
 
-use chef_api::supermarket::Universes;
+use super::universes::Universes;
 use chef_api::version::{Constraint, Version};
 use pubgrub::{
     DefaultStringReporter, DependencyConstraints, DependencyProvider, DerivationTree, Derived,

@@ -27,14 +27,16 @@ use std::path::{Path, PathBuf};
 
 use chef_api::client::ChefClient;
 use chef_api::cookbook::metadata;
+use chef_api::error::ResponseError;
 use chef_api::ruby::Interpreter;
-use chef_api::supermarket::{
-    LocationType, SupermarketClient, SupermarketError, Universe, UniverseEntry, Universes,
-};
+use chef_api::universe::{LocationType, Universe, UniverseEntry};
 use chef_api::version::Version;
+use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
 
 use super::archive::{ArchiveError, CookbookStore};
+use super::supermarket::{SupermarketClient, SupermarketError};
+use super::universes::Universes;
 use super::{Berksfile, Source};
 use crate::config::{KeySource, ServerSpec};
 
@@ -101,6 +103,24 @@ pub enum SourceError {
         /// The universe's location type.
         location_type: LocationType,
     },
+}
+
+impl SourceError {
+    /// The server's answer, when the source's request failed on one (a Supermarket's or
+    /// Artifactory's status, a Chef server's error).
+    pub fn response(&self) -> Option<&ResponseError> {
+        match self {
+            Self::Supermarket(e) => e.response(),
+            Self::ChefServer { source, .. } => source.response(),
+            Self::ChefServerDownload { source, .. } => source.response(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the source's request failed on the server's answer.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
 }
 
 /// Why the Berksfile's `source` lines could not be turned into sources.
@@ -483,7 +503,8 @@ impl SourceSet {
                         .as_ref()
                         .map(|k| k.expose().to_owned())
                         .or_else(|| ctx.env.get("ARTIFACTORY_API_KEY").cloned());
-                    let mut builder = SupermarketClient::builder();
+                    let mut builder =
+                        SupermarketClient::builder().with_retry(ctx.supermarket.retry().clone());
                     if let Some(dir) = &ctx.universe_cache {
                         builder = builder.with_cache_dir(dir.clone());
                     }
@@ -502,7 +523,7 @@ impl SourceSet {
                                 })
                             })?;
                             builder = builder.with_header(
-                                chef_api::supermarket::HeaderName::from_static(ARTIFACTORY_HEADER),
+                                HeaderName::from_static(ARTIFACTORY_HEADER),
                                 value,
                             );
                         }
@@ -674,8 +695,8 @@ fn same_url(a: &str, b: &str) -> bool {
     }
 }
 
-fn reqwest_header_value(s: &str) -> Option<chef_api::supermarket::HeaderValue> {
-    chef_api::supermarket::HeaderValue::from_str(s).ok()
+fn reqwest_header_value(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()
 }
 
 #[cfg(test)]

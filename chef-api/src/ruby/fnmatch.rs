@@ -1,4 +1,6 @@
-//! Ruby's `File.fnmatch?(pattern, path)` with no flags, the matcher chefignore uses.
+//! Ruby's `File.fnmatch?(pattern, path)` with no flags: the matcher chefignore uses, and the
+//! sandbox's `Dir.glob` within one path component. It lives with the Ruby sandbox because these
+//! are Ruby's semantics; the cookbook code imports it from here.
 //!
 //! The `glob` crate cannot express these semantics: its `*` never crosses `/` unless told, and
 //! then `**` is a different operator (and an error inside a component such as `*_flymake**`);
@@ -22,7 +24,7 @@
 /// (no flags) would answer.
 ///
 /// ```
-/// use chef_api::cookbook::fnmatch::fnmatch;
+/// use chef_api::ruby::fnmatch::fnmatch;
 /// assert!(fnmatch("*.bak", "files/default/x.bak"));
 /// assert!(!fnmatch("*.rb", ".hidden.rb"));
 /// assert!(fnmatch("spec/*", "spec/unit/a_spec.rb"));

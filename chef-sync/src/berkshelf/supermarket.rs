@@ -1,33 +1,38 @@
 //! Supermarket (and Berkshelf-API compatible) HTTP client: the `/universe` index and tarball
-//! downloads.
+//! downloads, for the Berksfile's `source` lines (Supermarket, Artifactory).
 //!
 //! * [`SupermarketClient::fetch_universe`] reads `GET {source}/universe` into a typed
 //!   [`Universe`], cached on disk and revalidated with `If-None-Match` / `If-Modified-Since`.
-//! * [`Universes`] holds several sources in priority order: for a given name and version the
-//!   first source listing it wins (as Berkshelf does).
+//! * [`SupermarketClient::fetch_universes`] reads several sources into [`Universes`] (priority
+//!   order: for a given name and version the first source listing it wins, as in Berkshelf).
 //! * [`SupermarketClient::download`] streams a tarball to a temporary file with a size limit,
 //!   following redirects by hand so that credentials (`Authorization`, `Cookie`, `X-Ops-*`,
 //!   `X-Jfrog-Art-Api`, every header set with [`SupermarketClientBuilder::with_header`]) are
 //!   never sent to a different host, and never downgraded from https to http.
 //!
+//! Transient failures (connection errors, timeouts, 429, 500, 502, 503, 504) are retried with
+//! chef-api's [`RetryConfig`], the policy and defaults of the Chef client.
+//!
 //! Chef Server sources (`location_type: chef_server`) need signed requests and per-file
 //! downloads; they are parsed here but downloading them is a later concern
 //! ([`SupermarketError::UnsupportedLocation`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
+use chef_api::client::RetryConfig;
+use chef_api::client::retry;
+use chef_api::error::ResponseError;
+use chef_api::universe::{LocationType, Universe, UniverseEntry, UniverseError, universe_url};
+use chef_api::version::Version;
 use futures::StreamExt;
-use reqwest::header::{self, HeaderMap};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use sha2::Digest;
 
-use crate::version::Version;
-
-/// Header types for [`SupermarketClientBuilder::with_header`].
-pub use reqwest::header::{HeaderName, HeaderValue};
+use super::universes::Universes;
 
 /// Default cap on one downloaded archive (compressed): 100 MiB.
 pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 100 * 1024 * 1024;
@@ -57,24 +62,13 @@ pub enum SupermarketError {
         #[source]
         source: reqwest::Error,
     },
-    /// The server answered with an unexpected status.
-    #[error("{url} answered HTTP {status}: {body}")]
-    Status {
-        /// The URL requested.
-        url: String,
-        /// The HTTP status.
-        status: u16,
-        /// The start of the response body (the server's own message).
-        body: String,
-    },
-    /// The universe JSON did not have the documented shape.
-    #[error("universe from {url} is not valid: {reason}")]
-    InvalidUniverse {
-        /// The universe URL.
-        url: String,
-        /// What was wrong, with the JSON path where known.
-        reason: String,
-    },
+    /// The server answered with an unexpected status: its status, the URL and the start of
+    /// its body (the server's own message).
+    #[error("{} answered HTTP {}: {}", .0.url, .0.status, .0.message())]
+    Status(Box<ResponseError>),
+    /// The universe JSON did not have the documented shape (names the URL and the entry).
+    #[error(transparent)]
+    Universe(#[from] UniverseError),
     /// A response was larger than the configured limit.
     #[error("{url}: response larger than the limit of {limit} bytes")]
     TooLarge {
@@ -117,257 +111,35 @@ pub enum SupermarketError {
 /// `Result` with [`SupermarketError`].
 pub type Result<T, E = SupermarketError> = std::result::Result<T, E>;
 
+impl SupermarketError {
+    /// The server's answer, for [`SupermarketError::Status`].
+    pub fn response(&self) -> Option<&ResponseError> {
+        match self {
+            Self::Status(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the server answered with one that failed the request.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status)
+    }
+
+    /// Worth retrying, by the same rules as the Chef client: connection errors, timeouts,
+    /// 429, 500, 502, 503, 504.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { source, .. } => retry::is_retryable_transport(source),
+            Self::Status(r) => retry::is_retryable_status(r.status),
+            _ => false,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SupermarketError + '_ {
     move |source| SupermarketError::Io {
         path: path.to_owned(),
         source,
-    }
-}
-
-/// Where a universe entry's cookbook lives (`location_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LocationType {
-    /// `opscode`: a Supermarket (the literal Supermarket sends).
-    Opscode,
-    /// `supermarket`: a Berkshelf-API server; handled like `opscode`.
-    Supermarket,
-    /// `chef_server`: a Chef Infra Server universe (signed requests; later).
-    ChefServer,
-    /// `file_store`: a local chef repo.
-    FileStore,
-    /// `uri`: a plain URL.
-    Uri,
-    /// `github`.
-    Github,
-    /// `gitlab`.
-    Gitlab,
-}
-
-impl LocationType {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "opscode" => Self::Opscode,
-            "supermarket" => Self::Supermarket,
-            "chef_server" => Self::ChefServer,
-            "file_store" => Self::FileStore,
-            "uri" => Self::Uri,
-            "github" => Self::Github,
-            "gitlab" => Self::Gitlab,
-            _ => return None,
-        })
-    }
-
-    /// The name as the universe writes it.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Opscode => "opscode",
-            Self::Supermarket => "supermarket",
-            Self::ChefServer => "chef_server",
-            Self::FileStore => "file_store",
-            Self::Uri => "uri",
-            Self::Github => "github",
-            Self::Gitlab => "gitlab",
-        }
-    }
-
-    /// Can [`SupermarketClient::download`] fetch a cookbook of this type by its `download_url`?
-    pub const fn is_downloadable(self) -> bool {
-        matches!(self, Self::Opscode | Self::Supermarket | Self::Uri)
-    }
-}
-
-impl fmt::Display for LocationType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One cookbook version in a universe.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UniverseEntry {
-    /// `location_type`.
-    pub location_type: LocationType,
-    /// `location_path` (made absolute against the source URL when relative).
-    pub location_path: String,
-    /// `download_url` (made absolute against the source URL when relative).
-    pub download_url: String,
-    /// Dependencies: cookbook name -> constraint string as written in its metadata.
-    pub dependencies: BTreeMap<String, String>,
-}
-
-/// A source's universe: cookbook name -> version -> entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Universe {
-    /// The source URL it came from.
-    pub source: Url,
-    /// The cookbooks.
-    pub cookbooks: BTreeMap<String, BTreeMap<Version, UniverseEntry>>,
-}
-
-/// Is `name` safe to use as a cookbook name (and thus in a path): `[A-Za-z0-9_-]+`?
-pub fn is_valid_cookbook_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-impl Universe {
-    /// Parses a universe document. Entries with an unsafe cookbook name or an invalid version
-    /// are skipped with a warning (a hostile source must not put `../` into cache paths);
-    /// an unknown `location_type` or a wrong JSON shape is an error.
-    pub fn parse(source: &Url, body: &[u8]) -> Result<Self> {
-        let url = universe_url(source)?.to_string();
-        let bad = |reason: String| SupermarketError::InvalidUniverse {
-            url: url.clone(),
-            reason,
-        };
-        crate::json::check_depth(body, crate::json::MAX_DEPTH).map_err(|e| bad(e.to_string()))?;
-        let doc: BTreeMap<String, BTreeMap<String, RawEntry>> = serde_json::from_slice(body)
-            .map_err(|e| {
-                bad(format!(
-                    "expected an object of cookbook name -> version -> entry: {e}"
-                ))
-            })?;
-        let mut cookbooks = BTreeMap::new();
-        for (name, versions) in doc {
-            if !is_valid_cookbook_name(&name) {
-                tracing::warn!(source = %source, name = %name, "skipping universe entry with an unsafe cookbook name");
-                continue;
-            }
-            let mut out = BTreeMap::new();
-            for (ver, attrs) in versions {
-                let Ok(version) = Version::parse(&ver) else {
-                    tracing::warn!(source = %source, name = %name, version = %ver, "skipping universe entry with an invalid version");
-                    continue;
-                };
-                let field = |value: Option<String>, key: &str| -> Result<String> {
-                    value.ok_or_else(|| bad(format!("{name}.{ver}.{key}: expected a string")))
-                };
-                let lt = field(attrs.location_type, "location_type")?;
-                let location_type = LocationType::parse(&lt).ok_or_else(|| {
-                    bad(format!("{name}.{ver}.location_type: unknown type {lt:?}"))
-                })?;
-                let location_path =
-                    absolutize(source, field(attrs.location_path, "location_path")?);
-                let download_url = match attrs.download_url {
-                    Some(u) => absolutize(source, u),
-                    None => format!(
-                        "{}/cookbooks/{name}/versions/{version}/download",
-                        location_path.trim_end_matches('/')
-                    ),
-                };
-                let dependencies = attrs
-                    .dependencies
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(dep, c)| match c {
-                        serde_json::Value::String(c) => (dep, c),
-                        // Chef turns an array constraint into "no constraint".
-                        _ => (dep, String::new()),
-                    })
-                    .collect();
-                out.insert(
-                    version,
-                    UniverseEntry {
-                        location_type,
-                        location_path,
-                        download_url,
-                        dependencies,
-                    },
-                );
-            }
-            if !out.is_empty() {
-                cookbooks.insert(name, out);
-            }
-        }
-        Ok(Self {
-            source: source.clone(),
-            cookbooks,
-        })
-    }
-
-    /// The entry for `name` at `version`, if this source lists it.
-    pub fn get(&self, name: &str, version: &Version) -> Option<&UniverseEntry> {
-        self.cookbooks.get(name)?.get(version)
-    }
-}
-
-/// One version's attributes as the universe JSON has them.
-#[derive(serde::Deserialize)]
-struct RawEntry {
-    location_type: Option<String>,
-    location_path: Option<String>,
-    download_url: Option<String>,
-    dependencies: Option<BTreeMap<String, serde_json::Value>>,
-}
-
-fn absolutize(source: &Url, s: String) -> String {
-    if s.contains("://") {
-        return s;
-    }
-    let base = source.as_str().trim_end_matches('/');
-    format!("{base}/{}", s.trim_start_matches('/'))
-}
-
-/// `{source}/universe`, keeping any path prefix of the source (Artifactory).
-pub fn universe_url(source: &Url) -> Result<Url> {
-    let joined = format!("{}/universe", source.as_str().trim_end_matches('/'));
-    Url::parse(&joined).map_err(|e| SupermarketError::InvalidUrl {
-        url: source.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Several universes in priority order (the Berksfile's `source` lines, first = highest).
-#[derive(Debug, Clone, Default)]
-pub struct Universes {
-    /// The universes, highest priority first.
-    pub sources: Vec<Universe>,
-}
-
-impl Universes {
-    /// Universes from per-source results in priority order: a failed source contributes
-    /// nothing (Berkshelf warns and goes on) and its error is logged and returned beside.
-    pub fn collect<E: fmt::Display>(
-        results: impl IntoIterator<Item = std::result::Result<Universe, E>>,
-    ) -> (Self, Vec<E>) {
-        let mut out = Self::default();
-        let mut errors = Vec::new();
-        for r in results {
-            match r {
-                Ok(u) => out.sources.push(u),
-                Err(e) => {
-                    tracing::warn!(error = %e, "error retrieving universe from source");
-                    errors.push(e);
-                }
-            }
-        }
-        (out, errors)
-    }
-
-    /// The first source (in order) that lists `name` at `version`, with its entry.
-    pub fn find(&self, name: &str, version: &Version) -> Option<(&Universe, &UniverseEntry)> {
-        self.sources
-            .iter()
-            .find_map(|u| u.get(name, version).map(|e| (u, e)))
-    }
-
-    /// Every version of every cookbook across all sources; for a version listed by several
-    /// sources the first source's dependency list is used. Versions from all sources compete.
-    pub fn merged(&self) -> BTreeMap<String, BTreeMap<Version, BTreeMap<String, String>>> {
-        let mut out: BTreeMap<String, BTreeMap<Version, BTreeMap<String, String>>> =
-            BTreeMap::new();
-        for u in &self.sources {
-            for (name, versions) in &u.cookbooks {
-                let slot = out.entry(name.clone()).or_default();
-                for (v, e) in versions {
-                    slot.entry(*v).or_insert_with(|| e.dependencies.clone());
-                }
-            }
-        }
-        out
     }
 }
 
@@ -379,6 +151,7 @@ pub struct SupermarketClientBuilder {
     max_universe_bytes: Option<u64>,
     headers: HeaderMap,
     timeout: Option<std::time::Duration>,
+    retry: RetryConfig,
 }
 
 impl SupermarketClientBuilder {
@@ -408,6 +181,12 @@ impl SupermarketClientBuilder {
         self
     }
 
+    /// The retry policy (default: the Chef client's, [`RetryConfig::default`]).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// Per-request timeout (default 60 s).
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = Some(timeout);
@@ -434,6 +213,7 @@ impl SupermarketClientBuilder {
                 .max_universe_bytes
                 .unwrap_or(DEFAULT_MAX_UNIVERSE_BYTES),
             headers: self.headers,
+            retry: self.retry,
         })
     }
 }
@@ -446,6 +226,7 @@ pub struct SupermarketClient {
     max_download_bytes: u64,
     max_universe_bytes: u64,
     headers: HeaderMap,
+    retry: RetryConfig,
 }
 
 impl fmt::Debug for SupermarketClient {
@@ -454,6 +235,7 @@ impl fmt::Debug for SupermarketClient {
             .field("cache_dir", &self.cache_dir)
             .field("max_download_bytes", &self.max_download_bytes)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -478,9 +260,51 @@ pub struct Download {
 }
 
 impl SupermarketClient {
-    /// A builder with defaults (no cache, 100 MiB download cap).
+    /// A builder with defaults (no cache, 100 MiB download cap, the Chef client's retries).
     pub fn builder() -> SupermarketClientBuilder {
         SupermarketClientBuilder::default()
+    }
+
+    /// The retry policy it uses.
+    pub fn retry(&self) -> &RetryConfig {
+        &self.retry
+    }
+
+    /// Sends the request `build` makes, again after a transient failure as the
+    /// [`RetryConfig`] allows (a server's `Retry-After` lengthens the wait). Any other answer,
+    /// successful or not, is the caller's to judge; a retryable status that persists is
+    /// returned as [`SupermarketError::Status`].
+    async fn send(
+        &self,
+        url: &Url,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let started = Instant::now();
+        let mut retries = 0;
+        loop {
+            let error = match build().send().await {
+                Ok(resp) if !retry::is_retryable_status(resp.status().as_u16()) => {
+                    return Ok(resp);
+                }
+                Ok(resp) => status_error(url, resp).await,
+                Err(source) => SupermarketError::Transport {
+                    url: url.to_string(),
+                    source,
+                },
+            };
+            let asked = error.response().and_then(|r| r.retry_after);
+            let delay = if error.is_retryable() {
+                self.retry.next_delay(retries, started, asked)
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                return Err(error);
+            };
+            tracing::debug!(url = %url, retry = retries + 1, ?delay, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+            retries += 1;
+        }
     }
 
     fn cache_paths(&self, url: &Url) -> Option<(PathBuf, PathBuf)> {
@@ -511,32 +335,29 @@ impl SupermarketClient {
             let raw = std::fs::read(meta).ok()?;
             serde_json::from_slice(&raw).ok()
         });
-        let mut req = self
-            .http
-            .get(url.clone())
-            .headers(self.headers.clone())
-            .header(header::ACCEPT, "application/json");
-        if let Some(m) = &cached_meta {
-            if let Some(etag) = &m.etag {
-                req = req.header(header::IF_NONE_MATCH, etag);
+        let build = || {
+            let mut req = self
+                .http
+                .get(url.clone())
+                .headers(self.headers.clone())
+                .header(header::ACCEPT, "application/json");
+            if let Some(m) = &cached_meta {
+                if let Some(etag) = &m.etag {
+                    req = req.header(header::IF_NONE_MATCH, etag);
+                }
+                if let Some(lm) = &m.last_modified {
+                    req = req.header(header::IF_MODIFIED_SINCE, lm);
+                }
             }
-            if let Some(lm) = &m.last_modified {
-                req = req.header(header::IF_MODIFIED_SINCE, lm);
-            }
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| SupermarketError::Transport {
-                url: url.to_string(),
-                source,
-            })?;
+            req
+        };
+        let resp = self.send(&url, build).await?;
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED {
             if let (Some((body_path, _)), Some(_)) = (&cache, &cached_meta) {
                 tracing::debug!(url = %url, "universe not modified; using the cache");
                 let body = std::fs::read(body_path).map_err(io_err(body_path))?;
-                return Universe::parse(source, &body);
+                return Ok(Universe::parse(source, &body)?);
             }
             return Err(status_error(&url, resp).await);
         }
@@ -605,17 +426,15 @@ impl SupermarketClient {
             let same_origin = current.scheme() == origin.scheme()
                 && current.host_str() == origin.host_str()
                 && current.port_or_known_default() == origin.port_or_known_default();
-            let mut req = self.http.get(current.clone());
-            if same_origin {
-                req = req.headers(self.headers.clone());
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|source| SupermarketError::Transport {
-                    url: current.to_string(),
-                    source,
-                })?;
+            let build = || {
+                let req = self.http.get(current.clone());
+                if same_origin {
+                    req.headers(self.headers.clone())
+                } else {
+                    req
+                }
+            };
+            let resp = self.send(&current, build).await?;
             let status = resp.status();
             if status.is_redirection() {
                 let bad = |reason: &str| SupermarketError::Redirect {
@@ -687,30 +506,24 @@ impl SupermarketClient {
     }
 }
 
+/// How much of an error answer's body is read.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
 async fn status_error(url: &Url, resp: reqwest::Response) -> SupermarketError {
     let status = resp.status().as_u16();
-    // Only the start of an error body is shown: read no more than that (plus a UTF-8 tail).
-    let mut raw = Vec::new();
+    let wait = retry::retry_after(resp.headers(), std::time::SystemTime::now());
+    // An error body only feeds a message: read its first 64 KiB, never more.
+    let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
-    while raw.len() < 504
+    while body.len() < MAX_ERROR_BODY_BYTES
         && let Some(Ok(chunk)) = stream.next().await
     {
-        let room = 504 - raw.len();
-        raw.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let room = MAX_ERROR_BODY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
-    let mut body = String::from_utf8_lossy(&raw).into_owned();
-    if body.len() > 500 {
-        let mut cut = 500;
-        while !body.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        body.truncate(cut);
-    }
-    SupermarketError::Status {
-        url: url.to_string(),
-        status,
-        body,
-    }
+    let mut answer = ResponseError::new(status, "GET", url.as_str(), &body);
+    answer.retry_after = wait;
+    SupermarketError::Status(Box::new(answer))
 }
 
 async fn read_limited(resp: reqwest::Response, url: &Url, limit: u64) -> Result<Vec<u8>> {
@@ -752,71 +565,106 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
     use super::*;
 
-    fn src() -> Url {
-        Url::parse("https://supermarket.example/").unwrap()
+    const UNIVERSE: &str = r#"{"apt": {"7.1.1": {"location_type": "opscode", "location_path": "https://supermarket.example/api/v1", "dependencies": {}}}}"#;
+
+    fn quick_retries(max_retries: u32) -> RetryConfig {
+        RetryConfig {
+            max_retries,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            retry_timeout: Duration::from_secs(10),
+        }
     }
 
-    #[test]
-    fn parses_the_supermarket_shape_and_skips_unsafe_entries() {
-        let body = br#"{
-          "apt": {"7.1.1": {"location_type": "opscode", "location_path": "https://supermarket.example/api/v1",
-                   "download_url": "https://supermarket.example/api/v1/cookbooks/apt/versions/7.1.1/download",
-                   "dependencies": null},
-                  "2.9.2": {"location_type": "supermarket", "location_path": "/api/v1",
-                   "dependencies": {"compat_resource": ">= 12.16.3"}},
-                  "1.x": {"location_type": "opscode", "location_path": "x", "dependencies": {}}},
-          "../evil": {"1.0.0": {"location_type": "opscode", "location_path": "x", "dependencies": {}}}
-        }"#;
-        let u = Universe::parse(&src(), body).unwrap();
-        assert_eq!(u.cookbooks.len(), 1, "the unsafe name is skipped");
-        let apt = &u.cookbooks["apt"];
-        assert_eq!(apt.len(), 2, "the invalid version is skipped");
-        let old = &apt[&Version::new(2, 9, 2)];
-        assert_eq!(old.location_type, LocationType::Supermarket);
-        assert_eq!(old.location_path, "https://supermarket.example/api/v1");
+    async fn requests(server: &MockServer) -> usize {
+        server.received_requests().await.unwrap_or_default().len()
+    }
+
+    #[tokio::test]
+    async fn transient_statuses_are_retried_with_the_chef_clients_policy() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/universe"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("warming up"))
+            .up_to_n_times(2)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/universe"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(UNIVERSE))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let client = SupermarketClient::builder()
+            .with_retry(quick_retries(3))
+            .build()
+            .unwrap();
+        let source = Url::parse(&server.uri()).unwrap();
+        let universe = client.fetch_universe(&source).await.unwrap();
+        assert!(universe.cookbooks.contains_key("apt"));
+        assert_eq!(requests(&server).await, 3, "two 503s, then the answer");
         assert_eq!(
-            old.download_url,
-            "https://supermarket.example/api/v1/cookbooks/apt/versions/2.9.2/download"
-        );
-        assert_eq!(old.dependencies["compat_resource"], ">= 12.16.3");
-    }
-
-    #[test]
-    fn unknown_location_type_is_an_error_naming_the_entry() {
-        let body = br#"{"apt": {"1.0.0": {"location_type": "ftp", "location_path": "x"}}}"#;
-        let err = Universe::parse(&src(), body).unwrap_err().to_string();
-        assert!(err.contains("apt.1.0.0.location_type"), "{err}");
-        assert!(
-            err.contains("https://supermarket.example/universe"),
-            "{err}"
+            SupermarketClient::builder().build().unwrap().retry(),
+            &RetryConfig::default(),
+            "the default is the Chef client's"
         );
     }
 
-    #[test]
-    fn first_source_wins_for_dependencies_but_all_versions_compete() {
-        let a = Universe::parse(
-            &src(),
-            br#"{"x": {"1.0.0": {"location_type": "opscode", "location_path": "p", "dependencies": {"y": "~> 1.0"}}}}"#,
-        )
-        .unwrap();
-        let b_src = Url::parse("https://other.example").unwrap();
-        let b = Universe::parse(
-            &b_src,
-            br#"{"x": {"1.0.0": {"location_type": "opscode", "location_path": "p", "dependencies": {}},
-                      "2.0.0": {"location_type": "opscode", "location_path": "p", "dependencies": {}}}}"#,
-        )
-        .unwrap();
-        let all = Universes {
-            sources: vec![a, b],
+    #[tokio::test]
+    async fn a_persisting_503_is_returned_with_its_status_after_the_retries() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("down for maintenance"))
+            .mount(&server)
+            .await;
+        let client = SupermarketClient::builder()
+            .with_retry(quick_retries(2))
+            .build()
+            .unwrap();
+        let source = Url::parse(&server.uri()).unwrap();
+        let err = client.fetch_universe(&source).await.unwrap_err();
+        assert_eq!(
+            requests(&server).await,
+            3,
+            "the first attempt and two retries"
+        );
+        assert_eq!(err.status(), Some(503), "{err}");
+        assert!(err.is_retryable());
+        let answer = err.response().unwrap();
+        assert_eq!(answer.url, format!("{}/universe", server.uri()));
+        assert_eq!(answer.messages, ["down for maintenance"]);
+        assert!(err.to_string().contains("HTTP 503"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_404_is_not_retried_and_answers_its_status() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404))
+            .mount(&server)
+            .await;
+        let client = SupermarketClient::builder()
+            .with_retry(quick_retries(5))
+            .build()
+            .unwrap();
+        let url = Url::parse(&format!("{}/apt.tar.gz", server.uri())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = client.download(&url, dir.path()).await.unwrap_err();
+        assert_eq!(requests(&server).await, 1);
+        assert_eq!(err.status(), Some(404), "{err}");
+        assert!(!err.is_retryable());
+        let local = SupermarketError::TooLarge {
+            url: url.to_string(),
+            limit: 1,
         };
-        let merged = all.merged();
-        assert_eq!(merged["x"].len(), 2);
-        assert_eq!(merged["x"][&Version::new(1, 0, 0)]["y"], "~> 1.0");
-        let (u, _) = all.find("x", &Version::new(2, 0, 0)).unwrap();
-        assert_eq!(u.source.host_str(), Some("other.example"));
-        let (u, _) = all.find("x", &Version::new(1, 0, 0)).unwrap();
-        assert_eq!(u.source.host_str(), Some("supermarket.example"));
+        assert_eq!((local.status(), local.response()), (None, None));
     }
 }

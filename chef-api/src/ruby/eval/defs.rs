@@ -1,0 +1,139 @@
+//! `def` helpers: defining one, and calling it with its parameters bound in a fresh scope;
+//! a `return` ends the call.
+
+use std::collections::HashMap;
+
+use ruby_prism::{DefNode, Node};
+
+use super::super::error::ErrorKind;
+use super::super::value::Value;
+use super::{Dsl, Flow, R, Run, name_of};
+
+impl<'pr> Run<'_, 'pr> {
+    /// `def name(..) .. end`: remembers the method (its value is the name, as a symbol).
+    pub(super) fn eval_def(&mut self, node: &Node<'pr>) -> R<Value> {
+        let n = node.as_def_node().expect("def");
+        if n.receiver().is_some() {
+            return Err(self.unsupported(node, "singleton method definitions are"));
+        }
+        let name = name_of(&n.name());
+        self.defs.insert(name.clone(), std::rc::Rc::new(n));
+        Ok(Value::Sym(name))
+    }
+
+    /// Calls a `def` method: binds required, optional and keyword parameters in a new scope
+    /// (the caller's locals are not visible) and evaluates the body.
+    pub(super) fn call_def(
+        &mut self,
+        def: &DefNode<'pr>,
+        args: Vec<Value>,
+        kwargs: Vec<(Value, Value)>,
+        dsl: &mut dyn Dsl,
+        start: u32,
+    ) -> R<Value> {
+        let name = name_of(&def.name());
+        let mut scope = HashMap::new();
+        let mut args = args.into_iter();
+        let mut kwargs = kwargs;
+        let mut defaults = Vec::new();
+        if let Some(params) = def.parameters() {
+            if params.rest().is_some()
+                || params.keyword_rest().is_some()
+                || params.block().is_some()
+                || !params.posts().is_empty()
+            {
+                return Err(self.error(
+                    start,
+                    ErrorKind::Unsupported,
+                    format!("the parameters of '{name}' are not supported"),
+                ));
+            }
+            for p in &params.requireds() {
+                let Some(r) = p.as_required_parameter_node() else {
+                    return Err(self.unsupported(&p, "this parameter is"));
+                };
+                let v = args.next().ok_or_else(|| {
+                    self.error(
+                        start,
+                        ErrorKind::Runtime,
+                        format!("wrong number of arguments calling '{name}'"),
+                    )
+                })?;
+                scope.insert(name_of(&r.name()), v);
+            }
+            for p in &params.optionals() {
+                let Some(o) = p.as_optional_parameter_node() else {
+                    return Err(self.unsupported(&p, "this parameter is"));
+                };
+                match args.next() {
+                    Some(v) => {
+                        scope.insert(name_of(&o.name()), v);
+                    }
+                    None => defaults.push((name_of(&o.name()), o.value())),
+                }
+            }
+            for p in &params.keywords() {
+                if let Some(k) = p.as_optional_keyword_parameter_node() {
+                    let key = name_of(&k.name());
+                    if let Some(i) = kwargs
+                        .iter()
+                        .position(|(kk, _)| kk.as_str() == Some(key.as_str()))
+                    {
+                        scope.insert(key, kwargs.remove(i).1);
+                    } else {
+                        defaults.push((key, k.value()));
+                    }
+                } else if let Some(k) = p.as_required_keyword_parameter_node() {
+                    let key = name_of(&k.name());
+                    let i = kwargs
+                        .iter()
+                        .position(|(kk, _)| kk.as_str() == Some(key.as_str()))
+                        .ok_or_else(|| {
+                            self.error(
+                                start,
+                                ErrorKind::Runtime,
+                                format!("missing keyword: :{key}"),
+                            )
+                        })?;
+                    scope.insert(key, kwargs.remove(i).1);
+                } else {
+                    return Err(self.unsupported(&p, "this parameter is"));
+                }
+            }
+        }
+        if args.next().is_some() || !kwargs.is_empty() {
+            return Err(self.error(
+                start,
+                ErrorKind::Runtime,
+                format!("wrong number of arguments calling '{name}'"),
+            ));
+        }
+        let saved = std::mem::replace(&mut self.scopes, vec![scope]);
+        // Blocks running around the call are not the method's: `next`/`break` directly in its
+        // body are invalid (prism rejects them already), and `return` ends this call.
+        let saved_blocks = std::mem::replace(&mut self.block_depth, 0);
+        self.def_depth += 1;
+        let mut result = Ok(Value::Nil);
+        for (k, node) in defaults {
+            match self.eval(&node, dsl) {
+                Ok(v) => {
+                    self.set_local(k, v);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = self.eval_opt(def.body(), dsl);
+        }
+        self.def_depth -= 1;
+        self.block_depth = saved_blocks;
+        self.scopes = saved;
+        match result {
+            Err(Flow::Return { value, .. }) => Ok(value),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Calls that change their receiver in place (`list << x`, `h[k] = v`, `merge!`, ...) on a
+//! local or constant, and index writes on DSL methods (`knife[:k] = v`).
+
+use ruby_prism::{CallNode, Node};
+
+use super::super::error::{CallError, ErrorKind};
+use super::super::value::Value;
+use super::builtins::hash_insert;
+use super::{Call, Dsl, Flow, MAX_BUILT_SIZE, R, Run, name_of};
+
+impl<'pr> Run<'_, 'pr> {
+    /// Calls that mutate their receiver: `list << x`, `h[k] = v` on a local variable or a
+    /// constant defined in the file (the new value is stored back), and `knife[:k] = v` on a
+    /// DSL method, which becomes the DSL call `knife[]=` with `[k, v]`. `None` when the call
+    /// is not one of these.
+    #[allow(clippy::too_many_lines)]
+    pub(super) fn mutating_call(
+        &mut self,
+        call: &CallNode<'pr>,
+        receiver: &Node<'pr>,
+        name: &str,
+        dsl: &mut dyn Dsl,
+    ) -> R<Option<Value>> {
+        enum Slot {
+            Local(String),
+            Const(String),
+        }
+        if !matches!(
+            name,
+            "[]=" | "<<" | "push" | "concat" | "unshift" | "store" | "merge!" | "update"
+        ) {
+            return Ok(None);
+        }
+        let start = call.location().start();
+        let slot = if let Some(l) = receiver.as_local_variable_read_node() {
+            Slot::Local(name_of(&l.name()))
+        } else if let Some(c) = receiver
+            .as_constant_read_node()
+            .filter(|c| self.constants.contains_key(&name_of(&c.name())))
+        {
+            Slot::Const(name_of(&c.name()))
+        } else if let Some(inner) = receiver
+            .as_call_node()
+            .filter(|c| c.receiver().is_none() && c.arguments().is_none() && c.block().is_none())
+        {
+            let dsl_name = format!("{}{name}", name_of(&inner.name()));
+            if !dsl.responds_to(&dsl_name) {
+                return Ok(None);
+            }
+            let (mut args, kwargs, _) = self.call_args(call, dsl)?;
+            if !kwargs.is_empty() {
+                args.push(Value::Hash(kwargs));
+            }
+            let (line, column) = self.position(start);
+            let c = Call {
+                name: dsl_name,
+                args,
+                kwargs: Vec::new(),
+                line,
+                column,
+            };
+            return dsl.call(c, None).map(Some).map_err(|e| match e {
+                CallError::Message(m) => self.error(start, ErrorKind::Dsl, m),
+                CallError::Eval(e) => Flow::Error(*e),
+            });
+        } else {
+            return Ok(None);
+        };
+        let current = match &slot {
+            Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
+            Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
+        };
+        let (mut args, kwargs, _) = self.call_args(call, dsl)?;
+        if !kwargs.is_empty() {
+            args.push(Value::Hash(kwargs));
+        }
+        let (updated, result) = match (current, name) {
+            (Value::Array(mut items), "<<" | "push") => {
+                items.extend(args);
+                (Value::Array(items.clone()), Value::Array(items))
+            }
+            (Value::Array(mut items), "unshift") => {
+                items.splice(0..0, args);
+                (Value::Array(items.clone()), Value::Array(items))
+            }
+            (Value::Array(mut items), "concat") => {
+                for a in args {
+                    match a {
+                        Value::Array(more) => items.extend(more),
+                        other => {
+                            return Err(self.runtime(
+                                start,
+                                format!(
+                                    "no implicit conversion of {} into Array",
+                                    other.class_name()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (Value::Array(items.clone()), Value::Array(items))
+            }
+            (Value::Array(mut items), "[]=") => match args.as_slice() {
+                [Value::Int(i), v] => {
+                    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+                    let idx = usize::try_from(if *i < 0 { len + i } else { *i }).map_err(|_| {
+                        self.runtime(start, format!("index {i} too small for array"))
+                    })?;
+                    if idx >= MAX_BUILT_SIZE {
+                        return Err(self.runtime(start, format!("index {i} too large")));
+                    }
+                    if idx >= items.len() {
+                        items.resize(idx + 1, Value::Nil);
+                    }
+                    items[idx] = v.clone();
+                    (Value::Array(items), v.clone())
+                }
+                _ => {
+                    return Err(self.runtime(start, "Array#[]= needs an Integer index and a value"));
+                }
+            },
+            (Value::Hash(mut pairs), "[]=" | "store") => match <[Value; 2]>::try_from(args) {
+                Ok([k, v]) => {
+                    hash_insert(&mut pairs, k, v.clone());
+                    (Value::Hash(pairs), v)
+                }
+                Err(_) => {
+                    return Err(self.runtime(start, format!("Hash#{name} needs a key and a value")));
+                }
+            },
+            (Value::Hash(mut pairs), "merge!" | "update") => {
+                for a in args {
+                    let Value::Hash(more) = a else {
+                        return Err(self.runtime(start, "Hash#merge! needs a Hash"));
+                    };
+                    for (k, v) in more {
+                        hash_insert(&mut pairs, k, v);
+                    }
+                }
+                (Value::Hash(pairs.clone()), Value::Hash(pairs))
+            }
+            (Value::Str(mut s), "<<" | "concat") => {
+                for a in args {
+                    match a {
+                        Value::Str(more) => s.push_str(&more),
+                        other => {
+                            return Err(self.runtime(
+                                start,
+                                format!(
+                                    "no implicit conversion of {} into String",
+                                    other.class_name()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (Value::Str(s.clone()), Value::Str(s))
+            }
+            (Value::Nil, _) => {
+                return Err(self.runtime(start, format!("undefined method '{name}' for nil")));
+            }
+            (other, _) => {
+                return Err(self.error(
+                    start,
+                    ErrorKind::Unsupported,
+                    format!("method '{name}' of {} is not supported", other.class_name()),
+                ));
+            }
+        };
+        match slot {
+            Slot::Local(n) => self.set_local(n, updated),
+            Slot::Const(n) => {
+                self.constants.insert(n, updated);
+            }
+        }
+        Ok(Some(result))
+    }
+}

@@ -1,0 +1,349 @@
+//! The tree-walking evaluator over prism's syntax tree.
+//!
+//! This module holds the [`Interpreter`] (the configuration) and the state of one evaluation;
+//! the work is split by what is evaluated:
+//!
+//! * [`nodes`]: syntax-tree nodes (literals, variables, operators, conditionals, `rescue`);
+//! * [`calls`]: call dispatch, to built-ins, `def` helpers ([`defs`]) or the [`Dsl`];
+//!   [`blocks`]: running blocks; [`flow`]: `next`, `break` and `return`; [`in_place`]:
+//!   calls that change their receiver (`<<`, `[]=`, `merge!`);
+//! * [`builtins`]: `File`, `IO`, `Dir`, `ENV`, `YAML`, `JSON` and the methods of values;
+//! * [`nbsp`]: the U+00A0 clean-up done before parsing.
+//!
+//! A DSL is a table of handlers on top of [`dsl`]'s small API; file access goes through
+//! [`fs`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ruby_prism::{DefNode, Node};
+
+use super::error::{ErrorKind, EvalError, Warning};
+use super::value::Value;
+
+mod blocks;
+mod builtins;
+mod calls;
+mod defs;
+mod dsl;
+mod flow;
+mod fs;
+mod in_place;
+mod nbsp;
+mod nodes;
+
+pub use dsl::{Block, Call, Dsl};
+pub use fs::{FileSystem, StdFs};
+
+use flow::{block_exit_at, block_exit_outside_block};
+use nbsp::replace_nbsp;
+
+/// The hook behind `YAML.load_file(path)`: returns the document as a [`Value`] or a message.
+pub type YamlLoader = dyn Fn(&Path) -> Result<Value, String> + Send + Sync;
+
+/// The evaluator's configuration: environment, file access and hooks. Cheap to share; one
+/// `Interpreter` can evaluate many files.
+#[derive(Clone)]
+pub struct Interpreter {
+    env: HashMap<String, String>,
+    fs: Arc<dyn FileSystem>,
+    yaml: Option<Arc<YamlLoader>>,
+    cwd: Option<PathBuf>,
+    dir_glob: bool,
+}
+
+impl std::fmt::Debug for Interpreter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interpreter")
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("yaml_hook", &self.yaml.is_some())
+            .field("cwd", &self.cwd)
+            .field("dir_glob", &self.dir_glob)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Interpreter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The result of evaluating a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The value of the last statement.
+    pub value: Value,
+    /// Non-fatal findings, e.g. one per line where U+00A0 was treated as a space.
+    pub warnings: Vec<Warning>,
+}
+
+impl Interpreter {
+    /// An interpreter with an empty `ENV`, the real file system and no YAML hook.
+    pub fn new() -> Self {
+        Self {
+            env: HashMap::new(),
+            fs: Arc::new(StdFs),
+            yaml: None,
+            cwd: None,
+            dir_glob: false,
+        }
+    }
+
+    /// Sets what `ENV` contains (the process environment is never read implicitly).
+    #[must_use]
+    pub fn with_env(mut self, env: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.env = env.into_iter().collect();
+        self
+    }
+
+    /// Replaces the file access used by `File.read`, `File.exist?`, ....
+    #[must_use]
+    pub fn with_fs(mut self, fs: Arc<dyn FileSystem>) -> Self {
+        self.fs = fs;
+        self
+    }
+
+    /// Supplies `YAML.load_file(path)`; without it the call is an error.
+    #[must_use]
+    pub fn with_yaml_loader(
+        mut self,
+        f: impl Fn(&Path) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.yaml = Some(Arc::new(f));
+        self
+    }
+
+    /// The working directory that relative paths (`File.read('x')`, `File.expand_path('x')`, a
+    /// relative `__FILE__`) resolve against, as Ruby's current directory would be; default: the
+    /// process's current directory.
+    #[must_use]
+    pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Allows `Dir.glob(pattern)` / `Dir[pattern]`, confined to the working directory (see
+    /// [`Interpreter::with_cwd`]); off by default, where it is an unsupported construct.
+    #[must_use]
+    pub fn with_dir_glob(mut self, allow: bool) -> Self {
+        self.dir_glob = allow;
+        self
+    }
+
+    /// Parses and evaluates `source` (the contents of `file`) against `dsl`.
+    ///
+    /// U+00A0 no-break spaces are treated as spaces (one [`Warning`] per affected line).
+    pub fn eval(
+        &self,
+        source: &str,
+        file: &Path,
+        dsl: &mut dyn Dsl,
+    ) -> Result<Evaluation, EvalError> {
+        let mut warnings = Vec::new();
+        let cleaned;
+        let src: &str = if source.contains('\u{a0}') {
+            cleaned = replace_nbsp(source, file, &mut warnings);
+            &cleaned
+        } else {
+            source
+        };
+        let result = ruby_prism::parse(src.as_bytes());
+        let mut run = Run::new(self, file, src);
+        let base_marker = 0u8;
+        run.stack_base = std::ptr::addr_of!(base_marker) as usize;
+        if let Some(diag) = result.errors().next() {
+            let extra = result.errors().count() - 1;
+            let mut message = format!("syntax error: {}", String::from_utf8_lossy(diag.message()));
+            if extra > 0 {
+                message.push_str(&format!(" (and {extra} more)"));
+            }
+            if let Some(keyword) = block_exit_at(&result.node(), diag.location().start()) {
+                message = format!("syntax error: {}", block_exit_outside_block(keyword));
+                if extra > 0 {
+                    message.push_str(&format!(" (and {extra} more)"));
+                }
+            }
+            return Err(run.eval_error(diag.location().start(), ErrorKind::Syntax, message));
+        }
+        let value = run
+            .eval(&result.node(), dsl)
+            .map_err(|flow| run.misplaced_exit(flow))?;
+        Ok(Evaluation { value, warnings })
+    }
+}
+
+/// Why evaluating a node ended without a value: an error, or one of Ruby's non-local exits
+/// travelling up to the construct that completes it. `at` is the byte offset of the keyword.
+#[derive(Debug)]
+enum Flow {
+    /// A positioned error; ends the evaluation unless a `rescue` catches a runtime error.
+    Error(EvalError),
+    /// `next [value]`: ends the current run of a block, whose value it gives
+    /// (completed in [`Run::call_block`]).
+    Next { value: Value, at: u32 },
+    /// `break [value]`: ends the call the block was given to, which returns `value`
+    /// (completed where that call is dispatched; a DSL block just ends).
+    Break { value: Value, at: u32 },
+    /// `return [value]`: ends the innermost `def` method call, which returns `value`
+    /// (completed in [`Run::call_def`]).
+    Return { value: Value, at: u32 },
+}
+
+/// An evaluation result: a value, or why there is none.
+type R<T> = Result<T, Flow>;
+
+/// Upper bound on strings and arrays a file may build with `*` or `[]=` (a sandbox must not
+/// be made to allocate without limit).
+const MAX_BUILT_SIZE: usize = 16 << 20;
+
+/// Upper bound on `n.times { .. }` (a sandbox must not be made to spin without limit).
+const MAX_ITERATIONS: i64 = 1_000_000;
+
+/// How deeply evaluation may nest before it is stopped.
+const MAX_DEPTH: usize = 10_000;
+
+/// How much stack evaluation may use (measured from where it started), so nested literals,
+/// recursive `def` helpers or nested blocks end in an error instead of overflowing the stack,
+/// even on 2 MiB threads and in debug builds where frames are large.
+const STACK_BUDGET: usize = 1 << 20;
+
+/// State of one evaluation.
+struct Run<'i, 'pr> {
+    interp: &'i Interpreter,
+    file: &'i Path,
+    src: &'i str,
+    line_starts: Vec<usize>,
+    scopes: Vec<HashMap<String, Value>>,
+    constants: HashMap<String, Value>,
+    defs: HashMap<String, std::rc::Rc<DefNode<'pr>>>,
+    depth: usize,
+    /// Address of a local in [`Interpreter::eval`]; stack use is measured from it.
+    stack_base: usize,
+    /// How many blocks are running in the current method body (or the file's top level):
+    /// `next`/`break` are valid only when this is not zero.
+    block_depth: usize,
+    /// How many `def` method calls are running: `return` is valid only when this is not zero.
+    def_depth: usize,
+    /// A `return` that left a block given to a DSL method: the [`Block`] trait can only hand
+    /// the handler an error, so the return is parked here and completed once the handler is
+    /// back (see [`Run::dsl_call`]).
+    pending_return: Option<(Value, u32)>,
+}
+
+/// A name from the syntax tree (identifiers are UTF-8 in practice; lossy otherwise).
+fn name_of(id: &ruby_prism::ConstantId<'_>) -> String {
+    String::from_utf8_lossy(id.as_slice()).into_owned()
+}
+
+impl<'i, 'pr> Run<'i, 'pr> {
+    fn new(interp: &'i Interpreter, file: &'i Path, src: &'i str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+        Self {
+            interp,
+            file,
+            src,
+            line_starts,
+            scopes: vec![HashMap::new()],
+            constants: HashMap::new(),
+            defs: HashMap::new(),
+            depth: 0,
+            stack_base: 0,
+            block_depth: 0,
+            def_depth: 0,
+            pending_return: None,
+        }
+    }
+
+    /// 1-based (line, column-in-characters) of a byte offset.
+    fn position(&self, offset: u32) -> (u32, u32) {
+        let offset = (offset as usize).min(self.src.len());
+        let idx = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[idx];
+        let col = self
+            .src
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
+        (
+            u32::try_from(idx + 1).unwrap_or(u32::MAX),
+            u32::try_from(col + 1).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// A positioned error at byte `offset`.
+    fn eval_error(&self, offset: u32, kind: ErrorKind, message: impl Into<String>) -> EvalError {
+        let (line, column) = self.position(offset);
+        EvalError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// [`Run::eval_error`] as the error of an evaluation result.
+    fn error(&self, offset: u32, kind: ErrorKind, message: impl Into<String>) -> Flow {
+        Flow::Error(self.eval_error(offset, kind, message))
+    }
+
+    /// A Ruby runtime error (what `rescue` catches) at byte `start`.
+    fn runtime(&self, start: u32, msg: impl Into<String>) -> Flow {
+        self.error(start, ErrorKind::Runtime, msg)
+    }
+
+    /// `WHAT not supported` at `node`: a construct the sandbox does not evaluate.
+    fn unsupported(&self, node: &Node<'_>, what: &str) -> Flow {
+        self.error(
+            node.location().start(),
+            ErrorKind::Unsupported,
+            format!("{what} not supported"),
+        )
+    }
+
+    // ----- variables -------------------------------------------------------------------
+
+    fn get_local(&self, name: &str) -> Option<&Value> {
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    fn set_local(&mut self, name: String, value: Value) {
+        for scope in self.scopes.iter_mut().rev() {
+            if let Some(slot) = scope.get_mut(&name) {
+                *slot = value;
+                return;
+            }
+        }
+        if let Some(top) = self.scopes.last_mut() {
+            top.insert(name, value);
+        }
+    }
+
+    fn file_str(&self) -> String {
+        self.file.to_string_lossy().into_owned()
+    }
+
+    /// The working directory relative paths resolve against, as in Ruby: the configured one,
+    /// else the process's.
+    fn base_dir(&self) -> PathBuf {
+        if let Some(cwd) = &self.interp.cwd {
+            return cwd.clone();
+        }
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    }
+
+    /// A path from the file, resolved against the working directory as Ruby would.
+    fn resolve(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir().join(path)
+        }
+    }
+}
