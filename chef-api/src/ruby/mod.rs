@@ -81,7 +81,10 @@ pub mod fnmatch;
 mod value;
 
 pub use error::{CallError, ErrorKind, EvalError, Warning};
-pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, StdFs, YamlLoader};
+pub use eval::{
+    Block, Call, Dsl, EVAL_STACK_BYTES, Evaluation, FileSystem, Interpreter, MAX_NESTING,
+    MAX_READ_BYTES, MAX_SOURCE_BYTES, MAX_STEPS, StdFs, YamlLoader,
+};
 pub use value::Value;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::*;
 mod builtins;
 mod flow;
 mod language;
+mod limits;
 mod rejections;
 
 /// (name, args, kwargs, line) of one call.
