@@ -62,3 +62,56 @@ fn every_seed_of_a_parser_that_reads_fixtures_is_accepted() {
     }
     targets::cleanup();
 }
+
+/// Answers every call: measures what real files cost, whatever they call.
+struct Anything;
+
+impl chef_api::ruby::Dsl for Anything {
+    fn responds_to(&self, _name: &str) -> bool {
+        true
+    }
+    fn call(
+        &mut self,
+        _call: chef_api::ruby::Call,
+        block: Option<&mut dyn chef_api::ruby::Block>,
+    ) -> Result<chef_api::ruby::Value, chef_api::ruby::CallError> {
+        if let Some(b) = block {
+            b.call(self, Vec::new())
+                .map_err(|e| chef_api::ruby::CallError::Eval(Box::new(e)))?;
+        }
+        Ok(chef_api::ruby::Value::Nil)
+    }
+}
+
+/// The sandbox's step budget is set from real files: every metadata.rb fixture (real
+/// cookbooks' files and idioms) must use less than a thousandth of it.
+#[test]
+fn real_metadata_files_stay_far_below_the_step_budget() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/metadata");
+    let mut measured = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
+        let file = entry.path().join("metadata.rb");
+        let Ok(src) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let interp = chef_api::ruby::Interpreter::new().with_cwd(entry.path());
+        if let Ok(ev) = interp.eval(&src, &file, &mut Anything) {
+            measured.push((ev.steps, entry.file_name()));
+        }
+    }
+    measured.sort();
+    assert!(
+        measured.len() >= 20,
+        "only {} fixtures evaluated",
+        measured.len()
+    );
+    let (most, name) = measured.last().unwrap();
+    eprintln!(
+        "metadata.rb steps: most {most} ({name:?}), median {}",
+        measured[measured.len() / 2].0
+    );
+    assert!(
+        *most < chef_api::ruby::MAX_STEPS / 1000,
+        "{name:?} used {most} steps"
+    );
+}

@@ -80,6 +80,8 @@ pub struct Evaluation {
     pub value: Value,
     /// Non-fatal findings, e.g. one per line where U+00A0 was treated as a space.
     pub warnings: Vec<Warning>,
+    /// Evaluation steps used (syntax-tree nodes evaluated; the budget is [`MAX_STEPS`]).
+    pub steps: u64,
 }
 
 impl Interpreter {
@@ -239,7 +241,11 @@ impl Interpreter {
         let value = run
             .eval(&result.node(), dsl)
             .map_err(|flow| run.misplaced_exit(flow))?;
-        Ok(Evaluation { value, warnings })
+        Ok(Evaluation {
+            value,
+            warnings,
+            steps: run.steps,
+        })
     }
 }
 
@@ -279,7 +285,7 @@ const MAX_BUILT_TOTAL: usize = 256 << 20;
 const MAX_ITERATIONS: i64 = 1_000_000;
 
 /// Upper bound on the evaluation steps (syntax-tree nodes evaluated) of one file.
-pub const MAX_STEPS: u64 = 5_000_000;
+pub const MAX_STEPS: u64 = 1_000_000;
 
 /// How deeply evaluation may nest before it is stopped.
 const MAX_DEPTH: usize = 10_000;

@@ -77,18 +77,18 @@ fn strings_and_arrays_cannot_grow_without_limit() {
 
 #[test]
 fn appending_is_linear_and_keeps_ruby_semantics() {
-    // 200,000 appends: quadratic copying would be 2e10 element copies.
+    // 100,000 appends: quadratic copying would be 5e9 element copies.
     let (_, ev) = run(
-        "a = []\n200_000.times { |i| a << i }\nh = {}\n1000.times { |i| h[i] = i }\nb = (a << 5)\n[a.size, h.size, b.size]",
+        "a = []\n100_000.times { |i| a << i }\nh = {}\n1000.times { |i| h[i] = i }\nb = (a << 5)\n[a.size, h.size, b.size]",
         &[],
     )
     .unwrap();
     assert_eq!(
         ev.value,
         Value::Array(vec![
-            Value::Int(200_001),
+            Value::Int(100_001),
             Value::Int(1000),
-            Value::Int(200_001)
+            Value::Int(100_001)
         ])
     );
     // A failed in-place call (rescued) leaves the variable as it was.
