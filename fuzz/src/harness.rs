@@ -3,12 +3,12 @@
 //! * [`run_isolated`] runs one input on a fresh thread with a [`Limits::stack`] stack (256
 //!   KiB: a stack overflow shows up as it would on a small worker thread), a memory ceiling
 //!   (the counting allocator of [`crate::alloc`]) and a wall-clock watchdog. Replays use it.
-//! * [`fuzz_worker`] is the loop: mutate, write the input to a "current input" file, run it on a
-//!   long-lived small-stack thread, keep it in the corpus when its outcome is new. A panic is
-//!   caught and saved at once; an input over [`Limits::time`] is measured again by CPU time
-//!   (the machine is shared, so wall time alone would blame load) and saved if its CPU time is
-//!   over the limit too; one that does not finish within [`Limits::hard_time`] is saved and
-//!   the worker exits.
+//! * [`fuzz_worker`] is the loop, on one small-stack thread: mutate, write the input to a
+//!   "current input" file, run it, keep it in the corpus when its outcome is new. A panic is
+//!   caught and saved at once; an input over [`Limits::time`] is run again and judged by CPU
+//!   time (the machine is shared, so wall time alone would blame load), saved if its CPU time
+//!   is over the limit too; a watchdog saves one that does not finish within
+//!   [`Limits::hard_time`] and ends the worker.
 //! * [`supervise`] runs workers as child processes: when one dies (stack overflow, memory
 //!   ceiling: both abort the process), the current-input file tells which input did it, it is
 //!   saved by kind (`stack-overflow`, `oom`, `crash`), and a new worker goes on.
@@ -249,10 +249,22 @@ impl Stats {
     }
 }
 
-type Job = (Vec<u8>, mpsc::Sender<Result<String, String>>);
+/// Milliseconds since the Unix epoch (the watchdog's clock).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// When the input running now started (ms since the epoch; 0: none is running).
+static RUNNING_SINCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The fuzz loop of one worker process: runs `target` for `seconds` or `max_execs` inputs,
 /// writing each input to `current` before running it. Prints `STATS` lines to stdout.
+///
+/// The loop runs on one small-stack thread (no hand-off per input: on a loaded machine every
+/// thread switch costs a scheduler time slice); the main thread is a watchdog that saves the
+/// current input and ends the process when one runs past [`Limits::hard_time`].
 pub fn fuzz_worker(
     target: &Target,
     seconds: u64,
@@ -260,9 +272,47 @@ pub fn fuzz_worker(
     seed: u64,
     current: &Path,
 ) -> Stats {
-    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::Ordering;
     quiet_panics();
     let limits = Limits::standard();
+    let t = *target;
+    let path = current.to_path_buf();
+    let worker = std::thread::Builder::new()
+        .name(format!("fuzz-{}", target.name))
+        .stack_size(limits.stack)
+        .spawn(move || fuzz_loop(&t, seconds, max_execs, seed, &path, &limits))
+        .expect("worker thread");
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if worker.is_finished() {
+            break;
+        }
+        let since = RUNNING_SINCE.load(Ordering::Relaxed);
+        if since != 0 && now_ms().saturating_sub(since) > limits.hard_time.as_millis() as u64 {
+            alloc::set_ceiling(usize::MAX);
+            let input = std::fs::read(current).unwrap_or_default();
+            let _ = save_finding(target.name, "timeout", &input);
+            eprintln!("fuzz: an input ran past {:?}; saved", limits.hard_time);
+            let _ = std::io::stdout().flush();
+            crate::targets::cleanup();
+            std::process::exit(3);
+        }
+    }
+    let stats = worker.join().unwrap_or_default();
+    crate::targets::cleanup();
+    stats
+}
+
+fn fuzz_loop(
+    target: &Target,
+    seconds: u64,
+    max_execs: u64,
+    seed: u64,
+    current: &Path,
+    limits: &Limits,
+) -> Stats {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::Ordering;
     let mut rng = Rng::new(seed);
     let mut corpus: Vec<Vec<u8>> = (target.seeds)();
     corpus.retain(|s| s.len() <= mutate::MAX_INPUT);
@@ -277,18 +327,7 @@ pub fn fuzz_worker(
         .truncate(true)
         .open(current)
         .expect("current-input file");
-    let (job_tx, job_rx) = mpsc::channel::<Job>();
     let run = target.run;
-    std::thread::Builder::new()
-        .name(format!("fuzz-{}", target.name))
-        .stack_size(limits.stack)
-        .spawn(move || {
-            for (input, reply) in job_rx {
-                let r = std::panic::catch_unwind(|| run(&input)).map_err(|p| panic_text(&*p));
-                let _ = reply.send(r);
-            }
-        })
-        .expect("worker thread");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut last_report = Instant::now();
     let mut pending_seeds = corpus.clone().into_iter();
@@ -303,71 +342,49 @@ pub fn fuzz_worker(
         };
         let _ = cur.set_len(0);
         let _ = cur.write_all_at(&input, 0);
-        let (reply_tx, reply_rx) = mpsc::channel();
         alloc::reset_peak();
         let base = alloc::live();
         alloc::set_ceiling(base.saturating_add(limits.memory));
         let started = Instant::now();
-        if job_tx.send((input.clone(), reply_tx.clone())).is_err() {
-            break;
-        }
-        let result = match reply_rx.recv_timeout(limits.time) {
-            Ok(r) => Some(r),
-            Err(_) => {
-                // Over the limit by wall clock: wait up to the hard limit, then measure the
-                // input again by CPU time on its own.
-                match reply_rx.recv_timeout(limits.hard_time.saturating_sub(limits.time)) {
-                    Err(_) => {
-                        alloc::set_ceiling(usize::MAX);
-                        let _ = save_finding(target.name, "timeout", &input);
-                        stats.findings += 1;
-                        stats.execs += 1;
-                        stats.corpus = corpus.len() as u64;
-                        println!("{}", stats.line());
-                        let _ = std::io::stdout().flush();
-                        eprintln!("fuzz: an input ran past {:?}; saved", limits.hard_time);
-                        crate::targets::cleanup();
-                        std::process::exit(3);
-                    }
-                    Ok(_) => {
-                        let cpu0 = process_cpu();
-                        let again = Instant::now();
-                        let _ = job_tx.send((input.clone(), reply_tx.clone()));
-                        let r = reply_rx.recv_timeout(limits.hard_time).ok();
-                        let cpu = process_cpu().saturating_sub(cpu0);
-                        if cpu > limits.time && again.elapsed() > limits.time {
-                            let _ = save_finding(target.name, "slow", &input);
-                            stats.findings += 1;
-                            eprintln!("fuzz: an input took {cpu:?} of CPU; saved");
-                        } else {
-                            stats.load_spikes += 1;
-                        }
-                        r
-                    }
-                }
-            }
-        };
+        RUNNING_SINCE.store(now_ms().max(1), Ordering::Relaxed);
+        let result = std::panic::catch_unwind(|| run(&input)).map_err(|p| panic_text(&*p));
+        RUNNING_SINCE.store(0, Ordering::Relaxed);
         let elapsed = started.elapsed();
         alloc::set_ceiling(usize::MAX);
         stats.execs += 1;
         stats.max_peak = stats
             .max_peak
             .max(alloc::peak().saturating_sub(base) as u64);
-        if elapsed <= limits.time {
+        if elapsed > limits.time {
+            // Over the limit by wall clock: run it again alone and judge by CPU time (the
+            // machine is shared, so wall time alone would blame load).
+            let cpu0 = process_cpu();
+            let again = Instant::now();
+            RUNNING_SINCE.store(now_ms().max(1), Ordering::Relaxed);
+            let _ = std::panic::catch_unwind(|| run(&input));
+            RUNNING_SINCE.store(0, Ordering::Relaxed);
+            let cpu = process_cpu().saturating_sub(cpu0);
+            if cpu > limits.time && again.elapsed() > limits.time {
+                let _ = save_finding(target.name, "slow", &input);
+                stats.findings += 1;
+                eprintln!("fuzz: an input took {cpu:?} of CPU; saved");
+            } else {
+                stats.load_spikes += 1;
+            }
+        } else {
             stats.max_wall_us = stats.max_wall_us.max(elapsed.as_micros() as u64);
         }
         match result {
-            Some(Ok(key)) if !seen.contains(&key) && corpus.len() < 4096 => {
+            Ok(key) if !seen.contains(&key) && corpus.len() < 4096 => {
                 seen.insert(key);
                 corpus.push(input);
             }
-            Some(Ok(_)) => {}
-            Some(Err(msg)) => {
+            Ok(_) => {}
+            Err(msg) => {
                 let _ = save_finding(target.name, "panic", &input);
                 stats.findings += 1;
                 eprintln!("fuzz: panic: {msg}");
             }
-            None => {}
         }
         if last_report.elapsed() > Duration::from_secs(2) {
             stats.corpus = corpus.len() as u64;
@@ -379,7 +396,6 @@ pub fn fuzz_worker(
     stats.corpus = corpus.len() as u64;
     println!("{}", stats.line());
     let _ = std::io::stdout().flush();
-    crate::targets::cleanup();
     stats
 }
 
@@ -404,7 +420,14 @@ pub fn supervise(
     seed: u64,
 ) -> RunReport {
     let started = Instant::now();
-    let state = std::env::temp_dir().join(format!("chef-sync-fuzz-state-{}", std::process::id()));
+    // The current-input file is rewritten before every input: on tmpfs when there is one.
+    let shm = Path::new("/dev/shm");
+    let tmp = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let state = tmp.join(format!("chef-sync-fuzz-state-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&state);
     let current = state.join(format!("{}.cur", target.name));
     let stderr_path = state.join(format!("{}.stderr", target.name));
