@@ -282,13 +282,31 @@ pub fn fuzz_worker(
         .stack_size(limits.stack)
         .spawn(move || fuzz_loop(&t, seconds, max_execs, seed, &path, &limits))
         .expect("worker thread");
+    // (input start, process CPU time when it was first seen past the hard limit)
+    let mut suspect: Option<(u64, Duration)> = None;
     loop {
         std::thread::sleep(Duration::from_millis(100));
         if worker.is_finished() {
             break;
         }
         let since = RUNNING_SINCE.load(Ordering::Relaxed);
-        if since != 0 && now_ms().saturating_sub(since) > limits.hard_time.as_millis() as u64 {
+        let waited = now_ms().saturating_sub(since);
+        if since == 0 || waited <= limits.hard_time.as_millis() as u64 {
+            suspect = None;
+            continue;
+        }
+        // Past the hard limit by wall clock. On a loaded machine a starved process gets there
+        // too, so it is a hang only if the input goes on burning CPU (another `time` of it),
+        // or if it is still running after ten times the hard limit.
+        let cpu = process_cpu();
+        let (first_since, cpu0) = *suspect.get_or_insert((since, cpu));
+        if first_since != since {
+            suspect = Some((since, cpu));
+            continue;
+        }
+        let burning = cpu.saturating_sub(cpu0) > limits.time;
+        let forever = waited > 10 * limits.hard_time.as_millis() as u64;
+        if burning || forever {
             alloc::set_ceiling(usize::MAX);
             let input = std::fs::read(current).unwrap_or_default();
             let _ = save_finding(target.name, "timeout", &input);
@@ -466,6 +484,9 @@ pub fn supervise(
         report.stats.merge(&last);
         let ok = status.as_ref().is_ok_and(|s| s.success());
         let timed_out = status.as_ref().is_ok_and(|s| s.code() == Some(3));
+        if timed_out {
+            report.stats.findings += 1;
+        }
         if !ok && !timed_out {
             let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             let kind = if err.contains("overflowed its stack") {

@@ -54,7 +54,8 @@
 //! | limit | value | why |
 //! |---|---|---|
 //! | stack | parsing and evaluation run on a thread of their own with [`EVAL_STACK_BYTES`] (64 MiB) of stack | the caller's thread may have a small stack; prism recurses up to 10,000 levels |
-//! | source size | [`MAX_SOURCE_BYTES`] (4 MiB) | |
+//! | source size | [`MAX_SOURCE_BYTES`] (256 KiB) | real files are a few KiB; prism's time on hostile input grows faster than linearly |
+//! | operator runs | [`MAX_OPERATOR_CHAIN`] (256) operator characters (`!+-~*&`) in a row outside strings and comments | prism parses unary chains in quadratic time (the fuzzer found a 64 KiB `+++…` taking 0.4 s) |
 //! | nesting | [`MAX_NESTING`] (1,000) levels of brackets, braces, parentheses, `#{}` and `do`/`begin`/`def`/`case` blocks, checked by a scan before prism parses | deep nesting is the cheap way to make a parser recurse |
 //! | evaluation depth | 10,000 nested evaluations, and 32 MiB of the sandbox's stack | recursive `def` helpers, nested blocks |
 //! | steps | [`MAX_STEPS`] (1,000,000) syntax-tree nodes evaluated per file | loops (`times`, `each`) and recursion; the real metadata.rb files in `tests/data/metadata` use at most 70 (the fuzz crate measures them) |
@@ -107,7 +108,7 @@ mod value;
 pub use error::{CallError, ErrorKind, EvalError, Warning};
 pub use eval::{
     Block, Call, Dsl, EVAL_STACK_BYTES, Evaluation, FileSystem, Interpreter, MAX_NESTING,
-    MAX_READ_BYTES, MAX_SOURCE_BYTES, MAX_STEPS, StdFs, YamlLoader,
+    MAX_OPERATOR_CHAIN, MAX_READ_BYTES, MAX_SOURCE_BYTES, MAX_STEPS, StdFs, YamlLoader,
 };
 pub use value::Value;
 

@@ -206,11 +206,20 @@ impl Interpreter {
                 format!("file larger than {MAX_SOURCE_BYTES} bytes (sandbox limit)"),
             ));
         }
-        if let Some(at) = nesting::too_deep(source.as_bytes(), MAX_NESTING) {
-            return Err(limit_at(
-                at,
-                format!("nesting deeper than {MAX_NESTING} levels (sandbox limit)"),
-            ));
+        match nesting::scan(source.as_bytes(), MAX_NESTING, MAX_OPERATOR_CHAIN) {
+            None => {}
+            Some((at, nesting::Excess::Nesting)) => {
+                return Err(limit_at(
+                    at,
+                    format!("nesting deeper than {MAX_NESTING} levels (sandbox limit)"),
+                ));
+            }
+            Some((at, nesting::Excess::OperatorChain)) => {
+                return Err(limit_at(
+                    at,
+                    format!("more than {MAX_OPERATOR_CHAIN} operators in a row (sandbox limit)"),
+                ));
+            }
         }
         let mut warnings = Vec::new();
         let cleaned;
@@ -290,8 +299,13 @@ pub const MAX_STEPS: u64 = 1_000_000;
 /// How deeply evaluation may nest before it is stopped.
 const MAX_DEPTH: usize = 10_000;
 
-/// Largest source the sandbox parses.
-pub const MAX_SOURCE_BYTES: usize = 4 << 20;
+/// Largest source the sandbox parses (real metadata.rb, knife.rb and Berksfiles are a few
+/// KiB; prism's time on hostile input grows faster than linearly).
+pub const MAX_SOURCE_BYTES: usize = 256 << 10;
+
+/// Longest run of operator characters (`!+-~*&`, blanks between) outside strings and
+/// comments: prism parses a chain of unary operators in time quadratic in its length.
+pub const MAX_OPERATOR_CHAIN: usize = 256;
 
 /// Deepest nesting of brackets, braces, parentheses and `do`/`begin`/`def`/`case` ... `end`
 /// blocks, checked by a scan of the source before prism parses it.

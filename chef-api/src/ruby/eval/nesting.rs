@@ -5,6 +5,23 @@
 
 /// The byte offset of the first opener past `limit` levels, or `None`.
 pub(super) fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
+    scan(src, limit, usize::MAX).map(|(at, _)| at)
+}
+
+/// What [`scan`] found too deep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Excess {
+    /// Brackets, interpolation or blocks nested past the limit.
+    Nesting,
+    /// A run of operator characters (`!`, `+`, `-`, `~`, `*`, `&`, spaces between) past the
+    /// limit: prism parses a chain of unary operators recursively, in time quadratic in its
+    /// length.
+    OperatorChain,
+}
+
+/// The first place where nesting passes `limit` or an operator run passes `chain_limit`.
+pub(super) fn scan(src: &[u8], limit: usize, chain_limit: usize) -> Option<(usize, Excess)> {
+    let mut chain = 0usize;
     let mut depth = 0usize;
     // The quote of the string being skipped, and how many `#{` are open inside strings.
     let mut quote: Option<u8> = None;
@@ -20,7 +37,7 @@ pub(super) fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
                 b'\\' => i += 1,
                 b'#' if q == b'"' && src.get(i + 1) == Some(&b'{') => {
                     if let Some(at) = open(&mut depth, i) {
-                        return Some(at);
+                        return Some((at, Excess::Nesting));
                     }
                     i += 1;
                 }
@@ -31,6 +48,21 @@ pub(super) fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
             continue;
         }
         match b {
+            b'!' | b'+' | b'-' | b'~' | b'*' | b'&' => {
+                chain += 1;
+                if chain > chain_limit {
+                    return Some((i, Excess::OperatorChain));
+                }
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            _ => chain = 0,
+        }
+        match b {
             b'#' => {
                 while i < src.len() && src[i] != b'\n' {
                     i += 1;
@@ -39,7 +71,7 @@ pub(super) fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
             b'"' | b'\'' | b'`' => quote = Some(b),
             b'(' | b'[' | b'{' => {
                 if let Some(at) = open(&mut depth, i) {
-                    return Some(at);
+                    return Some((at, Excess::Nesting));
                 }
             }
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -55,7 +87,7 @@ pub(super) fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
                     match word {
                         b"do" | b"begin" | b"def" | b"case" | b"class" | b"module" => {
                             if let Some(at) = open(&mut depth, start) {
-                                return Some(at);
+                                return Some((at, Excess::Nesting));
                             }
                         }
                         b"end" => depth = depth.saturating_sub(1),
@@ -88,5 +120,16 @@ mod tests {
         assert_eq!(too_deep(b"\"a#{x}\"", 0), Some(2));
         // Method names are not keywords.
         assert_eq!(too_deep(b"x.end; x.do; def?; begin:", 0), None);
+    }
+
+    #[test]
+    fn long_operator_chains_are_found_outside_strings_and_comments() {
+        use super::{Excess, scan};
+        assert_eq!(scan(b"x = !!!! - + y", 10, 6), None);
+        assert_eq!(
+            scan(b"x = !!!! - + - y", 10, 6),
+            Some((13, Excess::OperatorChain))
+        );
+        assert_eq!(scan(b"# ---------\n'+++++++++'", 10, 6), None);
     }
 }

@@ -38,9 +38,9 @@ fn deep_nesting_is_refused_before_parsing_on_any_stack() {
 
 #[test]
 fn deep_unary_chains_parse_and_evaluate_on_the_sandbox_thread_not_the_callers() {
-    // Prism recurses once per unary operator (up to its own 10,000 levels); this runs on the
-    // sandbox's own thread, so a 256 KiB caller survives.
-    let src = format!("x = {}true", "!".repeat(9_000));
+    // Prism recurses once per unary operator; this runs on the sandbox's own thread, so a
+    // 256 KiB caller survives. Longer runs are refused before parsing.
+    let src = format!("x = {}true", "!".repeat(250));
     let r = on_small_stack(move || run(&src, &[]).map(|(_, ev)| ev.value));
     match r {
         Ok(v) => assert_eq!(v, Value::Bool(true)),
@@ -49,12 +49,17 @@ fn deep_unary_chains_parse_and_evaluate_on_the_sandbox_thread_not_the_callers() 
             "{e}"
         ),
     }
-    let src = format!("x = {}1", "-".repeat(20_000));
+    let src = format!("x = {}1", "- ".repeat(20_000));
     let e = on_small_stack(move || run(&src, &[]).unwrap_err());
+    assert_eq!(e.kind, ErrorKind::Limit, "{e}");
     assert!(
-        matches!(e.kind, ErrorKind::Limit | ErrorKind::Syntax),
+        e.message.contains("more than 256 operators in a row"),
         "{e}"
     );
+    // The fuzzer's case: a run of `+` after a call, 64 KiB long.
+    let src = format!("description IO.read(File.di{}", "+".repeat(65_000));
+    let e = run(&src, &[]).unwrap_err();
+    assert_eq!((e.kind, e.line), (ErrorKind::Limit, 1), "{e}");
 }
 
 #[test]
