@@ -4,7 +4,8 @@
 //! approximately (an interpolation inside a string still counts as a level).
 
 /// The byte offset of the first opener past `limit` levels, or `None`.
-pub(super) fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
+#[cfg(test)]
+fn too_deep(src: &[u8], limit: usize) -> Option<usize> {
     scan(src, limit, usize::MAX).map(|(at, _)| at)
 }
 
