@@ -53,6 +53,8 @@ impl<'pr> Run<'_, 'pr> {
         start: u32,
     ) -> R<Value> {
         let value_unused = std::mem::take(&mut self.block_value_unused);
+        // Every run of a block is a step, even of an empty one (`1_000_000.times { }`).
+        self.tick(start)?;
         match block {
             BlockArg::Sym(name) => {
                 if args.is_empty() {

@@ -69,6 +69,14 @@ fn runaway_loops_stop_after_the_step_budget() {
     assert_eq!(e.line, 3, "{e}");
 }
 
+/// Fuzz finding: empty blocks evaluated no node, so they escaped the step budget.
+#[test]
+fn empty_blocks_count_as_steps() {
+    let e = limit_err("x = 1\n1_000_000.times { }\n");
+    assert!(e.message.contains("steps"), "{e}");
+    assert_eq!(e.line, 2, "{e}");
+}
+
 #[test]
 fn strings_and_arrays_cannot_grow_without_limit() {
     let e = limit_err("s = 'ab'\n64.times { s = s + s }\n");

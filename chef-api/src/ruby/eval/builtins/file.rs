@@ -104,7 +104,12 @@ impl Run<'_, '_> {
     /// regular, or too large is a limit error.
     ///
     /// [`Interpreter::with_read_root`]: super::super::Interpreter::with_read_root
-    fn read_confined(&self, p: &str, what: &str, start: u32) -> R<String> {
+    pub(in crate::ruby::eval) fn read_confined(
+        &self,
+        p: &str,
+        what: &str,
+        start: u32,
+    ) -> R<String> {
         let fs = &self.interp.fs;
         let path = self.resolve(p);
         let real = fs
