@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::ChefClient;
+use super::body::{MAX_ERROR_BODY_BYTES, read_capped, read_prefix};
 use super::retry::retry_after;
 use super::send::Response;
 use crate::error::{Error, ResponseError, Result, redact_url};
@@ -133,7 +134,7 @@ impl ChefClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let wait = retry_after(resp.headers(), SystemTime::now());
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let body = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
                     let mut failure = ResponseError::new(status, "GET", &shown, &body);
                     failure.retry_after = wait;
                     Error::from_response(failure)
@@ -186,17 +187,20 @@ impl ChefClient {
                 Ok(resp) => {
                     let status: StatusCode = resp.status();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
-                        Ok(body) if status.is_success() => {
-                            return Ok(Response::new(status, headers, body, &method, shown));
+                    let limit = self.inner.max_response_bytes;
+                    if status.is_success() {
+                        match read_capped(resp, limit).await {
+                            Ok(body) => {
+                                return Ok(Response::new(status, headers, body, &method, shown));
+                            }
+                            Err(e) => e.into_error(method.as_str(), &shown, limit),
                         }
-                        Ok(body) => {
-                            let mut failure =
-                                ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
-                            failure.retry_after = retry_after(&headers, SystemTime::now());
-                            Error::from_response(failure)
-                        }
+                    } else {
+                        let body = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
+                        let mut failure =
+                            ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
+                        failure.retry_after = retry_after(&headers, SystemTime::now());
+                        Error::from_response(failure)
                     }
                 }
             };

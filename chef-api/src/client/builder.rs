@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::api_version::ApiVersionState;
+use super::body::DEFAULT_MAX_RESPONSE_BYTES;
 use super::clock::{Clock, Skew, SystemClock};
 use super::retry::RetryConfig;
 use super::tls::{TlsOptions, extra_roots};
@@ -23,7 +24,8 @@ pub const DEFAULT_CHEF_VERSION: &str = "18.4.12";
 /// Defaults: signing protocol 1.3 (stepping down to 1.1 once if the server rejects it),
 /// `X-Chef-Version` [`DEFAULT_CHEF_VERSION`], connect timeout 10 s, request timeout 60 s,
 /// [`RetryConfig::default`], the system clock, TLS verification on with the system roots,
-/// proxies from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+/// proxies from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+/// answers of at most [`DEFAULT_MAX_RESPONSE_BYTES`].
 #[derive(Debug, Clone)]
 pub struct ChefClientBuilder {
     server_url: String,
@@ -39,6 +41,7 @@ pub struct ChefClientBuilder {
     request_timeout: Duration,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
+    max_response_bytes: u64,
 }
 
 impl ChefClientBuilder {
@@ -57,6 +60,7 @@ impl ChefClientBuilder {
             request_timeout: Duration::from_secs(60),
             retry: RetryConfig::default(),
             clock: Arc::new(SystemClock),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -182,6 +186,17 @@ impl ChefClientBuilder {
         self
     }
 
+    /// The largest answer body the client buffers, in bytes (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`], 64 MiB). A larger one (by its `Content-Length`, or by
+    /// what actually arrives) is refused with [`Error::InvalidResponse`] naming the request,
+    /// before more than this is held in memory. Error answers keep only their first MiB.
+    /// [`ChefClient::download_stream`] streams and is not limited by this.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     /// Validates the configuration and builds the client.
     ///
     /// # Errors
@@ -248,6 +263,7 @@ impl ChefClientBuilder {
                 download_http,
                 retry: self.retry,
                 clock: self.clock,
+                max_response_bytes: self.max_response_bytes,
                 skew: Skew::default(),
                 api: ApiVersionState::new(),
             }),

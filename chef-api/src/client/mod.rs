@@ -23,6 +23,7 @@
 
 pub mod absolute;
 pub mod api_version;
+mod body;
 mod builder;
 pub mod clock;
 mod config_key;
@@ -36,6 +37,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use url::Url;
 
 pub use absolute::UploadBody;
+pub use body::DEFAULT_MAX_RESPONSE_BYTES;
 pub use builder::{ChefClientBuilder, DEFAULT_CHEF_VERSION};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config_key::{ChefConfigKey, parse_sign_version};
@@ -63,6 +65,8 @@ struct Inner {
     download_http: reqwest::Client,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
+    /// Ceiling on one buffered answer body.
+    max_response_bytes: u64,
     skew: clock::Skew,
     api: api_version::ApiVersionState,
 }
