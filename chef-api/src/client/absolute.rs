@@ -18,6 +18,9 @@ use super::retry::retry_after;
 use super::send::Response;
 use crate::error::{Error, ResponseError, Result, redact_url};
 
+/// Read size when an upload body is streamed from disk.
+const STREAM_READ: usize = 256 * 1024;
+
 /// The body of an unsigned upload. Files are re-opened for each attempt.
 #[derive(Debug, Clone)]
 pub enum UploadBody {
@@ -38,7 +41,8 @@ impl UploadBody {
                 };
                 let file = tokio::fs::File::open(path).await.map_err(io)?;
                 let len = file.metadata().await.map_err(io)?.len();
-                let stream = tokio_util::io::ReaderStream::new(file);
+                // Large reads: the default 4 KiB would be one blocking-pool hop per 4 KiB.
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_READ);
                 Ok((reqwest::Body::wrap_stream(stream), len))
             }
         }
