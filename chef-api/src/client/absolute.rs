@@ -126,7 +126,14 @@ impl ChefClient {
         let started = Instant::now();
         let mut retries = 0;
         loop {
-            let error = match self.inner.download_http.get(url.clone()).send().await {
+            let error = match self
+                .inner
+                .download_http
+                .get()?
+                .get(url.clone())
+                .send()
+                .await
+            {
                 Err(e) => Error::from_reqwest("GET", &shown, e),
                 Ok(resp) if resp.status().is_success() => {
                     let shown = shown.clone();
@@ -152,7 +159,7 @@ impl ChefClient {
     }
 
     async fn download_response(&self, url: &Url) -> Result<Response> {
-        let client = self.inner.download_http.clone();
+        let client = self.inner.download_http.get()?.clone();
         self.unsigned(Method::GET, url, |method, url| {
             let client = client.clone();
             async move { Ok(client.request(method, url)) }
