@@ -95,8 +95,9 @@ async fn run(args: Args) -> Result<String, String> {
     serde_json::to_string_pretty(&result).map_err(|e| e.to_string())
 }
 
+/// Also the entry point of the `raw` binary target (tests/bin/raw.rs) the tests run.
 #[tokio::main]
-async fn main() -> ExitCode {
+pub(crate) async fn main() -> ExitCode {
     let args = Args::parse();
     match run(args).await {
         Ok(json) => {
