@@ -33,6 +33,10 @@ pub const DEFAULT_HELD_BYTES: usize = 16 * 1024 * 1024;
 /// Default budget for bytes of PUTs in flight that are not held.
 pub const DEFAULT_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 
+/// Files read at the same time (each read is one blocking-pool thread: without a bound, a few
+/// hundred PUTs starting together grew the pool to dozens of threads).
+pub const READS_AT_ONCE: usize = 4;
+
 /// Budgets are counted in KiB so that a `u32` permit count covers any file.
 const UNIT: u64 = 1024;
 
@@ -42,6 +46,7 @@ pub struct SharedBodies {
     readers: usize,
     held_budget: Arc<Semaphore>,
     in_flight: Arc<Semaphore>,
+    reads: Semaphore,
     held: Mutex<HashMap<[u8; 16], Arc<Held>>>,
 }
 
@@ -90,6 +95,7 @@ impl SharedBodies {
             in_flight: Arc::new(Semaphore::new(
                 kib(in_flight.max(STREAM_CHUNK)).max(units(SMALL_FILE) as usize),
             )),
+            reads: Semaphore::new(READS_AT_ONCE),
             held: Mutex::new(HashMap::new()),
         }
     }
@@ -123,7 +129,7 @@ impl SharedBodies {
         if let Some(held) = self.held_entry(file) {
             let bytes = held
                 .bytes
-                .get_or_try_init(|| read_whole(path.clone()))
+                .get_or_try_init(|| self.read(path))
                 .await?
                 .clone();
             self.taken(file, &held);
@@ -134,9 +140,19 @@ impl SharedBodies {
         }
         let permit = self.in_flight_permit(file.size()).await;
         Ok(Body {
-            body: UploadBody::Bytes(read_whole(path.clone()).await?),
+            body: UploadBody::Bytes(self.read(path).await?),
             _in_flight: Some(permit),
         })
+    }
+
+    /// Reads a whole file, at most [`READS_AT_ONCE`] at a time.
+    async fn read(&self, path: &std::path::Path) -> Result<Bytes> {
+        let _reading = self
+            .reads
+            .acquire()
+            .await
+            .expect("the read limit is never closed");
+        read_whole(path.to_owned()).await
     }
 
     async fn in_flight_permit(&self, bytes: u64) -> OwnedSemaphorePermit {
