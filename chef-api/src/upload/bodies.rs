@@ -86,7 +86,8 @@ impl SharedBodies {
         Self::with_budgets(readers, DEFAULT_HELD_BYTES, DEFAULT_IN_FLIGHT_BYTES)
     }
 
-    /// Bodies with explicit budgets in bytes (`in_flight` at least one [`STREAM_CHUNK`]).
+    /// Bodies with explicit budgets in bytes (`in_flight` at least 1 MiB, the largest file read
+    /// whole).
     pub fn with_budgets(readers: usize, held: usize, in_flight: usize) -> Self {
         let kib = |b: usize| units(b as u64) as usize;
         Self {
