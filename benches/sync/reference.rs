@@ -179,21 +179,31 @@ async fn sync_one(
             let (bytes, md5) = &bodies[checksum];
             let url = v["url"].as_str().unwrap().to_owned();
             async move {
-                let resp = server
-                    .http
-                    .put(url)
-                    .header("Content-Type", "application/x-binary")
-                    .header("Accept", "application/json")
-                    .header(
-                        "Content-MD5",
-                        base64::engine::general_purpose::STANDARD.encode(md5),
-                    )
-                    .body(bytes.clone())
-                    .send()
-                    .await
-                    .expect("file PUT");
-                assert!(resp.status().is_success(), "file PUT: {}", resp.status());
-                let _ = resp.bytes().await;
+                // One retry on a transport error: thousands of connections opened at once
+                // through the proxies were reset now and then on a loaded machine.
+                for attempt in 0..2 {
+                    let sent = server
+                        .http
+                        .put(url.clone())
+                        .header("Content-Type", "application/x-binary")
+                        .header("Accept", "application/json")
+                        .header(
+                            "Content-MD5",
+                            base64::engine::general_purpose::STANDARD.encode(md5),
+                        )
+                        .body(bytes.clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(resp) => {
+                            assert!(resp.status().is_success(), "file PUT: {}", resp.status());
+                            let _ = resp.bytes().await;
+                            return;
+                        }
+                        Err(e) if attempt == 0 => eprintln!("reference: file PUT retried: {e}"),
+                        Err(e) => panic!("file PUT: {e}"),
+                    }
+                }
             }
         })
         .collect::<Vec<_>>();
