@@ -4,7 +4,8 @@
 //! hashed the repository, plus the manifests needed), then, unless it is a dry run,
 //! execute (sandbox, files, commit, manifests in dependency order). Both steps belong to
 //! [`ServerTarget`], which `chef_api::upload::Uploader` implements; the fan-out only runs the
-//! servers concurrently (a blocking-pool thread each), turns their results into [`ServerReport`]s and emits events. A server
+//! servers concurrently (a task each on the caller's runtime), turns their results into
+//! [`ServerReport`]s and emits events. A server
 //! that fails (or whose task panics) becomes a failed entry in the report; it never stops the
 //! others. With an [`ObjectSync`], the server's roles, environments and data bags are planned
 //! beside its cookbooks and written after them ([`crate::objects`]: bags, items, roles,
@@ -24,17 +25,17 @@ use crate::report::{CookbookOutcome, CookbookReport, ServerReport, millis};
 /// One server's upload steps, as the fan-out drives them.
 pub trait ServerTarget: Send + Sync + 'static {
     /// What planning needs before it needs the cookbooks: the listing and the API version.
-    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>>;
+    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> + Send;
 
     /// Decides, per cookbook, create / update / unchanged / frozen conflict.
     fn plan_with(
         &self,
         state: ServerState,
         cookbooks: &[Arc<LoadedCookbook>],
-    ) -> impl Future<Output = chef_api::Result<ServerPlan>>;
+    ) -> impl Future<Output = chef_api::Result<ServerPlan>> + Send;
 
     /// Carries out a plan; one result per cookbook.
-    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>>;
+    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> + Send;
 
     /// The server's client, for roles, environments and data bags; `None`: this target
     /// carries cookbooks only.
@@ -44,7 +45,7 @@ pub trait ServerTarget: Send + Sync + 'static {
 }
 
 impl ServerTarget for Uploader {
-    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> {
+    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> + Send {
         Uploader::server_state(self)
     }
 
@@ -52,11 +53,11 @@ impl ServerTarget for Uploader {
         &self,
         state: ServerState,
         cookbooks: &[Arc<LoadedCookbook>],
-    ) -> impl Future<Output = chef_api::Result<ServerPlan>> {
+    ) -> impl Future<Output = chef_api::Result<ServerPlan>> + Send {
         Uploader::plan_with(self, state, cookbooks)
     }
 
-    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> {
+    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> + Send {
         Uploader::execute(self, plan)
     }
 
@@ -88,11 +89,12 @@ pub struct ServerJob<T> {
     pub objects_state: Option<chef_api::Result<objects::ServerObjects>>,
 }
 
-/// Runs every job concurrently, each on its own thread of the blocking pool driving the
-/// server's future on the current runtime; one report per job, in job order.
+/// Runs every job concurrently, each as its own task on the current runtime; one report per
+/// job, in job order.
 ///
-/// A thread per server (rather than a task) spreads signing and hashing of several servers over
-/// all cores without requiring the target's futures to be `Send`.
+/// A task per server lets the runtime's worker threads spread signing of several servers over
+/// the cores; no thread is parked per server (there used to be one blocking-pool thread per
+/// server driving its future with `block_on`, which cost a thread and futex traffic each).
 ///
 /// # Panics
 /// When called outside a tokio runtime.
@@ -108,11 +110,8 @@ pub async fn run<T: ServerTarget>(
             let url = job.url.clone();
             let events = events.clone();
             let started = Instant::now();
-            let runtime = tokio::runtime::Handle::current();
             let task_events = events.clone();
-            let handle = tokio::task::spawn_blocking(move || {
-                runtime.block_on(run_one(job, dry_run, task_events))
-            });
+            let handle = tokio::spawn(run_one(job, dry_run, task_events));
             (name, url, events, started, handle)
         })
         .collect();

@@ -19,6 +19,9 @@ use super::retry::retry_after;
 use super::send::Response;
 use crate::error::{Error, ResponseError, Result, redact_url};
 
+/// Read size when an upload body is streamed from disk.
+const STREAM_READ: usize = 256 * 1024;
+
 /// The body of an unsigned upload. Files are re-opened for each attempt.
 #[derive(Debug, Clone)]
 pub enum UploadBody {
@@ -39,7 +42,8 @@ impl UploadBody {
                 };
                 let file = tokio::fs::File::open(path).await.map_err(io)?;
                 let len = file.metadata().await.map_err(io)?.len();
-                let stream = tokio_util::io::ReaderStream::new(file);
+                // Large reads: the default 4 KiB would be one blocking-pool hop per 4 KiB.
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_READ);
                 Ok((reqwest::Body::wrap_stream(stream), len))
             }
         }
@@ -123,7 +127,14 @@ impl ChefClient {
         let started = Instant::now();
         let mut retries = 0;
         loop {
-            let error = match self.inner.download_http.get(url.clone()).send().await {
+            let error = match self
+                .inner
+                .download_http
+                .get()?
+                .get(url.clone())
+                .send()
+                .await
+            {
                 Err(e) => Error::from_reqwest("GET", &shown, e),
                 Ok(resp) if resp.status().is_success() => {
                     let shown = shown.clone();
@@ -149,7 +160,7 @@ impl ChefClient {
     }
 
     async fn download_response(&self, url: &Url) -> Result<Response> {
-        let client = self.inner.download_http.clone();
+        let client = self.inner.download_http.get()?.clone();
         self.unsigned(Method::GET, url, |method, url| {
             let client = client.clone();
             async move { Ok(client.request(method, url)) }

@@ -237,20 +237,18 @@ impl ChefClientBuilder {
                 )
             }
         };
-        let make = |redirects: reqwest::redirect::Policy| {
-            let mut b = reqwest::Client::builder()
-                .redirect(redirects)
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.request_timeout)
-                .tls_danger_accept_invalid_certs(self.tls.insecure_skip_verify)
-                .tls_certs_merge(roots.iter().cloned());
-            if let Some(p) = &proxy {
-                b = b.proxy(p.clone());
-            }
-            b.build().map_err(|e| config("tls", &e.to_string()))
+        let settings = HttpSettings {
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            insecure_skip_verify: self.tls.insecure_skip_verify,
+            roots,
+            proxy,
         };
-        let http = make(reqwest::redirect::Policy::none())?;
-        let download_http = make(reqwest::redirect::Policy::limited(5))?;
+        let http = settings.build(reqwest::redirect::Policy::none())?;
+        let download_http = LazyHttp {
+            settings,
+            client: std::sync::OnceLock::new(),
+        };
 
         Ok(ChefClient {
             inner: Arc::new(Inner {
@@ -268,6 +266,51 @@ impl ChefClientBuilder {
                 api: ApiVersionState::new(),
             }),
         })
+    }
+}
+
+/// What an HTTP client of this server is built from.
+struct HttpSettings {
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    insecure_skip_verify: bool,
+    roots: Vec<reqwest::Certificate>,
+    proxy: Option<reqwest::Proxy>,
+}
+
+impl HttpSettings {
+    fn build(&self, redirects: reqwest::redirect::Policy) -> Result<reqwest::Client> {
+        let mut b = reqwest::Client::builder()
+            .redirect(redirects)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .tls_danger_accept_invalid_certs(self.insecure_skip_verify)
+            .tls_certs_merge(self.roots.iter().cloned());
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p.clone());
+        }
+        b.build().map_err(|e| config("tls", &e.to_string()))
+    }
+}
+
+/// The download client (up to 5 redirects), built on first use.
+pub(super) struct LazyHttp {
+    settings: HttpSettings,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl LazyHttp {
+    /// The client, built now if this is the first call.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the TLS configuration cannot be built (the same settings built
+    /// the upload client, so in practice never).
+    pub(super) fn get(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let built = self.settings.build(reqwest::redirect::Policy::limited(5))?;
+        Ok(self.client.get_or_init(|| built))
     }
 }
 

@@ -62,7 +62,9 @@ struct Inner {
     sign_version: SignVersionCell,
     chef_version: reqwest::header::HeaderValue,
     http: reqwest::Client,
-    download_http: reqwest::Client,
+    /// Built on the first download (redirects followed): a sync that only uploads sets up
+    /// one HTTP client (and one TLS configuration) per server, not two.
+    download_http: builder::LazyHttp,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
     /// Ceiling on one buffered answer body.
