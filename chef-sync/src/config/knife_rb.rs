@@ -63,6 +63,9 @@ pub(crate) struct Settings {
     pub(crate) chef_server_url: Option<Sourced<String>>,
     pub(crate) cookbook_path: Option<Vec<PathBuf>>,
     pub(crate) chef_repo_path: Option<PathBuf>,
+    pub(crate) role_path: Option<Vec<PathBuf>>,
+    pub(crate) environment_path: Option<Vec<PathBuf>>,
+    pub(crate) data_bag_path: Option<Vec<PathBuf>>,
     pub(crate) ssl_verify_mode: Option<Sourced<bool>>,
     pub(crate) verify_api_cert: Option<bool>,
     pub(crate) ssl_ca_file: Option<Sourced<PathBuf>>,
@@ -89,9 +92,6 @@ const IGNORED: &[&str] = &[
     "cookbook_copyright",
     "cookbook_email",
     "cookbook_license",
-    "data_bag_path",
-    "role_path",
-    "environment_path",
     "node_path",
     "client_path",
     "user_path",
@@ -177,13 +177,19 @@ impl Settings {
                     origin: origin.clone(),
                 });
             }
-            "cookbook_path" => {
+            "cookbook_path" | "role_path" | "environment_path" | "data_bag_path" => {
                 let paths = match value {
                     Value::Array(items) => items.iter().map(path).collect::<Result<_, _>>()?,
                     Value::Nil => Vec::new(),
                     other => vec![path(other)?],
                 };
-                self.cookbook_path = Some(paths);
+                let slot = match name {
+                    "cookbook_path" => &mut self.cookbook_path,
+                    "role_path" => &mut self.role_path,
+                    "environment_path" => &mut self.environment_path,
+                    _ => &mut self.data_bag_path,
+                };
+                *slot = Some(paths);
             }
             "chef_repo_path" => self.chef_repo_path = Some(path(value)?),
             "ssl_verify_mode" => {
@@ -261,6 +267,9 @@ impl Settings {
             chef_server_url,
             cookbook_path,
             chef_repo_path,
+            role_path,
+            environment_path,
+            data_bag_path,
             ssl_verify_mode,
             verify_api_cert,
             ssl_ca_file,
@@ -291,9 +300,17 @@ impl Settings {
                 Some(KeySetting::Path(path)) => p(Some(path)),
                 _ => Value::Nil,
             },
-            "cookbook_path" => self.cookbook_path.as_ref().map_or(Value::Nil, |v| {
-                Value::Array(v.iter().map(|x| p(Some(x))).collect())
-            }),
+            "cookbook_path" | "role_path" | "environment_path" | "data_bag_path" => {
+                let paths = match name {
+                    "cookbook_path" => &self.cookbook_path,
+                    "role_path" => &self.role_path,
+                    "environment_path" => &self.environment_path,
+                    _ => &self.data_bag_path,
+                };
+                paths.as_ref().map_or(Value::Nil, |v| {
+                    Value::Array(v.iter().map(|x| p(Some(x))).collect())
+                })
+            }
             "chef_repo_path" => p(self.chef_repo_path.as_ref()),
             "ssl_ca_file" => p(self.ssl_ca_file.as_ref().map(|s| &s.value)),
             "ssl_ca_path" => p(self.ssl_ca_path.as_ref()),
@@ -429,6 +446,9 @@ fn is_known(name: &str) -> bool {
                 | "chef_server_url"
                 | "cookbook_path"
                 | "chef_repo_path"
+                | "role_path"
+                | "environment_path"
+                | "data_bag_path"
                 | "ssl_verify_mode"
                 | "verify_api_cert"
                 | "ssl_ca_file"
@@ -577,6 +597,29 @@ mod tests {
         assert!(!s.ssl_verify_mode.unwrap().value);
         assert_eq!(s.knife["editor"], serde_json::json!("vim"));
         assert_eq!(s.no_proxy.as_deref(), Some("a,b"));
+        assert!(s.unknown.is_empty());
+    }
+
+    #[test]
+    fn object_paths_are_read_as_knife_sets_them() {
+        let ev = eval(
+            "role_path 'site/roles'\nenvironment_path ['envs', '/abs/envs']\n\
+             data_bag_path \"#{role_path.first}/../bags\"\n",
+        )
+        .unwrap();
+        let s = ev.settings;
+        assert_eq!(s.role_path, Some(vec![PathBuf::from("/repo/site/roles")]));
+        assert_eq!(
+            s.environment_path,
+            Some(vec![
+                PathBuf::from("/repo/envs"),
+                PathBuf::from("/abs/envs")
+            ])
+        );
+        assert_eq!(
+            s.data_bag_path,
+            Some(vec![PathBuf::from("/repo/site/bags")])
+        );
         assert!(s.unknown.is_empty());
     }
 

@@ -46,7 +46,7 @@
 //! ```
 
 mod client;
-mod config_yml;
+pub(crate) mod config_yml;
 mod credentials;
 mod knife_rb;
 mod servers;
@@ -90,6 +90,10 @@ pub struct ServerSpec {
     pub key: KeySource,
     /// `cookbook_path`, absolute (default: `cookbooks/` under `chef_repo_path` or the root).
     pub cookbook_path: Vec<PathBuf>,
+    /// `role_path`, `environment_path`, `data_bag_path`, absolute, with knife's defaults
+    /// (`roles/`, `environments/`, `data_bags/` under `chef_repo_path`, itself defaulting to
+    /// the parent of each `cookbook_path` entry, else the repository root).
+    pub object_paths: crate::objects::ObjectPaths,
     /// Whether TLS certificates are verified: `ssl_verify_mode :verify_none` turns this off
     /// unless `verify_api_cert true` (Chef's rule: the latter forces verification of the API).
     pub ssl_verify: bool,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::knife_rb::{KeySetting, Settings};
 use super::{ConfigError, ConfigWarning, KeySource, ServerSpec};
+use crate::objects::ObjectPaths;
 
 /// Names of the `.chef/NAME/` directories that hold a `config.yml`, sorted.
 pub(crate) fn discover(chef_dir: &Path) -> Result<Vec<String>, ConfigError> {
@@ -87,6 +88,7 @@ pub(crate) fn resolve(
         setting: setting.to_owned(),
         source_file: cx.source.clone(),
     };
+    let object_paths = object_paths(&settings, cx.root);
     let url = settings
         .chef_server_url
         .ok_or_else(|| missing("chef_server_url"))?;
@@ -177,6 +179,7 @@ pub(crate) fn resolve(
         client_name,
         key,
         cookbook_path,
+        object_paths,
         ssl_verify,
         ssl_ca_file,
         trusted_certs_dir,
@@ -185,6 +188,33 @@ pub(crate) fn resolve(
         no_proxy: settings.no_proxy,
         knife: settings.knife,
     })
+}
+
+/// knife's `role_path`, `environment_path` and `data_bag_path`: as set, else `roles/`,
+/// `environments/`, `data_bags/` under `chef_repo_path`, whose own default (ChefConfig's) is
+/// the parent of each `cookbook_path` entry, and without a `cookbook_path` the repository
+/// root (where chef-sync, like knife in CI, runs).
+fn object_paths(settings: &Settings, root: &Path) -> ObjectPaths {
+    let repo_paths: Vec<PathBuf> = match (&settings.chef_repo_path, &settings.cookbook_path) {
+        (Some(repo), _) => vec![repo.clone()],
+        (None, Some(cookbooks)) if !cookbooks.is_empty() => cookbooks
+            .iter()
+            .map(|c| c.parent().map_or_else(|| c.clone(), Path::to_path_buf))
+            .collect(),
+        _ => vec![root.to_path_buf()],
+    };
+    let defaults = ObjectPaths::under(&repo_paths);
+    ObjectPaths {
+        role_path: settings.role_path.clone().unwrap_or(defaults.role_path),
+        environment_path: settings
+            .environment_path
+            .clone()
+            .unwrap_or(defaults.environment_path),
+        data_bag_path: settings
+            .data_bag_path
+            .clone()
+            .unwrap_or(defaults.data_bag_path),
+    }
 }
 
 /// Checks that `value` is an absolute http(s) URL with a host.
@@ -228,6 +258,7 @@ impl std::fmt::Debug for ServerSpec {
             .field("client_name", &self.client_name)
             .field("key", &self.key)
             .field("cookbook_path", &self.cookbook_path)
+            .field("object_paths", &self.object_paths)
             .field("ssl_verify", &self.ssl_verify)
             .field("ssl_ca_file", &self.ssl_ca_file)
             .field("trusted_certs_dir", &self.trusted_certs_dir)
@@ -265,6 +296,7 @@ impl ServerSpec {
             client_name: client_name.into(),
             key,
             cookbook_path: Vec::new(),
+            object_paths: ObjectPaths::default(),
             ssl_verify: true,
             ssl_ca_file: None,
             trusted_certs_dir: None,
@@ -307,6 +339,32 @@ mod tests {
         let d = format!("{s:?}");
         assert!(!d.contains("SECRETPEM") && !d.contains("hunter2"), "{d}");
         assert!(d.contains("bob:***@127.0.0.1:3128"), "{d}");
+    }
+
+    #[test]
+    fn object_paths_follow_knifes_defaults() {
+        let root = Path::new("/repo");
+        let none = object_paths(&Settings::default(), root);
+        assert_eq!(none.role_path, [PathBuf::from("/repo/roles")]);
+        assert_eq!(none.data_bag_path, [PathBuf::from("/repo/data_bags")]);
+        // chef_repo_path defaults to the parent of every cookbook_path entry.
+        let cookbooks = Settings {
+            cookbook_path: Some(vec!["/a/cookbooks".into(), "/b/site-cookbooks".into()]),
+            ..Settings::default()
+        };
+        let p = object_paths(&cookbooks, root);
+        assert_eq!(
+            p.environment_path,
+            [PathBuf::from("/a/environments"), "/b/environments".into()]
+        );
+        let explicit = Settings {
+            chef_repo_path: Some("/c".into()),
+            role_path: Some(vec!["/x/my-roles".into()]),
+            ..cookbooks
+        };
+        let p = object_paths(&explicit, root);
+        assert_eq!(p.role_path, [PathBuf::from("/x/my-roles")]);
+        assert_eq!(p.data_bag_path, [PathBuf::from("/c/data_bags")]);
     }
 
     #[test]
