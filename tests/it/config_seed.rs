@@ -250,6 +250,12 @@ fn warns_about_servers_sharing_a_url_and_keys_for_unknown_servers() {
     assert_eq!(
         messages,
         [
+            format!(
+                "no cookbook_path is set, so Chef's default {} is used (as knife would) and {} is not read; set cookbook_path to use it",
+                config.servers[0].cookbook_path[0].display(),
+                root.join("cookbooks").display()
+            )
+            .as_str(),
             "a key was injected for server 'us-east1', which is not configured (servers: eu-west-1, us-east-1)",
             "servers 'eu-west-1' and 'us-east-1' have the same chef_server_url https://127.0.0.1:8443/organizations/default; does the configuration use CHEF_SERVER?",
         ]

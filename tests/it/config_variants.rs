@@ -41,14 +41,15 @@ fn load_err(text: &str) -> (String, ConfigError) {
 fn config_rb_is_read_before_knife_rb() {
     let repo = repo_fixture("config_rb");
     let root = repo.path();
-    touch_key(&root.join("keys/uploader.pem"));
+    // knife expands a relative client_key against the configuration file's directory.
+    touch_key(&root.join(".chef/keys/uploader.pem"));
     let config = RepoConfig::load(root, &LoadOptions::default()).unwrap();
     assert_eq!(config.servers.len(), 1);
     let s = &config.servers[0];
     assert_eq!(s.name, "default");
     assert_eq!(s.client_name, "from-config-rb");
     assert_eq!(s.url, "http://127.0.0.1:4545");
-    assert_eq!(s.key, KeySource::Path(root.join("keys/uploader.pem")));
+    assert_eq!(s.key, KeySource::Path(root.join(".chef/keys/uploader.pem")));
     assert_eq!(
         s.cookbook_path,
         vec![root.join("cookbooks"), root.join("site-cookbooks")]
@@ -83,14 +84,15 @@ fn tls_proxy_and_knife_settings() {
             .to_string()
     );
 
-    // One warning for all unknown settings, each named once with its first line.
+    // Settings Chef does not know are stored as Chef stores them, without a warning; a likely
+    // typo of a setting chef-sync uses is the one warning, with its line.
     assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
     let w = &config.warnings[0];
     assert_eq!(w.file, root.join(".chef/knife.rb"));
-    assert_eq!(w.line, Some(25));
+    assert_eq!(w.line, Some(28));
     assert_eq!(
         w.message,
-        "unknown settings ignored by chef-sync: fancy_new_option (line 25), another_unknown (line 26)"
+        "settings ignored by chef-sync: ssl_verify_mod (line 28: not a Chef setting; did you mean ssl_verify_mode?)"
     );
 }
 
@@ -142,7 +144,14 @@ fn default_profile_from_credentials_when_there_is_no_knife_rb() {
     assert_eq!(s.client_name, "barney");
     assert_eq!(s.key, KeySource::Path(home.path().join(".chef/barney.pem")));
     assert_eq!(s.url, "https://127.0.0.1:8443/organizations/bedrock");
-    assert_eq!(s.cookbook_path, vec![repo.path().join("cookbooks")]);
+    // Nothing sets cookbook_path: Chef's default, under its cache path (/var/chef when this
+    // process may write there, else ~/.chef).
+    assert!(
+        s.cookbook_path == [Path::new("/var/chef/cookbooks")]
+            || s.cookbook_path == [home.path().join(".chef/cookbooks")],
+        "{:?}",
+        s.cookbook_path
+    );
 
     let opts = env(&[("HOME", &home_s), ("CHEF_PROFILE", "dev")]);
     let s = &RepoConfig::load(repo.path(), &opts).unwrap().servers[0];
@@ -183,9 +192,20 @@ fn explicit_profile_is_the_base_that_knife_rb_overrides() {
     let e = RepoConfig::load(repo.path(), &env(&[("HOME", &home_s)])).unwrap_err();
     assert!(
         e.to_string()
-            .ends_with("does not set node_name (or client_name)"),
+            .ends_with("does not set node_name (or client_name), and USER is not set"),
         "{e}"
     );
+    // Chef's default node_name is the login name (ENV['USER'] without a terminal), and its
+    // default key is NAME.pem (or user.pem) beside the configuration file or in ~/.chef.
+    let opts = env(&[("HOME", &home_s), ("USER", "ci")]);
+    let s = &RepoConfig::load(repo.path(), &opts).unwrap().servers[0];
+    assert_eq!(s.client_name, "ci");
+    assert_eq!(s.key, KeySource::Path(home.path().join(".chef/ci.pem")));
+    let opts = env(&[("HOME", &home_s), ("USER", "nobody")]);
+    let e = RepoConfig::load(repo.path(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("neither nobody.pem nor user.pem"), "{e}");
 }
 
 #[test]
@@ -297,8 +317,11 @@ fn missing_default_key_and_missing_ca_file_are_named() {
     let e = RepoConfig::load(repo.path(), &LoadOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains(".chef/client.pem does not exist"), "{e}");
-    assert!(e.contains("sets no client_key"), "{e}");
+    assert!(e.contains("/etc/chef/client.pem does not exist"), "{e}");
+    assert!(
+        e.contains("sets no client_key, and neither me.pem nor user.pem is in"),
+        "{e}"
+    );
 
     let repo = knife_repo(
         "node_name 'me'\nclient_key_contents 'x'\nchef_server_url 'https://127.0.0.1:1'\nssl_ca_file 'ca.pem'\n",

@@ -129,15 +129,15 @@ fn unsupported_constructs_in_metadata_rb() {
             "2:1: eval is not allowed",
         ),
         (
-            "name 'x'\nrequire_relative 'lib/version'\n",
-            "2:1: require_relative is not allowed",
+            "name 'x'\nrequire_relative 'lib/version'\nversion MyCookbook::VERSION\n",
+            "3:9: constant MyCookbook::VERSION is not supported",
         ),
         (
             "name 'x'\nversion Chef::VERSION\n",
             "2:9: constant Chef::VERSION is not supported",
         ),
         (
-            "name 'x'\nlong_name 'Legacy'\n",
+            "name 'x'\nlong_name 'Legacy' do\nend\n",
             "2:1: undefined method 'long_name'",
         ),
         (

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::knife_rb::{KeySetting, Settings};
+use super::knife_rb::{self, KeySetting, Settings};
 use super::{ConfigError, ConfigWarning, KeySource, ServerSpec};
-use crate::objects::ObjectPaths;
 
 /// Names of the `.chef/NAME/` directories that hold a `config.yml`, sorted.
 pub(crate) fn discover(chef_dir: &Path) -> Result<Vec<String>, ConfigError> {
@@ -74,6 +73,9 @@ pub(crate) struct ResolveContext<'a> {
     pub(crate) source: String,
     /// An injected key for this server, if any.
     pub(crate) injected_key: Option<&'a Vec<u8>>,
+    /// The environment knife.rb saw (`USER` for Chef's default `node_name`, `HOME` and
+    /// `CHEF_HOME` for `~/.chef` and Chef's `user_home`).
+    pub(crate) env: &'a BTreeMap<String, String>,
 }
 
 /// Validates settings and builds the server.
@@ -88,15 +90,24 @@ pub(crate) fn resolve(
         setting: setting.to_owned(),
         source_file: cx.source.clone(),
     };
-    let object_paths = object_paths(&settings, cx.root);
+    let user_home = knife_rb::user_home(cx.env, cx.root);
+    let cookbook_path = settings.chef_cookbook_path(&user_home);
+    let object_paths = settings.object_paths(&user_home);
     let url = settings
         .chef_server_url
         .ok_or_else(|| missing("chef_server_url"))?;
     validate_url(name, &url.value, &url.origin.to_string())?;
-    let client_name = settings
-        .node_name
-        .ok_or_else(|| missing("node_name (or client_name)"))?
-        .value;
+    // WorkstationConfigLoader#apply_defaults: `node_name ||= Etc.getlogin`, which is
+    // `ENV['USER']` where there is no login terminal (CI, Lambda).
+    let client_name = match settings.node_name {
+        Some(n) => n.value,
+        None => cx
+            .env
+            .get("USER")
+            .filter(|u| !u.is_empty())
+            .cloned()
+            .ok_or_else(|| missing("node_name (or client_name), and USER is not set"))?,
+    };
     let key = match (cx.injected_key, settings.client_key) {
         (Some(pem), _) => KeySource::Pem(pem.clone()),
         (None, Some(k)) => match k.value {
@@ -112,27 +123,27 @@ pub(crate) fn resolve(
                 KeySource::Path(path)
             }
         },
-        (None, None) => {
-            let path = cx.config_dir.join("client.pem");
-            if !path.is_file() {
-                return Err(ConfigError::MissingKey {
-                    server: name.to_owned(),
-                    path,
-                    pointed_by: format!("{} sets no client_key; this is Chef's default", cx.source),
-                });
-            }
-            KeySource::Path(path)
-        }
+        (None, None) => default_key(name, &client_name, cx, &user_home)?,
     };
-    let cookbook_path = settings.cookbook_path.unwrap_or_else(|| {
-        vec![
-            settings
-                .chef_repo_path
-                .as_deref()
-                .unwrap_or(cx.root)
-                .join("cookbooks"),
-        ]
-    });
+    if settings.cookbook_path.is_none()
+        && !cookbook_path.iter().any(|p| p.is_dir())
+        && cx.root.join("cookbooks").is_dir()
+    {
+        warnings.push(ConfigWarning {
+            file: PathBuf::from(&cx.source),
+            line: None,
+            message: format!(
+                "no cookbook_path is set, so Chef's default {} is used (as knife would) and {} \
+                 is not read; set cookbook_path to use it",
+                cookbook_path
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cx.root.join("cookbooks").display()
+            ),
+        });
+    }
     // Chef: `ssl_verify_mode` (default :verify_peer) applies to every request, and
     // `verify_api_cert true` forces verification of the Chef API even under :verify_none.
     let ssl_verify = settings.ssl_verify_mode.as_ref().is_none_or(|m| m.value)
@@ -158,7 +169,11 @@ pub(crate) fn resolve(
                 .to_owned(),
         });
     }
+    // Chef's default trusted_certs_dir is `<config_dir>/trusted_certs` (what `knife ssl
+    // fetch` fills); a missing default is as silent as in Chef.
+    let default_certs = cx.config_dir.join("trusted_certs");
     let trusted_certs_dir = match settings.trusted_certs_dir.or(settings.ssl_ca_path) {
+        None if default_certs.is_dir() => Some(default_certs),
         Some(d) if !d.is_dir() => {
             // Chef silently skips a missing trusted_certs_dir; say so at least.
             warnings.push(ConfigWarning {
@@ -190,31 +205,41 @@ pub(crate) fn resolve(
     })
 }
 
-/// knife's `role_path`, `environment_path` and `data_bag_path`: as set, else `roles/`,
-/// `environments/`, `data_bags/` under `chef_repo_path`, whose own default (ChefConfig's) is
-/// the parent of each `cookbook_path` entry, and without a `cookbook_path` the repository
-/// root (where chef-sync, like knife in CI, runs).
-fn object_paths(settings: &Settings, root: &Path) -> ObjectPaths {
-    let repo_paths: Vec<PathBuf> = match (&settings.chef_repo_path, &settings.cookbook_path) {
-        (Some(repo), _) => vec![repo.clone()],
-        (None, Some(cookbooks)) if !cookbooks.is_empty() => cookbooks
-            .iter()
-            .map(|c| c.parent().map_or_else(|| c.clone(), Path::to_path_buf))
-            .collect(),
-        _ => vec![root.to_path_buf()],
-    };
-    let defaults = ObjectPaths::under(&repo_paths);
-    ObjectPaths {
-        role_path: settings.role_path.clone().unwrap_or(defaults.role_path),
-        environment_path: settings
-            .environment_path
-            .clone()
-            .unwrap_or(defaults.environment_path),
-        data_bag_path: settings
-            .data_bag_path
-            .clone()
-            .unwrap_or(defaults.data_bag_path),
+/// The key WorkstationConfigLoader finds when nothing sets one: `<node_name>.pem`, then
+/// `user.pem`, each in the configuration file's directory, then in `~/.chef`; else ChefConfig's
+/// own default, `/etc/chef/client.pem`.
+fn default_key(
+    server: &str,
+    client_name: &str,
+    cx: &ResolveContext<'_>,
+    user_home: &Path,
+) -> Result<KeySource, ConfigError> {
+    let home_chef = user_home.join(".chef");
+    let names = [format!("{client_name}.pem"), "user.pem".to_owned()];
+    for file in &names {
+        for dir in [cx.config_dir, home_chef.as_path()] {
+            let candidate = dir.join(file);
+            if candidate.is_file() {
+                return Ok(KeySource::Path(candidate));
+            }
+        }
     }
+    let chef_default = PathBuf::from("/etc/chef/client.pem");
+    if chef_default.is_file() {
+        return Ok(KeySource::Path(chef_default));
+    }
+    Err(ConfigError::MissingKey {
+        server: server.to_owned(),
+        path: chef_default,
+        pointed_by: format!(
+            "{} sets no client_key, and neither {} nor {} is in {} or {}; this is Chef's default",
+            cx.source,
+            names[0],
+            names[1],
+            cx.config_dir.display(),
+            home_chef.display()
+        ),
+    })
 }
 
 /// Checks that `value` is an absolute http(s) URL with a host.
@@ -296,7 +321,7 @@ impl ServerSpec {
             client_name: client_name.into(),
             key,
             cookbook_path: Vec::new(),
-            object_paths: ObjectPaths::default(),
+            object_paths: crate::objects::ObjectPaths::default(),
             ssl_verify: true,
             ssl_ca_file: None,
             trusted_certs_dir: None,
@@ -339,32 +364,6 @@ mod tests {
         let d = format!("{s:?}");
         assert!(!d.contains("SECRETPEM") && !d.contains("hunter2"), "{d}");
         assert!(d.contains("bob:***@127.0.0.1:3128"), "{d}");
-    }
-
-    #[test]
-    fn object_paths_follow_knifes_defaults() {
-        let root = Path::new("/repo");
-        let none = object_paths(&Settings::default(), root);
-        assert_eq!(none.role_path, [PathBuf::from("/repo/roles")]);
-        assert_eq!(none.data_bag_path, [PathBuf::from("/repo/data_bags")]);
-        // chef_repo_path defaults to the parent of every cookbook_path entry.
-        let cookbooks = Settings {
-            cookbook_path: Some(vec!["/a/cookbooks".into(), "/b/site-cookbooks".into()]),
-            ..Settings::default()
-        };
-        let p = object_paths(&cookbooks, root);
-        assert_eq!(
-            p.environment_path,
-            [PathBuf::from("/a/environments"), "/b/environments".into()]
-        );
-        let explicit = Settings {
-            chef_repo_path: Some("/c".into()),
-            role_path: Some(vec!["/x/my-roles".into()]),
-            ..cookbooks
-        };
-        let p = object_paths(&explicit, root);
-        assert_eq!(p.role_path, [PathBuf::from("/x/my-roles")]);
-        assert_eq!(p.data_bag_path, [PathBuf::from("/c/data_bags")]);
     }
 
     #[test]
