@@ -6,6 +6,9 @@
 //!
 //! ```text
 //! chef-sync sync   --repo DIR [--dry-run] [--json] ...   the main job: every server at once
+//! chef-sync status --repo DIR [--json] [--strict] ...   what is where; drift exits 2
+//! chef-sync push   [LOCK]... --repo DIR [--policy-group G]  chef push to every server
+//! chef-sync install [POLICYFILE] [--update]            chef install: write the lock
 //! chef-sync upload --server-url URL ... COOKBOOK_DIR...  knife cookbook upload, one server
 //! chef-sync raw    --server-url URL ... PATH             knife raw: any signed request
 //! ```
@@ -17,7 +20,9 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
+pub mod policy;
 pub mod raw;
+pub mod status;
 pub mod sync;
 pub mod upload;
 
@@ -33,6 +38,12 @@ struct Cli {
 enum Command {
     /// Sync the repository's cookbooks to every server it configures, concurrently.
     Sync(sync::Args),
+    /// Policyfiles: `chef push` a lock to every server of the repository.
+    Push(policy::PushArgs),
+    /// Policyfiles: `chef install`, the Policyfile resolved into NAME.lock.json.
+    Install(policy::InstallArgs),
+    /// Compare every server with the repository and with each other (read-only).
+    Status(status::Args),
     /// Upload cookbook directories to one Chef server (knife cookbook upload).
     Upload(upload::Args),
     /// Send one signed request to a Chef server and print the answer (knife raw).
@@ -50,6 +61,9 @@ where
     match Cli::try_parse_from(args) {
         Ok(cli) => match cli.command {
             Command::Sync(args) => sync::run(args),
+            Command::Push(args) => policy::push(args),
+            Command::Install(args) => policy::install(args),
+            Command::Status(args) => status::run(args),
             Command::Upload(args) => upload::run(args),
             Command::Raw(args) => raw::run(args),
         },
@@ -107,6 +121,9 @@ mod tests {
             .is_ok()
         );
         assert!(Cli::try_parse_from(["chef-sync", "upload", "--server-url", "u"]).is_err());
+        assert!(Cli::try_parse_from(["chef-sync", "status", "--json", "--strict"]).is_ok());
+        assert!(Cli::try_parse_from(["chef-sync", "push", "--repo", ".", "--json"]).is_ok());
+        assert!(Cli::try_parse_from(["chef-sync", "install", "Policyfile.rb"]).is_ok());
         assert_eq!(run(["chef-sync", "no-such-command"]), 2);
         assert_eq!(run(["chef-sync", "sync", "--sign-version"]), 2);
         assert_eq!(run(["chef-sync", "--version"]), 0);

@@ -2,7 +2,7 @@
 //! once (read-only) and compared with the repository and with each other.
 //!
 //! ```text
-//! cargo run --release --example status -- --repo DIR [--server NAME]... [--json]
+//! chef-sync status --repo DIR [--server NAME]... [--json]
 //!     [--only cookbooks,roles,environments,data_bags] [--strict] [--offline]
 //!     [--concurrency N] [--per-server-concurrency N]
 //! ```
@@ -14,18 +14,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use chef_sync::StatusOptions;
-use chef_sync::berkshelf::PrepareOptions;
-use chef_sync::config::{LoadOptions, RepoConfig};
-use chef_sync::objects::ObjectKinds;
 use clap::Parser;
+
+use crate::StatusOptions;
+use crate::berkshelf::PrepareOptions;
+use crate::config::{LoadOptions, RepoConfig};
+use crate::objects::ObjectKinds;
 
 /// Compare every server of a Chef repository with the repository and with each other.
 #[derive(Debug, Parser)]
-#[command(name = "chef-sync-status", version)]
-struct Args {
+pub struct Args {
     /// Repository root (`.chef/knife.rb`, `.chef/<SERVER>/config.yml`, `cookbooks/`, ...).
     #[arg(long, default_value = ".")]
     repo: PathBuf,
@@ -78,21 +77,21 @@ impl Args {
     }
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+/// Runs `chef-sync status`; returns the exit status (0 in sync, 1 unreadable, 2 drift).
+pub fn run(args: Args) -> u8 {
     let options = args.options();
     let config = match RepoConfig::load(&args.repo, &options.load) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
-    let report = match chef_sync::status_blocking(&config, &options) {
+    let report = match crate::status_blocking(&config, &options) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     if args.json {
@@ -103,7 +102,7 @@ fn main() -> ExitCode {
         }
         print!("{}", report.render_table());
     }
-    ExitCode::from(report.exit_code())
+    report.exit_code()
 }
 
 #[cfg(test)]
