@@ -31,7 +31,7 @@ enum Verb {
 /// Send one signed request to a Chef server and print the JSON answer.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Server URL, e.g. https://chef.example/organizations/acme.
+    /// Server URL, e.g. `https://chef.example/organizations/acme`.
     #[arg(long)]
     server_url: String,
     /// Client or user name to sign as.

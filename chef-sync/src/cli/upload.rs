@@ -23,7 +23,7 @@ use super::parse_sign_version;
 /// Upload cookbooks to one Chef server exactly as knife would.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// Server URL, e.g. https://chef.example/organizations/acme.
+    /// Server URL, e.g. `https://chef.example/organizations/acme`.
     #[arg(long)]
     server_url: String,
     /// Client or user name to sign as.
