@@ -22,6 +22,8 @@
 //! ```
 
 pub mod berkshelf;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod cookbooks;
 pub mod events;

@@ -30,6 +30,7 @@ __all__ = [
     "_runtime_thread_name",
     "_runtime_thread_name_async",
     "install_policy",
+    "main",
     "push_policy",
     "repo_clients",
     "status",
@@ -465,6 +466,9 @@ def upload_cookbooks_async(
     freeze: bool = False,
     force: bool = False,
 ) -> Awaitable[list[CookbookOutcome]]: ...
+
+def main(argv: Sequence[str]) -> int:
+    """Runs the ``chef-sync`` command line with ``argv`` (program name first); returns its exit status."""
 
 # Internal helpers for the package's own tests; not part of the public API.
 def _raise_error(
