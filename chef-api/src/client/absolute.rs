@@ -133,10 +133,10 @@ impl ChefClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let wait = retry_after(resp.headers(), SystemTime::now());
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let (body, cut) = super::send::read_body(resp).await;
                     let mut failure = ResponseError::new(status, "GET", &shown, &body);
                     failure.retry_after = wait;
-                    Error::from_response(failure)
+                    super::send::with_body_cut(Error::from_response(failure), cut)
                 }
             };
             match self.retry_delay(&error, retries, started) {
@@ -186,16 +186,18 @@ impl ChefClient {
                 Ok(resp) => {
                     let status: StatusCode = resp.status();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
-                        Ok(body) if status.is_success() => {
+                    match super::send::read_body(resp).await {
+                        (_, Some(e)) if status.is_success() => {
+                            Error::from_reqwest(method.as_str(), &shown, e)
+                        }
+                        (body, None) if status.is_success() => {
                             return Ok(Response::new(status, headers, body, &method, shown));
                         }
-                        Ok(body) => {
+                        (body, cut) => {
                             let mut failure =
                                 ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
                             failure.retry_after = retry_after(&headers, SystemTime::now());
-                            Error::from_response(failure)
+                            super::send::with_body_cut(Error::from_response(failure), cut)
                         }
                     }
                 }

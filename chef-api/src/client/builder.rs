@@ -250,6 +250,7 @@ impl ChefClientBuilder {
                 clock: self.clock,
                 skew: Skew::default(),
                 api: ApiVersionState::new(),
+                license: super::license::LicenseState::default(),
             }),
         })
     }

@@ -26,6 +26,7 @@ pub mod api_version;
 mod builder;
 pub mod clock;
 mod config_key;
+pub mod license;
 pub mod retry;
 pub mod send;
 pub mod tls;
@@ -39,6 +40,7 @@ pub use absolute::UploadBody;
 pub use builder::{ChefClientBuilder, DEFAULT_CHEF_VERSION};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config_key::{ChefConfigKey, parse_sign_version};
+pub use license::LicenseNotice;
 pub use retry::RetryConfig;
 pub use send::Response;
 pub use tls::TlsOptions;
@@ -65,6 +67,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     skew: clock::Skew,
     api: api_version::ApiVersionState,
+    license: license::LicenseState,
 }
 
 impl std::fmt::Debug for ChefClient {
@@ -130,6 +133,21 @@ impl ChefClient {
     /// Cookbook manifests use `all_files` when this is 2 and segments otherwise.
     pub fn api_version(&self) -> Option<u32> {
         self.inner.api.get()
+    }
+
+    /// The latest `X-Ops-License` notice the server sent (a licence in its grace period),
+    /// if any.
+    pub fn license_notice(&self) -> Option<LicenseNotice> {
+        self.inner.license.get()
+    }
+
+    /// Who requests are signed as: server, client name and where the key came from.
+    pub fn signed_as(&self) -> crate::error::SignedAs {
+        crate::error::SignedAs {
+            server: crate::error::redact_url(&self.inner.base),
+            client_name: self.inner.client_name.clone(),
+            key: self.inner.key.origin().clone(),
+        }
     }
 
     /// The clock offset (server − local, seconds) learned from the server's `Date` header.

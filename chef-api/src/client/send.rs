@@ -193,9 +193,12 @@ impl ChefClient {
                     inner
                         .skew
                         .observe(header_str(&headers, DATE.as_str()), inner.clock.now());
-                    match resp.bytes().await {
-                        Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
-                        Ok(payload) => {
+                    inner.license.observe(&headers);
+                    match read_body(resp).await {
+                        (_, Some(e)) if status.is_success() => {
+                            Error::from_reqwest(method.as_str(), &shown, e)
+                        }
+                        (payload, cut) => {
                             let answer = Answer {
                                 method: &method,
                                 shown: &shown,
@@ -208,7 +211,7 @@ impl ChefClient {
                             match self.judge(answer, &mut state) {
                                 Verdict::Done(response) => return Ok(response),
                                 Verdict::Again => continue,
-                                Verdict::Failed(error) => error,
+                                Verdict::Failed(error) => with_body_cut(error, cut),
                             }
                         }
                     }
@@ -275,6 +278,9 @@ impl ChefClient {
             tracing::info!(url = %shown, "server rejected signing protocol 1.3; using 1.1 from now on");
             return Verdict::Again;
         }
+        if status == StatusCode::UNAUTHORIZED {
+            failure.signed_as = Some(self.signed_as());
+        }
         Verdict::Failed(Error::from_response(failure))
     }
 
@@ -292,6 +298,27 @@ impl ChefClient {
         let url = self.url_for(path)?;
         self.send_signed(method, &url, body).await
     }
+}
+
+/// Reads a body to its end, keeping what arrived when reading fails: an error answer whose
+/// head arrived is worth showing even when its connection was then reset.
+pub(crate) async fn read_body(mut resp: reqwest::Response) -> (Bytes, Option<reqwest::Error>) {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return (body.freeze(), None),
+            Err(e) => return (body.freeze(), Some(e)),
+        }
+    }
+}
+
+/// Notes on an answered failure that its body was cut short.
+pub(crate) fn with_body_cut(mut error: Error, cut: Option<reqwest::Error>) -> Error {
+    if let (Some(cut), Some(response)) = (cut, error.response_mut()) {
+        response.body_cut = Some(cut.without_url().to_string());
+    }
+    error
 }
 
 #[cfg(test)]
