@@ -144,7 +144,9 @@ impl ChefClient {
     /// Who requests are signed as: server, client name and where the key came from.
     pub fn signed_as(&self) -> crate::error::SignedAs {
         crate::error::SignedAs {
-            server: crate::error::redact_url(&self.inner.base),
+            server: crate::error::redact_url(&self.inner.base)
+                .trim_end_matches('/')
+                .to_owned(),
             client_name: self.inner.client_name.clone(),
             key: self.inner.key.origin().clone(),
         }
