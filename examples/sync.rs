@@ -118,12 +118,6 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for w in &config.warnings {
-        match w.line {
-            Some(line) => eprintln!("warning: {}:{line}: {}", w.file.display(), w.message),
-            None => eprintln!("warning: {}: {}", w.file.display(), w.message),
-        }
-    }
     let names: Vec<String> = config
         .servers
         .iter()
@@ -153,10 +147,22 @@ fn main() -> ExitCode {
     let report = match chef_sync::sync_blocking(&config, &options) {
         Ok(report) => report,
         Err(e) => {
+            // The report would have carried these; without one, they may explain the error.
+            for w in &config.warnings {
+                match w.line {
+                    Some(line) => eprintln!("warning: {}:{line}: {}", w.file.display(), w.message),
+                    None => eprintln!("warning: {}: {}", w.file.display(), w.message),
+                }
+            }
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
+    // The configuration's, the Berksfile's (unreachable sources, lock notes) and the servers'
+    // (a licence in its grace period) warnings, in that order.
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if let Some(bars) = &bars {
         bars.multi.clear().ok();
     }

@@ -28,5 +28,5 @@ pub mod sync;
 
 pub use events::{SyncEvent, SyncEventKind, SyncEventSink};
 pub use plan::PlanMatrix;
-pub use report::{CookbookOutcome, CookbookReport, ServerReport, SyncReport};
+pub use report::{CookbookOutcome, CookbookReport, ReportError, ServerReport, SyncReport};
 pub use sync::{Repo, SyncError, SyncOptions, sync, sync_blocking};

@@ -12,7 +12,8 @@ use crate::config::{ConfigError, LoadOptions, RepoConfig, ServerSpec};
 use crate::cookbooks::{CookbookSet, CookbooksError};
 use crate::events::{SyncEvent, SyncEventKind, SyncEventSink};
 use crate::fanout::{self, ServerJob};
-use crate::report::SyncReport;
+use crate::report::{ReportError, SyncReport};
+use chef_api::error::ErrorKind;
 
 /// Why a sync could not run at all. Failures of single servers are not errors: they are in the
 /// [`SyncReport`].
@@ -179,7 +180,7 @@ pub async fn sync(
         .collect();
     let freeze = options.freeze.unwrap_or(config.berksfile.is_some());
     let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
-    let targets: Vec<(&ServerSpec, Result<Uploader, String>)> = servers
+    let targets: Vec<(&ServerSpec, Result<Uploader, ReportError>)> = servers
         .iter()
         .map(|spec| {
             let target = client_for(spec).map(|client| {
@@ -232,6 +233,13 @@ pub async fn sync(
     // A repository that cannot be read fails at once, without waiting for slow servers.
     let ((cookbooks, berks_warnings), states) =
         futures::try_join!(load, async { Ok(ahead.await) })?;
+    let clients: Vec<(String, chef_api::client::ChefClient)> = targets
+        .iter()
+        .filter_map(|(spec, target)| {
+            let uploader = target.as_ref().ok()?;
+            Some((spec.name.clone(), uploader.client().clone()))
+        })
+        .collect();
     let mut jobs = Vec::with_capacity(targets.len());
     for ((spec, target), state) in targets.into_iter().zip(states) {
         jobs.push(ServerJob {
@@ -246,6 +254,15 @@ pub async fn sync(
         });
     }
     let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;
+    // A server whose licence is in its grace period says so on every answer (X-Ops-License).
+    let license_warnings: Vec<String> = clients
+        .iter()
+        .filter_map(|(name, client)| {
+            client
+                .license_notice()
+                .map(|notice| format!("{name} ({}): licence: {notice}", client.server_url()))
+        })
+        .collect();
     let warnings = config
         .warnings
         .iter()
@@ -254,6 +271,7 @@ pub async fn sync(
             None => format!("{}: {}", w.file.display(), w.message),
         })
         .chain(berks_warnings)
+        .chain(license_warnings)
         .collect();
     Ok(SyncReport::new(
         options.dry_run,
@@ -309,8 +327,17 @@ fn select_servers<'a>(
 }
 
 /// The server's client, or the reason (naming server and URL) it cannot be built.
-fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, String> {
-    spec.client().map_err(|e| e.to_string())
+fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, ReportError> {
+    spec.client().map_err(|e| {
+        let base = match &e {
+            ConfigError::Client { source, .. } => ReportError::from_api(source, &spec.name),
+            _ => ReportError::new(ErrorKind::Config, "", &spec.name),
+        };
+        ReportError {
+            message: e.to_string(),
+            ..base
+        }
+    })
 }
 
 /// An upload event sink that tags events with the server's name.
@@ -436,7 +463,9 @@ mod tests {
         };
         let report = sync(&config, &SyncOptions::default()).await.unwrap();
         assert!(!report.ok);
-        let err = report.servers[0].error.as_deref().unwrap();
-        assert!(err.contains("private.pem"), "{err}");
+        let err = report.servers[0].error.as_ref().unwrap();
+        assert!(err.message.contains("private.pem"), "{err}");
+        assert_eq!(err.kind, ErrorKind::Key, "{err:?}");
+        assert_eq!(err.server.as_deref(), Some("eu"));
     }
 }

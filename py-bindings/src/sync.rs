@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::repo::{knife_env, leading_position};
+use crate::report_error::PyReportError;
 use crate::runtime;
 use crate::upload::PyCookbookOutcome;
 
@@ -26,7 +27,7 @@ impl From<&CookbookReport> for PyCookbookOutcome {
             files_sent: c.files_sent,
             bytes_sent: c.bytes_sent,
             duration_ms: c.duration_ms,
-            error: c.error.clone(),
+            error: c.error.as_ref().map(PyReportError::from),
         }
     }
 }
@@ -79,8 +80,8 @@ pub struct PyServerReport {
     pub url: String,
     /// Whether every cookbook converged on this server.
     pub ok: bool,
-    /// Why the server failed as a whole (client, listing), or None.
-    pub error: Option<String>,
+    /// Why the server failed as a whole (client, listing): a `ReportError`, or None.
+    pub error: Option<PyReportError>,
     /// Files sent.
     pub files_sent: u64,
     /// Bytes sent.
@@ -97,7 +98,7 @@ impl From<&ServerReport> for PyServerReport {
             name: s.name.clone(),
             url: s.url.clone(),
             ok: s.ok,
-            error: s.error.clone(),
+            error: s.error.as_ref().map(PyReportError::from),
             files_sent: s.files_sent,
             bytes_sent: s.bytes_sent,
             duration_ms: s.duration_ms,
