@@ -378,3 +378,51 @@ async fn a_409_after_a_lost_answer_is_success_when_the_server_holds_the_same_ver
         .count();
     assert_eq!(puts, 2, "the PUT was retried once after the lost answer");
 }
+
+#[test]
+fn symlinks_that_cannot_be_followed_are_warnings_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cb = dir.path().join("linky");
+    write(
+        &cb,
+        "metadata.json",
+        br#"{"name":"linky","version":"1.0.0"}"#,
+    );
+    write(&cb, "recipes/default.rb", b"log 'x'\n");
+    write(dir.path(), "outside/ok.txt", b"followed\n");
+    std::fs::create_dir_all(cb.join("files")).unwrap();
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, cb.join(at)).unwrap();
+    link(&dir.path().join("outside/ok.txt"), "files/ok.txt");
+    link(&dir.path().join("missing"), "files/dangling.txt");
+    // a → b → a
+    link(&cb.join("files/loop_b"), "files/loop_a");
+    link(&cb.join("files/loop_a"), "files/loop_b");
+    // chefignored links are no concern of the upload's
+    write(&cb, "chefignore", b"files/ignored*\n");
+    link(&dir.path().join("missing"), "files/ignored.txt");
+
+    let loaded = LoadedCookbook::load(&cb).unwrap();
+    let paths: Vec<&str> = loaded.files().iter().map(|f| f.path()).collect();
+    assert!(paths.contains(&"files/ok.txt"), "{paths:?}");
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.contains("dangling") || p.contains("loop")),
+        "knife's file set: {paths:?}"
+    );
+    let mut skipped: Vec<String> = loaded
+        .skipped_links()
+        .iter()
+        .map(|l| l.path.strip_prefix(&cb).unwrap().display().to_string())
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["files/dangling.txt", "files/loop_a", "files/loop_b"]
+    );
+    let text = loaded.skipped_links()[0].to_string();
+    assert!(
+        text.contains(&cb.display().to_string()) && text.contains("cannot be followed"),
+        "{text}"
+    );
+}

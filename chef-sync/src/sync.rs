@@ -263,6 +263,16 @@ pub async fn sync(
                 .map(|notice| format!("{name} ({}): licence: {notice}", client.server_url()))
         })
         .collect();
+    let link_warnings: Vec<String> = cookbooks
+        .all()
+        .iter()
+        .flat_map(|c| {
+            c.skipped_links()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let warnings = config
         .warnings
         .iter()
@@ -271,6 +281,7 @@ pub async fn sync(
             None => format!("{}: {}", w.file.display(), w.message),
         })
         .chain(berks_warnings)
+        .chain(link_warnings)
         .chain(license_warnings)
         .collect();
     Ok(SyncReport::new(
