@@ -426,3 +426,92 @@ fn symlinks_that_cannot_be_followed_are_warnings_naming_them() {
         "{text}"
     );
 }
+
+/// A Berksfile with one Supermarket source and one cookbook.
+fn berks_repo(root: &Path, source: &str) {
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::write(
+        root.join("Berksfile"),
+        format!("source '{source}'\ncookbook 'apt'\n"),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_source_is_never_cookbook_not_found_even_with_a_trusted_lock() {
+    use chef_sync::berkshelf::install::BerksInstallError;
+    use chef_sync::berkshelf::{PrepareError, PrepareOptions, prepare};
+
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let download = "/api/v1/cookbooks/apt/versions/7.1.1/download";
+    Mock::given(method("GET"))
+        .and(path("/universe"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"apt": {"7.1.1": {
+            "location_type": "opscode", "location_path": format!("{base}/api/v1"),
+            "download_url": format!("{base}{download}"), "dependencies": {}}}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(download))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(
+            chef_testkit::fleet::cookbook_tarball("apt", "7.1.1", &[], &[]),
+        ))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    berks_repo(&root, &base);
+    let warm = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cache")),
+        ..Default::default()
+    };
+    let locked = prepare(&root, &root.join("Berksfile"), &warm)
+        .await
+        .unwrap();
+    assert!(locked.lock_written);
+    // The source moves to a port nothing listens on (bound, then released); the lock stays
+    // trusted (it names no source) and a cold cache must fetch the locked apt 7.1.1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    berks_repo(&root, &base);
+    let cold = PrepareOptions {
+        cache_dir: Some(tmp.path().join("cold")),
+        ..Default::default()
+    };
+    let err = prepare(&root, &root.join("Berksfile"), &cold)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            PrepareError::Install(BerksInstallError::SourcesUnreachable { name, .. }) if name == "apt"
+        ),
+        "{err:?}"
+    );
+    assert!(!text.contains("not found"), "{text}");
+    assert!(text.contains("apt 7.1.1 could not be fetched"), "{text}");
+    assert!(text.contains(&base), "names the source URL: {text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connect"),
+        "names the network error: {text}"
+    );
+
+    // Resolving (no lock) against the dead source leads with the source, too.
+    std::fs::remove_file(root.join("Berksfile.lock")).unwrap();
+    let text = prepare(&root, &root.join("Berksfile"), &cold)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.starts_with("These sources could not be read:") && text.contains(&base),
+        "{text}"
+    );
+}

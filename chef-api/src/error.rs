@@ -486,8 +486,9 @@ impl Error {
     }
 }
 
-/// The error and its sources as one line, repeated messages left out.
-fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// The error and its sources as one line, repeated messages left out (what a network error
+/// says only deep in its chain: "Connection refused", "dns error").
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(e) = current {
