@@ -23,6 +23,7 @@ pub mod cookbooks;
 pub mod events;
 pub mod fanout;
 pub mod plan;
+pub mod position;
 pub mod report;
 pub mod sync;
 

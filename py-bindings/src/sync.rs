@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
-use crate::repo::{knife_env, leading_position};
+use crate::repo::{config_kind, knife_env};
 use crate::report_error::PyReportError;
 use crate::runtime;
 use crate::upload::PyCookbookOutcome;
@@ -33,17 +33,14 @@ impl From<&CookbookReport> for PyCookbookOutcome {
 }
 
 /// A Berksfile that cannot be read, locked or satisfied is a `ConfigError` at the Berksfile or
-/// lock line its message starts with; failing to reach a source or fetch a cookbook is not.
+/// lock line it names (typed, [`PrepareError::position`]); failing to reach a source or fetch
+/// a cookbook is not.
 fn berkshelf_error(e: &PrepareError, err: &SyncError) -> ErrorInfo {
     match e {
         PrepareError::Client(_) | PrepareError::Install(_) | PrepareError::Git { .. } => {
             ErrorInfo::new(ErrorKind::Other, err.to_string())
         }
-        _ => {
-            let message = err.to_string();
-            let (file, line) = leading_position(&message);
-            ErrorInfo::new(ErrorKind::Config { file, line }, message)
-        }
+        _ => ErrorInfo::new(config_kind(e.position()), err.to_string()),
     }
 }
 

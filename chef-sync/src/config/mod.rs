@@ -51,6 +51,7 @@ mod credentials;
 mod knife_rb;
 mod servers;
 
+use crate::position::Position;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -188,6 +189,8 @@ pub enum ConfigError {
         server: String,
         /// `file:line:column: message` of the YAML problem.
         message: String,
+        /// Where the YAML problem is.
+        at: Option<Position>,
         /// `knife.rb:LINE` of the `YAML.load_file` call.
         loaded_from: String,
     },
@@ -212,6 +215,10 @@ pub enum ConfigError {
         file: PathBuf,
         /// What is wrong (TOML errors carry line and column).
         message: String,
+        /// 1-based line of a TOML error.
+        line: Option<u32>,
+        /// 1-based column of a TOML error.
+        column: Option<u32>,
     },
     /// The requested profile is not in the credentials file (or the file does not exist).
     #[error(
@@ -236,6 +243,8 @@ pub enum ConfigError {
         setting: String,
         /// The configuration that should set it.
         source_file: String,
+        /// That configuration's file.
+        file: PathBuf,
     },
     /// `chef_server_url` is not an http(s) URL.
     #[error(
@@ -248,6 +257,8 @@ pub enum ConfigError {
         value: String,
         /// Where it was set (`file:line`, `config.yml`, ...).
         origin: String,
+        /// Where it was set, typed, when a file set it.
+        at: Option<Position>,
         /// Why it is not acceptable.
         reason: String,
     },
@@ -274,6 +285,8 @@ pub enum ConfigError {
         path: PathBuf,
         /// Where it was set.
         origin: String,
+        /// Where it was set, typed.
+        at: Position,
     },
     /// `LoadOptions::only` names a server that is not configured.
     #[error(
@@ -407,6 +420,7 @@ impl RepoConfig {
                         root: &root,
                         config_dir: &chef_dir,
                         source: file.display().to_string(),
+                        source_path: file.clone(),
                         injected_key: options.keys.get(&name),
                     };
                     specs.push(servers::resolve(&name, settings, &cx, &mut warnings)?);
@@ -437,6 +451,7 @@ impl RepoConfig {
                         root: &root,
                         config_dir: chef_home.as_deref().unwrap_or(&chef_dir),
                         source: format!("{} (profile '{}')", file.display(), profile.name),
+                        source_path: file.clone(),
                         injected_key: options.keys.get(&name),
                     };
                     specs.push(servers::resolve(&name, settings, &cx, &mut warnings)?);
@@ -514,6 +529,7 @@ fn eval_error(server: &str, e: EvalFailure) -> ConfigError {
         EvalFailure::Yaml { error, at } => ConfigError::Yaml {
             server: server.to_owned(),
             message: error.to_string(),
+            at: error.position(),
             loaded_from: at,
         },
     }
@@ -554,5 +570,32 @@ mod tests {
             message: "m".into(),
         };
         assert_eq!(w.to_string(), "/r/.chef/knife.rb:3: m");
+    }
+}
+
+impl ConfigError {
+    /// Where the problem is (file, and line and column when known), typed.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Io { path, .. } => Some(Position::file(path.clone())),
+            Self::NotADirectory { root } => Some(Position::file(root.clone())),
+            Self::Ruby { source, .. } => Some(Position::from(source)),
+            Self::Yaml { at, .. } | Self::InvalidUrl { at, .. } => at.clone(),
+            Self::MissingConfigYml { path, .. } | Self::MissingKey { path, .. } => {
+                Some(Position::file(path.clone()))
+            }
+            Self::MissingCaFile { at, .. } => Some(at.clone()),
+            Self::Credentials {
+                file, line, column, ..
+            } => Some(Position {
+                file: file.clone(),
+                line: *line,
+                column: *column,
+            }),
+            Self::UnknownProfile { file, .. } | Self::MissingSetting { file, .. } => {
+                Some(Position::file(file.clone()))
+            }
+            _ => None,
+        }
     }
 }
