@@ -189,8 +189,8 @@ pub enum ConfigError {
         server: String,
         /// `file:line:column: message` of the YAML problem.
         message: String,
-        /// Where the YAML problem is.
-        at: Option<Position>,
+        /// Where the YAML problem is (boxed: the error stays small).
+        at: Option<Box<Position>>,
         /// `knife.rb:LINE` of the `YAML.load_file` call.
         loaded_from: String,
     },
@@ -257,8 +257,8 @@ pub enum ConfigError {
         value: String,
         /// Where it was set (`file:line`, `config.yml`, ...).
         origin: String,
-        /// Where it was set, typed, when a file set it.
-        at: Option<Position>,
+        /// Where it was set, typed, when a file set it (boxed: the error stays small).
+        at: Option<Box<Position>>,
         /// Why it is not acceptable.
         reason: String,
     },
@@ -285,8 +285,8 @@ pub enum ConfigError {
         path: PathBuf,
         /// Where it was set.
         origin: String,
-        /// Where it was set, typed.
-        at: Position,
+        /// Where it was set, typed (boxed: the error stays small).
+        at: Box<Position>,
     },
     /// `LoadOptions::only` names a server that is not configured.
     #[error(
@@ -529,7 +529,7 @@ fn eval_error(server: &str, e: EvalFailure) -> ConfigError {
         EvalFailure::Yaml { error, at } => ConfigError::Yaml {
             server: server.to_owned(),
             message: error.to_string(),
-            at: error.position(),
+            at: error.position().map(Box::new),
             loaded_from: at,
         },
     }
@@ -547,6 +547,33 @@ fn unknown_warning(file: &Path, unknown: &[(String, Option<u32>)]) -> ConfigWarn
         file: file.to_path_buf(),
         line: unknown.first().and_then(|(_, l)| *l),
         message: format!("unknown settings ignored by chef-sync: {}", list.join(", ")),
+    }
+}
+
+impl ConfigError {
+    /// Where the problem is (file, and line and column when known), typed.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Io { path, .. } => Some(Position::file(path.clone())),
+            Self::NotADirectory { root } => Some(Position::file(root.clone())),
+            Self::Ruby { source, .. } => Some(Position::from(source)),
+            Self::Yaml { at, .. } | Self::InvalidUrl { at, .. } => at.as_deref().cloned(),
+            Self::MissingConfigYml { path, .. } | Self::MissingKey { path, .. } => {
+                Some(Position::file(path.clone()))
+            }
+            Self::MissingCaFile { at, .. } => Some((**at).clone()),
+            Self::Credentials {
+                file, line, column, ..
+            } => Some(Position {
+                file: file.clone(),
+                line: *line,
+                column: *column,
+            }),
+            Self::UnknownProfile { file, .. } | Self::MissingSetting { file, .. } => {
+                Some(Position::file(file.clone()))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -570,32 +597,5 @@ mod tests {
             message: "m".into(),
         };
         assert_eq!(w.to_string(), "/r/.chef/knife.rb:3: m");
-    }
-}
-
-impl ConfigError {
-    /// Where the problem is (file, and line and column when known), typed.
-    pub fn position(&self) -> Option<Position> {
-        match self {
-            Self::Io { path, .. } => Some(Position::file(path.clone())),
-            Self::NotADirectory { root } => Some(Position::file(root.clone())),
-            Self::Ruby { source, .. } => Some(Position::from(source)),
-            Self::Yaml { at, .. } | Self::InvalidUrl { at, .. } => at.clone(),
-            Self::MissingConfigYml { path, .. } | Self::MissingKey { path, .. } => {
-                Some(Position::file(path.clone()))
-            }
-            Self::MissingCaFile { at, .. } => Some(at.clone()),
-            Self::Credentials {
-                file, line, column, ..
-            } => Some(Position {
-                file: file.clone(),
-                line: *line,
-                column: *column,
-            }),
-            Self::UnknownProfile { file, .. } | Self::MissingSetting { file, .. } => {
-                Some(Position::file(file.clone()))
-            }
-            _ => None,
-        }
     }
 }

@@ -149,7 +149,7 @@ pub(crate) fn resolve(
                 server: name.to_owned(),
                 path: f.value,
                 origin: f.origin.to_string(),
-                at: f.origin.position(),
+                at: Box::new(f.origin.position()),
             });
         }
         other => other.map(|f| f.value),
@@ -207,7 +207,7 @@ pub(crate) fn validate_url(
         server: server.to_owned(),
         value: redact_url(value),
         origin: origin.to_owned(),
-        at: at.clone(),
+        at: at.clone().map(Box::new),
         reason,
     };
     let url = url::Url::parse(value).map_err(|e| bad(e.to_string()))?;
