@@ -515,3 +515,75 @@ async fn an_unreachable_source_is_never_cookbook_not_found_even_with_a_trusted_l
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_licence_grace_period_and_a_401_reach_the_sync_report() {
+    use chef_sync::config::{KeySource, RepoConfig, ServerSpec};
+    use chef_sync::{SyncOptions, sync};
+
+    let grace = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cookbooks"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(
+                    "X-Ops-License",
+                    r#"{"licenseType":"commercial","expirationDateTime":"2026-12-31","warningMessage":"Your license expired; renew within 30 days","gracePeriod":true}"#,
+                )
+                .set_body_json(json!({})),
+        )
+        .mount(&grace)
+        .await;
+    let refused = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": ["Failed to authenticate as 'spec-user'."]})),
+        )
+        .mount(&refused)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |name: &str, url: String| {
+        let mut s = ServerSpec::new(name, url, "spec-user", KeySource::Path(KEY.into())).unwrap();
+        s.cookbook_path = vec![dir.path().to_path_buf()];
+        s
+    };
+    let config = RepoConfig {
+        root: dir.path().to_path_buf(),
+        servers: vec![spec("grace", grace.uri()), spec("refused", refused.uri())],
+        berksfile: None,
+        warnings: vec![],
+    };
+    let report = sync(&config, &SyncOptions::default()).await.unwrap();
+    let licence: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("licence"))
+        .collect();
+    assert_eq!(licence.len(), 1, "{:?}", report.warnings);
+    assert!(
+        licence[0].starts_with("grace (") && licence[0].contains("renew within 30 days"),
+        "{licence:?}"
+    );
+    let refused_report = report.servers.iter().find(|s| s.name == "refused").unwrap();
+    let error = refused_report.error.as_ref().unwrap();
+    assert_eq!(error.kind, ErrorKind::Unauthorized);
+    assert_eq!(error.status, Some(401));
+    assert_eq!(error.server.as_deref(), Some("refused"));
+    assert!(
+        error.message.contains(&format!("with key {KEY}")),
+        "{error}"
+    );
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    let shown = json["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "refused")
+        .unwrap();
+    assert_eq!(shown["error"]["kind"], "unauthorized");
+    assert_eq!(
+        shown["error"]["messages"][0],
+        "Failed to authenticate as 'spec-user'."
+    );
+}

@@ -142,7 +142,10 @@ async fn a_stopped_server_fails_alone_and_converges_after_restart() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s["name"] == "eu-west-1" && s["ok"] == false && s["error"].as_str().is_some())
+            .any(|s| s["name"] == "eu-west-1"
+                && s["ok"] == false
+                && s["error"]["kind"] == "network"
+                && s["error"]["message"].as_str().is_some())
     );
 
     // goiardi keeps data in memory: it comes back empty, so pivotal is created again.
