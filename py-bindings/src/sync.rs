@@ -38,7 +38,18 @@ impl From<&CookbookReport> for PyCookbookOutcome {
 fn berkshelf_error(e: &PrepareError, err: &SyncError) -> ErrorInfo {
     match e {
         PrepareError::Client(_) | PrepareError::Install(_) | PrepareError::Git { .. } => {
-            ErrorInfo::new(ErrorKind::Other, err.to_string())
+            // A source's answer decides the class as for any request (one mapping, chef-api's).
+            match e.response() {
+                Some(r) => {
+                    let kind = chef_api::error::ErrorKind::of_response(r);
+                    let mut info = ErrorInfo::new(ErrorKind::from_api(kind), err.to_string())
+                        .with_messages(r.messages.clone())
+                        .with_url(r.url.clone());
+                    info.status = Some(r.status);
+                    info
+                }
+                None => ErrorInfo::new(ErrorKind::Other, err.to_string()),
+            }
         }
         _ => ErrorInfo::new(config_kind(e.position()), err.to_string()),
     }
