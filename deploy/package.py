@@ -3,7 +3,9 @@
 
 * the Lambda layer: the chef_sync wheel (manylinux2014 x86_64, abi3) unpacked under
   ``python/``, where the Lambda runtime looks for packages;
-* the function: ``examples/lambda/handler.py`` at the zip's root (``handler.lambda_handler``).
+* the function: ``examples/lambda/handler.py`` and ``ssm_rollout.py`` (which it imports) at the
+  zip's root (``handler.lambda_handler``, and ``handler.step_handler`` for the rollout state
+  machine).
 
 Usage::
 
@@ -21,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER = ROOT / "examples" / "lambda" / "handler.py"
+#: The modules the handler imports, zipped beside it.
+HANDLER_MODULES = ("ssm_rollout.py",)
 
 
 def build_layer(wheel: Path, out: Path) -> Path:
@@ -41,9 +45,12 @@ def build_layer(wheel: Path, out: Path) -> Path:
 
 
 def build_function(out: Path, handler: Path = HANDLER) -> Path:
-    """Writes the function zip (``handler.py`` at its root) to ``out``; returns ``out``."""
+    """Writes the function zip (``handler.py`` and its modules at its root) to ``out``;
+    returns ``out``."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         dst.write(handler, "handler.py")
+        for module in HANDLER_MODULES:
+            dst.write(handler.parent / module, module)
     return out
 
 

@@ -98,8 +98,9 @@ fn render(body: &[u8]) -> String {
     }
 }
 
+/// Also the entry point of the `raw` binary target (tests/bin/raw.rs) the tests run.
 #[tokio::main]
-async fn main() -> ExitCode {
+pub(crate) async fn main() -> ExitCode {
     let args = Args::parse();
     match run(args).await {
         Ok(json) => {

@@ -4,7 +4,14 @@
 //! cargo run --release --example sync -- --repo DIR [--server NAME]... [--dry-run] [--json]
 //!     [--freeze|--no-freeze|--force] [--concurrency N]
 //!     [--update [COOKBOOK]...] [--offline] [--only-group G]... [--except-group G]...
+//!     [--only cookbooks,roles,environments,data_bags] [--purge] [--purge-cookbooks]
 //! ```
+//!
+//! Roles, environments and data bags (`roles/`, `environments/`, `data_bags/` or knife.rb's
+//! `role_path`...) go after the cookbooks, environments last. `--only` picks what to carry
+//! (default: everything); `--purge` deletes roles, environments and data bags the repository
+//! does not have; `--purge-cookbooks` cookbook versions it does not have (never one an
+//! environment pins). A dry run lists every deletion.
 //!
 //! With a Berksfile: `--update` is `berks update` (all cookbooks, or those named) before the
 //! upload, `--offline` forbids any network use for the Berksfile (the lock must be trusted and
@@ -25,6 +32,7 @@ use chef_api::upload::UploadEvent;
 use chef_sync::berkshelf::PrepareOptions;
 use chef_sync::berkshelf::lockfile::Update;
 use chef_sync::config::{LoadOptions, RepoConfig};
+use chef_sync::objects::ObjectKinds;
 use chef_sync::{PlanMatrix, SyncEvent, SyncEventKind, SyncEventSink, SyncOptions};
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -78,6 +86,22 @@ struct Args {
     /// Berkshelf's --except: leave out the Berksfile's dependencies in this group (repeatable).
     #[arg(long = "except-group", value_name = "GROUP")]
     except_groups: Vec<String>,
+    /// What to carry, comma-separated: cookbooks, roles, environments, data_bags (default:
+    /// all).
+    #[arg(
+        long,
+        value_name = "KINDS",
+        default_value = "cookbooks,roles,environments,data_bags"
+    )]
+    only: ObjectKinds,
+    /// Delete roles, environments (never _default), data bags and items the repository does
+    /// not have (knife upload --purge).
+    #[arg(long)]
+    purge: bool,
+    /// Delete cookbook versions the repository does not have, except those an environment
+    /// on the server pins.
+    #[arg(long)]
+    purge_cookbooks: bool,
 }
 
 /// `--freeze` / `--no-freeze`, or neither: the sync decides (frozen with a Berksfile).
@@ -142,6 +166,9 @@ fn main() -> ExitCode {
         servers: args.servers.clone(),
         events: Some(events),
         berkshelf: berkshelf_options(&args),
+        only: args.only,
+        purge: args.purge,
+        purge_cookbooks: args.purge_cookbooks,
         ..SyncOptions::default()
     };
     let report = match chef_sync::sync_blocking(&config, &options) {
@@ -304,6 +331,21 @@ mod tests {
         assert_eq!(freeze_option(&args(&["--freeze"])), Some(true));
         assert_eq!(freeze_option(&args(&["--no-freeze"])), Some(false));
         assert!(Args::try_parse_from(["chef-sync", "--freeze", "--no-freeze"]).is_err());
+    }
+
+    #[test]
+    fn only_and_purge_flags_reach_the_options() {
+        let args = |a: &[&str]| {
+            Args::try_parse_from(std::iter::once("chef-sync").chain(a.iter().copied()))
+        };
+        let all = args(&[]).unwrap();
+        assert_eq!(all.only, ObjectKinds::ALL);
+        assert!(!all.purge && !all.purge_cookbooks);
+        let some = args(&["--only", "roles,data_bags", "--purge", "--purge-cookbooks"]).unwrap();
+        assert!(some.only.roles && some.only.data_bags);
+        assert!(!some.only.cookbooks && !some.only.environments);
+        assert!(some.purge && some.purge_cookbooks);
+        assert!(args(&["--only", "nodes"]).is_err());
     }
 
     #[test]

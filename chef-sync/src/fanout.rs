@@ -16,6 +16,7 @@ use chef_api::cookbook::LoadedCookbook;
 use chef_api::upload::{Action, CookbookResult, ServerPlan, ServerState, Uploader};
 
 use crate::events::{SyncEventKind, SyncEventSink, emit};
+use crate::objects::{self, plan::ObjectSync};
 use crate::report::{CookbookOutcome, CookbookReport, ReportError, ServerReport, millis};
 
 /// One server's upload steps, as the fan-out drives them.
@@ -32,6 +33,12 @@ pub trait ServerTarget: Send + Sync + 'static {
 
     /// Carries out a plan; one result per cookbook.
     fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>>;
+
+    /// The server's client, for roles, environments and data bags; `None`: this target
+    /// carries cookbooks only.
+    fn client(&self) -> Option<&chef_api::client::ChefClient> {
+        None
+    }
 }
 
 impl ServerTarget for Uploader {
@@ -50,6 +57,10 @@ impl ServerTarget for Uploader {
     fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> {
         Uploader::execute(self, plan)
     }
+
+    fn client(&self) -> Option<&chef_api::client::ChefClient> {
+        Some(Uploader::client(self))
+    }
 }
 
 /// One server's share of a sync.
@@ -67,6 +78,9 @@ pub struct ServerJob<T> {
     /// The server's listing and API version when they were fetched ahead (a sync asks while
     /// it is still hashing the repository); `None`: asked first thing.
     pub state: Option<chef_api::Result<ServerState>>,
+    /// Roles, environments and data bags to sync after the cookbooks (`None`: cookbooks
+    /// only). Read while the cookbooks are planned; written after them, environments last.
+    pub objects: Option<ObjectSync>,
 }
 
 /// Runs every job concurrently, each on its own thread of the blocking pool driving the
@@ -144,9 +158,28 @@ async fn run_one<T: ServerTarget>(
         Err(e) => return fail(e.clone()),
     };
     emit(events.as_ref(), &server, SyncEventKind::Planning);
-    let state = match job.state {
-        Some(state) => state,
-        None => target.server_state().await,
+    let objects = job.objects.as_ref().zip(target.client());
+    let ahead = job.state;
+    let (state, fetched) = futures::join!(
+        async {
+            match ahead {
+                Some(state) => state,
+                None => target.server_state().await,
+            }
+        },
+        async {
+            match objects {
+                Some((sync, client)) => Some(
+                    objects::fetch_server_objects(client, sync.read_kinds(), sync.concurrency)
+                        .await,
+                ),
+                None => None,
+            }
+        }
+    );
+    let server_cookbooks = match &state {
+        Ok(state) => objects::listing_versions(&state.listing),
+        Err(_) => Default::default(),
     };
     let planned = match state {
         Ok(state) => target.plan_with(state, &job.cookbooks).await,
@@ -167,7 +200,10 @@ async fn run_one<T: ServerTarget>(
             frozen_conflict: count(Action::FrozenConflict),
         },
     );
-    let cookbooks = if dry_run {
+    let object_plan = objects.zip(fetched).map(|((sync, _), fetched)| {
+        objects::plan_server(sync, fetched, &server_cookbooks, &job.cookbooks)
+    });
+    let mut cookbooks: Vec<CookbookReport> = if dry_run {
         plan.cookbooks
             .iter()
             .map(|p| CookbookReport {
@@ -183,15 +219,25 @@ async fn run_one<T: ServerTarget>(
     } else {
         merge_results(&job.name, &plan, target.execute(&plan).await)
     };
+    let (mut object_reports, mut error) = (Vec::new(), None);
+    if let (Some((sync, client)), Some(plan)) = (objects, object_plan) {
+        let (reports, purged, failure) =
+            objects::finish_server(client, sync, plan, dry_run, &server_cookbooks, &cookbooks)
+                .await;
+        object_reports = reports;
+        cookbooks.extend(purged);
+        error = failure.map(|message| ReportError::other(message, &job.name));
+    }
     let mut report = ServerReport {
         name: job.name.clone(),
         url: job.url.clone(),
         ok: true,
-        error: None,
+        error,
         files_sent: 0,
         bytes_sent: 0,
         duration_ms: millis(started.elapsed()),
         cookbooks,
+        objects: object_reports,
     };
     report.finish();
     emit(
@@ -353,6 +399,7 @@ mod tests {
             }),
             cookbooks: cookbooks.to_vec(),
             state: None,
+            objects: None,
         }
     }
 

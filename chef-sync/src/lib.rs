@@ -7,6 +7,8 @@
 //!         ├──► cookbooks::CookbookSet (each cookbook loaded+hashed once) cookbooks
 //!         ├──► per server, concurrently: plan → execute                 fanout (chef_api::upload)
 //!         └──► report::SyncReport (JSON, table; plan::PlanMatrix)       report, plan
+//! status: the same configuration, every server read at once (read-only)
+//!         ──► status::StatusReport (object × server, drift; JSON, table)   status
 //! ```
 //!
 //! ```no_run
@@ -22,12 +24,16 @@ pub mod config;
 pub mod cookbooks;
 pub mod events;
 pub mod fanout;
+pub mod objects;
 pub mod plan;
+pub mod policy;
 pub mod position;
 pub mod report;
+pub mod status;
 pub mod sync;
 
 pub use events::{SyncEvent, SyncEventKind, SyncEventSink};
 pub use plan::PlanMatrix;
 pub use report::{CookbookOutcome, CookbookReport, ReportError, ServerReport, SyncReport};
+pub use status::{StatusOptions, StatusReport, status, status_blocking};
 pub use sync::{Repo, SyncError, SyncOptions, sync, sync_blocking};

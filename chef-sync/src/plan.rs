@@ -134,6 +134,7 @@ mod tests {
                     error: None,
                 })
                 .collect(),
+            objects: Vec::new(),
         };
         s.finish();
         s

@@ -15,6 +15,8 @@ use chef_api::error::ErrorKind;
 use chef_api::upload::{Action, Outcome, UploadError};
 use serde::{Deserialize, Serialize};
 
+use crate::objects::{ObjectId, ObjectKind};
+
 /// Why a server or a cookbook failed, as data: the kind (one classification shared with the
 /// Python exceptions, see [`chef_api::error::ErrorKind`]), the server's answer when there was
 /// one, and the full message.
@@ -76,6 +78,15 @@ impl ReportError {
     pub fn other(message: impl Into<String>, server: &str) -> Self {
         Self::new(ErrorKind::Other, message, server)
     }
+
+    /// A failure known only by its message (kind [`ErrorKind::Other`], no server): for
+    /// callers that have not typed their errors yet (the repository objects' steps).
+    pub fn untyped(message: impl Into<String>) -> Self {
+        Self {
+            server: None,
+            ..Self::new(ErrorKind::Other, message, "")
+        }
+    }
 }
 
 impl std::fmt::Display for ReportError {
@@ -102,6 +113,10 @@ pub enum CookbookOutcome {
     Create,
     /// Dry run: would be updated.
     Update,
+    /// Purged (`purge_cookbooks`): the repository does not have this version.
+    Deleted,
+    /// Dry run: would be purged.
+    Delete,
 }
 
 impl CookbookOutcome {
@@ -115,6 +130,8 @@ impl CookbookOutcome {
             Self::Failed => "failed",
             Self::Create => "create",
             Self::Update => "update",
+            Self::Deleted => "deleted",
+            Self::Delete => "delete",
         }
     }
 
@@ -172,6 +189,82 @@ pub struct CookbookReport {
     pub error: Option<ReportError>,
 }
 
+/// What happened (or, in a dry run, what would happen) to one role, environment, data bag or
+/// data bag item on one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectOutcome {
+    /// Sent; the server did not have it.
+    Created,
+    /// Sent over the server's different copy.
+    Updated,
+    /// The server's copy is the same (after normalisation); nothing sent.
+    Unchanged,
+    /// Purged: the repository does not have it.
+    Deleted,
+    /// The write or delete failed (see `error`), or it was not attempted because something it
+    /// needs failed (its bag, an environment's pinned cookbook).
+    Failed,
+    /// Dry run: would be created.
+    Create,
+    /// Dry run: would be updated.
+    Update,
+    /// Dry run: would be purged.
+    Delete,
+}
+
+impl ObjectOutcome {
+    /// The JSON spelling (`created`, `delete`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Deleted => "deleted",
+            Self::Failed => "failed",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One role, environment, data bag or data bag item on one server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectReport {
+    /// `role`, `environment`, `data_bag` or `data_bag_item`.
+    pub kind: ObjectKind,
+    /// The name; `BAG/ITEM` for a data bag item.
+    pub name: String,
+    /// What happened (or would happen).
+    pub outcome: ObjectOutcome,
+    /// Why it failed, with the server's own message.
+    pub error: Option<String>,
+}
+
+impl ObjectReport {
+    /// The report line of `id`.
+    pub fn new(id: &ObjectId, outcome: ObjectOutcome, error: Option<String>) -> Self {
+        Self {
+            kind: id.kind,
+            name: id.display_name(),
+            outcome,
+            error,
+        }
+    }
+
+    /// `role[web]`, `data_bag_item[users/alice]`.
+    pub fn label(&self) -> String {
+        format!("{}[{}]", self.kind, self.name)
+    }
+}
+
 /// One server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerReport {
@@ -191,6 +284,10 @@ pub struct ServerReport {
     pub duration_ms: u64,
     /// Per cookbook version, sorted by name then version.
     pub cookbooks: Vec<CookbookReport>,
+    /// Per role, environment, data bag and data bag item, in write order (bags, items,
+    /// roles, environments, then deletions).
+    #[serde(default)]
+    pub objects: Vec<ObjectReport>,
 }
 
 impl ServerReport {
@@ -205,6 +302,7 @@ impl ServerReport {
             bytes_sent: 0,
             duration_ms: millis(duration),
             cookbooks: Vec::new(),
+            objects: Vec::new(),
         }
     }
 
@@ -214,7 +312,17 @@ impl ServerReport {
             .sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
         self.files_sent = self.cookbooks.iter().map(|c| c.files_sent).sum();
         self.bytes_sent = self.cookbooks.iter().map(|c| c.bytes_sent).sum();
-        self.ok = self.error.is_none() && self.cookbooks.iter().all(|c| c.outcome.is_converged());
+        self.ok = self.error.is_none()
+            && self.cookbooks.iter().all(|c| c.outcome.is_converged())
+            && self
+                .objects
+                .iter()
+                .all(|o| o.outcome != ObjectOutcome::Failed);
+    }
+
+    /// How many objects have `outcome`.
+    pub fn count_objects(&self, outcome: ObjectOutcome) -> usize {
+        self.objects.iter().filter(|o| o.outcome == outcome).count()
     }
 
     /// How many cookbooks have `outcome`.
@@ -344,6 +452,7 @@ impl SyncReport {
                 format!("{:.2}s", ms_to_secs(s.duration_ms)),
             );
         }
+        self.render_objects(&mut out, name_w);
         for s in &self.servers {
             if let Some(e) = &s.error {
                 let _ = writeln!(out, "{} ({}): {e}", s.name, s.url);
@@ -357,6 +466,28 @@ impl SyncReport {
                         "{}: {} {} is frozen on the server with different content (use force)",
                         s.name, c.name, c.version
                     );
+                } else if matches!(
+                    c.outcome,
+                    CookbookOutcome::Delete | CookbookOutcome::Deleted
+                ) {
+                    let verb = if self.dry_run {
+                        "would delete"
+                    } else {
+                        "deleted"
+                    };
+                    let _ = writeln!(out, "{}: {verb} cookbook {} {}", s.name, c.name, c.version);
+                }
+            }
+            for o in &s.objects {
+                if let Some(e) = &o.error {
+                    let _ = writeln!(out, "{}: {}: {e}", s.name, o.label());
+                } else if matches!(o.outcome, ObjectOutcome::Delete | ObjectOutcome::Deleted) {
+                    let verb = if self.dry_run {
+                        "would delete"
+                    } else {
+                        "deleted"
+                    };
+                    let _ = writeln!(out, "{}: {verb} {}", s.name, o.label());
                 }
             }
         }
@@ -378,6 +509,45 @@ impl SyncReport {
         }
         out.push('\n');
         out
+    }
+}
+
+impl SyncReport {
+    /// The object counts per server (roles, environments, data bags and items together),
+    /// when any server has objects.
+    fn render_objects(&self, out: &mut String, name_w: usize) {
+        if self.servers.iter().all(|s| s.objects.is_empty()) {
+            return;
+        }
+        let columns: [(ObjectOutcome, &str); 5] = if self.dry_run {
+            [
+                (ObjectOutcome::Create, "CREATE"),
+                (ObjectOutcome::Update, "UPDATE"),
+                (ObjectOutcome::Unchanged, "UNCHANGED"),
+                (ObjectOutcome::Delete, "DELETE"),
+                (ObjectOutcome::Failed, "FAILED"),
+            ]
+        } else {
+            [
+                (ObjectOutcome::Created, "CREATED"),
+                (ObjectOutcome::Updated, "UPDATED"),
+                (ObjectOutcome::Unchanged, "UNCHANGED"),
+                (ObjectOutcome::Deleted, "DELETED"),
+                (ObjectOutcome::Failed, "FAILED"),
+            ]
+        };
+        let _ = write!(out, "{:<name_w$}  {:<7}", "OBJECTS", "");
+        for (_, title) in &columns {
+            let _ = write!(out, "  {title:>9}");
+        }
+        out.push('\n');
+        for s in &self.servers {
+            let _ = write!(out, "{:<name_w$}  {:<7}", s.name, "");
+            for (outcome, _) in &columns {
+                let _ = write!(out, "  {:>9}", s.count_objects(*outcome));
+            }
+            out.push('\n');
+        }
     }
 }
 
@@ -438,6 +608,7 @@ mod tests {
             bytes_sent: 0,
             duration_ms: 10,
             cookbooks,
+            objects: Vec::new(),
         };
         s.finish();
         s
@@ -566,6 +737,63 @@ mod tests {
         let manifest = UploadError::Manifest(e);
         let r = ReportError::from_upload(&manifest, "prod");
         assert_eq!((r.kind, r.status), (ErrorKind::License, Some(403)));
+    }
+
+    #[test]
+    fn objects_are_in_the_json_and_the_table_and_failures_fail_the_server() {
+        let mut us = server("us", vec![cookbook("web", CookbookOutcome::Unchanged, 0)]);
+        us.objects = vec![
+            ObjectReport::new(&ObjectId::role("web"), ObjectOutcome::Created, None),
+            ObjectReport::new(
+                &ObjectId::data_bag_item("users", "bob"),
+                ObjectOutcome::Deleted,
+                None,
+            ),
+            ObjectReport::new(
+                &ObjectId::environment("prod"),
+                ObjectOutcome::Failed,
+                Some("PUT x returned 500: boom".into()),
+            ),
+        ];
+        us.finish();
+        assert!(!us.ok, "a failed object fails the server");
+        let report = SyncReport::new(false, vec![us], vec![], Duration::ZERO);
+        let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        let o = &v["servers"][0]["objects"];
+        assert_eq!(o[0]["kind"], "role");
+        assert_eq!(o[0]["outcome"], "created");
+        assert_eq!(o[1]["kind"], "data_bag_item");
+        assert_eq!(o[1]["name"], "users/bob");
+        let back: SyncReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, report);
+        let table = report.render_table();
+        let counts = table
+            .lines()
+            .find(|l| l.starts_with("us ") && !l.contains("FAILED"))
+            .unwrap();
+        assert_eq!(
+            counts.split_whitespace().collect::<Vec<_>>(),
+            ["us", "1", "0", "0", "1", "1"],
+            "{table}"
+        );
+        assert!(
+            table.contains("us: deleted data_bag_item[users/bob]"),
+            "{table}"
+        );
+        assert!(
+            table.contains("us: environment[prod]: PUT x returned 500: boom"),
+            "{table}"
+        );
+        let old: SyncReport = serde_json::from_str(
+            r#"{"ok": true, "dry_run": false, "duration_ms": 1, "warnings": [],
+            "servers": [{"name": "a", "url": "u", "ok": true, "error": null, "files_sent": 0,
+            "bytes_sent": 0, "duration_ms": 0, "cookbooks": []}]}"#,
+        )
+        .unwrap();
+        assert!(
+            old.servers[0].objects.is_empty(),
+            "reports without objects still read"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::config::{ConfigError, LoadOptions, RepoConfig, ServerSpec};
 use crate::cookbooks::{CookbookSet, CookbooksError};
 use crate::events::{SyncEvent, SyncEventKind, SyncEventSink};
 use crate::fanout::{self, ServerJob};
+use crate::objects::plan::ObjectSync;
+use crate::objects::{ObjectKinds, ObjectPaths, ObjectsError, RepoObjects};
 use crate::report::{ReportError, SyncReport};
 use chef_api::error::ErrorKind;
 
@@ -34,6 +36,10 @@ pub enum SyncError {
         /// The servers the configuration has, comma-separated.
         known: String,
     },
+    /// The repository's roles, environments or data bags are invalid (every problem with its
+    /// file and line); nothing was sent to any server.
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
     /// The configuration has no servers (or the filter left none).
     #[error("no servers to sync to (each server needs .chef/NAME/config.yml)")]
     NoServers,
@@ -89,6 +95,16 @@ pub struct SyncOptions {
     /// offline); an empty `env` takes `load.env`, empty `chef_servers` (what
     /// `source :chef_server` means) take the servers being synced.
     pub berkshelf: crate::berkshelf::PrepareOptions,
+    /// What to carry: cookbooks, roles, environments, data bags (default: all). An object
+    /// kind whose directories (`role_path`, ...) do not exist is left alone on the servers,
+    /// so a repository without them syncs cookbooks only.
+    pub only: ObjectKinds,
+    /// Delete from each server the roles, environments (never `_default`), data bags and
+    /// items the repository does not have (knife upload `--purge`); off by default.
+    pub purge: bool,
+    /// Delete cookbook versions the sync does not carry, except every version an environment
+    /// on that server pins; off by default, independent of `purge`.
+    pub purge_cookbooks: bool,
 }
 
 impl Default for SyncOptions {
@@ -103,6 +119,9 @@ impl Default for SyncOptions {
             load: LoadOptions::default(),
             events: None,
             berkshelf: crate::berkshelf::PrepareOptions::default(),
+            only: ObjectKinds::ALL,
+            purge: false,
+            purge_cookbooks: false,
         }
     }
 }
@@ -116,6 +135,9 @@ impl std::fmt::Debug for SyncOptions {
             .field("concurrency", &self.concurrency)
             .field("per_server_concurrency", &self.per_server_concurrency)
             .field("servers", &self.servers)
+            .field("only", &self.only)
+            .field("purge", &self.purge)
+            .field("purge_cookbooks", &self.purge_cookbooks)
             .finish_non_exhaustive()
     }
 }
@@ -174,6 +196,8 @@ pub async fn sync(
         }
     };
     let servers = select_servers(&config.servers, &options.servers)?;
+    // Objects are read and validated before any server is asked anything.
+    let (object_syncs, object_warnings) = load_objects(&servers, options)?;
     let paths: Vec<PathBuf> = servers
         .iter()
         .flat_map(|s| s.cookbook_path.iter().cloned())
@@ -204,6 +228,9 @@ pub async fn sync(
     // With a Berksfile the lock graph is what gets uploaded (as `berks upload` does);
     // without one, every cookbook on each server's cookbook_path.
     let load = async {
+        if !options.only.cookbooks {
+            return Ok((CookbookSet::default(), Vec::new()));
+        }
         Ok::<_, SyncError>(match &config.berksfile {
             Some(berksfile) => {
                 let mut berks = options.berkshelf.clone();
@@ -241,16 +268,18 @@ pub async fn sync(
         })
         .collect();
     let mut jobs = Vec::with_capacity(targets.len());
-    for ((spec, target), state) in targets.into_iter().zip(states) {
+    for (((spec, target), state), objects) in targets.into_iter().zip(states).zip(object_syncs) {
         jobs.push(ServerJob {
             name: spec.name.clone(),
             url: spec.url.clone(),
             target,
             cookbooks: match &config.berksfile {
+                _ if !options.only.cookbooks => Vec::new(),
                 Some(berksfile) => cookbooks.for_paths(std::slice::from_ref(berksfile))?,
                 None => cookbooks.for_paths(&spec.cookbook_path)?,
             },
             state,
+            objects,
         });
     }
     let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;
@@ -281,6 +310,7 @@ pub async fn sync(
             None => format!("{}: {}", w.file.display(), w.message),
         })
         .chain(berks_warnings)
+        .chain(object_warnings)
         .chain(link_warnings)
         .chain(license_warnings)
         .collect();
@@ -308,8 +338,52 @@ pub fn sync_blocking<'a>(
     runtime.block_on(sync(repo, options))
 }
 
-/// The servers to sync to: all, or those named (each must exist).
-fn select_servers<'a>(
+/// Each server's object sync: the repository's objects under its `object_paths` (read once
+/// per distinct set of paths, usually once), limited to the kinds asked for whose
+/// directories exist. `None` for a server with no object kind left.
+fn load_objects(
+    servers: &[&ServerSpec],
+    options: &SyncOptions,
+) -> Result<(Vec<Option<ObjectSync>>, Vec<String>), SyncError> {
+    let mut loaded: Vec<(ObjectPaths, Arc<RepoObjects>)> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut out = Vec::with_capacity(servers.len());
+    for spec in servers {
+        let paths = &spec.object_paths;
+        let exists = |dirs: &[PathBuf]| dirs.iter().any(|d| d.is_dir());
+        let kinds = ObjectKinds {
+            cookbooks: options.only.cookbooks,
+            roles: options.only.roles && exists(&paths.role_path),
+            environments: options.only.environments && exists(&paths.environment_path),
+            data_bags: options.only.data_bags && exists(&paths.data_bag_path),
+        };
+        let purges_cookbooks = options.purge_cookbooks && kinds.cookbooks;
+        if !(kinds.any_objects() || purges_cookbooks) {
+            out.push(None);
+            continue;
+        }
+        let repo = match loaded.iter().find(|(p, _)| p == paths) {
+            Some((_, repo)) => Arc::clone(repo),
+            None => {
+                let repo = Arc::new(RepoObjects::load(paths, &options.load.env)?);
+                warnings.extend(repo.warnings.iter().cloned());
+                loaded.push((paths.clone(), Arc::clone(&repo)));
+                repo
+            }
+        };
+        out.push(Some(ObjectSync {
+            repo,
+            kinds,
+            purge: options.purge,
+            purge_cookbooks: options.purge_cookbooks,
+            concurrency: options.per_server_concurrency.max(1),
+        }));
+    }
+    Ok((out, warnings))
+}
+
+/// The servers to sync to (or read the status of): all, or those named (each must exist).
+pub(crate) fn select_servers<'a>(
     all: &'a [ServerSpec],
     names: &[String],
 ) -> Result<Vec<&'a ServerSpec>, SyncError> {
@@ -423,6 +497,7 @@ mod tests {
             client_name: "pivotal".into(),
             key: KeySource::Path(PathBuf::from("/nonexistent/private.pem")),
             cookbook_path: vec![],
+            object_paths: crate::objects::ObjectPaths::default(),
             ssl_verify: true,
             ssl_ca_file: None,
             trusted_certs_dir: None,

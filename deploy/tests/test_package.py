@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -43,5 +44,32 @@ def test_layer_refuses_another_wheel(tmp_path: Path) -> None:
 def test_function_zip_has_the_handler_at_its_root(tmp_path: Path) -> None:
     out = package.build_function(tmp_path / "fn.zip")
     with zipfile.ZipFile(out) as zf:
-        assert zf.namelist() == ["handler.py"]
+        assert zf.namelist() == ["handler.py", "ssm_rollout.py"]
         assert "def lambda_handler(" in zf.read("handler.py").decode()
+        assert "def step_handler(" in zf.read("handler.py").decode()
+        assert "def plan_commands(" in zf.read("ssm_rollout.py").decode()
+
+
+def test_function_zip_holds_every_module_the_handler_imports(tmp_path: Path) -> None:
+    """Imports the handler from the unpacked zip alone (no examples/lambda on the path)."""
+    out = package.build_function(tmp_path / "fn.zip")
+    unpacked = tmp_path / "fn"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(unpacked)
+    probe = (
+        "import sys; sys.path[:] = [p for p in sys.path if 'examples' not in p]; "
+        f"sys.path.insert(0, {str(unpacked)!r}); import handler, ssm_rollout; "
+        f"assert handler.__file__.startswith({str(unpacked)!r}); print(sorted(handler.STEPS))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [
+        "['canary',",
+        "'poll',",
+        "'report',",
+        "'sync',",
+        "'verify',",
+        "'wave']",
+    ]

@@ -15,11 +15,19 @@ import yaml
 from cfnlint.decode import decode
 
 DEPLOY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(DEPLOY.parent / "examples" / "lambda"))
+
+import ssm_rollout  # noqa: E402
+import handler  # noqa: E402
+
 TEMPLATE = DEPLOY / "template.yaml"
 HANDLER = DEPLOY.parent / "examples" / "lambda" / "handler.py"
 #: Actions IAM accepts only with Resource "*" (no resource-level permissions).
 UNSCOPED_ACTIONS = {
     "ssm:GetCommandInvocation",
+    "ssm:ListCommands",
+    "ssm:DescribeInstanceInformation",
+    "ssm:CancelCommand",
     "codepipeline:PutJobSuccessResult",
     "codepipeline:PutJobFailureResult",
 }
@@ -42,6 +50,8 @@ def statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     for role in resources(template, "AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
             found.extend(policy["PolicyDocument"]["Statement"])
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return found
 
 
@@ -64,37 +74,50 @@ def test_send_command_is_limited_to_the_document_and_tagged_instances(
     template: dict[str, Any],
 ) -> None:
     send = [s for s in statements(template) if "ssm:SendCommand" in s["Action"]]
-    assert len(send) == 2
-    document = next(s for s in send if "Condition" not in s)
-    assert document["Resource"]["Fn::Sub"].endswith("::document/AWS-RunShellScript")
-    instances = next(s for s in send if "Condition" in s)
-    assert [r["Fn::Sub"].rsplit(":", 1)[1] for r in instances["Resource"]] == [
-        "instance/*",
-        "managed-instance/*",
-    ]
-    assert instances["Condition"]["StringEquals"] == {
-        "ssm:resourceTag/ChefSyncConverge": {"Ref": "ConvergeTagValue"}
-    }
+    assert len(send) == 4  # the pipeline's function and the rollout function
+    documents = [s for s in send if "Condition" not in s]
+    assert len(documents) == 2
+    for document in documents:
+        assert document["Resource"]["Fn::Sub"].endswith("::document/AWS-RunShellScript")
+    for instances in (s for s in send if "Condition" in s):
+        assert [r["Fn::Sub"].rsplit(":", 1)[1] for r in instances["Resource"]] == [
+            "instance/*",
+            "managed-instance/*",
+        ]
+        assert instances["Condition"]["StringEquals"] == {
+            "ssm:resourceTag/ChefSyncConverge": {"Ref": "ConvergeTagValue"}
+        }
 
 
 def test_keys_are_readable_only_as_private_pem_objects(template: dict[str, Any]) -> None:
     key_statements = [s for s in statements(template) if s.get("Sid") == "ChefServerKeys"]
-    assert len(key_statements) == 2  # CodeBuild and the Lambda
+    assert len(key_statements) == 3  # CodeBuild and the two functions
     for s in key_statements:
         assert s["Action"] == ["s3:GetObject"]
         assert s["Resource"]["Fn::Sub"].endswith(":s3:::${KeyBucket}/*/private.pem")
 
 
-def test_lambda_runs_the_handler_with_the_chef_sync_layer(template: dict[str, Any]) -> None:
-    (function,) = resources(template, "AWS::Lambda::Function").values()
+@pytest.mark.parametrize(
+    ("name", "entry"),
+    [("ChefClientFunction", "lambda_handler"), ("RolloutFunction", "step_handler")],
+)
+def test_lambda_runs_the_handler_with_the_chef_sync_layer(
+    template: dict[str, Any], name: str, entry: str
+) -> None:
+    function = resources(template, "AWS::Lambda::Function")[name]
     props = function["Properties"]
     assert props["Runtime"] == "python3.12"
     assert props["Layers"] == [{"Ref": "ChefSyncLayer"}]
     module, func = props["Handler"].split(".")
     assert HANDLER.stem == module
+    assert func == entry
     assert f"def {func}(" in HANDLER.read_text()
     assert props["Timeout"] == 900
-    assert set(props["Environment"]["Variables"]) >= {"KEY_BUCKET", "CHEF_NODE_QUERY"}
+    variables = props["Environment"]["Variables"]
+    assert set(variables) >= {"KEY_BUCKET", "CHEF_NODE_QUERY", "RESULTS_BUCKET"}
+    assert variables["RESULTS_BUCKET"] == {"Ref": "ArtifactBucket"}
+    # Every variable set is one the handler reads.
+    assert set(variables) <= handler.ENV_KEYS
     (layer,) = resources(template, "AWS::Lambda::LayerVersion").values()
     assert layer["Properties"]["Content"]["S3Key"] == {"Ref": "LayerKey"}
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
@@ -160,3 +183,141 @@ def test_pipeline_converges_after_the_sync(template: dict[str, Any]) -> None:
     converge = stages[2]["Actions"][0]
     assert converge["InputArtifacts"] == [{"Name": "Cookbooks"}]
     assert converge["Configuration"]["FunctionName"] == {"Ref": "ChefClientFunction"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The rollout state machine (step-functions mode)
+# ---------------------------------------------------------------------------------------------
+
+
+def state_machine(template: dict[str, Any]) -> dict[str, Any]:
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    props: dict[str, Any] = machine["Properties"]
+    return props
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    """Every state a state can hand over to."""
+    found = [state[k] for k in ("Next", "Default") if k in state]
+    found += [c["Next"] for c in state.get("Choices", [])]
+    found += [c["Next"] for c in state.get("Catch", [])]
+    return found
+
+
+def test_the_mode_parameter_selects_the_state_machine(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["ConvergeMode"]["AllowedValues"] == ["lambda", "step-functions"]
+    assert template["Parameters"]["ConvergeMode"]["Default"] == "lambda"
+    assert template["Conditions"]["UseStateMachine"] == {
+        "Fn::Equals": [{"Ref": "ConvergeMode"}, "step-functions"]
+    }
+    only_with_the_machine = {
+        n for n, r in template["Resources"].items() if r.get("Condition") == "UseStateMachine"
+    }
+    assert only_with_the_machine == {
+        "StateMachine",
+        "StateMachineRole",
+        "RolloutFunction",
+        "RolloutFunctionRole",
+        "RolloutLogGroup",
+        "FunctionStartsRollouts",
+    }
+    env = resources(template, "AWS::Lambda::Function")["ChefClientFunction"]["Properties"][
+        "Environment"
+    ]["Variables"]
+    assert env["STATE_MACHINE_ARN"] == {
+        "Fn::If": ["UseStateMachine", {"Ref": "StateMachine"}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+def test_the_pipeline_function_may_start_and_follow_only_its_machine(
+    template: dict[str, Any],
+) -> None:
+    policy = template["Resources"]["FunctionStartsRollouts"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "FunctionRole"}]
+    start, follow = policy["PolicyDocument"]["Statement"]
+    assert start["Action"] == ["states:StartExecution"]
+    assert start["Resource"] == {"Ref": "StateMachine"}
+    assert follow["Action"] == ["states:DescribeExecution"]
+    assert follow["Resource"]["Fn::Sub"].endswith(":execution:${StateMachine.Name}:*")
+    role = template["Resources"]["StateMachineRole"]["Properties"]
+    (invoke,) = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert invoke["Action"] == ["lambda:InvokeFunction"]
+    assert invoke["Resource"] == {"Fn::GetAtt": ["RolloutFunction", "Arn"]}
+
+
+def test_state_machine_definition_is_well_formed(template: dict[str, Any]) -> None:
+    """The ASL, checked locally: targets exist, every state is reachable, every path ends."""
+    props = state_machine(template)
+    definition = props["Definition"]
+    states = definition["States"]
+    assert definition["StartAt"] in states
+    for name, state in states.items():
+        for target in successors(state):
+            assert target in states, f"{name} hands over to a missing state {target}"
+        if state["Type"] in ("Task", "Wait", "Pass"):
+            assert "Next" in state or state.get("End") is True, name
+        if state["Type"] == "Choice":
+            assert "Default" in state, f"{name} has no Default"
+    reached = {definition["StartAt"]}
+    frontier = [definition["StartAt"]]
+    while frontier:
+        for target in successors(states[frontier.pop()]):
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    assert reached == set(states), f"unreachable states: {set(states) - reached}"
+    # From every state an end (Succeed/Fail) can be reached.
+    ends = {n for n, s in states.items() if s["Type"] in ("Succeed", "Fail")}
+    assert ends
+    for name in states:
+        seen, todo = {name}, [name]
+        while todo and not (seen & ends):
+            for target in successors(states[todo.pop()]):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        assert seen & ends, f"{name} never ends"
+    assert definition["TimeoutSeconds"] <= 86400  # CodePipeline's Lambda action gives up at 24 h
+
+
+def test_state_machine_tasks_run_the_rollout_function_states(template: dict[str, Any]) -> None:
+    props = state_machine(template)
+    assert props["DefinitionSubstitutions"] == {
+        "RolloutFunctionArn": {"Fn::GetAtt": ["RolloutFunction", "Arn"]}
+    }
+    tasks = {n: s for n, s in props["Definition"]["States"].items() if s["Type"] == "Task"}
+    assert set(tasks) == {"Sync", "Canary", "PollCanary", "Waves", "PollWaves", "Verify", "Report"}
+    for name, task in tasks.items():
+        assert task["Resource"] == "${RolloutFunctionArn}", name
+        assert task["Parameters"]["state.$"] == "$", name
+        assert task["Parameters"]["step"] in handler.STEPS, name
+        retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+        assert "Lambda.TooManyRequestsException" in retried, name
+        if name not in ("Verify", "Report"):
+            # SSM throttling is retried by the machine, with backoff.
+            (throttled,) = [r for r in task["Retry"] if r["ErrorEquals"] == ["SsmThrottled"]]
+            assert throttled["BackoffRate"] > 1 and throttled["MaxAttempts"] >= 3
+        if name != "Report":
+            assert task["Catch"] == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Report"}
+            ]
+    assert ssm_rollout.SsmThrottled.__name__ == "SsmThrottled"
+
+
+def test_state_machine_order_is_sync_canary_waves_verify(template: dict[str, Any]) -> None:
+    states = state_machine(template)["Definition"]["States"]
+    assert states["Sync"]["Next"] == "Synced"
+    assert states["Synced"]["Default"] == "Canary"
+    # The rest starts only once the canary is done and fine.
+    choices = states["CanaryDone"]["Choices"]
+    assert choices[0] == {"Variable": "$.wave_done", "BooleanEquals": False, "Next": "CanaryWait"}
+    assert choices[1] == {"Variable": "$.wave_ok", "BooleanEquals": False, "Next": "Report"}
+    assert states["CanaryDone"]["Default"] == "Waves"
+    assert states["CanaryWait"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.poll_interval",
+        "Next": "PollCanary",
+    }
+    assert states["WavesDone"]["Default"] == "Verify"
+    assert states["Verify"]["Next"] == "Report"
+    assert states["NotConverged"]["CausePath"] == "$.summary"

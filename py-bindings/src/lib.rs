@@ -13,13 +13,18 @@
 //! * [`upload`]: `upload_cookbooks` and `CookbookOutcome`.
 //! * [`repo`]: `repo_clients` (a repository's servers) and configuration errors.
 //! * [`sync`]: `sync` (a repository to all its servers) and `SyncReport`.
+//! * [`policy`]: `push_policy`, `install_policy` and `PolicyPushReport` (Policyfiles).
+//! * [`status`]: `status` (every server compared with the repository and each other) and
+//!   `StatusReport`.
 
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod policy;
 pub mod repo;
 pub mod report_error;
 pub mod runtime;
+pub mod status;
 pub mod sync;
 pub mod upload;
 
@@ -102,8 +107,19 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(repo::repo_clients, m)?)?;
     m.add_class::<sync::PySyncReport>()?;
     m.add_class::<sync::PyServerReport>()?;
+    m.add_class::<sync::PyObjectOutcome>()?;
     m.add_function(wrap_pyfunction!(sync::sync, m)?)?;
     m.add_function(wrap_pyfunction!(sync::sync_async, m)?)?;
+    m.add_class::<policy::PyPolicyPushReport>()?;
+    m.add_function(wrap_pyfunction!(policy::push_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(policy::install_policy, m)?)?;
+    m.add_class::<status::PyStatusReport>()?;
+    m.add_class::<status::PyServerStatus>()?;
+    m.add_class::<status::PyCookbookStatus>()?;
+    m.add_class::<status::PyObjectStatus>()?;
+    m.add_class::<status::PyStatusCell>()?;
+    m.add_function(wrap_pyfunction!(status::status, m)?)?;
+    m.add_function(wrap_pyfunction!(status::status_async, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks_async, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_error, m)?)?;

@@ -8,6 +8,8 @@ use chef_sync::berkshelf::{PrepareError, PrepareOptions};
 use chef_sync::config::LoadOptions;
 use chef_sync::cookbooks::CookbooksError;
 
+use chef_sync::objects::{ObjectKinds, ObjectsError};
+use chef_sync::report::ObjectReport;
 use chef_sync::{CookbookReport, ServerReport, SyncError, SyncOptions, SyncReport};
 use pyo3::prelude::*;
 
@@ -73,8 +75,60 @@ impl From<&SyncError> for ErrorInfo {
                 ErrorInfo::new(config(None), err.to_string())
             }
             SyncError::Cookbooks(CookbooksError::Berkshelf(e)) => berkshelf_error(e, err),
+            SyncError::Objects(ObjectsError::Invalid { problems }) => ErrorInfo::new(
+                ErrorKind::Config {
+                    file: problems.first().map(|p| p.file.clone()),
+                    line: problems.first().and_then(|p| p.line),
+                },
+                err.to_string(),
+            ),
+            SyncError::Objects(ObjectsError::Io { path, .. }) => {
+                ErrorInfo::new(config(Some(path.clone())), err.to_string())
+            }
             _ => ErrorInfo::new(ErrorKind::Other, err.to_string()),
         }
+    }
+}
+
+/// What happened to one role, environment, data bag or data bag item on one server.
+#[pyclass(frozen, get_all, name = "ObjectOutcome", module = "chef_sync")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyObjectOutcome {
+    /// `"role"`, `"environment"`, `"data_bag"` or `"data_bag_item"`.
+    pub kind: String,
+    /// The name; `"BAG/ITEM"` for a data bag item.
+    pub name: String,
+    /// `"created"`, `"updated"`, `"unchanged"`, `"deleted"` or `"failed"`; in a dry run
+    /// `"create"`, `"update"`, `"unchanged"` or `"delete"`.
+    pub outcome: String,
+    /// Why it failed, or None.
+    pub error: Option<String>,
+}
+
+impl From<&ObjectReport> for PyObjectOutcome {
+    fn from(o: &ObjectReport) -> Self {
+        Self {
+            kind: o.kind.as_str().to_owned(),
+            name: o.name.clone(),
+            outcome: o.outcome.as_str().to_owned(),
+            error: o.error.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyObjectOutcome {
+    /// True unless the outcome is `"failed"`.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.outcome != "failed"
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ObjectOutcome(kind={:?}, name={:?}, outcome={:?})",
+            self.kind, self.name, self.outcome
+        )
     }
 }
 
@@ -98,6 +152,8 @@ pub struct PyServerReport {
     pub duration_ms: u64,
     /// Per cookbook version, sorted by name then version.
     pub cookbooks: Vec<PyCookbookOutcome>,
+    /// Per role, environment, data bag and item, in write order.
+    pub objects: Vec<PyObjectOutcome>,
 }
 
 impl From<&ServerReport> for PyServerReport {
@@ -111,6 +167,7 @@ impl From<&ServerReport> for PyServerReport {
             bytes_sent: s.bytes_sent,
             duration_ms: s.duration_ms,
             cookbooks: s.cookbooks.iter().map(PyCookbookOutcome::from).collect(),
+            objects: s.objects.iter().map(PyObjectOutcome::from).collect(),
         }
     }
 }
@@ -119,10 +176,11 @@ impl From<&ServerReport> for PyServerReport {
 impl PyServerReport {
     fn __repr__(&self) -> String {
         format!(
-            "ServerReport(name={:?}, ok={}, cookbooks={})",
+            "ServerReport(name={:?}, ok={}, cookbooks={}, objects={})",
             self.name,
             if self.ok { "True" } else { "False" },
-            self.cookbooks.len()
+            self.cookbooks.len(),
+            self.objects.len()
         )
     }
 }
@@ -234,23 +292,44 @@ fn update_arg(update: Option<&Bound<'_, PyAny>>) -> PyResult<Update> {
     })
 }
 
-/// The Berksfile's options of `sync`.
+/// The Berksfile's options of `sync`, and what else besides cookbooks it carries.
 struct BerksArgs {
     update: Update,
     offline: bool,
     cache_dir: Option<PathBuf>,
+    only: ObjectKinds,
+    purge: bool,
+    purge_cookbooks: bool,
 }
 
 impl BerksArgs {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         update: Option<&Bound<'_, PyAny>>,
         offline: bool,
         cache_dir: Option<PathBuf>,
+        only: Option<Vec<String>>,
+        purge: bool,
+        purge_cookbooks: bool,
     ) -> PyResult<Self> {
+        let only = match only {
+            None => ObjectKinds::ALL,
+            Some(kinds) => {
+                kinds
+                    .join(",")
+                    .parse()
+                    .map_err(|e: chef_sync::objects::UnknownKind| {
+                        pyo3::exceptions::PyValueError::new_err(e.to_string())
+                    })?
+            }
+        };
         Ok(Self {
             update: update_arg(update)?,
             offline,
             cache_dir,
+            only,
+            purge,
+            purge_cookbooks,
         })
     }
 }
@@ -288,6 +367,9 @@ fn options(
             cache_dir: berks.cache_dir,
             ..PrepareOptions::default()
         },
+        only: berks.only,
+        purge: berks.purge,
+        purge_cookbooks: berks.purge_cookbooks,
         ..defaults
     })
 }
@@ -301,11 +383,15 @@ fn options(
 /// `keys` maps a server name to PEM bytes replacing its `client_key` file. With a Berksfile:
 /// `update` is `berks update` (`True`: every cookbook; a list: those), `offline` forbids any
 /// network use for it, `cache_dir` is where Supermarket and Chef server cookbooks are cached
-/// (default `$XDG_CACHE_HOME/chef-sync`; in Lambda use `/tmp/...`). A failing server never
+/// (default `$XDG_CACHE_HOME/chef-sync`; in Lambda use `/tmp/...`). `only` lists what to
+/// carry (`"cookbooks"`, `"roles"`, `"environments"`, `"data_bags"`; default all); `purge`
+/// deletes roles, environments and data bags the repository does not have;
+/// `purge_cookbooks` cookbook versions it does not have (never one an environment pins). A
+/// failing server never
 /// raises: it is in the report. Raises `ConfigError` (with `file`, `line`, `server`) when the
 /// repository cannot be read.
 #[pyfunction]
-#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=None, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=None, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None, only=None, purge=false, purge_cookbooks=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn sync(
     py: Python<'_>,
@@ -319,15 +405,18 @@ pub fn sync(
     update: Option<&Bound<'_, PyAny>>,
     offline: bool,
     cache_dir: Option<PathBuf>,
+    only: Option<Vec<String>>,
+    purge: bool,
+    purge_cookbooks: bool,
 ) -> PyResult<PySyncReport> {
-    let berks = BerksArgs::new(update, offline, cache_dir)?;
+    let berks = BerksArgs::new(update, offline, cache_dir, only, purge, purge_cookbooks)?;
     let options = options(servers, dry_run, freeze, force, concurrency, keys, berks)?;
     runtime::block_on(py, run(repo, options))
 }
 
 /// Awaitable [`sync`].
 #[pyfunction]
-#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=None, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None))]
+#[pyo3(signature = (repo, servers=None, dry_run=false, freeze=None, force=false, concurrency=None, keys=None, update=None, offline=false, cache_dir=None, only=None, purge=false, purge_cookbooks=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn sync_async<'py>(
     py: Python<'py>,
@@ -341,8 +430,11 @@ pub fn sync_async<'py>(
     update: Option<&Bound<'_, PyAny>>,
     offline: bool,
     cache_dir: Option<PathBuf>,
+    only: Option<Vec<String>>,
+    purge: bool,
+    purge_cookbooks: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let berks = BerksArgs::new(update, offline, cache_dir)?;
+    let berks = BerksArgs::new(update, offline, cache_dir, only, purge, purge_cookbooks)?;
     let options = options(servers, dry_run, freeze, force, concurrency, keys, berks)?;
     runtime::future_into_py(py, run(repo, options))
 }

@@ -162,3 +162,51 @@ def test_berksfile_update_moves_a_locked_cookbook_and_offline_needs_no_network(
 
     with pytest.raises(TypeError, match="list of cookbook names"):
         chef_sync.sync(repo, keys=keys, update="py_berks_lib")
+
+
+def test_roles_environments_and_data_bags_with_only_and_purge(
+    goiardi: Goiardi, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"us-east-1": goiardi.url}, cookbooks=COOKBOOKS)
+    (repo / "roles").mkdir()
+    (repo / "roles" / "py_web.json").write_text('{"run_list": ["py_sync_app"]}')
+    (repo / "environments").mkdir()
+    (repo / "environments" / "py_prod.rb").write_text(
+        "name 'py_prod'\ncookbook 'py_sync_base', '~> 1.2'\n"
+    )
+    (repo / "data_bags" / "py_users").mkdir(parents=True)
+    (repo / "data_bags" / "py_users" / "ann.json").write_text('{"id": "ann"}')
+    keys = {"us-east-1": pivotal_key(goiardi)}
+    client = chef_sync.ChefClient(goiardi.url, "pivotal", pivotal_key(goiardi))
+    client.post("/roles", {"name": "py_stray"})
+
+    only = chef_sync.sync(repo, keys=keys, only=["roles"])
+    assert only.ok, only.to_json()
+    (server,) = only.servers
+    assert server.cookbooks == []
+    assert [(o.kind, o.name, o.outcome) for o in server.objects] == [
+        ("role", "py_web", "created")
+    ]
+    assert server.objects[0].ok and server.objects[0].error is None
+
+    planned = chef_sync.sync(repo, keys=keys, dry_run=True, purge=True)
+    outcomes = {(o.kind, o.name): o.outcome for o in planned.servers[0].objects}
+    assert outcomes[("role", "py_stray")] == "delete"
+    assert outcomes[("environment", "py_prod")] == "create"
+    assert outcomes[("data_bag_item", "py_users/ann")] == "create"
+    assert outcomes[("role", "py_web")] == "unchanged"
+
+    report = chef_sync.sync(repo, keys=keys, purge=True)
+    assert report.ok, report.to_json()
+    assert "py_stray" not in client.get("/roles")
+    assert client.get("/environments/py_prod")["cookbook_versions"] == {
+        "py_sync_base": "~> 1.2"
+    }
+    assert report.to_dict()["servers"][0]["objects"][0]["kind"] == "data_bag"
+
+    with pytest.raises(ValueError, match="nodes"):
+        chef_sync.sync(repo, keys=keys, only=["nodes"])
+    (repo / "roles" / "bad.json").write_text('{"name": "other"}')
+    with pytest.raises(chef_sync.ConfigError) as info:
+        chef_sync.sync(repo, keys=keys)
+    assert info.value.file is not None and info.value.file.endswith("bad.json")

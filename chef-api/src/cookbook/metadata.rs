@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use crate::ruby::{Block, Call, CallError, Dsl, EvalError, Interpreter, Value, Warning};
+use crate::ruby::{Block, Call, CallError, Dsl, EvalError, Interpreter, Missing, Value, Warning};
 use crate::version::{Constraint, Version};
 
 /// Where the metadata came from.
@@ -474,6 +474,20 @@ impl Dsl for MetadataDsl {
         DSL_METHODS.contains(&name)
     }
 
+    /// Chef's `Chef::Cookbook::Metadata#method_missing`: a call without a block to a method
+    /// metadata does not have is ignored (Chef logs it at trace level as a possible typo); one
+    /// with a block raises `NoMethodError`. `respond_to?` stays false for such names, as in
+    /// Chef, which defines no `respond_to_missing?`.
+    fn method_missing(&mut self, call: &Call, block_given: bool) -> Missing {
+        if block_given {
+            return Missing::Undefined;
+        }
+        Missing::Ignored(format!(
+            "`{}` is not a metadata method; ignored, as Chef ignores it (a typo, or metadata of another Chef version?)",
+            call.name
+        ))
+    }
+
     fn call(&mut self, call: Call, _block: Option<&mut dyn Block>) -> Result<Value, CallError> {
         let mut args = call.args;
         if !call.kwargs.is_empty() {
@@ -721,6 +735,40 @@ mod tests {
             load(dir.path()),
             Err(MetadataError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn unknown_methods_without_a_block_are_ignored_as_chef_does() {
+        let (m, warnings) = eval(
+            "name 'x'\nversion '1.2.3'\nlong_name 'Legacy', ENV.fetch('NOPE', 'd')\n\
+             issues_url 'u' if respond_to?(:issues_url)\nsource_url 's' if respond_to?(:colour)\n\
+             colour\n",
+        )
+        .unwrap();
+        assert_eq!(m.version(), "1.2.3");
+        assert_eq!(m.as_json()["issues_url"], "u");
+        assert_eq!(m.as_json()["source_url"], "");
+        let lines: Vec<u32> = warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, [3, 6]);
+        assert!(
+            warnings[0].to_string().starts_with(
+                "metadata.rb:3: `long_name` is not a metadata method; ignored, as Chef ignores it"
+            ),
+            "{}",
+            warnings[0]
+        );
+        assert!(m.as_json().get("long_name").is_none());
+        // Arguments are evaluated first: their errors stand, and a block keeps it an error.
+        assert_eq!(
+            err("name 'x'\nlong_name File.read('/nonexistent/README')\n")
+                .split(": ")
+                .next(),
+            Some("metadata.rb:2:11")
+        );
+        assert_eq!(
+            err("name 'x'\nlong_name 'y' do\nend\n"),
+            "metadata.rb:2:1: undefined method 'long_name'"
+        );
     }
 
     #[test]

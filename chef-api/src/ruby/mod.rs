@@ -15,10 +15,13 @@
 //! * Literals: `nil`, booleans, integers, floats, strings (with `#{}` interpolation and
 //!   heredocs), symbols, `%w[]`/`%i[]`, arrays, hashes (`k: v` and `'k' => v`), `__FILE__`,
 //!   `__dir__`, `__LINE__`, `STDOUT`/`STDERR`/`$stdout`/`$stderr` (as [`Value::Opaque`]).
-//! * Local variables, constants (`CHEF_SERVER = ENV['X'] || "d"`), `||=`, `+=`, `&&`, `||`,
-//!   `!`, `not`, ternaries, `if`/`unless`/`elsif`/`else` (statement and modifier), `case/when`,
-//!   `begin/rescue` and `rescue` modifiers (which catch only Ruby runtime errors such as a
-//!   missing file, never a sandbox refusal), `defined?`, simple `def` helpers.
+//! * Local variables, constants (`CHEF_SERVER = ENV['X'] || "d"`), instance variables
+//!   (`@base`, one set shared by the file and its `def` helpers, as the file's `self` is one
+//!   object), `||=`, `+=`, `&&`, `||`, `!`, `not`, ternaries, `if`/`unless`/`elsif`/`else`
+//!   (statement and modifier), `case/when`, `begin/rescue` and `rescue` modifiers (which catch
+//!   only Ruby runtime errors such as a missing file, never a sandbox refusal), `defined?`,
+//!   `def` helpers with required, optional, `*rest`, keyword and `**opts` parameters
+//!   (keywords given to a helper that takes none arrive as a last hash, as in Ruby 3).
 //! * Calls with or without parentheses, keyword arguments, splats, blocks (`do |p| .. end`,
 //!   `{ |p| .. }`, `&:sym`, `_1`, `it`) on `each`, `each_with_index`, `map`, `select`,
 //!   `reject`, `find`, `any?`, `all?`, `Integer#times`, hash `each`/`map`; common `String`,
@@ -28,18 +31,27 @@
 //!   iterating call, which returns the value; in a block given to the DSL it ends the block) and
 //!   `return [value]` in a `def` body (also from a block inside it), as in Ruby. Outside a
 //!   block, or `return` outside a `def`, they are positioned errors.
-//! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored;
-//!   `respond_to?(:m)` asks the DSL; `puts`/`warn`/`p` are ignored.
+//! * `require` of standard libraries (`yaml`, `json`, ...) is accepted and ignored; any other
+//!   `require` or `require_relative` is ignored with a [`Warning`] (nothing is ever loaded, so
+//!   what it would define stays undefined); `respond_to?(:m)` asks the DSL;
+//!   `puts`/`warn`/`p` are ignored; `format`/`sprintf`/`String#%` format as Ruby does.
+//! * `instance_eval(string[, file])` without a block evaluates the string in this same sandbox
+//!   against the same DSL (as the file it was read from with `IO.read(path)`, so errors point
+//!   into it); in a Chef configuration ([`Dsl::is_chef_config`]) `Chef::Config.from_file(path)`
+//!   and `from_file(path)` do the same with a file. Includes nest at most 16 deep.
+//! * A receiver-less call nothing handles goes to [`Dsl::method_missing`], which may ignore it
+//!   with a warning (metadata.rb does, as Chef does) instead of the `undefined method` error.
 //! * `File.join/dirname/basename/extname/expand_path/exist?/file?/directory?/symlink?/readlink/read/readlines`,
-//!   `IO.read`, `Dir.glob`/`Dir[]` (when enabled with [`Interpreter::with_dir_glob`]: one-component
-//!   wildcards, only under the working directory),
-//!   `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
+//!   `IO.read`, also as `::File`/`::IO`; `Dir.pwd`, `Dir.home`, `Dir.glob`/`Dir[]` (when enabled
+//!   with [`Interpreter::with_dir_glob`]: `*`, `?`, `[..]`, `**/` and `{a,b}`, only under the
+//!   working directory), `Etc.getlogin` (`ENV['USER']`, as Ruby's fallback without a login
+//!   terminal), `ENV['X']`, `ENV.fetch('X', 'd')` (or with a block), `ENV.key?`,
 //!   `YAML.load_file` (through the hook), `JSON.parse`. Relative paths resolve against
 //!   [`Interpreter::with_cwd`] (default: the process's directory), as in Ruby.
 //!
-//! Everything else (backticks, `system`, `eval`, `send`, `require_relative`, regexps, loops,
-//! classes, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and
-//! position. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
+//! Everything else (backticks, `system`, `eval`, `send`, `instance_eval` with a block, regexps,
+//! loops, classes, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and position:
+//! nothing evaluated can run a process, write a file or reach a network. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
 //! process.
 //!
 //! [`fnmatch`] is Ruby's `File.fnmatch?` matcher, used by `Dir.glob` here and by chefignore.
@@ -81,7 +93,7 @@ pub mod fnmatch;
 mod value;
 
 pub use error::{CallError, ErrorKind, EvalError, Warning};
-pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, StdFs, YamlLoader};
+pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, Missing, StdFs, YamlLoader};
 pub use value::Value;
 
 #[cfg(test)]

@@ -16,8 +16,9 @@
 //! Per-cookbook `supermarket:`, `chef_server:`, `artifactserver:`, `artifactory:` (Policyfile
 //! options Berkshelf ignores) are warnings. Berkshelf 2's `site :opscode` and `chef_api` are
 //! errors that say what to write instead; any other unknown call or option is an error with
-//! file, line and column. Plain Ruby (locals, constants, `ENV`, `File.*`, `if`, `def` helpers
-//! that wrap `cookbook`) is the evaluator's; give [`load`] an interpreter
+//! file, line and column. Plain Ruby (locals, constants, instance variables, `ENV`, `File.*`,
+//! `if`, `def` helpers that wrap `cookbook`, `instance_eval(File.read(path))` of a shared
+//! fragment) is the evaluator's; give [`load`] an interpreter
 //! [`with_dir_glob`](Interpreter::with_dir_glob) to allow `Dir.glob` (as [`prepare`](super::prepare::prepare)
 //! does).
 

@@ -244,7 +244,10 @@ impl Lockfile {
     /// Parses lock text in either format, with the warnings to show the user; `path` names
     /// the file in errors and warnings.
     ///
-    /// * The current text format (Berkshelf 3 and later): as [`Lockfile::parse`], no warnings.
+    /// * The current text format (Berkshelf 3 and later), read as Berkshelf's `LockfileParser`
+    ///   reads it: an unknown option line is ignored with a warning, and a `git:` entry without
+    ///   `revision:` is left out of both sections (so it is resolved and fetched again) with a
+    ///   warning naming it.
     /// * A Berkshelf 2 JSON lock (text starting with `{`): `{"sha": "..", "sources": {NAME:
     ///   ENTRY, ..}}` (Berkshelf 3 betas wrote `"dependencies"` instead of `"sources"`; both
     ///   are read). Each ENTRY may have `locked_version`, `constraint`, `path`, or `git` with
@@ -282,11 +285,19 @@ impl Lockfile {
         if text.trim_start().starts_with('{') {
             return berkshelf2::convert(text, path);
         }
-        Self::parse_text(text, path).map(|lock| (lock, Vec::new()))
+        Self::parse_text(text, path)
     }
 
-    /// Parses the current text format.
-    fn parse_text(text: &str, path: &Path) -> Result<Self, LockfileError> {
+    /// Parses the current text format, reading what Berkshelf's `LockfileParser` reads:
+    ///
+    /// * an option line Berkshelf does not know (`    colour: red`) is ignored, as Berkshelf
+    ///   ignores it, with a warning naming the line;
+    /// * a `git:` entry without `revision:` (written by old Berkshelf 3 releases) has nothing
+    ///   to check out: Berkshelf fetches its branch again. It is left out of `DEPENDENCIES`
+    ///   and `GRAPH`, so it is resolved and fetched again, with a warning naming it.
+    fn parse_text(text: &str, path: &Path) -> Result<(Self, Vec<String>), LockfileError> {
+        let mut warnings = Vec::new();
+        let mut unrevisioned: Vec<String> = Vec::new();
         let err = |line: usize, message: String| LockfileError::Parse {
             path: path.to_owned(),
             line,
@@ -305,7 +316,12 @@ impl Lockfile {
             match line {
                 "DEPENDENCIES" | "GRAPH" => {
                     if let Some(p) = pending.take() {
-                        lock.dependencies.push(finish_dependency(p, path)?);
+                        lock.dependencies.extend(finish_dependency(
+                            p,
+                            path,
+                            &mut warnings,
+                            &mut unrevisioned,
+                        )?);
                     }
                     current_graph = None;
                     section = if line == "GRAPH" {
@@ -328,7 +344,12 @@ impl Lockfile {
                 }
                 (Section::Dependencies, 2) => {
                     if let Some(p) = pending.take() {
-                        lock.dependencies.push(finish_dependency(p, path)?);
+                        lock.dependencies.extend(finish_dependency(
+                            p,
+                            path,
+                            &mut warnings,
+                            &mut unrevisioned,
+                        )?);
                     }
                     let (name, c) = split_name_paren(body).map_err(|m| err(lineno, m))?;
                     pending = Some(Pending {
@@ -388,9 +409,17 @@ impl Lockfile {
             }
         }
         if let Some(p) = pending.take() {
-            lock.dependencies.push(finish_dependency(p, path)?);
+            lock.dependencies.extend(finish_dependency(
+                p,
+                path,
+                &mut warnings,
+                &mut unrevisioned,
+            )?);
         }
-        Ok(lock)
+        for name in &unrevisioned {
+            lock.graph.remove(name);
+        }
+        Ok((lock, warnings))
     }
 
     /// The lock in Berkshelf's format (see the module docs).
@@ -782,7 +811,14 @@ fn lock_location(d: &Dependency, git_revisions: &BTreeMap<String, String>) -> Lo
     }
 }
 
-fn finish_dependency(p: Pending, path: &Path) -> Result<LockDependency, LockfileError> {
+/// The `DEPENDENCIES` entry `p`, or `None` for a git entry without a revision (its name is
+/// added to `unrevisioned`); ignored options and dropped entries add to `warnings`.
+fn finish_dependency(
+    p: Pending,
+    path: &Path,
+    warnings: &mut Vec<String>,
+    unrevisioned: &mut Vec<String>,
+) -> Result<Option<LockDependency>, LockfileError> {
     let err = |line: usize, message: String| LockfileError::Parse {
         path: path.to_owned(),
         line,
@@ -808,41 +844,52 @@ fn finish_dependency(p: Pending, path: &Path) -> Result<LockDependency, Lockfile
                 return Err(err(line, format!("expected 'metadata: true', found {v:?}")));
             }
         };
-        LockLocation::Path {
+        Some(LockLocation::Path {
             path: path_v,
             metadata,
-        }
+        })
     } else if let Some(url) = take(&mut opts, "git") {
-        LockLocation::Git {
-            url,
-            revision: take(&mut opts, "revision").ok_or_else(|| {
-                err(
+        let reference = take(&mut opts, "ref");
+        let branch = take(&mut opts, "branch");
+        let tag = take(&mut opts, "tag");
+        let rel = take(&mut opts, "rel");
+        match take(&mut opts, "revision") {
+            Some(revision) => Some(LockLocation::Git {
+                url,
+                revision,
+                reference,
+                branch,
+                tag,
+                rel,
+            }),
+            None => {
+                warnings.push(format!(
+                    "{}:{}: git dependency {} has no locked revision (an old Berkshelf wrote it); \
+                     it is resolved and fetched again, as Berkshelf fetches its branch again",
+                    path.display(),
                     p.line,
-                    format!("git dependency {} has no 'revision:' line", p.name),
-                )
-            })?,
-            reference: take(&mut opts, "ref"),
-            branch: take(&mut opts, "branch"),
-            tag: take(&mut opts, "tag"),
-            rel: take(&mut opts, "rel"),
+                    p.name
+                ));
+                unrevisioned.push(p.name.clone());
+                None
+            }
         }
     } else {
-        LockLocation::Default
+        Some(LockLocation::Default)
     };
-    if let Some((k, (_, line))) = opts.into_iter().next() {
-        return Err(err(
-            line,
-            format!(
-                "unexpected option {k:?} for {} (expected path/metadata or git/revision/ref/branch/tag/rel)",
-                p.name
-            ),
+    for (k, (_, line)) in opts {
+        warnings.push(format!(
+            "{}:{line}: option {k:?} of {} ignored, as Berkshelf ignores it (expected \
+             path/metadata or git/revision/ref/branch/tag/rel)",
+            path.display(),
+            p.name
         ));
     }
-    Ok(LockDependency {
+    Ok(location.map(|location| LockDependency {
         name: p.name,
         constraint: p.constraint,
         location,
-    })
+    }))
 }
 
 /// Reading Berkshelf 2 JSON locks (see [`Lockfile::parse_with_warnings`]).
@@ -1055,11 +1102,21 @@ mod tests {
             e.to_string()
                 .contains(":1: expected 'DEPENDENCIES' or 'GRAPH'")
         );
-        let e =
-            Lockfile::parse("DEPENDENCIES\n  x\n    path: .\n    colour: red\n", p).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("Berksfile.lock:4: unexpected option \"colour\"")
+        let (lock, warnings) =
+            Lockfile::parse_with_warnings("DEPENDENCIES\n  x\n    path: .\n    colour: red\n", p)
+                .unwrap();
+        assert_eq!(
+            lock.dependencies[0].location,
+            LockLocation::Path {
+                path: ".".into(),
+                metadata: false
+            }
+        );
+        assert_eq!(
+            warnings,
+            [
+                "Berksfile.lock:4: option \"colour\" of x ignored, as Berkshelf ignores it (expected path/metadata or git/revision/ref/branch/tag/rel)"
+            ]
         );
         let e = Lockfile::parse("GRAPH\n  a (1.0.0)\n   b (1.0)\n", p).unwrap_err();
         assert!(

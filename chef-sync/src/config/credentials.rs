@@ -124,7 +124,7 @@ pub(crate) fn parse_profile(
     let mut settings = Settings::default();
     for (key, value) in entries {
         settings
-            .apply(key, &to_value(value), &origin, chef_home, home)
+            .apply(key, &to_value(value), &origin, chef_home, chef_home, home)
             .map_err(|message| ConfigError::Credentials {
                 file: path.to_path_buf(),
                 message: format!("profile '{profile}': {message}"),

@@ -26,9 +26,18 @@
 //!   knife.rb's settings win, as in knife.
 //!
 //! knife.rb is evaluated by the sandbox in [`chef_api::ruby`]: nothing is executed, unsupported
-//! Ruby is an error with `file:line:column`, unknown settings give one warning, U+00A0
-//! no-break spaces are read as spaces with a warning naming the line. Relative paths resolve
-//! against the repository root (where knife runs in CI).
+//! Ruby is an error with `file:line:column`, U+00A0 no-break spaces are read as spaces with a
+//! warning naming the line. Its settings follow Chef's loader (ChefConfig's
+//! WorkstationConfigLoader and Mixlib::Config, checked against Debian's `ruby-chef-config` in
+//! the tests): any setting is stored and can be read back, `Chef::Config[:x]` and contexts
+//! (`knife.x`, `chef_zero.enabled`) work, and unset settings get Chef's defaults: `node_name`
+//! is `USER`; the key is `NODE.pem` or `user.pem` in `.chef/` or `~/.chef`, else
+//! `/etc/chef/client.pem`; `trusted_certs_dir` is `.chef/trusted_certs` (used when it exists);
+//! `cookbook_path` is `<chef_repo_path>/cookbooks`, whose default is Chef's cache path
+//! (`/var/chef` when writable, else `~/.chef`). Only likely typos of the settings chef-sync uses
+//! and settings knife applies that chef-sync does not are warnings. `cookbook_path` and
+//! `chef_repo_path` resolve against the repository root (where knife runs in CI), a relative
+//! `client_key` against knife.rb's directory (as knife expands it).
 //!
 //! A server can also be given with no repository: [`ServerSpec::new`]. Either way
 //! [`ServerSpec::client`] builds the `chef-api` client (key, TLS, proxy) for it.
@@ -46,7 +55,7 @@
 //! ```
 
 mod client;
-mod config_yml;
+pub(crate) mod config_yml;
 mod credentials;
 mod knife_rb;
 mod servers;
@@ -89,14 +98,20 @@ pub struct ServerSpec {
     pub client_name: String,
     /// The signing key.
     pub key: KeySource,
-    /// `cookbook_path`, absolute (default: `cookbooks/` under `chef_repo_path` or the root).
+    /// `cookbook_path`, absolute (Chef's default: `cookbooks/` under each `chef_repo_path`,
+    /// whose own default is Chef's cache path).
     pub cookbook_path: Vec<PathBuf>,
+    /// `role_path`, `environment_path`, `data_bag_path`, absolute, with knife's defaults
+    /// (`roles/`, `environments/`, `data_bags/` under `chef_repo_path`, itself defaulting to
+    /// the parent of each `cookbook_path` entry, else the repository root).
+    pub object_paths: crate::objects::ObjectPaths,
     /// Whether TLS certificates are verified: `ssl_verify_mode :verify_none` turns this off
     /// unless `verify_api_cert true` (Chef's rule: the latter forces verification of the API).
     pub ssl_verify: bool,
     /// `ssl_ca_file` (checked to exist).
     pub ssl_ca_file: Option<PathBuf>,
-    /// `trusted_certs_dir` (or `ssl_ca_path`); `None` when the directory does not exist.
+    /// `trusted_certs_dir` (or `ssl_ca_path`; Chef's default `<config dir>/trusted_certs`);
+    /// `None` when the directory does not exist.
     pub trusted_certs_dir: Option<PathBuf>,
     /// `http_proxy`, `https_proxy`, `no_proxy`.
     pub http_proxy: Option<String>,
@@ -400,7 +415,7 @@ impl RepoConfig {
                     path: file.clone(),
                     source,
                 })?;
-                let mut unknown: Vec<(String, Option<u32>)> = Vec::new();
+                let mut unknown: Vec<knife_rb::Ignored> = Vec::new();
                 for name in names {
                     let mut env = options.env.clone();
                     if !discovered.is_empty() {
@@ -412,7 +427,7 @@ impl RepoConfig {
                     let mut settings = base.clone().unwrap_or_default();
                     settings.overlay(evaluated.settings);
                     for u in std::mem::take(&mut settings.unknown) {
-                        if !unknown.iter().any(|(n, _)| *n == u.0) {
+                        if !unknown.iter().any(|n| n.name == u.name) {
                             unknown.push(u);
                         }
                     }
@@ -422,6 +437,7 @@ impl RepoConfig {
                         source: file.display().to_string(),
                         source_path: file.clone(),
                         injected_key: options.keys.get(&name),
+                        env: &env,
                     };
                     specs.push(servers::resolve(&name, settings, &cx, &mut warnings)?);
                 }
@@ -453,6 +469,7 @@ impl RepoConfig {
                         source: format!("{} (profile '{}')", file.display(), profile.name),
                         source_path: file.clone(),
                         injected_key: options.keys.get(&name),
+                        env: &options.env,
                     };
                     specs.push(servers::resolve(&name, settings, &cx, &mut warnings)?);
                 }
@@ -535,18 +552,18 @@ fn eval_error(server: &str, e: EvalFailure) -> ConfigError {
     }
 }
 
-fn unknown_warning(file: &Path, unknown: &[(String, Option<u32>)]) -> ConfigWarning {
+fn unknown_warning(file: &Path, unknown: &[knife_rb::Ignored]) -> ConfigWarning {
     let list: Vec<String> = unknown
         .iter()
-        .map(|(n, l)| match l {
-            Some(l) => format!("{n} (line {l})"),
-            None => n.clone(),
+        .map(|u| match u.line {
+            Some(l) => format!("{} (line {l}: {})", u.name, u.reason),
+            None => format!("{} ({})", u.name, u.reason),
         })
         .collect();
     ConfigWarning {
         file: file.to_path_buf(),
-        line: unknown.first().and_then(|(_, l)| *l),
-        message: format!("unknown settings ignored by chef-sync: {}", list.join(", ")),
+        line: unknown.first().and_then(|u| u.line),
+        message: format!("settings ignored by chef-sync: {}", list.join("; ")),
     }
 }
 

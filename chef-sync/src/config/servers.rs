@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::knife_rb::{KeySetting, Settings};
+use super::knife_rb::{self, KeySetting, Settings};
 use super::{ConfigError, ConfigWarning, KeySource, ServerSpec};
 
 /// Names of the `.chef/NAME/` directories that hold a `config.yml`, sorted.
@@ -75,6 +75,9 @@ pub(crate) struct ResolveContext<'a> {
     pub(crate) source_path: PathBuf,
     /// An injected key for this server, if any.
     pub(crate) injected_key: Option<&'a Vec<u8>>,
+    /// The environment knife.rb saw (`USER` for Chef's default `node_name`, `HOME` and
+    /// `CHEF_HOME` for `~/.chef` and Chef's `user_home`).
+    pub(crate) env: &'a BTreeMap<String, String>,
 }
 
 /// Validates settings and builds the server.
@@ -90,6 +93,9 @@ pub(crate) fn resolve(
         source_file: cx.source.clone(),
         file: cx.source_path.clone(),
     };
+    let user_home = knife_rb::user_home(cx.env, cx.root);
+    let cookbook_path = settings.chef_cookbook_path(&user_home);
+    let object_paths = settings.object_paths(&user_home);
     let url = settings
         .chef_server_url
         .ok_or_else(|| missing("chef_server_url"))?;
@@ -99,10 +105,17 @@ pub(crate) fn resolve(
         &url.origin.to_string(),
         Some(url.origin.position()),
     )?;
-    let client_name = settings
-        .node_name
-        .ok_or_else(|| missing("node_name (or client_name)"))?
-        .value;
+    // WorkstationConfigLoader#apply_defaults: `node_name ||= Etc.getlogin`, which is
+    // `ENV['USER']` where there is no login terminal (CI, Lambda).
+    let client_name = match settings.node_name {
+        Some(n) => n.value,
+        None => cx
+            .env
+            .get("USER")
+            .filter(|u| !u.is_empty())
+            .cloned()
+            .ok_or_else(|| missing("node_name (or client_name), and USER is not set"))?,
+    };
     let key = match (cx.injected_key, settings.client_key) {
         (Some(pem), _) => KeySource::Pem(pem.clone()),
         (None, Some(k)) => match k.value {
@@ -118,27 +131,27 @@ pub(crate) fn resolve(
                 KeySource::Path(path)
             }
         },
-        (None, None) => {
-            let path = cx.config_dir.join("client.pem");
-            if !path.is_file() {
-                return Err(ConfigError::MissingKey {
-                    server: name.to_owned(),
-                    path,
-                    pointed_by: format!("{} sets no client_key; this is Chef's default", cx.source),
-                });
-            }
-            KeySource::Path(path)
-        }
+        (None, None) => default_key(name, &client_name, cx, &user_home)?,
     };
-    let cookbook_path = settings.cookbook_path.unwrap_or_else(|| {
-        vec![
-            settings
-                .chef_repo_path
-                .as_deref()
-                .unwrap_or(cx.root)
-                .join("cookbooks"),
-        ]
-    });
+    if settings.cookbook_path.is_none()
+        && !cookbook_path.iter().any(|p| p.is_dir())
+        && cx.root.join("cookbooks").is_dir()
+    {
+        warnings.push(ConfigWarning {
+            file: PathBuf::from(&cx.source),
+            line: None,
+            message: format!(
+                "no cookbook_path is set, so Chef's default {} is used (as knife would) and {} \
+                 is not read; set cookbook_path to use it",
+                cookbook_path
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cx.root.join("cookbooks").display()
+            ),
+        });
+    }
     // Chef: `ssl_verify_mode` (default :verify_peer) applies to every request, and
     // `verify_api_cert true` forces verification of the Chef API even under :verify_none.
     let ssl_verify = settings.ssl_verify_mode.as_ref().is_none_or(|m| m.value)
@@ -165,7 +178,11 @@ pub(crate) fn resolve(
                 .to_owned(),
         });
     }
+    // Chef's default trusted_certs_dir is `<config_dir>/trusted_certs` (what `knife ssl
+    // fetch` fills); a missing default is as silent as in Chef.
+    let default_certs = cx.config_dir.join("trusted_certs");
     let trusted_certs_dir = match settings.trusted_certs_dir.or(settings.ssl_ca_path) {
+        None if default_certs.is_dir() => Some(default_certs),
         Some(d) if !d.is_dir() => {
             // Chef silently skips a missing trusted_certs_dir; say so at least.
             warnings.push(ConfigWarning {
@@ -186,6 +203,7 @@ pub(crate) fn resolve(
         client_name,
         key,
         cookbook_path,
+        object_paths,
         ssl_verify,
         ssl_ca_file,
         trusted_certs_dir,
@@ -193,6 +211,43 @@ pub(crate) fn resolve(
         https_proxy: settings.https_proxy,
         no_proxy: settings.no_proxy,
         knife: settings.knife,
+    })
+}
+
+/// The key WorkstationConfigLoader finds when nothing sets one: `<node_name>.pem`, then
+/// `user.pem`, each in the configuration file's directory, then in `~/.chef`; else ChefConfig's
+/// own default, `/etc/chef/client.pem`.
+fn default_key(
+    server: &str,
+    client_name: &str,
+    cx: &ResolveContext<'_>,
+    user_home: &Path,
+) -> Result<KeySource, ConfigError> {
+    let home_chef = user_home.join(".chef");
+    let names = [format!("{client_name}.pem"), "user.pem".to_owned()];
+    for file in &names {
+        for dir in [cx.config_dir, home_chef.as_path()] {
+            let candidate = dir.join(file);
+            if candidate.is_file() {
+                return Ok(KeySource::Path(candidate));
+            }
+        }
+    }
+    let chef_default = PathBuf::from("/etc/chef/client.pem");
+    if chef_default.is_file() {
+        return Ok(KeySource::Path(chef_default));
+    }
+    Err(ConfigError::MissingKey {
+        server: server.to_owned(),
+        path: chef_default,
+        pointed_by: format!(
+            "{} sets no client_key, and neither {} nor {} is in {} or {}; this is Chef's default",
+            cx.source,
+            names[0],
+            names[1],
+            cx.config_dir.display(),
+            home_chef.display()
+        ),
     })
 }
 
@@ -243,6 +298,7 @@ impl std::fmt::Debug for ServerSpec {
             .field("client_name", &self.client_name)
             .field("key", &self.key)
             .field("cookbook_path", &self.cookbook_path)
+            .field("object_paths", &self.object_paths)
             .field("ssl_verify", &self.ssl_verify)
             .field("ssl_ca_file", &self.ssl_ca_file)
             .field("trusted_certs_dir", &self.trusted_certs_dir)
@@ -280,6 +336,7 @@ impl ServerSpec {
             client_name: client_name.into(),
             key,
             cookbook_path: Vec::new(),
+            object_paths: crate::objects::ObjectPaths::default(),
             ssl_verify: true,
             ssl_ca_file: None,
             trusted_certs_dir: None,

@@ -64,13 +64,22 @@ class FakeBackend:
 
     servers_by_name: dict[str, FakeServer]
     sync_outcome: handler.SyncOutcome | None = None
+    status_outcome: handler.StatusOutcome | None = None
     synced: list[Path] = field(default_factory=list)
+    statuses: list[Path] = field(default_factory=list)
     keys_seen: dict[str, bytes] = field(default_factory=dict)
+    verification: handler.Verification = handler.Verification(True, "dry-run")
+    verified: list[Path] = field(default_factory=list)
 
     def sync(self, repo: Path) -> handler.SyncOutcome:
         self.synced.append(repo)
         assert self.sync_outcome is not None
         return self.sync_outcome
+
+    def status(self, repo: Path) -> handler.StatusOutcome:
+        self.statuses.append(repo)
+        assert self.status_outcome is not None
+        return self.status_outcome
 
     def servers(self, repo: Path) -> Sequence[handler.NodeSearcher]:
         assert (repo / ".chef" / "knife.rb").read_text() == KNIFE_RB
@@ -79,6 +88,11 @@ class FakeBackend:
             assert key.stat().st_mode & 0o777 == 0o600
             self.keys_seen[name] = key.read_bytes()
         return list(self.servers_by_name.values())
+
+    def verify(self, repo: Path) -> handler.Verification:
+        assert (repo / ".chef" / "knife.rb").read_text() == KNIFE_RB
+        self.verified.append(repo)
+        return self.verification
 
 
 class FakeClock:

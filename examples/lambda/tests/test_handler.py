@@ -3,6 +3,7 @@ results, and a fake Chef seam."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import handler
 import pytest
 from botocore.stub import ANY, Stubber
 from lambda_testing import (
+    ARTIFACT_BUCKET,
     KEY_BUCKET,
     SERVERS,
     FakeBackend,
@@ -21,6 +23,7 @@ from lambda_testing import (
     node,
     pem,
 )
+from fleet_testing import FakeFleet, FleetSession, Run
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
 
@@ -115,7 +118,12 @@ def run(
     tmp_path: Path | None = None,
 ) -> dict[str, Any]:
     clock = clock or FakeClock(300)
-    session = aws.session if isinstance(aws, HookedSession) else aws
+    session = aws.session if isinstance(aws, (HookedSession, FleetSession)) else aws
+    while not isinstance(session, boto3.session.Session):
+        session = session.session
+    if not isinstance(aws, FleetSession):
+        # Every instance is a managed node unless a test says otherwise.
+        aws = FleetSession(aws, FakeFleet(everyone_online=True, drive_runs=False))
     return handler.handle(
         event or job_event(session),
         clock,
@@ -306,6 +314,45 @@ def test_sync_in_lambda_failure_stops_before_converging(
     )
 
 
+def test_a_status_gate_that_finds_drift_stops_before_converging(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {"prod-eu": FakeServer("prod-eu", [node("web-1", iid(1))])},
+        sync_outcome=handler.SyncOutcome((handler.ServerOutcome("prod-eu", ok=True),)),
+        status_outcome=handler.StatusOutcome(
+            2, ("cookbook apache2 1.0.0: differs, diverged (prod-us: differs)",)
+        ),
+    )
+    pipeline.expect(ok=False)
+    event = job_event(aws, user_parameters='{"sync": true, "status": true}')
+
+    result = run(aws, pipeline, backend, event=event)
+
+    assert len(backend.synced) == 1 and len(backend.statuses) == 1
+    assert ssm_commands(aws) == []
+    assert result["ok"] is False
+    assert pipeline.failure_message == (
+        "Status gate failed (the servers drift): "
+        "cookbook apache2 1.0.0: differs, diverged (prod-us: differs)."
+    )
+
+
+def test_a_status_gate_in_sync_converges(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {"prod-eu": FakeServer("prod-eu", [node("web-1", iid(7))])},
+        status_outcome=handler.StatusOutcome(0),
+    )
+    pipeline.expect(ok=True)
+
+    result = run(aws, pipeline, backend, env={**ENV, "CHEF_STATUS_GATE": "true"})
+
+    assert backend.synced == [] and len(backend.statuses) == 1
+    assert result["statuses"] == {iid(7): "Success"}
+
+
 def test_user_parameters_override_the_environment(
     aws: boto3.session.Session, pipeline: Pipeline
 ) -> None:
@@ -418,3 +465,70 @@ def test_running_invocations_are_polled_on_in_a_continuation(
     assert f"Failed: {iid(2)}: Failed." in message
     assert "Search failed on: prod-us: ConnectionError: prod-us.example: refused" in message
     assert len(ssm_commands(aws)) == 1  # nothing was sent twice
+
+
+def test_unreachable_nodes_are_set_aside_and_named_not_failed(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {
+            "prod-eu": FakeServer("prod-eu", [node("web-1", iid(1)), node("stopped", iid(2))]),
+            "prod-us": FakeServer("prod-us", [node("agentless", iid(3))]),
+        }
+    )
+    fleet = FakeFleet(drive_runs=False)
+    fleet.manage(iid(1))
+    fleet.manage(iid(2), ping="ConnectionLost")
+    pipeline.expect(ok=True)
+
+    result = run(FleetSession(aws, fleet), pipeline, backend)
+
+    (command,) = ssm_commands(aws)
+    assert command["InstanceIds"] == [iid(1)]
+    assert result["ok"] is True, result["summary"]
+    assert result["statuses"] == {iid(1): "Success"}
+    assert (
+        "Unreachable (not managed by SSM or not running; no cookbook ran): "
+        f"{iid(2)} (stopped on prod-eu): unreachable [SSM agent ConnectionLost]; "
+        f"{iid(3)} (agentless on prod-us): unreachable [not managed by SSM" in result["summary"]
+    )
+
+
+def test_per_node_results_go_to_the_failure_and_a_json_summary(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {
+            "prod-eu": FakeServer("prod-eu", [node("web-1", iid(1)), node("web-2", iid(2))]),
+            "prod-us": FakeServer("prod-us"),
+        }
+    )
+    fleet = FakeFleet(everyone_online=True)
+    fleet.runs[iid(2)] = Run(
+        "Failed", "Failed", "Compiling cookbooks...\nFATAL: Stacktrace dumped to /var/chef/x\n"
+    )
+    pipeline.expect(ok=False)
+
+    run(
+        FleetSession(aws, fleet),
+        pipeline,
+        backend,
+        env={**ENV, "RESULTS_BUCKET": ARTIFACT_BUCKET},
+    )
+
+    message = pipeline.failure_message
+    assert (
+        f"Failed: {iid(2)} (web-2 on prod-eu): Failed (FATAL: Stacktrace dumped to /var/chef/x)."
+        in message
+    )
+    key = f"chef-sync/converge/job-{JOB_ID}/summary.json"
+    assert f"Per-node results: s3://{ARTIFACT_BUCKET}/{key}." in message
+    summary = json.loads(
+        aws.client("s3").get_object(Bucket=ARTIFACT_BUCKET, Key=key)["Body"].read()
+    )
+    assert summary["ok"] is False and summary["mode"] == "lambda"
+    assert summary["counts"] == {"converged": 1, "failed": 1}
+    failed = next(n for n in summary["nodes"] if n["instance_id"] == iid(2))
+    assert failed["server"] == "prod-eu" and failed["node"] == "web-2"
+    assert failed["outcome"] == "failed" and failed["duration_seconds"] == 300.0
+    assert failed["output_tail"].endswith("FATAL: Stacktrace dumped to /var/chef/x\n")

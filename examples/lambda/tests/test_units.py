@@ -132,3 +132,53 @@ def test_continuation_tokens_shrink_to_fit_or_give_up() -> None:
 
     many = {f"i-{n:08x}": f"{n:08x}-0000-0000-0000-000000000000" for n in range(60)}
     assert handler.continuation_token(many, {}, discovery) is None
+
+
+def test_status_gate_from_the_environment_or_user_parameters() -> None:
+    assert handler.Settings.load({}).status_gate is False
+    assert handler.Settings.load({"CHEF_STATUS_GATE": "true"}).status_gate is True
+    gate_off = handler.Settings.load({"CHEF_STATUS_GATE": "true"}, '{"status": false}')
+    assert gate_off.status_gate is False
+    assert handler.Settings.load({}, '{"sync": true, "status": true}').status_gate is True
+
+
+def test_status_summary_names_the_verdict_and_caps_the_list() -> None:
+    one = handler.StatusOutcome(1, ("prod-us: could not be read: GET http://x/cookbooks: refused",))
+    assert not one.ok and handler.StatusOutcome(0).ok
+    assert handler.status_summary(one) == (
+        "Status gate failed (a server could not be read): "
+        "prod-us: could not be read: GET http://x/cookbooks: refused."
+    )
+    many = handler.StatusOutcome(
+        2, tuple(f"role[r{i}]: partial (prod-eu: extra)" for i in range(25))
+    )
+    summary = handler.status_summary(many)
+    assert summary.startswith("Status gate failed (the servers drift): role[r0]: partial")
+    assert "role[r19]" in summary and "role[r20]" not in summary
+    assert summary.endswith("; and 5 more.")
+
+
+def test_status_problems_name_servers_rows_and_cells() -> None:
+    from types import SimpleNamespace as NS
+
+    def cell(server: str, state: str) -> NS:
+        return NS(server=server, state=state)
+
+    report = NS(
+        servers=[
+            NS(name="prod-eu", ok=True, error=None),
+            NS(name="prod-us", ok=False, error="refused"),
+        ],
+        cookbooks=[
+            NS(name="base", version="1.4.2", drift=["differs", "diverged"],
+               servers=[cell("prod-eu", "differs"), cell("prod-us", "unknown")]),
+            NS(name="ntp", version="0.3.1", drift=[], servers=[cell("prod-eu", "match")]),
+        ],
+        objects=[NS(id="role[web]", drift=["partial"],
+                    servers=[cell("prod-eu", "extra"), cell("prod-us", "absent")])],
+    )
+    assert list(handler.status_problems(report)) == [
+        "prod-us: could not be read: refused",
+        "cookbook base 1.4.2: differs, diverged (prod-eu: differs, prod-us: unknown)",
+        "role[web]: partial (prod-eu: extra)",
+    ]

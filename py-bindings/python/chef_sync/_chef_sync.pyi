@@ -11,12 +11,19 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "CookbookOutcome",
+    "CookbookStatus",
     "LicenseError",
     "NetworkError",
     "NotFoundError",
+    "PolicyPushReport",
+    "ObjectOutcome",
+    "ObjectStatus",
     "ReportError",
     "ServerError",
     "ServerReport",
+    "ServerStatus",
+    "StatusCell",
+    "StatusReport",
     "SyncReport",
     "TlsError",
     "__version__",
@@ -24,7 +31,11 @@ __all__ = [
     "_raise_error",
     "_runtime_thread_name",
     "_runtime_thread_name_async",
+    "install_policy",
+    "push_policy",
     "repo_clients",
+    "status",
+    "status_async",
     "sync",
     "sync_async",
     "upload_cookbooks",
@@ -204,6 +215,26 @@ class CookbookOutcome:
         """The report's JSON object for this cookbook."""
 
 @final
+class ObjectOutcome:
+    """What happened to one role, environment, data bag or data bag item on one server."""
+
+    @property
+    def kind(self) -> str:
+        """``"role"``, ``"environment"``, ``"data_bag"`` or ``"data_bag_item"``."""
+    @property
+    def name(self) -> str:
+        """The name; ``"BAG/ITEM"`` for a data bag item."""
+    @property
+    def outcome(self) -> str:
+        """``"created"``, ``"updated"``, ``"unchanged"``, ``"deleted"`` or ``"failed"`` (in a
+        dry run's report ``"create"``, ``"update"``, ``"unchanged"`` or ``"delete"``)."""
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def ok(self) -> bool:
+        """True unless the outcome is ``"failed"``."""
+
+@final
 class ServerReport:
     """How one server fared in a sync."""
 
@@ -228,6 +259,9 @@ class ServerReport:
     @property
     def cookbooks(self) -> list[CookbookOutcome]:
         """Per cookbook version, sorted by name then version."""
+    @property
+    def objects(self) -> list[ObjectOutcome]:
+        """Per role, environment, data bag and item, in write order."""
 
 @final
 class SyncReport:
@@ -264,13 +298,20 @@ def sync(
     update: bool | Sequence[str] | None = None,
     offline: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    only: Sequence[str] | None = None,
+    purge: bool = False,
+    purge_cookbooks: bool = False,
 ) -> SyncReport:
     """Uploads the cookbooks of the repository at ``repo`` to all its servers at once (or
     only ``servers``). ``freeze`` defaults to what the replaced tool does: frozen with a
     Berksfile (``berks upload``), not without (knife). With a Berksfile, ``update`` is
     ``berks update`` (``True``: every
     cookbook; a list: those), ``offline`` forbids any network use for it, and ``cache_dir``
-    holds downloaded cookbooks (in Lambda, a path under ``/tmp``). A failing server never
+    holds downloaded cookbooks (in Lambda, a path under ``/tmp``). ``only`` lists what to
+    carry (``"cookbooks"``, ``"roles"``, ``"environments"``, ``"data_bags"``; default all),
+    ``purge`` deletes roles, environments and data bags the repository does not have,
+    ``purge_cookbooks`` cookbook versions it does not have (never one an environment
+    pins). A failing server never
     raises: it is in the report. Raises :class:`ConfigError` (``file``, ``line``,
     ``server``) when the repository cannot be read.
     """
@@ -286,7 +327,149 @@ def sync_async(
     update: bool | Sequence[str] | None = None,
     offline: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    only: Sequence[str] | None = None,
+    purge: bool = False,
+    purge_cookbooks: bool = False,
 ) -> Awaitable[SyncReport]: ...
+
+@final
+class StatusCell:
+    """One server's copy of one cookbook version or object."""
+
+    @property
+    def server(self) -> str: ...
+    @property
+    def state(self) -> str:
+        """``"match"``, ``"differs"``, ``"missing"``, ``"extra"``, ``"absent"`` or
+        ``"unknown"`` (the server could not be read)."""
+    @property
+    def digest(self) -> str | None:
+        """Digest of the server's copy, or None when it has none."""
+    @property
+    def frozen(self) -> bool | None:
+        """The server's ``frozen?`` flag (cookbooks; None when it has no copy)."""
+
+@final
+class CookbookStatus:
+    """One cookbook version on every server."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def repo(self) -> str | None:
+        """The repository's digest, or None when the repository does not have this version."""
+    @property
+    def servers(self) -> list[StatusCell]:
+        """One cell per server, in the order of :attr:`StatusReport.servers`."""
+    @property
+    def drift(self) -> list[str]:
+        """``"missing"``, ``"differs"``, ``"extra"``, ``"partial"``, ``"diverged"``; empty
+        when it is not drift."""
+
+@final
+class ObjectStatus:
+    """One role, environment, data bag or data bag item on every server."""
+
+    @property
+    def kind(self) -> str:
+        """``"role"``, ``"environment"``, ``"data_bag"`` or ``"data_bag_item"``."""
+    @property
+    def bag(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def id(self) -> str:
+        """``role[web]``, ``data_bag_item[users/alice]``, ..."""
+    @property
+    def repo(self) -> str | None: ...
+    @property
+    def servers(self) -> list[StatusCell]: ...
+    @property
+    def drift(self) -> list[str]: ...
+
+@final
+class ServerStatus:
+    """One server as the status read it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def ok(self) -> bool:
+        """Whether it could be read."""
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def api_version(self) -> int | None: ...
+    @property
+    def cookbook_versions(self) -> int: ...
+    @property
+    def objects(self) -> int: ...
+    @property
+    def duration_ms(self) -> int: ...
+
+@final
+class StatusReport:
+    """What is where: every cookbook version and object on every server, compared with the
+    repository and across servers."""
+
+    @property
+    def exit_code(self) -> int:
+        """0: every server matches the repository and each other; 1: a server could not be
+        read; 2: drift."""
+    @property
+    def in_sync(self) -> bool: ...
+    @property
+    def strict(self) -> bool: ...
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def warnings(self) -> list[str]: ...
+    @property
+    def servers(self) -> list[ServerStatus]:
+        """Per server, sorted by name."""
+    @property
+    def cookbooks(self) -> list[CookbookStatus]: ...
+    @property
+    def objects(self) -> list[ObjectStatus]: ...
+    def render_table(self) -> str:
+        """The table the ``status`` example prints."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the README's status JSON schema."""
+    def to_json(self) -> str:
+        """The report as JSON text, exactly as the ``status`` example's ``--json``."""
+
+def status(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    only: Sequence[str] | None = None,
+    strict: bool = False,
+    concurrency: int | None = None,
+    offline: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> StatusReport:
+    """Reads every server of the repository at ``repo`` (or only ``servers``) at once,
+    changing nothing, and compares each with the repository and with the others. ``only``
+    limits the kinds (``"cookbooks"``, ``"roles"``, ``"environments"``, ``"data_bags"``);
+    ``strict`` counts what the servers hold and the repository does not as drift. A server
+    that cannot be read never raises (``exit_code`` 1). Raises :class:`ConfigError` when the
+    repository cannot be read.
+    """
+
+def status_async(
+    repo: str | os.PathLike[str],
+    servers: Sequence[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    only: Sequence[str] | None = None,
+    strict: bool = False,
+    concurrency: int | None = None,
+    offline: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Awaitable[StatusReport]: ...
 
 def repo_clients(
     repo: str | os.PathLike[str],
@@ -335,3 +518,57 @@ def _raise_error(
 def _json_roundtrip(value: Any) -> Any: ...
 def _runtime_thread_name() -> str: ...
 def _runtime_thread_name_async() -> Awaitable[str]: ...
+
+@final
+class PolicyPushReport:
+    """The result of a policy push."""
+
+    @property
+    def ok(self) -> bool:
+        """True only when every server holds every artifact and every group points at its
+        policy's revision."""
+    @property
+    def duration_ms(self) -> int: ...
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings from reading the configuration."""
+    def group_disagreements(self) -> list[dict[str, Any]]:
+        """``[{"group", "policy", "revisions": {server: revision or None}}]``: groups whose
+        servers point at different revisions."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the CLI's ``--json`` schema: ``{"ok", "servers": [{"name", "url",
+        "ok", "error", "api_version", "artifacts": [...], "policies": [{"name", "group",
+        "revision_id", "previous_revision_id", "outcome", "error"}], "groups": {...}}]}``."""
+    def to_json(self) -> str:
+        """The report as JSON text, exactly as the CLI's ``--json``."""
+
+def push_policy(
+    repo: str | os.PathLike[str],
+    locks: Sequence[str | os.PathLike[str]] | None = None,
+    policy_group: str | None = None,
+    servers: Sequence[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+) -> PolicyPushReport:
+    """Publishes the policy locks ``locks`` (default: the repository's
+    ``Policyfile.lock.json``) to every server of the repository at once: artifacts first, then
+    each server's policy group, moved only when every artifact the lock names is confirmed on
+    that server. ``policy_group`` is the group on every server; without it each server's
+    ``policy_group`` in ``.chef/NAME/config.yml`` is used. A failing server never raises: it
+    is in the report. Raises :class:`ConfigError` when the repository, a lock or a locked
+    cookbook (edited since the lock) is at fault.
+    """
+
+def install_policy(
+    policyfile: str | os.PathLike[str],
+    update: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``chef install`` without Ruby: evaluates the Policyfile, resolves it and writes
+    ``NAME.lock.json`` beside it (with an existing lock, only checks what it names, unless
+    ``update``). Returns ``{"lock_path", "revision_id", "written", "warnings", "lock"}``.
+    Raises :class:`ConfigError` naming the Policyfile (and line) at fault.
+    """

@@ -8,7 +8,7 @@ use super::super::value::Value;
 use super::blocks::{BlockArg, BlockRef};
 use super::builtins::paths::{dirname, expand_path};
 use super::flow::complete_break;
-use super::{Call, Dsl, Flow, R, Run, name_of};
+use super::{Call, Dsl, Flow, Missing, R, Run, name_of};
 
 /// Library names `require` accepts (and ignores).
 const KNOWN_LIBRARIES: &[&str] = &[
@@ -30,6 +30,11 @@ const KNOWN_LIBRARIES: &[&str] = &[
     "digest",
 ];
 
+/// The modules a file may call methods on (see [`Run::module_call`]).
+pub(super) const BUILTIN_MODULES: &[&str] = &[
+    "File", "IO", "ENV", "YAML", "JSON", "Dir", "Encoding", "Etc",
+];
+
 /// Calls that could run code or touch the system; always rejected.
 pub(super) const FORBIDDEN: &[&str] = &[
     "system",
@@ -39,7 +44,6 @@ pub(super) const FORBIDDEN: &[&str] = &[
     "syscall",
     "open",
     "eval",
-    "instance_eval",
     "class_eval",
     "module_eval",
     "instance_exec",
@@ -48,7 +52,6 @@ pub(super) const FORBIDDEN: &[&str] = &[
     "__send__",
     "public_send",
     "load",
-    "require_relative",
     "binding",
     "define_method",
     "exit",
@@ -119,22 +122,23 @@ impl<'pr> Run<'_, 'pr> {
         let Some(receiver) = call.receiver() else {
             return self.eval_fcall(call, &name, dsl);
         };
-        // Builtin modules: File, IO, ENV, YAML, JSON.
-        if let Some(c) = receiver.as_constant_read_node() {
-            let cname = name_of(&c.name());
-            if !self.constants.contains_key(&cname)
-                && matches!(
-                    cname.as_str(),
-                    "File" | "IO" | "ENV" | "YAML" | "JSON" | "Dir" | "Encoding"
-                )
-            {
-                let (mut args, kwargs, block) = self.call_args(call, dsl)?;
-                if !kwargs.is_empty() {
-                    args.push(Value::Hash(kwargs));
-                }
-                let result = self.module_call(&cname, &name, args, block, dsl, start);
-                return complete_break(result);
+        // Builtin modules: File, IO, ENV, YAML, JSON, Dir, Etc (also as `::File`).
+        if let Some(module) = self.builtin_module(&receiver) {
+            let (mut args, kwargs, block) = self.call_args(call, dsl)?;
+            if !kwargs.is_empty() {
+                args.push(Value::Hash(kwargs));
             }
+            let result = self.module_call(&module, &name, args, block, dsl, start);
+            return complete_break(result);
+        }
+        if let Some(v) = self.chef_config_index_write(call, &receiver, &name, dsl)? {
+            return Ok(v);
+        }
+        if let Some(v) = self.chef_config_call(call, &receiver, &name, dsl)? {
+            return Ok(v);
+        }
+        if let Some(v) = self.context_call(call, &receiver, &name, dsl)? {
+            return Ok(v);
         }
         if let Some(v) = self.mutating_call(call, &receiver, &name, dsl)? {
             return Ok(v);
@@ -151,6 +155,26 @@ impl<'pr> Run<'_, 'pr> {
         }
         let result = self.value_method(recv, &name, args, block, dsl, start);
         complete_break(result)
+    }
+
+    /// The built-in module a receiver names (`File`, `::File`, ...), unless the file defined
+    /// a constant of that name.
+    fn builtin_module(&self, receiver: &Node<'pr>) -> Option<String> {
+        let name = if let Some(c) = receiver.as_constant_read_node() {
+            let n = name_of(&c.name());
+            if self.constants.contains_key(&n) {
+                return None;
+            }
+            n
+        } else if let Some(c) = receiver.as_constant_path_node() {
+            if c.parent().is_some() {
+                return None;
+            }
+            name_of(&c.name()?)
+        } else {
+            return None;
+        };
+        BUILTIN_MODULES.contains(&name.as_str()).then_some(name)
     }
 
     fn eval_fcall(&mut self, call: &CallNode<'pr>, name: &str, dsl: &mut dyn Dsl) -> R<Value> {
@@ -170,6 +194,27 @@ impl<'pr> Run<'_, 'pr> {
             let (args, kwargs, _block) = self.call_args(call, dsl)?;
             return self.call_def(&def, args, kwargs, dsl, start);
         }
+        match name {
+            // Mixlib::Config evaluates a configuration with the configuration class as
+            // `self`, so a bare `from_file` is `Chef::Config.from_file`.
+            "from_file" if dsl.is_chef_config() => {
+                let (args, _, _) = self.call_args(call, dsl)?;
+                let path = self.str_arg(&args, 0, "from_file", start)?;
+                return self.include_file(&path, dsl, start);
+            }
+            "instance_eval" => {
+                if call.block().is_some() {
+                    return Err(self.error(
+                        start,
+                        ErrorKind::NotAllowed,
+                        "instance_eval with a block is not allowed",
+                    ));
+                }
+                let (args, _, _) = self.call_args(call, dsl)?;
+                return self.instance_eval_string(call, &args, dsl, start);
+            }
+            _ => {}
+        }
         if dsl.responds_to(name) {
             let (args, kwargs, block) = self.call_args(call, dsl)?;
             let (line, column) = self.position(start);
@@ -183,18 +228,31 @@ impl<'pr> Run<'_, 'pr> {
             return self.dsl_call(c, block, dsl, start);
         }
         match name {
-            "require" => {
+            "require" | "require_relative" => {
                 let (args, _, _) = self.call_args(call, dsl)?;
                 let lib = args.first().and_then(Value::as_str).unwrap_or_default();
-                if KNOWN_LIBRARIES.contains(&lib) {
-                    Ok(Value::Bool(true))
-                } else {
-                    Err(self.error(
-                        start,
-                        ErrorKind::NotAllowed,
-                        format!("require '{lib}' is not allowed (only standard libraries such as 'yaml' and 'json')"),
-                    ))
+                if name == "require" && KNOWN_LIBRARIES.contains(&lib) {
+                    return Ok(Value::Bool(true));
                 }
+                // Nothing is ever loaded: what the library would define stays undefined, and
+                // using it is a positioned error where it is used.
+                self.warn(
+                    start,
+                    format!("{name} '{lib}' ignored: chef-sync loads no Ruby code"),
+                );
+                Ok(Value::Bool(false))
+            }
+            "format" | "sprintf" => {
+                let (args, kwargs, _) = self.call_args(call, dsl)?;
+                let mut args = args.into_iter();
+                let Some(Value::Str(fmt)) = args.next() else {
+                    return Err(self.runtime(start, format!("{name}: expected a format string")));
+                };
+                let mut rest: Vec<Value> = args.collect();
+                if !kwargs.is_empty() {
+                    rest.push(Value::Hash(kwargs));
+                }
+                self.format(&fmt, &rest, start).map(Value::Str)
             }
             "puts" | "print" | "p" | "pp" | "warn" => {
                 let _ = self.call_args(call, dsl)?;
@@ -220,12 +278,29 @@ impl<'pr> Run<'_, 'pr> {
                 Err(self.error(start, ErrorKind::Unsupported, "lambdas are not supported"))
             }
             _ => {
-                let msg = if call.is_variable_call() {
-                    format!("undefined local variable or method '{name}'")
-                } else {
-                    format!("undefined method '{name}'")
+                let (args, kwargs, _) = self.call_args(call, dsl)?;
+                let (line, column) = self.position(start);
+                let missing = Call {
+                    name: name.to_owned(),
+                    args,
+                    kwargs,
+                    line,
+                    column,
                 };
-                Err(self.error(start, ErrorKind::UndefinedMethod, msg))
+                match dsl.method_missing(&missing, call.block().is_some()) {
+                    Missing::Ignored(warning) => {
+                        self.warn(start, warning);
+                        Ok(Value::Nil)
+                    }
+                    Missing::Undefined => {
+                        let msg = if call.is_variable_call() {
+                            format!("undefined local variable or method '{name}'")
+                        } else {
+                            format!("undefined method '{name}'")
+                        };
+                        Err(self.error(start, ErrorKind::UndefinedMethod, msg))
+                    }
+                }
             }
         }
     }

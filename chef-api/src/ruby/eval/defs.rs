@@ -37,17 +37,21 @@ impl<'pr> Run<'_, 'pr> {
         let mut kwargs = kwargs;
         let mut defaults = Vec::new();
         if let Some(params) = def.parameters() {
-            if params.rest().is_some()
-                || params.keyword_rest().is_some()
-                || params.block().is_some()
-                || !params.posts().is_empty()
-            {
+            if params.block().is_some() || !params.posts().is_empty() {
                 return Err(self.error(
                     start,
                     ErrorKind::Unsupported,
                     format!("the parameters of '{name}' are not supported"),
                 ));
             }
+            // Ruby 3: keywords given to a method that takes none arrive as a last positional
+            // hash (`def my_cookbook(name, opts = {})` called with `git: ..`).
+            let takes_keywords = !params.keywords().is_empty() || params.keyword_rest().is_some();
+            let mut positional: Vec<Value> = args.by_ref().collect();
+            if !takes_keywords && !kwargs.is_empty() {
+                positional.push(Value::Hash(std::mem::take(&mut kwargs)));
+            }
+            let mut args = positional.into_iter();
             for p in &params.requireds() {
                 let Some(r) = p.as_required_parameter_node() else {
                     return Err(self.unsupported(&p, "this parameter is"));
@@ -70,6 +74,16 @@ impl<'pr> Run<'_, 'pr> {
                         scope.insert(name_of(&o.name()), v);
                     }
                     None => defaults.push((name_of(&o.name()), o.value())),
+                }
+            }
+            // `*rest`: every remaining positional argument, as an array.
+            if let Some(rest) = params.rest() {
+                let Some(r) = rest.as_rest_parameter_node() else {
+                    return Err(self.unsupported(&rest, "this parameter is"));
+                };
+                let items: Vec<Value> = args.by_ref().collect();
+                if let Some(n) = r.name() {
+                    scope.insert(name_of(&n), Value::Array(items));
                 }
             }
             for p in &params.keywords() {
@@ -100,8 +114,25 @@ impl<'pr> Run<'_, 'pr> {
                     return Err(self.unsupported(&p, "this parameter is"));
                 }
             }
+            // `**opts`: the keywords no parameter took, as a hash.
+            if let Some(kwrest) = params.keyword_rest() {
+                let Some(k) = kwrest.as_keyword_rest_parameter_node() else {
+                    return Err(self.unsupported(&kwrest, "this parameter is"));
+                };
+                let rest = Value::Hash(std::mem::take(&mut kwargs));
+                if let Some(n) = k.name() {
+                    scope.insert(name_of(&n), rest);
+                }
+            }
+            if args.next().is_some() {
+                return Err(self.error(
+                    start,
+                    ErrorKind::Runtime,
+                    format!("wrong number of arguments calling '{name}'"),
+                ));
+            }
         }
-        if args.next().is_some() || !kwargs.is_empty() {
+        if !kwargs.is_empty() || args.next().is_some() {
             return Err(self.error(
                 start,
                 ErrorKind::Runtime,

@@ -26,11 +26,46 @@ pub trait Block {
     fn call(&mut self, dsl: &mut dyn Dsl, args: Vec<Value>) -> Result<Value, EvalError>;
 }
 
+/// What a DSL does with a receiver-less call it does not respond to (Ruby's
+/// `method_missing`), see [`Dsl::method_missing`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// Ruby's `NoMethodError`: a positioned [`ErrorKind::UndefinedMethod`] error.
+    ///
+    /// [`ErrorKind::UndefinedMethod`]: super::super::ErrorKind::UndefinedMethod
+    Undefined,
+    /// The call is ignored (it returns `nil`) with this warning, which the evaluator
+    /// positions at the call.
+    Ignored(String),
+}
+
 /// The table of calls a file may make without a receiver.
+///
+/// Besides plain names, a DSL may answer [`Dsl::responds_to`] for two derived forms:
+///
+/// * `"NAME[]="`: `NAME[k] = v` (`knife[:aws_region] = 'eu-west-1'`) becomes the call `NAME[]=`
+///   with `[k, v]`;
+/// * `"NAME.KEY"`: a configuration context, as Mixlib::Config has (`knife.editor 'vim'`,
+///   `chef_zero.enabled true`, `knife.editor = 'vim'`, a bare `knife.editor` reads): the call
+///   `NAME.KEY` with the arguments (none for a read).
 pub trait Dsl {
     /// Whether the DSL has this method (also what `respond_to?(:name)` answers).
     fn responds_to(&self, name: &str) -> bool;
     /// Handles one call. Return [`CallError::Message`] to reject it; the evaluator adds the
     /// file, line and column.
     fn call(&mut self, call: Call, block: Option<&mut dyn Block>) -> Result<Value, CallError>;
+    /// A receiver-less call the DSL does not respond to and no built-in handles, its
+    /// arguments already evaluated (as Ruby evaluates them before `method_missing`);
+    /// `block_given` says whether a block came with it. Default: [`Missing::Undefined`].
+    fn method_missing(&mut self, call: &Call, block_given: bool) -> Missing {
+        let _ = (call, block_given);
+        Missing::Undefined
+    }
+    /// Whether this DSL is a Chef configuration (knife.rb, config.rb): then `Chef::Config` and
+    /// `ChefConfig::Config` stand for its settings (`Chef::Config[:node_name]`,
+    /// `Chef::Config[:x] = v`, `Chef::Config.x`) and `Chef::Config.from_file(path)` (or a bare
+    /// `from_file(path)`) evaluates another configuration file against it. Default: `false`.
+    fn is_chef_config(&self) -> bool {
+        false
+    }
 }

@@ -24,6 +24,7 @@ impl<'pr> Run<'_, 'pr> {
         enum Slot {
             Local(String),
             Const(String),
+            Ivar(String),
         }
         if !matches!(
             name,
@@ -34,6 +35,8 @@ impl<'pr> Run<'_, 'pr> {
         let start = call.location().start();
         let slot = if let Some(l) = receiver.as_local_variable_read_node() {
             Slot::Local(name_of(&l.name()))
+        } else if let Some(i) = receiver.as_instance_variable_read_node() {
+            Slot::Ivar(name_of(&i.name()))
         } else if let Some(c) = receiver
             .as_constant_read_node()
             .filter(|c| self.constants.contains_key(&name_of(&c.name())))
@@ -69,6 +72,7 @@ impl<'pr> Run<'_, 'pr> {
         let current = match &slot {
             Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
             Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
+            Slot::Ivar(n) => self.ivars.get(n).cloned().unwrap_or(Value::Nil),
         };
         let (mut args, kwargs, _) = self.call_args(call, dsl)?;
         if !kwargs.is_empty() {
@@ -172,7 +176,98 @@ impl<'pr> Run<'_, 'pr> {
             Slot::Const(n) => {
                 self.constants.insert(n, updated);
             }
+            Slot::Ivar(n) => {
+                self.ivars.insert(n, updated);
+            }
         }
         Ok(Some(result))
+    }
+}
+
+impl<'pr> Run<'_, 'pr> {
+    /// `h[k] ||= v`: `h[k]` when it is truthy, else `v` stored at `k`. `h` is a hash in a local,
+    /// an instance variable or a constant, or a DSL method with an index writer
+    /// (`knife[:ssh_user] ||= 'ubuntu'`, read with `knife` and written with `knife[]=`).
+    pub(super) fn eval_index_or_write(&mut self, node: &Node<'pr>, dsl: &mut dyn Dsl) -> R<Value> {
+        let n = node.as_index_or_write_node().expect("index ||=");
+        let start = node.location().start();
+        let Some(receiver) = n.receiver() else {
+            return Err(self.unsupported(node, "this `||=` is"));
+        };
+        let keys: Vec<Node<'pr>> = n
+            .arguments()
+            .map(|a| a.arguments().iter().collect())
+            .unwrap_or_default();
+        let [key_node] = keys.as_slice() else {
+            return Err(self.unsupported(node, "`||=` with several indexes is"));
+        };
+        enum Slot {
+            Local(String),
+            Ivar(String),
+            Const(String),
+            Dsl(String),
+        }
+        let slot = if let Some(l) = receiver.as_local_variable_read_node() {
+            Slot::Local(name_of(&l.name()))
+        } else if let Some(i) = receiver.as_instance_variable_read_node() {
+            Slot::Ivar(name_of(&i.name()))
+        } else if let Some(c) = receiver
+            .as_constant_read_node()
+            .filter(|c| self.constants.contains_key(&name_of(&c.name())))
+        {
+            Slot::Const(name_of(&c.name()))
+        } else if let Some(c) = receiver
+            .as_call_node()
+            .filter(|c| c.receiver().is_none() && c.arguments().is_none() && c.block().is_none())
+            .filter(|c| dsl.responds_to(&format!("{}[]=", name_of(&c.name()))))
+        {
+            Slot::Dsl(name_of(&c.name()))
+        } else {
+            return Err(self.unsupported(node, "`||=` on this receiver is"));
+        };
+        let current = match &slot {
+            Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
+            Slot::Ivar(n) => self.ivars.get(n).cloned().unwrap_or(Value::Nil),
+            Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
+            Slot::Dsl(n) => self.plain_dsl_call(n.clone(), Vec::new(), Vec::new(), dsl, start)?,
+        };
+        let Value::Hash(mut pairs) = current else {
+            return Err(self.unsupported(node, &format!("`||=` on {} is", current.class_name())));
+        };
+        let key = self.eval(key_node, dsl)?;
+        if let Some((_, v)) = pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .filter(|(_, v)| v.truthy())
+        {
+            return Ok(v.clone());
+        }
+        let value = self.eval(&n.value(), dsl)?;
+        match slot {
+            Slot::Dsl(n) => {
+                self.plain_dsl_call(
+                    format!("{n}[]="),
+                    vec![key, value.clone()],
+                    Vec::new(),
+                    dsl,
+                    start,
+                )?;
+            }
+            other => {
+                hash_insert(&mut pairs, key, value.clone());
+                let updated = Value::Hash(pairs);
+                match other {
+                    Slot::Local(n) => self.set_local(n, updated),
+                    Slot::Ivar(n) => {
+                        self.ivars.insert(n, updated);
+                    }
+                    Slot::Const(n) => {
+                        self.constants.insert(n, updated);
+                    }
+                    Slot::Dsl(_) => {}
+                }
+            }
+        }
+        Ok(value)
     }
 }

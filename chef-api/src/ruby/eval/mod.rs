@@ -25,15 +25,17 @@ use super::value::Value;
 mod blocks;
 mod builtins;
 mod calls;
+mod config_forms;
 mod defs;
 mod dsl;
 mod flow;
 mod fs;
 mod in_place;
+mod include;
 mod nbsp;
 mod nodes;
 
-pub use dsl::{Block, Call, Dsl};
+pub use dsl::{Block, Call, Dsl, Missing};
 pub use fs::{FileSystem, StdFs};
 
 use flow::{block_exit_at, block_exit_outside_block};
@@ -153,23 +155,13 @@ impl Interpreter {
         let mut run = Run::new(self, file, src);
         let base_marker = 0u8;
         run.stack_base = std::ptr::addr_of!(base_marker) as usize;
-        if let Some(diag) = result.errors().next() {
-            let extra = result.errors().count() - 1;
-            let mut message = format!("syntax error: {}", String::from_utf8_lossy(diag.message()));
-            if extra > 0 {
-                message.push_str(&format!(" (and {extra} more)"));
-            }
-            if let Some(keyword) = block_exit_at(&result.node(), diag.location().start()) {
-                message = format!("syntax error: {}", block_exit_outside_block(keyword));
-                if extra > 0 {
-                    message.push_str(&format!(" (and {extra} more)"));
-                }
-            }
-            return Err(run.eval_error(diag.location().start(), ErrorKind::Syntax, message));
+        if let Some(e) = run.syntax_error(&result) {
+            return Err(e);
         }
         let value = run
             .eval(&result.node(), dsl)
             .map_err(|flow| run.misplaced_exit(flow))?;
+        warnings.append(&mut run.warnings);
         Ok(Evaluation { value, warnings })
     }
 }
@@ -230,6 +222,13 @@ struct Run<'i, 'pr> {
     /// the handler an error, so the return is parked here and completed once the handler is
     /// back (see [`Run::dsl_call`]).
     pending_return: Option<(Value, u32)>,
+    /// Instance variables (`@name`): the file's `self` is one object, so they are shared by
+    /// the top level and every `def` helper, as in Ruby.
+    ivars: HashMap<String, Value>,
+    /// Warnings found while evaluating (ignored `require`s, ignored unknown methods, ...).
+    warnings: Vec<Warning>,
+    /// How many files deep this evaluation is included (`from_file`, `instance_eval`).
+    include_depth: usize,
 }
 
 /// A name from the syntax tree (identifiers are UTF-8 in practice; lossy otherwise).
@@ -254,7 +253,34 @@ impl<'i, 'pr> Run<'i, 'pr> {
             block_depth: 0,
             def_depth: 0,
             pending_return: None,
+            ivars: HashMap::new(),
+            warnings: Vec::new(),
+            include_depth: 0,
         }
+    }
+
+    /// The positioned syntax error of a parse, if it has one.
+    fn syntax_error(&self, result: &ruby_prism::ParseResult<'_>) -> Option<EvalError> {
+        let diag = result.errors().next()?;
+        let extra = result.errors().count() - 1;
+        let mut message = format!("syntax error: {}", String::from_utf8_lossy(diag.message()));
+        if let Some(keyword) = block_exit_at(&result.node(), diag.location().start()) {
+            message = format!("syntax error: {}", block_exit_outside_block(keyword));
+        }
+        if extra > 0 {
+            message.push_str(&format!(" (and {extra} more)"));
+        }
+        Some(self.eval_error(diag.location().start(), ErrorKind::Syntax, message))
+    }
+
+    /// A warning at byte `offset` of the file being evaluated.
+    fn warn(&mut self, offset: u32, message: impl Into<String>) {
+        let (line, _) = self.position(offset);
+        self.warnings.push(Warning {
+            file: self.file.to_path_buf(),
+            line,
+            message: message.into(),
+        });
     }
 
     /// 1-based (line, column-in-characters) of a byte offset.

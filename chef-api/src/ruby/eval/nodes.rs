@@ -315,6 +315,7 @@ impl<'pr> Run<'_, 'pr> {
                 self.defined(&n.value(), dsl)
             }
             Node::DefNode { .. } => self.eval_def(node),
+            Node::IndexOrWriteNode { .. } => self.eval_index_or_write(node, dsl),
             Node::CallNode { .. } => {
                 let n = node.as_call_node().expect("call");
                 self.eval_call(&n, dsl)
@@ -331,11 +332,57 @@ impl<'pr> Run<'_, 'pr> {
             Node::ClassNode { .. } | Node::ModuleNode { .. } | Node::SingletonClassNode { .. } => {
                 Err(self.unsupported(node, "class and module definitions are"))
             }
-            Node::InstanceVariableReadNode { .. }
-            | Node::InstanceVariableWriteNode { .. }
-            | Node::ClassVariableReadNode { .. }
-            | Node::ClassVariableWriteNode { .. } => {
-                Err(self.unsupported(node, "instance and class variables are"))
+            Node::InstanceVariableReadNode { .. } => {
+                let n = node.as_instance_variable_read_node().expect("ivar");
+                Ok(self
+                    .ivars
+                    .get(&name_of(&n.name()))
+                    .cloned()
+                    .unwrap_or(Value::Nil))
+            }
+            Node::InstanceVariableWriteNode { .. } => {
+                let n = node.as_instance_variable_write_node().expect("iasgn");
+                let v = self.eval(&n.value(), dsl)?;
+                self.ivars.insert(name_of(&n.name()), v.clone());
+                Ok(v)
+            }
+            Node::InstanceVariableOrWriteNode { .. } => {
+                let n = node.as_instance_variable_or_write_node().expect("ivar ||=");
+                let name = name_of(&n.name());
+                if let Some(v) = self.ivars.get(&name).filter(|v| v.truthy()) {
+                    return Ok(v.clone());
+                }
+                let v = self.eval(&n.value(), dsl)?;
+                self.ivars.insert(name, v.clone());
+                Ok(v)
+            }
+            Node::InstanceVariableAndWriteNode { .. } => {
+                let n = node
+                    .as_instance_variable_and_write_node()
+                    .expect("ivar &&=");
+                let name = name_of(&n.name());
+                let cur = self.ivars.get(&name).cloned().unwrap_or(Value::Nil);
+                if !cur.truthy() {
+                    return Ok(cur);
+                }
+                let v = self.eval(&n.value(), dsl)?;
+                self.ivars.insert(name, v.clone());
+                Ok(v)
+            }
+            Node::InstanceVariableOperatorWriteNode { .. } => {
+                let n = node
+                    .as_instance_variable_operator_write_node()
+                    .expect("ivar op=");
+                let name = name_of(&n.name());
+                let cur = self.ivars.get(&name).cloned().unwrap_or(Value::Nil);
+                let rhs = self.eval(&n.value(), dsl)?;
+                let op = name_of(&n.binary_operator());
+                let v = self.value_method(cur, &op, vec![rhs], None, dsl, start)?;
+                self.ivars.insert(name, v.clone());
+                Ok(v)
+            }
+            Node::ClassVariableReadNode { .. } | Node::ClassVariableWriteNode { .. } => {
+                Err(self.unsupported(node, "class variables are"))
             }
             Node::GlobalVariableWriteNode { .. } => {
                 Err(self.unsupported(node, "assigning global variables is"))
@@ -461,7 +508,7 @@ impl<'pr> Run<'_, 'pr> {
         match name {
             "STDOUT" => Ok(Value::Opaque("STDOUT")),
             "STDERR" => Ok(Value::Opaque("STDERR")),
-            "File" | "IO" | "ENV" | "YAML" | "JSON" | "Dir" => Err(self.error(
+            "File" | "IO" | "ENV" | "YAML" | "JSON" | "Dir" | "Etc" => Err(self.error(
                 start,
                 ErrorKind::Unsupported,
                 format!("{name} can only be used to call its supported methods"),
@@ -478,13 +525,29 @@ impl<'pr> Run<'_, 'pr> {
         let s = |x: &str| Ok(Value::Str(x.to_owned()));
         match node {
             Node::LocalVariableReadNode { .. } => s("local-variable"),
+            Node::InstanceVariableReadNode { .. } => {
+                let n = node.as_instance_variable_read_node().expect("ivar");
+                if self.ivars.contains_key(&name_of(&n.name())) {
+                    s("instance-variable")
+                } else {
+                    Ok(Value::Nil)
+                }
+            }
             Node::ConstantReadNode { .. } => {
                 let n = node.as_constant_read_node().expect("const");
                 let name = name_of(&n.name());
                 if self.constants.contains_key(&name)
                     || matches!(
                         name.as_str(),
-                        "STDOUT" | "STDERR" | "File" | "IO" | "ENV" | "YAML" | "JSON"
+                        "STDOUT"
+                            | "STDERR"
+                            | "File"
+                            | "IO"
+                            | "ENV"
+                            | "YAML"
+                            | "JSON"
+                            | "Dir"
+                            | "Etc"
                     )
                 {
                     s("constant")

@@ -170,7 +170,7 @@ fn dir_glob_lists_only_under_the_working_directory() {
     for bad in [
         "Dir.glob('../*')",
         "Dir.glob('/etc/*')",
-        "Dir.glob('**/*.rb')",
+        "Dir.glob('cookbooks/**/../../x')",
     ] {
         let err = interp.eval(bad, &file, &mut dsl).unwrap_err();
         assert!(err.message.contains("Dir.glob"), "{bad}: {err}");

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 
 mod builtins;
+mod chef_forms;
 mod flow;
 mod language;
 mod rejections;

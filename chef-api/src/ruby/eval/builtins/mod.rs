@@ -11,11 +11,13 @@ use super::{Dsl, Flow, R, Run};
 mod array;
 mod dir;
 mod env;
+mod etc;
 mod file;
 mod formats;
 mod hash;
 pub(super) mod paths;
 mod scalars;
+mod sprintf;
 mod string;
 
 pub(super) use hash::hash_insert;
@@ -38,6 +40,7 @@ impl<'pr> Run<'_, 'pr> {
             "ENV" => self.env_call(name, &args, block, dsl, &what, start),
             "YAML" => self.yaml_call(name, &args, &what, start),
             "JSON" => self.json_call(name, &args, &what, start),
+            "Etc" => self.etc_call(name, &what, start),
             // `Encoding.default_external = 'UTF-8'` (seen atop Berksfiles): harmless, ignored.
             "Encoding" if matches!(name, "default_external=" | "default_internal=") => {
                 Ok(args.into_iter().next().unwrap_or(Value::Nil))
@@ -114,7 +117,13 @@ impl<'pr> Run<'_, 'pr> {
     }
 
     /// Argument `i` as a string, or the `TypeError`/`ArgumentError` Ruby would raise.
-    fn str_arg(&self, args: &[Value], i: usize, what: &str, start: u32) -> R<String> {
+    pub(in crate::ruby::eval) fn str_arg(
+        &self,
+        args: &[Value],
+        i: usize,
+        what: &str,
+        start: u32,
+    ) -> R<String> {
         match args.get(i) {
             Some(Value::Str(s)) => Ok(s.clone()),
             Some(other) => Err(self.runtime(

@@ -177,6 +177,15 @@ impl Run<'_, '_> {
                 _ => Err(self.unsupported_method("String", name, start)),
             },
             "<" | ">" | "<=" | ">=" => self.compare(&Value::Str(s), name, args, start),
+            // `"%s/%s" % [a, b]`, `"%{dir}/x" % { dir: d }`, `"%s" % a`.
+            "%" => {
+                let values = match args.first() {
+                    Some(Value::Array(items)) => items.clone(),
+                    Some(other) => vec![other.clone()],
+                    None => Vec::new(),
+                };
+                self.format(&s, &values, start).map(Value::Str)
+            }
             _ => Err(self.unsupported_method("String", name, start)),
         }
     }

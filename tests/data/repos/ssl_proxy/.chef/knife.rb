@@ -25,3 +25,4 @@ knife[:secret_file] = File.join(current_dir, 'encrypted_data_bag_secret')
 fancy_new_option         true
 another_unknown          'x'
 fancy_new_option         false
+ssl_verify_mod           :verify_peer

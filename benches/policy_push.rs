@@ -1,0 +1,233 @@
+//! Policy push benchmark: a lock of 40 cookbooks (workload W's shape) to 4 servers, each behind
+//! the sync bench's TCP proxy adding 50 ms each way (100 ms RTT).
+//!
+//! ```sh
+//! cargo bench --bench policy_push                 # chef-sync full + no-op, and chef push's
+//!                                                 # schedule (one server after another)
+//! ```
+//!
+//! The servers are the in-process erchef-like fake of the tests (`chef_testkit::policy_server`):
+//! goiardi serves no policies. The fake hands out sandbox upload URLs through the proxy, so
+//! file PUTs pay the RTT too. "chef push schedule" runs each server alone, one after the
+//! other, with 10 files in flight (chef push's uploader threads); it still sends the artifact
+//! PUTs of one server concurrently where chef push sends them one by one, so it is a lower
+//! bound of chef push; the modelled count (1 listing + 1 sandbox + ⌈files/10⌉ file rounds +
+//! 1 commit + 1 per artifact + 1 group PUT, per server, ×4) is printed beside it.
+
+#[allow(dead_code)]
+#[path = "sync/delay_proxy.rs"]
+mod delay_proxy;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chef_api::client::ChefClient;
+use chef_api::key::PrivateKey;
+use chef_sync::policy::{
+    CookbookCache, InstallOptions, LoadedPolicy, PushOptions, PushReport, PushTarget, push_to,
+};
+use chef_testkit::policy_server::{self, FakeErchef};
+use delay_proxy::DelayProxy;
+use rand::distr::{Alphanumeric, SampleString};
+use rand::{Rng, SeedableRng};
+
+const SERVERS: usize = 4;
+const ONE_WAY: Duration = Duration::from_millis(50);
+const RTT: f64 = 0.100;
+/// Workload W's 40 cookbooks; `POLICY_BENCH_COOKBOOKS=N` for a quick smoke run.
+fn cookbooks() -> usize {
+    std::env::var("POLICY_BENCH_COOKBOOKS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40)
+}
+const KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/keys/mixlib-spec.pem"
+);
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries without `--bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benches/policy_push: skipped (run it with `cargo bench --bench policy_push`)");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+/// Four fakes, each behind its delaying proxy; returns the fakes and the org URLs to use.
+async fn servers() -> (Vec<FakeErchef>, Vec<DelayProxy>, Vec<String>) {
+    let (mut fakes, mut proxies, mut urls) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..SERVERS {
+        let fake = FakeErchef::start().await;
+        let mut proxy = DelayProxy::bind().await.expect("proxy port");
+        proxy.start(*fake.server.address(), ONE_WAY);
+        fake.set_public_base(proxy.url());
+        urls.push(format!(
+            "{}/organizations/{}",
+            proxy.url(),
+            policy_server::ORG
+        ));
+        fakes.push(fake);
+        proxies.push(proxy);
+    }
+    (fakes, proxies, urls)
+}
+
+fn targets(urls: &[String]) -> Vec<PushTarget> {
+    urls.iter()
+        .enumerate()
+        .map(|(i, url)| PushTarget {
+            name: format!("region-{i}"),
+            url: url.clone(),
+            client: Ok(ChefClient::builder(url)
+                .with_client_name("bench")
+                .with_key(PrivateKey::from_pem_file(KEY).expect("key"))
+                .build()
+                .expect("client")),
+            group: Ok("production".into()),
+        })
+        .collect()
+}
+
+async fn run() {
+    let repo = tempfile::tempdir().unwrap();
+    let (files, bytes) = generate_workload(repo.path());
+    let cache = CookbookCache {
+        root: repo.path().join(".cache"),
+        chef_cli_caches: Vec::new(),
+        offline: true,
+        supermarket: None,
+    };
+    let installed = chef_sync::policy::install(
+        &repo.path().join("Policyfile.rb"),
+        &InstallOptions {
+            cache: cache.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("install");
+    let policy = LoadedPolicy::load(installed.lock.path(), &cache)
+        .await
+        .expect("lock");
+    println!(
+        "workload: {} cookbooks, {files} files, {:.1} MB; {SERVERS} servers, RTT {:.0} ms",
+        cookbooks(),
+        bytes as f64 / 1e6,
+        RTT * 1000.0
+    );
+    let options = PushOptions {
+        cache,
+        ..PushOptions::default()
+    };
+
+    let (_fakes, _proxies, urls) = servers().await;
+    // Clients are built before the clock starts (TLS roots and key parsing are local work).
+    let (first, second) = (targets(&urls), targets(&urls));
+    let t = Instant::now();
+    let full = push_to(first, std::slice::from_ref(&policy), &options).await;
+    let full_wall = t.elapsed().as_secs_f64();
+    check(&full, "full push");
+    let t = Instant::now();
+    let noop = push_to(second, std::slice::from_ref(&policy), &options).await;
+    let noop_wall = t.elapsed().as_secs_f64();
+    check(&noop, "no-op push");
+    let sent: u64 = full.servers.iter().map(|s| s.files_sent).sum();
+
+    // chef push: one server after another, 10 files at a time.
+    let (_fakes2, _proxies2, urls2) = servers().await;
+    let serial_options = PushOptions {
+        per_server_concurrency: 10,
+        ..options.clone()
+    };
+    let serial_targets = targets(&urls2);
+    let t = Instant::now();
+    for target in serial_targets {
+        let report = push_to(vec![target], std::slice::from_ref(&policy), &serial_options).await;
+        check(&report, "chef push schedule");
+    }
+    let serial_wall = t.elapsed().as_secs_f64();
+    let per_server_files = full.servers[0].files_sent as usize;
+    let modelled = SERVERS * (1 + 1 + per_server_files.div_ceil(10) + 1 + cookbooks() + 1);
+
+    println!("| Run | Wall | RTTs | Sent |");
+    println!("| --- | ---: | ---: | --- |");
+    println!(
+        "| chef-sync full push, {SERVERS} servers | {full_wall:.2} s | {:.1} | {sent} files |",
+        full_wall / RTT
+    );
+    println!(
+        "| chef-sync no-op push | {noop_wall:.2} s | {:.1} | 0 files |",
+        noop_wall / RTT
+    );
+    println!(
+        "| chef push schedule (servers in turn, 10 files in flight) | {serial_wall:.2} s | {:.1} | {sent} files |",
+        serial_wall / RTT
+    );
+    println!("| chef push modelled (serial artifact PUTs) | | {modelled} | |");
+}
+
+fn check(report: &PushReport, what: &str) {
+    assert!(report.ok, "{what} failed:\n{}", report.render_table());
+}
+
+/// Workload W's shape: 40 cookbooks × 30 files (~620 kB each), dependency chains of five, and
+/// a Policyfile naming them all by path.
+fn generate_workload(dir: &Path) -> (usize, u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let (mut files, mut bytes) = (0, 0u64);
+    let mut write = |path: std::path::PathBuf, text: String| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        bytes += text.len() as u64;
+        files += 1;
+        std::fs::write(path, text).unwrap();
+    };
+    let mut policyfile = String::from("name 'workload'\nrun_list 'wl_00'\n");
+    for i in 0..cookbooks() {
+        let name = format!("wl_{i:02}");
+        policyfile.push_str(&format!("cookbook '{name}', path: 'cookbooks/{name}'\n"));
+        let cb = dir.join("cookbooks").join(&name);
+        let depends = if i % 5 == 0 {
+            String::new()
+        } else {
+            format!("depends 'wl_{:02}', '>= 1.0.0'\n", i - 1)
+        };
+        write(
+            cb.join("metadata.rb"),
+            format!("name '{name}'\nlicense 'Apache-2.0'\nversion '1.0.{i}'\n{depends}"),
+        );
+        let mut text = |approx: usize| {
+            let mut s = String::with_capacity(approx + 80);
+            while s.len() < approx {
+                let n = rng.random_range(20..78);
+                s.push_str(&Alphanumeric.sample_string(&mut rng, n));
+                s.push('\n');
+            }
+            s
+        };
+        write(cb.join("README.md"), format!("# {name}\n{}", text(2_000)));
+        for a in ["default", "tuning"] {
+            write(cb.join(format!("attributes/{a}.rb")), text(1_500));
+        }
+        write(cb.join("recipes/default.rb"), text(3_000));
+        for r in 1..5 {
+            write(cb.join(format!("recipes/r{r}.rb")), text(3_000));
+        }
+        for l in 0..2 {
+            write(cb.join(format!("libraries/l{l}.rb")), text(4_000));
+        }
+        for t in 0..8 {
+            write(cb.join(format!("templates/default/t{t}.erb")), text(12_000));
+        }
+        for f in 0..11 {
+            write(cb.join(format!("files/default/blob{f}.dat")), text(44_000));
+        }
+    }
+    std::fs::write(dir.join("Policyfile.rb"), policyfile).unwrap();
+    (files, bytes)
+}

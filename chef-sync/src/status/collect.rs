@@ -1,0 +1,127 @@
+//! Reading one server, read-only: its cookbook listing, every version's manifest (no file is
+//! downloaded) and its roles, environments and data bags.
+//!
+//! Round trips: the cookbook listing, the API version and the object listings are asked
+//! together; then every manifest at once (at most `per_server` in flight on this server, and
+//! never more than the global limit across all servers) while the objects are read by
+//! [`fetch_server_objects`] (direct GETs, not search rows, which may lag behind writes). A
+//! server holding N cookbook versions costs 1 + ⌈N / per_server⌉ round trips for them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chef_api::client::ChefClient;
+use chef_api::version::Version;
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::Semaphore;
+
+use super::digest::ServerCookbook;
+use crate::objects::{ObjectId, ObjectKinds, fetch_server_objects};
+
+/// A cookbook version: name and version.
+pub(crate) type CookbookKey = (String, Version);
+
+/// What one server holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Inventory {
+    /// The negotiated API version.
+    pub api_version: u32,
+    /// Every cookbook version, by (name, version).
+    pub cookbooks: BTreeMap<CookbookKey, ServerCookbook>,
+    /// The digest of every role, environment, data bag and item's normalised JSON.
+    pub objects: BTreeMap<ObjectId, String>,
+}
+
+/// How much one server may be asked at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Requests in flight on this server.
+    pub per_server: usize,
+    /// Requests in flight across every server.
+    pub global: Arc<Semaphore>,
+}
+
+/// Reads everything status needs from one server: the cookbooks (when `kinds.cookbooks`) and
+/// the objects of the other selected kinds, both at once.
+///
+/// # Errors
+/// The first request that failed, or a manifest that is not one, as text naming the URL and
+/// the server's own message.
+pub(crate) async fn collect(
+    client: &ChefClient,
+    kinds: ObjectKinds,
+    limits: &Limits,
+) -> Result<Inventory, String> {
+    let objects = async {
+        if !kinds.any_objects() {
+            return Ok(BTreeMap::new());
+        }
+        let fetched = fetch_server_objects(client, kinds, limits.per_server)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(fetched
+            .into_iter()
+            .map(|(id, json)| {
+                let digest = crate::objects::digest(&json);
+                (id, digest)
+            })
+            .collect())
+    };
+    let cookbooks = async {
+        if kinds.cookbooks {
+            cookbooks(client, limits).await
+        } else {
+            let api_version = client
+                .negotiate_api_version()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((api_version, BTreeMap::new()))
+        }
+    };
+    let ((api_version, cookbooks), objects) = futures::try_join!(cookbooks, objects)?;
+    Ok(Inventory {
+        api_version,
+        cookbooks,
+        objects,
+    })
+}
+
+/// The API version and every cookbook version's digest.
+async fn cookbooks(
+    client: &ChefClient,
+    limits: &Limits,
+) -> Result<(u32, BTreeMap<CookbookKey, ServerCookbook>), String> {
+    let (listing, api_version) = {
+        let _permit = limits.global.acquire().await.map_err(|e| e.to_string())?;
+        futures::try_join!(client.list_cookbooks(), client.negotiate_api_version())
+            .map_err(|e| e.to_string())?
+    };
+    let versions: Vec<CookbookKey> = listing
+        .into_iter()
+        .flat_map(|(name, l)| {
+            l.versions
+                .into_iter()
+                .map(move |v| (name.clone(), v.version))
+        })
+        .collect();
+    let cookbooks = futures::stream::iter(versions)
+        .map(|(name, version)| async move {
+            let _permit = limits.global.acquire().await.map_err(|e| e.to_string())?;
+            let manifest = client
+                .cookbook_version(&name, &version.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            let held = ServerCookbook::from_manifest(&manifest).map_err(|e| {
+                let url = client
+                    .url_for(&format!("cookbooks/{name}/{version}"))
+                    .map(|u| chef_api::error::redact_url(&u))
+                    .unwrap_or_default();
+                format!("GET {url}: {e}")
+            })?;
+            Ok::<_, String>(((name, version), held))
+        })
+        .buffer_unordered(limits.per_server.max(1))
+        .try_collect()
+        .await?;
+    Ok((api_version, cookbooks))
+}

@@ -1,0 +1,184 @@
+//! Helpers the test modules share: files, the mixlib spec key and clients signing with it, sync
+//! reports, and fake Supermarkets (wiremock). Goiardi servers, fleets and fixture repositories
+//! are in `chef_testkit`, which the examples and benchmarks use too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use chef_api::client::{ChefClient, RetryConfig};
+use chef_api::key::PrivateKey;
+use chef_sync::berkshelf::Prepared;
+use chef_sync::{ServerReport, SyncReport};
+use chef_testkit::fleet::cookbook_tarball;
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The header a Chef server answers its API version range in.
+pub const API_HEADER: &str = "X-Ops-Server-API-Version";
+
+/// Writes `contents` to `root/rel`, creating the directories on the way; returns the path.
+pub fn write(root: &Path, rel: &str, contents: &(impl AsRef<[u8]> + ?Sized)) -> PathBuf {
+    let path = root.join(rel);
+    write_file(&path, contents);
+    path
+}
+
+/// Writes `contents` to `path`, creating the directories on the way.
+pub fn write_file(path: &Path, contents: &(impl AsRef<[u8]> + ?Sized)) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents.as_ref()).unwrap();
+}
+
+/// `tests/data/keys/mixlib-spec.pem`: the key of mixlib-authentication's own signing specs.
+pub fn spec_key_path() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/keys/mixlib-spec.pem"
+    ))
+}
+
+/// The mixlib spec key, loaded.
+pub fn spec_key() -> PrivateKey {
+    PrivateKey::from_pem_file(spec_key_path()).expect("test key")
+}
+
+/// Retries with millisecond delays, for scripted failures.
+pub fn fast_retry(max_retries: u32) -> RetryConfig {
+    RetryConfig {
+        max_retries,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        retry_timeout: Duration::from_secs(10),
+    }
+}
+
+/// A client of `url` signing as `spec-user` with the spec key, retrying three times quickly.
+pub fn spec_client(url: &str) -> ChefClient {
+    ChefClient::builder(url)
+        .with_client_name("spec-user")
+        .with_key(spec_key())
+        .with_retry(fast_retry(3))
+        .build()
+        .expect("client")
+}
+
+/// `NAME-VERSION` of every prepared cookbook, in order.
+pub fn prepared_names(p: &Prepared) -> Vec<String> {
+    p.cookbooks
+        .iter()
+        .map(|c| format!("{}-{}", c.name, c.version))
+        .collect()
+}
+
+/// The part of `report` about `server`.
+///
+/// # Panics
+/// When the report has no such server.
+pub fn server_report<'r>(report: &'r SyncReport, server: &str) -> &'r ServerReport {
+    report
+        .servers
+        .iter()
+        .find(|s| s.name == server)
+        .unwrap_or_else(|| panic!("{server} in the report"))
+}
+
+/// A cookbook a fake Supermarket serves: name, version, dependencies.
+pub type SupermarketCookbook = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// A `/universe` entry as Supermarket writes it: a cookbook version of the Supermarket at
+/// `base`, downloadable from `url`, with its dependencies.
+pub fn universe_entry<'d>(
+    base: &str,
+    url: &str,
+    deps: impl IntoIterator<Item = (&'d str, &'d str)>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "location_type": "opscode",
+        "location_path": format!("{base}/api/v1"),
+        "download_url": url,
+        "dependencies": deps.into_iter().collect::<BTreeMap<_, _>>(),
+    })
+}
+
+/// Mounts `/universe` listing `catalog` and each cookbook's tarball (built by
+/// [`cookbook_tarball`], plus the files `extra` gives for its name) at its download URL.
+pub async fn mount_catalog(
+    server: &MockServer,
+    catalog: &[SupermarketCookbook],
+    extra: impl Fn(&str) -> Vec<(String, &'static [u8])>,
+) {
+    let base = server.uri();
+    let mut universe: BTreeMap<&str, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
+    for (name, version, deps) in catalog {
+        let dl = format!("/api/v1/cookbooks/{name}/versions/{version}/download");
+        universe.entry(name).or_default().insert(
+            (*version).to_owned(),
+            universe_entry(&base, &format!("{base}{dl}"), deps.iter().copied()),
+        );
+        let extra = extra(name);
+        let extra: Vec<(&str, &[u8])> = extra.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+        Mock::given(method("GET"))
+            .and(path(dl))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_bytes(cookbook_tarball(name, version, deps, &extra)),
+            )
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/universe"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&universe))
+        .mount(server)
+        .await;
+}
+
+/// From now on any request to `server` fails the test when it is verified; `why` names the
+/// expectation in the failure.
+pub async fn forbid_requests(server: &MockServer, why: &str) {
+    server.reset().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .named(why)
+        .mount(server)
+        .await;
+}
+
+/// The environment variable that tells this binary it runs as [`run_in_own_process`]'s child.
+const OWN_PROCESS: &str = "CHEF_SYNC_IT_OWN_PROCESS";
+
+/// Runs `body` in a process of its own: the test `test_path` (module path within this
+/// binary) re-runs this test binary with only itself selected, and `body` runs in that child.
+/// For checks that process-wide state (tracing's per-callsite interest) would make racy among
+/// the other tests' threads.
+///
+/// # Panics
+/// When the child fails or does not run exactly that test.
+pub fn run_in_own_process(test_path: &str, body: impl FnOnce()) {
+    if std::env::var_os(OWN_PROCESS).is_some_and(|v| v == test_path) {
+        body();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([test_path, "--exact", "--test-threads=1"])
+        .env(OWN_PROCESS, test_path)
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{test_path} in its own process: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{test_path} ran in its own process: {stdout}"
+    );
+}
