@@ -1,26 +1,34 @@
-//! End-to-end sync benchmark: workload W to 4 goiardi servers, each behind a TCP proxy adding
-//! 50 ms each way (100 ms RTT, like a distant region).
+//! End-to-end sync benchmark: workload W to N goiardi servers (default 4), each behind a TCP
+//! proxy adding 50 ms each way (100 ms RTT, like a distant region), side by side with a
+//! minimal reference client of the same protocol against the same servers in the same run.
 //!
 //! ```sh
-//! cargo bench --bench sync                 # chef-sync full and no-op; knife's and Berkshelf's
-//!                                          # schedules on the first server (×4: they go one
-//!                                          # server at a time)
-//! SYNC_BENCH_ALL_SERVERS=1 cargo bench --bench sync   # the sequential schedules on all 4
-//! SYNC_BENCH_SKIP_SEQUENTIAL=1 cargo bench --bench sync   # chef-sync only
+//! cargo bench --bench sync                 # chef-sync and the reference: full, no-op, one
+//!                                          # changed cookbook; then knife's and Berkshelf's
+//!                                          # schedules on the first server (×N)
+//! SYNC_BENCH_ALL_SERVERS=1 cargo bench --bench sync   # the sequential schedules on all servers
+//! SYNC_BENCH_SKIP_SEQUENTIAL=1 cargo bench --bench sync   # chef-sync and the reference only
+//! SYNC_BENCH_SERVERS=16 SYNC_BENCH_SCALE=4 cargo bench --bench sync   # scale: servers, W × 4
 //! ```
 //!
 //! Workload W (generated): 40 cookbooks × 30 files on disk (metadata.rb, recipes, attributes,
 //! libraries, templates, files; plus the metadata.json knife generates = 1,240 uploaded), about
-//! 25 MB, cookbooks depending on each other in chains of five.
+//! 25 MB, cookbooks depending on each other in chains of five. goiardi's directory and file
+//! store are on tmpfs (`/dev/shm`) when it exists.
 //!
-//! Prints wall times in seconds and RTTs, the CPU seconds of this process and of the goiardi
-//! servers, and this process's peak RSS (VmHWM).
+//! Prints wall times in seconds and RTTs, the CPU seconds of the client (this process minus the
+//! proxies' own runtime threads) and of the goiardi servers, chef-sync's as ratios to the
+//! reference's, the peak thread count and peak RSS (VmHWM) after chef-sync's runs, and the
+//! load average.
 
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
+#[path = "sync/reference.rs"]
+mod reference;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chef_api::cookbook::LoadedCookbook;
@@ -28,15 +36,17 @@ use chef_api::upload::{UploadOptions, Uploader};
 use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::cookbooks::CookbookSet;
 use chef_sync::{SyncOptions, SyncReport};
-use chef_testkit::fleet::{Fleet, example_repo_dir, layout_repo};
+use chef_testkit::fleet::{Fleet, NODE_NAME, example_repo_dir, layout_repo};
 use delay_proxy::DelayProxy;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::{Rng, SeedableRng};
+use reference::RefServer;
 
-const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"];
 const ONE_WAY: Duration = Duration::from_millis(50);
 const RTT: f64 = 0.100;
-const COOKBOOKS: usize = 40;
+const BASE_COOKBOOKS: usize = 40;
+/// Thread name of the proxies' runtime (its CPU is not the client's).
+const PROXY_THREAD: &str = "delay-proxy";
 
 fn main() {
     // `cargo test --all-targets` runs bench binaries without `--bench`: minutes of goiardi
@@ -45,100 +55,247 @@ fn main() {
         println!("benches/sync: skipped (run it with `cargo bench --bench sync`)");
         return;
     }
+    let proxies = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(PROXY_THREAD)
+        .enable_all()
+        .build()
+        .expect("proxy runtime");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run());
+    let server_count = env_usize("SYNC_BENCH_SERVERS", 4);
+    // Bound outside the sync's runtime: a runtime cannot block inside another.
+    let bound: Vec<DelayProxy> = (0..server_count)
+        .map(|_| proxies.block_on(DelayProxy::bind()).expect("proxy port"))
+        .collect();
+    runtime.block_on(run(&proxies, bound));
 }
 
-async fn run() {
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One measured run.
+struct Row {
+    label: String,
+    wall: f64,
+    cpu: Cpu,
+    notes: String,
+}
+
+async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProxy>) {
     let all_servers = std::env::var_os("SYNC_BENCH_ALL_SERVERS").is_some();
+    let server_count = proxies.len();
+    let cookbooks = BASE_COOKBOOKS * env_usize("SYNC_BENCH_SCALE", 1);
+    let names: Vec<String> = (0..server_count)
+        .map(|i| format!("region-{i:02}"))
+        .collect();
+    let regions: Vec<&str> = names.iter().map(String::as_str).collect();
     // Each server sits behind its proxy, and hands out sandbox upload URLs through it too.
-    let mut proxies = Vec::new();
-    for _ in REGIONS {
-        proxies.push(DelayProxy::bind().await.expect("proxy port"));
-    }
     let ports: Vec<u16> = proxies.iter().map(DelayProxy::port).collect();
-    let mut fleet =
-        Fleet::start_with_proxy_ports(&REGIONS, &ports).expect("goiardi (run scripts/setup)");
-    for (region, proxy) in REGIONS.iter().zip(&mut proxies) {
-        let upstream = ([127, 0, 0, 1], fleet.server(region).port()).into();
-        proxy.start(upstream, ONE_WAY);
+    let shm = Path::new("/dev/shm");
+    let store = shm.is_dir().then_some(shm);
+    let mut fleet = Fleet::start_in(&regions, &ports, store).expect("goiardi (run scripts/setup)");
+    {
+        let _proxy_context = proxy_runtime.enter();
+        for (region, proxy) in regions.iter().zip(&mut proxies) {
+            let upstream = ([127, 0, 0, 1], fleet.server(region).port()).into();
+            proxy.start(upstream, ONE_WAY);
+        }
     }
 
     let src = tempfile::tempdir().unwrap();
-    let (files, bytes) = generate_workload(src.path());
+    let (files, bytes) = generate_workload(src.path(), cookbooks);
     println!(
-        "workload W: {COOKBOOKS} cookbooks, {files} files on disk, {:.1} MB; {} servers, RTT {:.0} ms",
+        "workload: {cookbooks} cookbooks, {files} files on disk, {:.1} MB; {server_count} servers, RTT {:.0} ms; goiardi store: {}",
         bytes as f64 / 1e6,
-        REGIONS.len(),
-        RTT * 1000.0
+        RTT * 1000.0,
+        if store.is_some() {
+            "tmpfs (/dev/shm)"
+        } else {
+            "disk (no /dev/shm)"
+        },
     );
 
     let repo = tempfile::tempdir().unwrap();
-    provision(&fleet, &proxies, src.path(), repo.path()).await;
+    provision(&fleet, &regions, &proxies, src.path(), repo.path()).await;
     let config = RepoConfig::load(repo.path(), &LoadOptions::default()).expect("config");
+    let changed = repo.path().join("cookbooks/wl_07/recipes/r0.rb");
+    let original = std::fs::read(&changed).unwrap();
+    let change = |on: bool| {
+        let mut text = original.clone();
+        if on {
+            text.extend_from_slice(b"# one changed line\n");
+        }
+        std::fs::write(&changed, text).unwrap();
+    };
 
-    let mut rows: Vec<(String, f64, Cpu, String)> = Vec::new();
-
-    let cpu = Cpu::now(&mut fleet);
-    let t = Instant::now();
-    let full = chef_sync::sync(&config, &SyncOptions::default())
-        .await
-        .unwrap();
-    let full_wall = t.elapsed().as_secs_f64();
-    check(&full, "full sync");
-    rows.push((
-        "chef-sync full sync".into(),
-        full_wall,
-        cpu.delta(&mut fleet),
-        format!(
-            "{} files, {:.1} MB sent",
-            full.files_sent(),
-            full.bytes_sent() as f64 / 1e6
-        ),
-    ));
-
-    let cpu = Cpu::now(&mut fleet);
-    let t = Instant::now();
-    let noop = chef_sync::sync(&config, &SyncOptions::default())
-        .await
-        .unwrap();
-    let noop_wall = t.elapsed().as_secs_f64();
-    check(&noop, "no-op sync");
-    assert_eq!(noop.files_sent(), 0, "a no-op sync sends nothing");
-    rows.push((
-        "chef-sync no-op re-sync".into(),
-        noop_wall,
-        cpu.delta(&mut fleet),
-        "0 files sent".into(),
-    ));
+    let mut rows: Vec<Row> = Vec::new();
+    let threads = ThreadSampler::start();
+    let mut chef_sync_walls = Vec::new();
+    for (label, one_changed) in [
+        ("chef-sync full sync", false),
+        ("chef-sync no-op re-sync", false),
+        ("chef-sync one changed cookbook", true),
+    ] {
+        change(one_changed);
+        let cpu = Cpu::now(&mut fleet, &regions);
+        let t = Instant::now();
+        let report = chef_sync::sync(&config, &SyncOptions::default())
+            .await
+            .unwrap();
+        let wall = t.elapsed().as_secs_f64();
+        check(&report, label);
+        chef_sync_walls.push(wall);
+        rows.push(Row {
+            label: label.into(),
+            wall,
+            cpu: cpu.delta(&mut fleet, &regions),
+            notes: format!(
+                "{} files, {:.1} MB sent",
+                report.files_sent(),
+                report.bytes_sent() as f64 / 1e6
+            ),
+        });
+    }
+    change(false);
+    let peak_threads = threads.stop();
     let peak_rss_mb = vm_hwm_kb() as f64 / 1024.0;
 
-    // The sequential schedules, on emptied servers: goiardi keeps data in memory, so a restart
-    // empties it (pivotal is created again).
+    // The reference on emptied servers: goiardi keeps data in memory (and its file store is
+    // emptied on restart), so a restart empties it (pivotal is created again).
+    for region in &regions {
+        fleet.server_mut(region).restart().expect("restart");
+        fleet.create_pivotal(region).await.expect("pivotal");
+    }
+    let ref_servers: Vec<RefServer> = regions
+        .iter()
+        .zip(&proxies)
+        .map(|(region, proxy)| RefServer {
+            url: proxy.url(),
+            user: NODE_NAME.to_owned(),
+            key_pem: fleet.pivotal_pem(region).to_owned(),
+        })
+        .collect();
+    let ref_servers = Arc::new(ref_servers);
+    let mut ref_walls = Vec::new();
+    for (label, one_changed) in [
+        ("reference full sync", false),
+        ("reference no-op re-sync", false),
+        ("reference one changed cookbook", true),
+    ] {
+        change(one_changed);
+        let cpu = Cpu::now(&mut fleet, &regions);
+        let t = Instant::now();
+        let dir = repo.path().join("cookbooks");
+        let servers = Arc::clone(&ref_servers);
+        // Single-threaded, as a script would be.
+        let outcome = tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("reference runtime")
+                .block_on(reference::sync(&dir, &servers))
+        })
+        .await
+        .expect("reference");
+        let wall = t.elapsed().as_secs_f64();
+        ref_walls.push(wall);
+        rows.push(Row {
+            label: label.into(),
+            wall,
+            cpu: cpu.delta(&mut fleet, &regions),
+            notes: format!(
+                "{} files, {} cookbook manifests sent",
+                outcome.files_sent, outcome.cookbooks_written
+            ),
+        });
+    }
+    change(false);
+
+    let sequential_rows = sequential_schedules(
+        &mut fleet,
+        &regions,
+        &config,
+        repo.path(),
+        all_servers,
+        chef_sync_walls[0],
+    )
+    .await;
+    rows.extend(sequential_rows);
+
+    println!();
+    println!("| run | wall s | RTTs | CPU s (client) | CPU s (goiardi) | notes |");
+    println!("| --- | ---: | ---: | ---: | ---: | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} | {:.1} | {:.2} | {:.2} | {} |",
+            r.label,
+            r.wall,
+            r.wall / RTT,
+            r.cpu.own,
+            r.cpu.goiardi,
+            r.notes
+        );
+    }
+    println!();
+    for (i, what) in ["full sync", "no-op", "one changed cookbook"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "{what}: chef-sync / reference wall {:.2}×, client CPU {:.2}×",
+            rows[i].wall / rows[i + 3].wall,
+            rows[i].cpu.own / rows[i + 3].cpu.own.max(0.005),
+        );
+    }
+    println!(
+        "chef-sync peak: {peak_threads} threads (proxies' runtime excluded), RSS (VmHWM, after chef-sync's runs, before the reference's; proxies included) {peak_rss_mb:.1} MiB; {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "load average at the end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+}
+
+/// knife's and Berkshelf's schedules on emptied servers (unless skipped), as rows.
+async fn sequential_schedules(
+    fleet: &mut Fleet,
+    regions: &[&str],
+    config: &RepoConfig,
+    repo: &Path,
+    all_servers: bool,
+    full_wall: f64,
+) -> Vec<Row> {
     let measured: &[&str] = if std::env::var_os("SYNC_BENCH_SKIP_SEQUENTIAL").is_some() {
         &[]
     } else if all_servers {
-        &REGIONS
+        regions
     } else {
-        &REGIONS[..1]
+        &regions[..1]
     };
-    let set = CookbookSet::load(&[repo.path().join("cookbooks")], 0)
+    let mut rows = Vec::new();
+    if measured.is_empty() {
+        return rows;
+    }
+    let set = CookbookSet::load(&[repo.join("cookbooks")], 0)
         .await
         .unwrap();
     let cookbooks = set.all();
-    let mut schedule_walls = Vec::new();
     for (label, file_concurrency) in [("knife schedule", 10), ("Berkshelf schedule", 1)] {
-        if measured.is_empty() {
-            break;
-        }
         for region in measured {
             fleet.server_mut(region).restart().expect("restart");
             fleet.create_pivotal(region).await.expect("pivotal");
         }
-        let cpu = Cpu::now(&mut fleet);
+        let cpu = Cpu::now(fleet, regions);
         let t = Instant::now();
         let mut sent = 0;
         for region in measured {
@@ -146,47 +303,72 @@ async fn run() {
             sent += sequential(spec.client().unwrap(), &cookbooks, file_concurrency).await;
         }
         let wall = t.elapsed().as_secs_f64();
-        let per_server = wall / measured.len() as f64;
-        let all4 = per_server * REGIONS.len() as f64;
-        schedule_walls.push((label, all4));
-        rows.push((
-            format!("{label} ({} server(s) measured)", measured.len()),
+        let all = wall / measured.len() as f64 * regions.len() as f64;
+        rows.push(Row {
+            label: format!("{label} ({} server(s) measured)", measured.len()),
             wall,
-            cpu.delta(&mut fleet),
-            format!("{sent} files; ×{} servers = {all4:.1} s", REGIONS.len()),
-        ));
+            cpu: cpu.delta(fleet, regions),
+            notes: format!(
+                "{sent} files; ×{} servers = {all:.1} s = {:.1}× chef-sync's full sync",
+                regions.len(),
+                all / full_wall
+            ),
+        });
     }
-
-    println!();
-    println!("| run | wall s | RTTs | CPU s (bench) | CPU s (goiardi ×4) | notes |");
-    println!("| --- | ---: | ---: | ---: | ---: | --- |");
-    for (label, wall, cpu, notes) in &rows {
-        println!(
-            "| {label} | {wall:.2} | {:.1} | {:.2} | {:.2} | {notes} |",
-            wall / RTT,
-            cpu.own,
-            cpu.goiardi
-        );
-    }
-    println!();
-    println!(
-        "peak RSS of the bench process (VmHWM, after both chef-sync runs): {peak_rss_mb:.1} MB"
-    );
-    for (label, all4) in schedule_walls {
-        println!(
-            "{label} for 4 servers: {all4:.1} s = {:.1}× chef-sync's full sync",
-            all4 / full_wall
-        );
-    }
-    println!(
-        "targets: full ≤ 12 RTT ({:.1}), no-op ≤ 3 RTT ({:.1}), peak RSS ≤ 64 MB ({peak_rss_mb:.1})",
-        full_wall / RTT,
-        noop_wall / RTT
-    );
+    rows
 }
 
 fn check(report: &SyncReport, what: &str) {
     assert!(report.ok, "{what}:\n{}", report.render_table());
+}
+
+/// Samples the process's thread count (minus the proxies' runtime) until stopped.
+struct ThreadSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicUsize>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl ThreadSampler {
+    fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (s, p) = (Arc::clone(&stop), Arc::clone(&peak));
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                // Minus this sampler thread itself.
+                let n = client_threads().len().saturating_sub(1);
+                p.fetch_max(n, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self { stop, peak, handle }
+    }
+
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// `/proc/self/task/*/stat` paths of the threads that are not the proxies'.
+fn client_threads() -> Vec<std::path::PathBuf> {
+    threads(false)
+}
+
+fn threads(proxy: bool) -> Vec<std::path::PathBuf> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            comm.starts_with(&PROXY_THREAD[..PROXY_THREAD.len().min(15)]) == proxy
+        })
+        .map(|p| p.join("stat"))
+        .collect()
 }
 
 /// knife / Berkshelf: one cookbook at a time (in dependency order), `file_concurrency` files at
@@ -217,9 +399,15 @@ async fn sequential(
     sent
 }
 
-async fn provision(fleet: &Fleet, proxies: &[DelayProxy], src: &Path, dest: &Path) {
+async fn provision(
+    fleet: &Fleet,
+    regions: &[&str],
+    proxies: &[DelayProxy],
+    src: &Path,
+    dest: &Path,
+) {
     let mut servers = Vec::new();
-    for (region, proxy) in REGIONS.iter().zip(proxies) {
+    for (region, proxy) in regions.iter().zip(proxies) {
         fleet.create_pivotal(region).await.expect("pivotal");
         servers.push((
             (*region).to_owned(),
@@ -232,7 +420,7 @@ async fn provision(fleet: &Fleet, proxies: &[DelayProxy], src: &Path, dest: &Pat
 
 /// Writes workload W under `dir` (knife.rb from the example repo, `cookbooks/`); returns files
 /// and bytes on disk.
-fn generate_workload(dir: &Path) -> (usize, u64) {
+fn generate_workload(dir: &Path, cookbooks: usize) -> (usize, u64) {
     let knife = example_repo_dir().join(".chef/knife.rb");
     std::fs::create_dir_all(dir.join(".chef")).unwrap();
     std::fs::copy(knife, dir.join(".chef/knife.rb")).unwrap();
@@ -246,7 +434,7 @@ fn generate_workload(dir: &Path) -> (usize, u64) {
     };
     // Per cookbook: metadata.rb + README + 2 attributes + 5 recipes + 2 libraries
     // + 8 templates (~12 kB) + 11 files (~48 kB) = 30 files, ~620 kB.
-    for i in 0..COOKBOOKS {
+    for i in 0..cookbooks {
         let name = format!("wl_{i:02}");
         let cb = dir.join("cookbooks").join(&name);
         let depends = if i % 5 == 0 {
@@ -289,7 +477,8 @@ fn generate_workload(dir: &Path) -> (usize, u64) {
     (files, bytes)
 }
 
-/// CPU seconds used so far by this process and by the goiardi servers.
+/// CPU seconds used so far by the client (this process minus the proxies' runtime threads)
+/// and by the goiardi servers.
 #[derive(Debug, Clone, Copy)]
 struct Cpu {
     own: f64,
@@ -297,21 +486,25 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn now(fleet: &mut Fleet) -> Self {
-        let goiardi = REGIONS
+    fn now(fleet: &mut Fleet, regions: &[&str]) -> Self {
+        let goiardi = regions
             .iter()
             .filter_map(|r| fleet.server_mut(r).pid())
             .map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
             .sum();
+        let proxies: f64 = threads(true)
+            .iter()
+            .map(|p| cpu_seconds(&p.to_string_lossy()))
+            .sum();
         Self {
-            own: cpu_seconds("/proc/self/stat"),
+            own: cpu_seconds("/proc/self/stat") - proxies,
             goiardi,
         }
     }
 
     /// CPU used since `self` (goiardi restarts reset its counters; measured after restarts).
-    fn delta(self, fleet: &mut Fleet) -> Self {
-        let now = Self::now(fleet);
+    fn delta(self, fleet: &mut Fleet, regions: &[&str]) -> Self {
+        let now = Self::now(fleet, regions);
         Self {
             own: now.own - self.own,
             goiardi: now.goiardi - self.goiardi,

@@ -10,9 +10,11 @@
 //!    (the article's knife.rb verbatim, `.chef/REGION/config.yml` per server), creates the admin
 //!    user `pivotal` that knife.rb signs as on every server and puts its key where knife.rb
 //!    expects it (`.chef/REGION/private.pem`);
-//! 3. syncs every cookbook to every server at once and prints the report;
-//! 4. syncs again: everything unchanged, zero files sent;
-//! 5. stops the servers.
+//! 3. syncs every cookbook to every server at once, then the data bag, the two roles and the
+//!    environment (last, so its pins find their cookbooks), and prints the report;
+//! 4. syncs again: everything unchanged, zero files sent, no object written;
+//! 5. shows `status`: every cookbook and object on every server, all matching;
+//! 6. stops the servers.
 //!
 //! `--keep` leaves the servers and the repository up until Enter is pressed, to poke at them
 //! with `cargo run --example sync -- --repo DIR`.
@@ -92,7 +94,9 @@ async fn run(keep: bool) -> Result<bool, Box<dyn std::error::Error>> {
         ..SyncOptions::default()
     };
 
-    println!("\n== sync #1: every cookbook to every region at once");
+    println!(
+        "\n== sync #1: every cookbook, then data bags, roles and environments, to every region at once"
+    );
     let first = chef_sync::sync(&config, &options).await?;
     print!("\n{}", first.render_table());
 
@@ -103,11 +107,34 @@ async fn run(keep: bool) -> Result<bool, Box<dyn std::error::Error>> {
         s.cookbooks
             .iter()
             .all(|c| c.outcome == chef_sync::CookbookOutcome::Unchanged)
+            && s.objects
+                .iter()
+                .all(|o| o.outcome == chef_sync::report::ObjectOutcome::Unchanged)
+    });
+    let objects_landed = first.servers.iter().all(|s| {
+        s.objects
+            .iter()
+            .filter(|o| o.outcome == chef_sync::report::ObjectOutcome::Created)
+            .count()
+            == 5
     });
     println!(
-        "\n   second run: {} file(s) sent, every cookbook unchanged on every server: {}",
+        "\n   first run: 2 roles, 1 environment, 1 data bag and its item created on every server: {}",
+        if objects_landed { "yes" } else { "NO" }
+    );
+    println!(
+        "   second run: {} file(s) sent, every cookbook and object unchanged on every server: {}",
         second.files_sent(),
         if all_unchanged { "yes" } else { "NO" }
+    );
+
+    println!("\n== status: what is where, read-only, every server at once");
+    let status = chef_sync::status::status(&config, &chef_sync::StatusOptions::default()).await?;
+    print!("{}", status.render_table());
+    let matches = status.exit_code() == 0;
+    println!(
+        "   every server matches the repository and each other: {}",
+        if matches { "yes" } else { "NO" }
     );
 
     if keep {
@@ -120,7 +147,12 @@ async fn run(keep: bool) -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!("\n== stopping the servers");
     drop(fleet);
-    Ok(first.ok && second.ok && second.files_sent() == 0 && all_unchanged)
+    Ok(first.ok
+        && second.ok
+        && second.files_sent() == 0
+        && all_unchanged
+        && objects_landed
+        && matches)
 }
 
 /// The repository's files, indented, `.chef` first (keys shown by name only).

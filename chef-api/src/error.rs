@@ -533,7 +533,9 @@ pub fn parse_error_messages(body: &[u8]) -> Vec<String> {
             other => other.to_string(),
         }
     }
-    if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(body)
+    if crate::json::check_depth(body, crate::json::MAX_DEPTH).is_ok()
+        && let Ok(serde_json::Value::Object(obj)) =
+            serde_json::from_slice::<serde_json::Value>(body)
         && let Some(error) = obj.get("error")
     {
         let mut out = match error {

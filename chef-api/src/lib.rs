@@ -8,6 +8,7 @@
 //! * [`client`]: the typed async client (API-version negotiation, retries, TLS, clock skew).
 //! * [`endpoints`]: generic JSON verbs, cookbooks, nodes, search (paged, partial), users.
 //! * [`version`]: Chef cookbook versions and version constraints.
+//! * [`json`]: the nesting limit every JSON document read from outside passes first.
 //! * [`ruby`]: a sandboxed evaluator for the Ruby DSLs Chef uses (metadata.rb, knife.rb,
 //!   Berksfile); it parses with Ruby's own parser (prism) and never runs Ruby.
 //! * [`cookbook`]: cookbooks on disk: file walk, chefignore, metadata, manifests.
@@ -53,6 +54,7 @@ pub mod cookbook;
 pub mod download;
 pub mod endpoints;
 pub mod error;
+pub mod json;
 pub mod key;
 pub mod ruby;
 pub mod sign;

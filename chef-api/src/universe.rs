@@ -136,6 +136,7 @@ impl Universe {
             url: url.clone(),
             reason,
         };
+        crate::json::check_depth(body, crate::json::MAX_DEPTH).map_err(|e| bad(e.to_string()))?;
         let doc: BTreeMap<String, BTreeMap<String, RawEntry>> = serde_json::from_slice(body)
             .map_err(|e| {
                 bad(format!(

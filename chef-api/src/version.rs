@@ -6,6 +6,11 @@
 //! * `~> X.Y` means `>= X.Y.0, < (X+1).0.0`; `~> X.Y.Z` means `>= X.Y.Z, < X.(Y+1).0`.
 //!
 //! Constraints print as Chef prints them: `"OP VERSION-as-written"` with exactly one space.
+//!
+//! Every part is a `u64`. A part too large for one, or a `~>` whose upper bound would not fit
+//! (`~> 18446744073709551615.0`), is a [`VersionError`] at parse time: these strings come
+//! from files and servers chef-sync does not control (metadata.rb, Berksfile, Berksfile.lock,
+//! universes), so nothing computed from them may overflow later.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -18,6 +23,9 @@ pub enum VersionError {
     /// Not `x.y.z` or `x.y` with non-negative integers.
     #[error("invalid version {0:?}: expected x.y.z or x.y (non-negative integers)")]
     InvalidVersion(String),
+    /// A part is a valid integer too large for a version part (at most `u64::MAX`).
+    #[error("invalid version {0:?}: a part is larger than {max}", max = u64::MAX)]
+    PartTooLarge(String),
     /// The constraint does not follow Chef's grammar.
     #[error("invalid version constraint {input:?}: {reason}")]
     InvalidConstraint {
@@ -51,31 +59,51 @@ impl Version {
 
     /// Parses a cookbook version (`x.y.z` or `x.y`), as Chef's `Chef::Version` does.
     pub fn parse(s: &str) -> Result<Self, VersionError> {
-        let (parts, _) =
-            parse_parts(s, 2, 3).ok_or_else(|| VersionError::InvalidVersion(s.to_owned()))?;
+        let (parts, _) = parse_parts(s, 2, 3).map_err(|e| e.for_version(s))?;
         Ok(Self::new(parts[0], parts[1], parts[2]))
     }
 
     /// Parses a platform version (`supports 'ubuntu', '>= 18'`): also accepts a bare major.
     pub fn parse_platform(s: &str) -> Result<Self, VersionError> {
-        let (parts, _) =
-            parse_parts(s, 1, 3).ok_or_else(|| VersionError::InvalidVersion(s.to_owned()))?;
+        let (parts, _) = parse_parts(s, 1, 3).map_err(|e| e.for_version(s))?;
         Ok(Self::new(parts[0], parts[1], parts[2]))
     }
 }
 
+/// Why [`parse_parts`] refused its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartsError {
+    /// Not dot-separated digits, or the wrong number of parts.
+    Shape,
+    /// Digits only, but the number does not fit a `u64`.
+    TooLarge,
+}
+
+impl PartsError {
+    fn for_version(self, s: &str) -> VersionError {
+        match self {
+            Self::Shape => VersionError::InvalidVersion(s.to_owned()),
+            Self::TooLarge => VersionError::PartTooLarge(s.to_owned()),
+        }
+    }
+}
+
 /// Splits `s` into `min..=max` dot-separated non-negative integers, padding with zeros.
-fn parse_parts(s: &str, min: usize, max: usize) -> Option<([u64; 3], usize)> {
+fn parse_parts(s: &str, min: usize, max: usize) -> Result<([u64; 3], usize), PartsError> {
     let mut out = [0u64; 3];
     let mut n = 0;
     for piece in s.split('.') {
         if n == max || piece.is_empty() || !piece.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+            return Err(PartsError::Shape);
         }
-        out[n] = piece.parse().ok()?;
+        // Only digits here, so the one way `parse` can fail is a number beyond `u64::MAX`.
+        out[n] = piece.parse().map_err(|_| PartsError::TooLarge)?;
         n += 1;
     }
-    (n >= min).then_some((out, n))
+    if n < min {
+        return Err(PartsError::Shape);
+    }
+    Ok((out, n))
 }
 
 impl fmt::Display for Version {
@@ -153,6 +181,8 @@ pub struct Constraint {
     written: String,
     /// How many parts were written (1, 2 or 3); matters for `~>`.
     parts: usize,
+    /// For `~>`: the exclusive upper bound, computed (with checked arithmetic) when parsing.
+    pessimistic_upper: Option<Version>,
 }
 
 impl Constraint {
@@ -163,6 +193,7 @@ impl Constraint {
             version: Version::new(0, 0, 0),
             written: "0.0.0".to_owned(),
             parts: 3,
+            pessimistic_upper: None,
         }
     }
 
@@ -213,13 +244,31 @@ impl Constraint {
             ));
         };
         let written = rest.trim_start();
-        let (parts, n) = parse_parts(written, min_parts, 3)
-            .ok_or_else(|| bad("the version must be x.y.z or x.y (non-negative integers)"))?;
+        let (parts, n) = parse_parts(written, min_parts, 3).map_err(|e| match e {
+            PartsError::Shape => bad("the version must be x.y.z or x.y (non-negative integers)"),
+            PartsError::TooLarge => bad(&format!(
+                "a version part is larger than {max}",
+                max = u64::MAX
+            )),
+        })?;
+        let version = Version::new(parts[0], parts[1], parts[2]);
+        let pessimistic_upper = if op == Op::Pessimistic {
+            let upper = pessimistic_upper(version, n).ok_or_else(|| {
+                bad(&format!(
+                    "the upper bound of '~>' would be beyond the largest version part ({max})",
+                    max = u64::MAX
+                ))
+            })?;
+            Some(upper)
+        } else {
+            None
+        };
         Ok(Self {
             op,
-            version: Version::new(parts[0], parts[1], parts[2]),
+            version,
             written: written.to_owned(),
             parts: n,
+            pessimistic_upper,
         })
     }
 
@@ -251,13 +300,9 @@ impl Constraint {
 
     /// For `~>`: the inclusive lower and exclusive upper bound.
     fn pessimistic_bounds(&self) -> (Version, Version) {
-        let c = self.version;
-        let hi = match self.parts {
-            1 => Version::new(c.major + 1, 0, 0),
-            2 => Version::new(c.major + 1, 0, 0),
-            _ => Version::new(c.major, c.minor + 1, 0),
-        };
-        (c, hi)
+        // Parsing refuses a `~>` without an upper bound; `MAX` only keeps this total.
+        let max = Version::new(u64::MAX, u64::MAX, u64::MAX);
+        (self.version, self.pessimistic_upper.unwrap_or(max))
     }
 
     /// The range this constraint allows as (lower, upper) bounds; `None` means unbounded.
@@ -287,6 +332,16 @@ impl Constraint {
                 (incl(lo), excl(hi))
             }
         }
+    }
+}
+
+/// The exclusive upper bound of `~> c` written with `parts` parts, or `None` when it does not
+/// fit in a `u64`: `~> X` and `~> X.Y` allow up to `(X+1).0.0`, `~> X.Y.Z` up to `X.(Y+1).0`.
+fn pessimistic_upper(c: Version, parts: usize) -> Option<Version> {
+    if parts <= 2 {
+        Some(Version::new(c.major.checked_add(1)?, 0, 0))
+    } else {
+        Some(Version::new(c.major, c.minor.checked_add(1)?, 0))
     }
 }
 
@@ -369,5 +424,45 @@ mod tests {
             assert!(Constraint::parse(bad).is_err(), "{bad} should be rejected");
         }
         assert!(Constraint::parse_platform(">= 8").is_ok());
+    }
+
+    /// Issue #17: a `~>` at the edge of `u64` overflowed when its upper bound was computed.
+    #[test]
+    fn pessimistic_constraints_at_the_edge_of_u64_are_errors_not_panics() {
+        let max = u64::MAX;
+        for bad in [
+            format!("~> {max}.0"),
+            format!("~> {max}.5"),
+            format!("~> 1.{max}.0"),
+        ] {
+            let err = Constraint::parse(&bad).unwrap_err().to_string();
+            assert!(err.contains("upper bound of '~>'"), "{bad}: {err}");
+        }
+        assert!(Constraint::parse_platform(&format!("~> {max}")).is_err());
+        // One below the edge still works, and its bounds are exact.
+        let c = Constraint::parse(&format!("~> {}.0", max - 1)).unwrap();
+        assert!(c.matches(&Version::new(max - 1, 7, 7)));
+        assert!(!c.matches(&Version::new(max, 0, 0)));
+        let c = Constraint::parse(&format!("~> {max}.{}.3", max - 1)).unwrap();
+        assert_eq!(
+            c.bounds().1.map(|b| b.version),
+            Some(Version::new(max, max, 0))
+        );
+        // `>= MAX.MAX.MAX` needs no arithmetic and is fine.
+        assert!(Constraint::parse(&format!(">= {max}.{max}.{max}")).is_ok());
+    }
+
+    #[test]
+    fn numbers_beyond_u64_are_named_as_such() {
+        let big = "18446744073709551616";
+        let err = Version::parse(&format!("1.{big}.0")).unwrap_err();
+        assert!(matches!(err, VersionError::PartTooLarge(_)), "{err}");
+        assert!(err.to_string().contains("larger than"), "{err}");
+        let err = Constraint::parse(&format!(">= {big}.0")).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert!(matches!(
+            Version::parse("1.x.0"),
+            Err(VersionError::InvalidVersion(_))
+        ));
     }
 }

@@ -32,6 +32,18 @@ pub enum SyncEventKind {
         /// Frozen versions that differ (not overwritten without `force`).
         frozen_conflict: usize,
     },
+    /// The server's roles, environments and data bags are planned (after its cookbooks' plan;
+    /// they are written after the cookbooks).
+    ObjectsPlanned {
+        /// Objects to create.
+        create: usize,
+        /// Objects to update.
+        update: usize,
+        /// Objects already as the repository has them.
+        unchanged: usize,
+        /// Objects (and cookbook versions) to purge.
+        delete: usize,
+    },
     /// An upload event of this server.
     Upload(UploadEvent),
     /// The server is done.

@@ -4,9 +4,12 @@
 //! hashed the repository, plus the manifests needed), then, unless it is a dry run,
 //! execute (sandbox, files, commit, manifests in dependency order). Both steps belong to
 //! [`ServerTarget`], which `chef_api::upload::Uploader` implements; the fan-out only runs the
-//! servers concurrently (a blocking-pool thread each), turns their results into [`ServerReport`]s and emits events. A server
+//! servers concurrently (a task each on the caller's runtime), turns their results into
+//! [`ServerReport`]s and emits events. A server
 //! that fails (or whose task panics) becomes a failed entry in the report; it never stops the
-//! others.
+//! others. With an [`ObjectSync`], the server's roles, environments and data bags are planned
+//! beside its cookbooks and written after them ([`crate::objects`]: bags, items, roles,
+//! environments last, then purges).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,17 +25,17 @@ use crate::report::{CookbookOutcome, CookbookReport, ReportError, ServerReport, 
 /// One server's upload steps, as the fan-out drives them.
 pub trait ServerTarget: Send + Sync + 'static {
     /// What planning needs before it needs the cookbooks: the listing and the API version.
-    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>>;
+    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> + Send;
 
     /// Decides, per cookbook, create / update / unchanged / frozen conflict.
     fn plan_with(
         &self,
         state: ServerState,
         cookbooks: &[Arc<LoadedCookbook>],
-    ) -> impl Future<Output = chef_api::Result<ServerPlan>>;
+    ) -> impl Future<Output = chef_api::Result<ServerPlan>> + Send;
 
     /// Carries out a plan; one result per cookbook.
-    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>>;
+    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> + Send;
 
     /// The server's client, for roles, environments and data bags; `None`: this target
     /// carries cookbooks only.
@@ -42,7 +45,7 @@ pub trait ServerTarget: Send + Sync + 'static {
 }
 
 impl ServerTarget for Uploader {
-    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> {
+    fn server_state(&self) -> impl Future<Output = chef_api::Result<ServerState>> + Send {
         Uploader::server_state(self)
     }
 
@@ -50,11 +53,11 @@ impl ServerTarget for Uploader {
         &self,
         state: ServerState,
         cookbooks: &[Arc<LoadedCookbook>],
-    ) -> impl Future<Output = chef_api::Result<ServerPlan>> {
+    ) -> impl Future<Output = chef_api::Result<ServerPlan>> + Send {
         Uploader::plan_with(self, state, cookbooks)
     }
 
-    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> {
+    fn execute(&self, plan: &ServerPlan) -> impl Future<Output = Vec<CookbookResult>> + Send {
         Uploader::execute(self, plan)
     }
 
@@ -81,13 +84,17 @@ pub struct ServerJob<T> {
     /// Roles, environments and data bags to sync after the cookbooks (`None`: cookbooks
     /// only). Read while the cookbooks are planned; written after them, environments last.
     pub objects: Option<ObjectSync>,
+    /// The server's objects when they were fetched ahead (with `state`); `None`: asked
+    /// while the cookbooks are planned.
+    pub objects_state: Option<chef_api::Result<objects::ServerObjects>>,
 }
 
-/// Runs every job concurrently, each on its own thread of the blocking pool driving the
-/// server's future on the current runtime; one report per job, in job order.
+/// Runs every job concurrently, each as its own task on the current runtime; one report per
+/// job, in job order.
 ///
-/// A thread per server (rather than a task) spreads signing and hashing of several servers over
-/// all cores without requiring the target's futures to be `Send`.
+/// A task per server lets the runtime's worker threads spread signing of several servers over
+/// the cores; no thread is parked per server (there used to be one blocking-pool thread per
+/// server driving its future with `block_on`, which cost a thread and futex traffic each).
 ///
 /// # Panics
 /// When called outside a tokio runtime.
@@ -103,11 +110,8 @@ pub async fn run<T: ServerTarget>(
             let url = job.url.clone();
             let events = events.clone();
             let started = Instant::now();
-            let runtime = tokio::runtime::Handle::current();
             let task_events = events.clone();
-            let handle = tokio::task::spawn_blocking(move || {
-                runtime.block_on(run_one(job, dry_run, task_events))
-            });
+            let handle = tokio::spawn(run_one(job, dry_run, task_events));
             (name, url, events, started, handle)
         })
         .collect();
@@ -160,6 +164,7 @@ async fn run_one<T: ServerTarget>(
     emit(events.as_ref(), &server, SyncEventKind::Planning);
     let objects = job.objects.as_ref().zip(target.client());
     let ahead = job.state;
+    let objects_ahead = job.objects_state;
     let (state, fetched) = futures::join!(
         async {
             match ahead {
@@ -168,12 +173,13 @@ async fn run_one<T: ServerTarget>(
             }
         },
         async {
-            match objects {
-                Some((sync, client)) => Some(
+            match (objects, objects_ahead) {
+                (Some(_), Some(fetched)) => Some(fetched),
+                (Some((sync, client)), None) => Some(
                     objects::fetch_server_objects(client, sync.read_kinds(), sync.concurrency)
                         .await,
                 ),
-                None => None,
+                (None, _) => None,
             }
         }
     );
@@ -203,6 +209,19 @@ async fn run_one<T: ServerTarget>(
     let object_plan = objects.zip(fetched).map(|((sync, _), fetched)| {
         objects::plan_server(sync, fetched, &server_cookbooks, &job.cookbooks)
     });
+    if let Some(Ok(plan)) = &object_plan {
+        use objects::plan::ObjectAction;
+        emit(
+            events.as_ref(),
+            &server,
+            SyncEventKind::ObjectsPlanned {
+                create: plan.count(ObjectAction::Create),
+                update: plan.count(ObjectAction::Update),
+                unchanged: plan.count(ObjectAction::Unchanged),
+                delete: plan.count(ObjectAction::Delete) + plan.cookbook_deletions.len(),
+            },
+        );
+    }
     let mut cookbooks: Vec<CookbookReport> = if dry_run {
         plan.cookbooks
             .iter()
@@ -400,6 +419,7 @@ mod tests {
             cookbooks: cookbooks.to_vec(),
             state: None,
             objects: None,
+            objects_state: None,
         }
     }
 

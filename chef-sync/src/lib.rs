@@ -5,7 +5,9 @@
 //! ```text
 //! repo dir ──► config::RepoConfig (knife.rb per server, config.yml)     config
 //!         ├──► cookbooks::CookbookSet (each cookbook loaded+hashed once) cookbooks
+//!         ├──► objects::RepoObjects (roles, environments, data bags)     objects
 //!         ├──► per server, concurrently: plan → execute                 fanout (chef_api::upload)
+//!         │      cookbooks, then data bags, roles, environments, purges  objects
 //!         └──► report::SyncReport (JSON, table; plan::PlanMatrix)       report, plan
 //! status: the same configuration, every server read at once (read-only)
 //!         ──► status::StatusReport (object × server, drift; JSON, table)   status
@@ -20,6 +22,8 @@
 //! ```
 
 pub mod berkshelf;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod cookbooks;
 pub mod events;

@@ -370,13 +370,15 @@ impl SyncReport {
         }
     }
 
-    /// Whether any server failed outright or any cookbook failed (frozen conflicts excluded).
+    /// Whether any server failed outright or any cookbook or object failed (frozen conflicts
+    /// excluded).
     pub fn has_failures(&self) -> bool {
         self.servers.iter().any(|s| {
             s.error.is_some()
                 || s.cookbooks
                     .iter()
                     .any(|c| c.outcome == CookbookOutcome::Failed)
+                || s.count_objects(ObjectOutcome::Failed) > 0
         })
     }
 
@@ -758,6 +760,7 @@ mod tests {
         us.finish();
         assert!(!us.ok, "a failed object fails the server");
         let report = SyncReport::new(false, vec![us], vec![], Duration::ZERO);
+        assert!(report.has_failures());
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         let o = &v["servers"][0]["objects"];
         assert_eq!(o[0]["kind"], "role");

@@ -73,3 +73,38 @@ def test_function_zip_holds_every_module_the_handler_imports(tmp_path: Path) -> 
         "'verify',",
         "'wave']",
     ]
+
+
+def named_wheel(dir: Path, platform: str) -> Path:
+    return fake_wheel(dir / f"chef_sync-0.1.0-cp39-abi3-{platform}.whl")
+
+
+def test_package_makes_wheels_one_layer_per_architecture_and_the_function(
+    tmp_path: Path,
+) -> None:
+    x86 = named_wheel(tmp_path, "manylinux_2_17_x86_64.manylinux2014_x86_64")
+    arm = named_wheel(tmp_path, "manylinux_2_17_aarch64.manylinux2014_aarch64")
+    out = tmp_path / "deploy"
+    written = package.package([x86, arm], out)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "chef-client-function.zip",
+        "chef-sync-layer-arm64.zip",
+        "chef-sync-layer-x86_64.zip",
+        f"wheels/{arm.name}",
+        f"wheels/{x86.name}",
+    ]
+    assert (out / "wheels" / x86.name).read_bytes() == x86.read_bytes()
+    with zipfile.ZipFile(out / "chef-sync-layer-arm64.zip") as zf:
+        assert "python/chef_sync/__init__.py" in zf.namelist()
+
+
+def test_package_refuses_unknown_or_duplicate_architectures(tmp_path: Path) -> None:
+    x86 = named_wheel(tmp_path, "manylinux2014_x86_64")
+    with pytest.raises(ValueError, match="not a manylinux x86_64 or aarch64 wheel"):
+        package.package([named_wheel(tmp_path, "macosx_11_0_arm64")], tmp_path / "o")
+    other = tmp_path / "again"
+    other.mkdir()
+    with pytest.raises(ValueError, match="two x86_64 wheels"):
+        package.package([x86, named_wheel(other, "manylinux2014_x86_64")], tmp_path / "o")
+    with pytest.raises(ValueError, match="no wheels given"):
+        package.package([], tmp_path / "o")

@@ -16,7 +16,9 @@ from cfnlint.decode import decode
 
 DEPLOY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(DEPLOY.parent / "examples" / "lambda"))
+sys.path.insert(0, str(DEPLOY))
 
+import package  # noqa: E402
 import ssm_rollout  # noqa: E402
 import handler  # noqa: E402
 
@@ -119,8 +121,25 @@ def test_lambda_runs_the_handler_with_the_chef_sync_layer(
     # Every variable set is one the handler reads.
     assert set(variables) <= handler.ENV_KEYS
     (layer,) = resources(template, "AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["Content"]["S3Key"] == {"Ref": "LayerKey"}
+    assert layer["Properties"]["Content"]["S3Key"] == {
+        "Fn::Sub": "${CodePrefix}chef-sync-layer-${Architecture}.zip"
+    }
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert props["Code"]["S3Key"] == {"Fn::Sub": "${CodePrefix}chef-client-function.zip"}
+
+
+def test_one_architecture_parameter_selects_the_functions_and_their_layer(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["Default"] == "arm64"
+    assert parameter["AllowedValues"] == ["arm64", "x86_64"]
+    for function in resources(template, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Architectures"] == [{"Ref": "Architecture"}]
+    (layer,) = resources(template, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    # package.py names the layers after the values of the parameter.
+    assert set(parameter["AllowedValues"]) == set(package.LAMBDA_ARCHITECTURES.values())
 
 
 def buildspec(template: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +154,10 @@ def test_buildspec_runs_chef_sync_not_chefdk(template: dict[str, Any]) -> None:
     assert spec["version"] == 0.2
     text = yaml.safe_dump(spec)
     assert "chefdk" not in text.lower() and "berks" not in text
-    assert any("chef-sync --repo . --json" in c for c in spec["phases"]["build"]["commands"])
+    assert any("chef-sync sync --repo . --json" in c for c in spec["phases"]["build"]["commands"])
+    install = spec["phases"]["install"]["commands"]
+    assert any("pip install --no-index --find-links" in c and "chef-sync" in c for c in install)
+    assert not any(word in text for word in ("cargo", "rustup", "ruby", "gem install"))
     assert spec["phases"]["post_build"]["commands"] == ["rm -f .chef/*/private.pem"]
 
 

@@ -14,9 +14,11 @@
 //! * [`repo`]: `repo_clients` (a repository's servers) and configuration errors.
 //! * [`sync`]: `sync` (a repository to all its servers) and `SyncReport`.
 //! * [`policy`]: `push_policy`, `install_policy` and `PolicyPushReport` (Policyfiles).
+//! * [`cli`]: `main`, the `chef-sync` command line (console script and `python -m`).
 //! * [`status`]: `status` (every server compared with the repository and each other) and
 //!   `StatusReport`.
 
+pub mod cli;
 pub mod client;
 pub mod convert;
 pub mod error;
@@ -122,6 +124,7 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(status::status_async, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks, m)?)?;
     m.add_function(wrap_pyfunction!(upload::upload_cookbooks_async, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_error, m)?)?;
     m.add_function(wrap_pyfunction!(_json_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime_thread_name, m)?)?;

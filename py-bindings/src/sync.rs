@@ -379,7 +379,7 @@ fn options(
 ///
 /// `dry_run` plans only; `freeze` uploads versions frozen (default: with a Berksfile yes, as
 /// `berks upload`; without, no, as knife); `force` overwrites frozen
-/// versions; `concurrency` caps file uploads in flight across all servers (default 32);
+/// versions; `concurrency` caps file uploads in flight across all servers (default 1,024);
 /// `keys` maps a server name to PEM bytes replacing its `client_key` file. With a Berksfile:
 /// `update` is `berks update` (`True`: every cookbook; a list: those), `offline` forbids any
 /// network use for it, `cache_dir` is where Supermarket and Chef server cookbooks are cached

@@ -1,10 +1,7 @@
-//! The `raw` example (examples/raw.rs) built as a binary target too: cargo builds binaries
-//! before the integration tests and hands them their paths (`CARGO_BIN_EXE_raw`), so the tests
-//! run the example as a user would without building anything themselves.
-
-#[path = "../../examples/raw.rs"]
-mod example;
+//! `chef-sync raw` as a binary target of the root package: cargo builds binaries before the
+//! integration tests and hands them their paths (`CARGO_BIN_EXE_raw`), so the tests run the
+//! command as a user would without building anything themselves.
 
 fn main() -> std::process::ExitCode {
-    example::main()
+    std::process::ExitCode::from(chef_sync::cli::run_subcommand("raw"))
 }

@@ -68,6 +68,12 @@ fn add_objects(root: &Path) {
     write(root, "data_bags/secrets/db.json", ENCRYPTED_ITEM);
 }
 
+fn remove_objects(root: &Path) {
+    for dir in ["roles", "environments", "data_bags"] {
+        let _ = std::fs::remove_dir_all(root.join(dir));
+    }
+}
+
 async fn fleet_with_objects() -> (Fleet, tempfile::TempDir) {
     let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
     let repo = tempfile::tempdir().unwrap();
@@ -75,6 +81,8 @@ async fn fleet_with_objects() -> (Fleet, tempfile::TempDir) {
         .provision_repo(&example_repo_dir(), repo.path())
         .await
         .expect("pivotal users and repo");
+    // The example's own objects (what the demo syncs) make way for the ones tested here.
+    remove_objects(repo.path());
     add_objects(repo.path());
     (fleet, repo)
 }
@@ -462,9 +470,18 @@ async fn a_pin_nothing_satisfies_fails_the_server_before_any_object_is_written()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_carries_the_kinds_asked_for() {
     let (fleet, repo) = fleet_with_objects().await;
+    let planned: std::sync::Arc<std::sync::Mutex<Vec<(String, usize, usize)>>> = Default::default();
+    let sink = std::sync::Arc::clone(&planned);
     let options = SyncOptions {
         only: "roles,data_bags".parse::<ObjectKinds>().unwrap(),
         purge: true,
+        events: Some(std::sync::Arc::new(move |e: chef_sync::SyncEvent| {
+            if let chef_sync::SyncEventKind::ObjectsPlanned { create, delete, .. } = e.kind {
+                sink.lock()
+                    .unwrap()
+                    .push((e.server.to_string(), create, delete));
+            }
+        })),
         ..Default::default()
     };
     let report = chef_sync::sync(&load(repo.path()), &options).await.unwrap();
@@ -484,6 +501,16 @@ async fn only_carries_the_kinds_asked_for() {
         assert_eq!(names(&client, "environments").await, ["_default"]);
         assert!(names(&client, "cookbooks").await.is_empty());
     }
+    let mut planned = planned.lock().unwrap().clone();
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            ("eu-west-1".to_owned(), 6, 0),
+            ("us-east-1".to_owned(), 6, 0)
+        ],
+        "two bags, two items, two roles per server"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,6 +521,7 @@ async fn a_repository_without_object_directories_syncs_cookbooks_only() {
         .provision_repo(&example_repo_dir(), repo.path())
         .await
         .unwrap();
+    remove_objects(repo.path());
     let client = fleet.pivotal_client("solo").unwrap();
     let _: Value = client
         .post("roles", &json!({"name": "kept"}))

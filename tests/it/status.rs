@@ -29,8 +29,12 @@ const OBJECTS: [&str; 5] = [
     "environment[production]",
 ];
 
-/// Roles (JSON and the Ruby DSL), an environment and a data bag item in the repository.
+/// Roles (JSON and the Ruby DSL), an environment and a data bag item in the repository, in
+/// place of the example repository's own (what the demo syncs).
 fn write_objects(repo: &Path) {
+    for dir in ["roles", "environments", "data_bags"] {
+        let _ = std::fs::remove_dir_all(repo.join(dir));
+    }
     let write = |rel: &str, text: &str| {
         let path = repo.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

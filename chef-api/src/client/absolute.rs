@@ -14,9 +14,13 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::ChefClient;
+use super::body::{MAX_ERROR_BODY_BYTES, read_capped, read_prefix};
 use super::retry::retry_after;
-use super::send::Response;
+use super::send::{Response, with_body_cut};
 use crate::error::{Error, ResponseError, Result, redact_url};
+
+/// Read size when an upload body is streamed from disk.
+const STREAM_READ: usize = 256 * 1024;
 
 /// The body of an unsigned upload. Files are re-opened for each attempt.
 #[derive(Debug, Clone)]
@@ -38,7 +42,8 @@ impl UploadBody {
                 };
                 let file = tokio::fs::File::open(path).await.map_err(io)?;
                 let len = file.metadata().await.map_err(io)?.len();
-                let stream = tokio_util::io::ReaderStream::new(file);
+                // Large reads: the default 4 KiB would be one blocking-pool hop per 4 KiB.
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_READ);
                 Ok((reqwest::Body::wrap_stream(stream), len))
             }
         }
@@ -122,7 +127,14 @@ impl ChefClient {
         let started = Instant::now();
         let mut retries = 0;
         loop {
-            let error = match self.inner.download_http.get(url.clone()).send().await {
+            let error = match self
+                .inner
+                .download_http
+                .get()?
+                .get(url.clone())
+                .send()
+                .await
+            {
                 Err(e) => Error::from_reqwest("GET", &shown, e),
                 Ok(resp) if resp.status().is_success() => {
                     let shown = shown.clone();
@@ -133,10 +145,10 @@ impl ChefClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let wait = retry_after(resp.headers(), SystemTime::now());
-                    let (body, cut) = super::send::read_body(resp).await;
+                    let (body, cut) = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
                     let mut failure = ResponseError::new(status, "GET", &shown, &body);
                     failure.retry_after = wait;
-                    super::send::with_body_cut(Error::from_response(failure), cut)
+                    with_body_cut(Error::from_response(failure), cut)
                 }
             };
             match self.retry_delay(&error, retries, started) {
@@ -148,7 +160,7 @@ impl ChefClient {
     }
 
     async fn download_response(&self, url: &Url) -> Result<Response> {
-        let client = self.inner.download_http.clone();
+        let client = self.inner.download_http.get()?.clone();
         self.unsigned(Method::GET, url, |method, url| {
             let client = client.clone();
             async move { Ok(client.request(method, url)) }
@@ -186,19 +198,20 @@ impl ChefClient {
                 Ok(resp) => {
                     let status: StatusCode = resp.status();
                     let headers = resp.headers().clone();
-                    match super::send::read_body(resp).await {
-                        (_, Some(e)) if status.is_success() => {
-                            Error::from_reqwest(method.as_str(), &shown, e)
+                    let limit = self.inner.max_response_bytes;
+                    if status.is_success() {
+                        match read_capped(resp, limit).await {
+                            Ok(body) => {
+                                return Ok(Response::new(status, headers, body, &method, shown));
+                            }
+                            Err(e) => e.into_error(method.as_str(), &shown, limit),
                         }
-                        (body, None) if status.is_success() => {
-                            return Ok(Response::new(status, headers, body, &method, shown));
-                        }
-                        (body, cut) => {
-                            let mut failure =
-                                ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
-                            failure.retry_after = retry_after(&headers, SystemTime::now());
-                            super::send::with_body_cut(Error::from_response(failure), cut)
-                        }
+                    } else {
+                        let (body, cut) = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
+                        let mut failure =
+                            ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
+                        failure.retry_after = retry_after(&headers, SystemTime::now());
+                        with_body_cut(Error::from_response(failure), cut)
                     }
                 }
             };

@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::api_version::ApiVersionState;
+use super::body::DEFAULT_MAX_RESPONSE_BYTES;
 use super::clock::{Clock, Skew, SystemClock};
 use super::retry::RetryConfig;
 use super::tls::{TlsOptions, extra_roots};
@@ -23,7 +24,8 @@ pub const DEFAULT_CHEF_VERSION: &str = "18.4.12";
 /// Defaults: signing protocol 1.3 (stepping down to 1.1 once if the server rejects it),
 /// `X-Chef-Version` [`DEFAULT_CHEF_VERSION`], connect timeout 10 s, request timeout 60 s,
 /// [`RetryConfig::default`], the system clock, TLS verification on with the system roots,
-/// proxies from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+/// proxies from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+/// answers of at most [`DEFAULT_MAX_RESPONSE_BYTES`].
 #[derive(Debug, Clone)]
 pub struct ChefClientBuilder {
     server_url: String,
@@ -39,6 +41,7 @@ pub struct ChefClientBuilder {
     request_timeout: Duration,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
+    max_response_bytes: u64,
 }
 
 impl ChefClientBuilder {
@@ -57,6 +60,7 @@ impl ChefClientBuilder {
             request_timeout: Duration::from_secs(60),
             retry: RetryConfig::default(),
             clock: Arc::new(SystemClock),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -182,6 +186,17 @@ impl ChefClientBuilder {
         self
     }
 
+    /// The largest answer body the client buffers, in bytes (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`], 64 MiB). A larger one (by its `Content-Length`, or by
+    /// what actually arrives) is refused with [`Error::InvalidResponse`] naming the request,
+    /// before more than this is held in memory. Error answers keep only their first MiB.
+    /// [`ChefClient::download_stream`] streams and is not limited by this.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     /// Validates the configuration and builds the client.
     ///
     /// # Errors
@@ -222,20 +237,18 @@ impl ChefClientBuilder {
                 )
             }
         };
-        let make = |redirects: reqwest::redirect::Policy| {
-            let mut b = reqwest::Client::builder()
-                .redirect(redirects)
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.request_timeout)
-                .tls_danger_accept_invalid_certs(self.tls.insecure_skip_verify)
-                .tls_certs_merge(roots.iter().cloned());
-            if let Some(p) = &proxy {
-                b = b.proxy(p.clone());
-            }
-            b.build().map_err(|e| config("tls", &e.to_string()))
+        let settings = HttpSettings {
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            insecure_skip_verify: self.tls.insecure_skip_verify,
+            roots,
+            proxy,
         };
-        let http = make(reqwest::redirect::Policy::none())?;
-        let download_http = make(reqwest::redirect::Policy::limited(5))?;
+        let http = settings.build(reqwest::redirect::Policy::none())?;
+        let download_http = LazyHttp {
+            settings,
+            client: std::sync::OnceLock::new(),
+        };
 
         Ok(ChefClient {
             inner: Arc::new(Inner {
@@ -248,11 +261,57 @@ impl ChefClientBuilder {
                 download_http,
                 retry: self.retry,
                 clock: self.clock,
+                max_response_bytes: self.max_response_bytes,
                 skew: Skew::default(),
                 api: ApiVersionState::new(),
                 license: super::license::LicenseState::default(),
             }),
         })
+    }
+}
+
+/// What an HTTP client of this server is built from.
+struct HttpSettings {
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    insecure_skip_verify: bool,
+    roots: Vec<reqwest::Certificate>,
+    proxy: Option<reqwest::Proxy>,
+}
+
+impl HttpSettings {
+    fn build(&self, redirects: reqwest::redirect::Policy) -> Result<reqwest::Client> {
+        let mut b = reqwest::Client::builder()
+            .redirect(redirects)
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .tls_danger_accept_invalid_certs(self.insecure_skip_verify)
+            .tls_certs_merge(self.roots.iter().cloned());
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p.clone());
+        }
+        b.build().map_err(|e| config("tls", &e.to_string()))
+    }
+}
+
+/// The download client (up to 5 redirects), built on first use.
+pub(super) struct LazyHttp {
+    settings: HttpSettings,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl LazyHttp {
+    /// The client, built now if this is the first call.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the TLS configuration cannot be built (the same settings built
+    /// the upload client, so in practice never).
+    pub(super) fn get(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let built = self.settings.build(reqwest::redirect::Policy::limited(5))?;
+        Ok(self.client.get_or_init(|| built))
     }
 }
 

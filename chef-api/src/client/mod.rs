@@ -23,6 +23,7 @@
 
 pub mod absolute;
 pub mod api_version;
+mod body;
 mod builder;
 pub mod clock;
 mod config_key;
@@ -37,6 +38,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use url::Url;
 
 pub use absolute::UploadBody;
+pub use body::DEFAULT_MAX_RESPONSE_BYTES;
 pub use builder::{ChefClientBuilder, DEFAULT_CHEF_VERSION};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config_key::{ChefConfigKey, parse_sign_version};
@@ -62,9 +64,13 @@ struct Inner {
     sign_version: SignVersionCell,
     chef_version: reqwest::header::HeaderValue,
     http: reqwest::Client,
-    download_http: reqwest::Client,
+    /// Built on the first download (redirects followed): a sync that only uploads sets up
+    /// one HTTP client (and one TLS configuration) per server, not two.
+    download_http: builder::LazyHttp,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
+    /// Ceiling on one buffered answer body.
+    max_response_bytes: u64,
     skew: clock::Skew,
     api: api_version::ApiVersionState,
     license: license::LicenseState,

@@ -10,6 +10,7 @@ use url::Url;
 
 use super::ChefClient;
 use super::api_version::HEADER as API_VERSION_HEADER;
+use super::body::{MAX_ERROR_BODY_BYTES, read_capped, read_prefix};
 use super::clock::{is_clock_complaint, shift};
 use super::retry::retry_after;
 use crate::error::{Error, ResponseError, Result, redact_url};
@@ -29,7 +30,10 @@ pub struct Response {
 }
 
 impl Response {
-    pub(crate) fn new(
+    /// An answer as the client would hand it out: `body` read whole, `url` already redacted.
+    /// The client builds these itself; this is public so that fuzzers and tests can decode
+    /// bodies exactly as the client does.
+    pub fn new(
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
@@ -56,6 +60,7 @@ impl Response {
     }
 
     /// Decodes the body as JSON; failures name the JSON path. An empty body decodes as `null`.
+    /// A body nested deeper than [`crate::json::MAX_DEPTH`] is refused before decoding.
     ///
     /// # Errors
     /// [`Error::InvalidResponse`] when the body does not fit `T`.
@@ -65,6 +70,14 @@ impl Response {
         } else {
             &self.body
         };
+        crate::json::check_depth(body, crate::json::MAX_DEPTH).map_err(|e| {
+            Error::InvalidResponse {
+                method: self.method.clone(),
+                url: self.url.clone(),
+                path: ".".to_owned(),
+                message: e.to_string(),
+            }
+        })?;
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|e| Error::InvalidResponse {
             method: self.method.clone(),
@@ -194,11 +207,19 @@ impl ChefClient {
                         .skew
                         .observe(header_str(&headers, DATE.as_str()), inner.clock.now());
                     inner.license.observe(&headers);
-                    match read_body(resp).await {
-                        (_, Some(e)) if status.is_success() => {
-                            Error::from_reqwest(method.as_str(), &shown, e)
-                        }
-                        (payload, cut) => {
+                    let limit = inner.max_response_bytes;
+                    // A success must arrive whole and under the ceiling; an error answer keeps
+                    // a capped prefix, and what arrived even when its connection broke.
+                    let read = if status.is_success() {
+                        read_capped(resp, limit)
+                            .await
+                            .map(|payload| (payload, None))
+                    } else {
+                        Ok(read_prefix(resp, limit.min(MAX_ERROR_BODY_BYTES)).await)
+                    };
+                    match read {
+                        Err(e) => e.into_error(method.as_str(), &shown, limit),
+                        Ok((payload, cut)) => {
                             let answer = Answer {
                                 method: &method,
                                 shown: &shown,
@@ -300,19 +321,6 @@ impl ChefClient {
     }
 }
 
-/// Reads a body to its end, keeping what arrived when reading fails: an error answer whose
-/// head arrived is worth showing even when its connection was then reset.
-pub(crate) async fn read_body(mut resp: reqwest::Response) -> (Bytes, Option<reqwest::Error>) {
-    let mut body = bytes::BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) => return (body.freeze(), None),
-            Err(e) => return (body.freeze(), Some(e)),
-        }
-    }
-}
-
 /// Notes on an answered failure that its body was cut short.
 pub(crate) fn with_body_cut(mut error: Error, cut: Option<reqwest::Error>) -> Error {
     if let (Some(cut), Some(response)) = (cut, error.response_mut()) {
@@ -324,6 +332,46 @@ pub(crate) fn with_body_cut(mut error: Error, cut: Option<reqwest::Error>) -> Er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server could exhaust the stack of whatever thread decodes its answer: serde_json's own
+    /// limit (128 levels) needs more than 256 KiB of stack in a debug build.
+    #[test]
+    fn deeply_nested_answers_are_refused_on_a_small_stack() {
+        const DEPTH: usize = 100_000;
+        let body = Bytes::from(format!("{}1{}", "[".repeat(DEPTH), "]".repeat(DEPTH)));
+        let response = Response::new(
+            StatusCode::OK,
+            HeaderMap::new(),
+            body,
+            &Method::GET,
+            "https://chef.example/universe".to_owned(),
+        );
+        let err = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || response.json::<serde_json::Value>().unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        let text = err.to_string();
+        assert!(text.contains("nested deeper than 64"), "{text}");
+        // At the limit, the answer decodes on the same small stack.
+        let depth = crate::json::MAX_DEPTH;
+        let body = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let response = Response::new(
+            StatusCode::OK,
+            HeaderMap::new(),
+            Bytes::from(body),
+            &Method::GET,
+            "https://chef.example/universe".to_owned(),
+        );
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || response.json::<serde_json::Value>().unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(text.contains("/universe"), "{text}");
+    }
 
     #[test]
     fn recognises_v1_3_rejections() {

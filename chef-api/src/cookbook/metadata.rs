@@ -99,6 +99,14 @@ impl Metadata {
 
     /// Parses `metadata.json` text verbatim; `path` is used in errors.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self, MetadataError> {
+        crate::json::check_depth(text.as_bytes(), crate::json::MAX_DEPTH).map_err(|e| {
+            MetadataError::Json {
+                path: path.to_path_buf(),
+                line: e.line,
+                column: e.column,
+                message: e.to_string(),
+            }
+        })?;
         let value: Json = serde_json::from_str(text).map_err(|e| MetadataError::Json {
             path: path.to_path_buf(),
             line: e.line(),

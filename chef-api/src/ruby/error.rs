@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Runtime,
     /// A DSL handler rejected the call (bad argument, invalid version, ...).
     Dsl,
+    /// A sandbox limit was reached (steps, nesting, sizes, file reads; see the
+    /// [module docs](crate::ruby#limits)). Never caught by `rescue`.
+    Limit,
 }
 
 /// An evaluation error with the file, the 1-based line and column, and what went wrong.

@@ -51,10 +51,35 @@
 //!
 //! Everything else (backticks, `system`, `eval`, `send`, `instance_eval` with a block, regexps,
 //! loops, classes, unknown methods, ...) is an [`EvalError`] with [`ErrorKind`] and position:
-//! nothing evaluated can run a process, write a file or reach a network. Evaluation is bounded (stack use, string/array sizes), so no input can crash the
-//! process.
+//! nothing evaluated can run a process, write a file or reach a network. Evaluation is bounded (see
+//! [Limits](#limits)), so no input can crash, hang or exhaust the process.
 //!
 //! [`fnmatch`] is Ruby's `File.fnmatch?` matcher, used by `Dir.glob` here and by chefignore.
+//!
+//! # Limits
+//!
+//! No file can crash, hang or exhaust the process that evaluates it (issue #17). Each limit,
+//! when reached, is an [`EvalError`] of kind [`ErrorKind::Limit`] with the file, line and
+//! column, naming the limit (`metadata.rb:3:1: evaluation stopped after 1000000 steps (sandbox
+//! limit)`); `rescue` never catches it.
+//!
+//! | limit | value | why |
+//! |---|---|---|
+//! | stack | parsing and evaluation run on a thread of their own with [`EVAL_STACK_BYTES`] (64 MiB) of stack | the caller's thread may have a small stack; prism recurses up to 10,000 levels |
+//! | source size | [`MAX_SOURCE_BYTES`] (256 KiB) | real files are a few KiB; prism's time on hostile input grows faster than linearly |
+//! | operator runs | [`MAX_OPERATOR_CHAIN`] (256) operator characters (`!+-~*&`) in a row outside strings and comments | prism parses unary chains in quadratic time (the fuzzer found a 64 KiB `+++…` taking 0.4 s) |
+//! | nesting | [`MAX_NESTING`] (1,000) levels of brackets, braces, parentheses, `#{}` and `do`/`begin`/`def`/`case` blocks, checked by a scan before prism parses | deep nesting is the cheap way to make a parser recurse |
+//! | evaluation depth | 10,000 nested evaluations, and 32 MiB of the sandbox's stack | recursive `def` helpers, nested blocks |
+//! | steps | [`MAX_STEPS`] (1,000,000) syntax-tree nodes evaluated per file | loops (`times`, `each`) and recursion; the real metadata.rb files in `tests/data/metadata` use at most 70 (the fuzz crate measures them) |
+//! | loop count | 1,000,000 iterations of one `n.times` | |
+//! | value sizes | strings 16 MiB; arrays and hashes 1,048,576 elements | |
+//! | built in all | 256 M bytes and elements built by one file (every string or collection a method, `+`, `*`, interpolation or in-place call makes, and the work of finding a hash key) | bounds quadratic patterns (a string doubled in a loop, a hash of 20,000+ keys built one by one) in time as well as memory |
+//! | reads | `File.read`/`IO.read`/`File.readlines` read only regular files inside the read root ([`Interpreter::with_read_root`]; default the evaluated file's directory: the cookbook for metadata.rb, the repository for knife.rb and a Berksfile), after resolving symbolic links, of at most [`MAX_READ_BYTES`] (4 MiB) | a downloaded cookbook must not read a device, a FIFO, a huge file or another file's secrets |
+//!
+//! A missing file is still a Ruby runtime error (`File.read('VERSION') rescue '1.0.0'` works).
+//! In-place calls (`list << x`, `push`, `concat`, `h[k] = v`) change the variable without
+//! copying it, so building an array is amortised O(1) per element; hashes keep their order in a
+//! list, so finding a key is linear and charged to the built-in-all budget.
 //!
 //! # DSL conventions
 //!
@@ -93,7 +118,10 @@ pub mod fnmatch;
 mod value;
 
 pub use error::{CallError, ErrorKind, EvalError, Warning};
-pub use eval::{Block, Call, Dsl, Evaluation, FileSystem, Interpreter, Missing, StdFs, YamlLoader};
+pub use eval::{
+    Block, Call, Dsl, EVAL_STACK_BYTES, Evaluation, FileSystem, Interpreter, MAX_NESTING,
+    MAX_OPERATOR_CHAIN, MAX_READ_BYTES, MAX_SOURCE_BYTES, MAX_STEPS, Missing, StdFs, YamlLoader,
+};
 pub use value::Value;
 
 #[cfg(test)]

@@ -26,6 +26,13 @@ pub enum Value {
     Opaque(&'static str),
 }
 
+impl Default for Value {
+    /// `nil`.
+    fn default() -> Self {
+        Value::Nil
+    }
+}
+
 impl Value {
     /// Ruby truthiness: everything except `nil` and `false` is true.
     pub fn truthy(&self) -> bool {

@@ -13,10 +13,13 @@ use serde::Deserialize;
 use url::Url;
 
 use super::order::dependency_order;
-use super::{Action, CookbookResult, Outcome, ServerPlan, UploadError, UploadEvent, UploadOptions};
-use crate::client::{ChefClient, UploadBody};
+use super::{
+    Action, CookbookResult, Outcome, ServerPlan, SharedBodies, UploadError, UploadEvent,
+    UploadOptions,
+};
+use crate::client::ChefClient;
 use crate::cookbook::manifest::ALL_FILES_API_VERSION;
-use crate::cookbook::{CookbookFile, FileBody, LoadedCookbook};
+use crate::cookbook::{CookbookFile, LoadedCookbook};
 use crate::error::{Error, Result, redact_url};
 
 /// `POST /sandboxes` answer.
@@ -318,6 +321,12 @@ async fn upload_files<'a>(
 ) -> Vec<(usize, &'a CookbookFile, Arc<Error>)> {
     let client = run.client;
     let global = run.options.global_limit.clone();
+    let bodies = run
+        .options
+        .bodies
+        .clone()
+        .unwrap_or_else(|| Arc::new(SharedBodies::new(1)));
+    let bodies = &bodies;
     let mut puts = futures::stream::iter(
         needed
             .into_iter()
@@ -328,7 +337,7 @@ async fn upload_files<'a>(
                         Some(limit) => limit.acquire_owned().await.ok(),
                         None => None,
                     };
-                    let result = put_file(client, n.file, &n.url).await;
+                    let result = put_file(client, bodies, n.file, &n.url).await;
                     (n.owner, n.file, result)
                 }
             })
@@ -358,19 +367,24 @@ async fn upload_files<'a>(
 }
 
 /// One file PUT as knife sends it: `Content-Type: application/x-binary`, `Content-MD5`,
-/// exact `Content-Length`, body streamed from disk.
-async fn put_file(client: &ChefClient, file: &CookbookFile, url: &Url) -> Result<()> {
+/// exact `Content-Length`; the body from `bodies` (read once for all servers, or streamed).
+async fn put_file(
+    client: &ChefClient,
+    bodies: &SharedBodies,
+    file: &CookbookFile,
+    url: &Url,
+) -> Result<()> {
     let md5 = base64::engine::general_purpose::STANDARD.encode(file.md5());
     let mut headers = HeaderMap::new();
     headers.insert(
         HeaderName::from_static("content-md5"),
         HeaderValue::from_str(&md5).expect("base64 is a valid header value"),
     );
-    let body = match file.body() {
-        FileBody::Disk(path) => UploadBody::File(path.clone()),
-        FileBody::Memory(bytes) => UploadBody::Bytes(bytes.clone()),
-    };
-    client.put_unsigned(url, &body, &headers).await.map(drop)
+    let body = bodies.body(file).await?;
+    client
+        .put_unsigned(url, &body.body, &headers)
+        .await
+        .map(drop)
 }
 
 /// `PUT <sandbox uri>` `{"is_completed":true}`, retried on 503 and 400 with back-off.

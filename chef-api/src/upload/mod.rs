@@ -24,8 +24,8 @@
 //!   frozen and [`UploadOptions::force`] is off. With [`UploadOptions::freeze`], the same set
 //!   held unfrozen is an [`Action::Update`] too: knife `--freeze` freezes it.
 //! * [`Uploader::execute`]: one `POST /sandboxes` with every checksum of every cookbook that is
-//!   written, concurrent PUTs of the files the server says it needs (streamed from disk,
-//!   `Content-MD5`, exact `Content-Length`, transient failures retried by the client), the
+//!   written, concurrent PUTs of the files the server says it needs (small files read once and
+//!   shared between servers, large ones streamed from disk; see [`SharedBodies`]; `Content-MD5`, exact `Content-Length`, transient failures retried by the client), the
 //!   sandbox commit (retried on 503 and on the legacy 400; when it still answers 503 the files
 //!   are sent once more and the commit tried again), then `PUT /cookbooks/NAME/VERSION` for
 //!   each cookbook, dependencies before dependents.
@@ -35,6 +35,7 @@
 //! cookbook gets a [`CookbookResult`]; a failure of a shared step (sandbox, a file, the
 //! commit) fails every cookbook that needed it, each with an [`UploadError`] saying why.
 
+mod bodies;
 mod error;
 mod execute;
 mod order;
@@ -46,6 +47,7 @@ use std::time::Duration;
 use crate::client::ChefClient;
 use crate::cookbook::LoadedCookbook;
 
+pub use bodies::{Body, SharedBodies};
 pub use error::UploadError;
 pub use order::dependency_order;
 
@@ -101,6 +103,9 @@ pub struct UploadOptions {
     /// An optional limit shared by several uploaders (e.g. one per server in a sync): each file
     /// PUT holds one permit of it while in flight.
     pub global_limit: Option<Arc<tokio::sync::Semaphore>>,
+    /// File bodies shared with the other uploaders of a sync (each small file read once for
+    /// all servers, memory bounded globally); `None`: this uploader's own, for one server.
+    pub bodies: Option<Arc<SharedBodies>>,
     /// Progress events.
     pub events: Option<EventSink>,
     /// Extra attempts at the sandbox commit when the server answers 503 (files not visible
@@ -118,6 +123,7 @@ impl Default for UploadOptions {
             force: false,
             file_concurrency: 16,
             global_limit: None,
+            bodies: None,
             events: None,
             commit_retries: 4,
             commit_retry_delay: Duration::from_secs(1),
@@ -132,6 +138,7 @@ impl std::fmt::Debug for UploadOptions {
             .field("force", &self.force)
             .field("file_concurrency", &self.file_concurrency)
             .field("global_limit", &self.global_limit.is_some())
+            .field("bodies", &self.bodies)
             .field("events", &self.events.is_some())
             .field("commit_retries", &self.commit_retries)
             .field("commit_retry_delay", &self.commit_retry_delay)

@@ -7,6 +7,11 @@
 //!   tree, and device/FIFO entries. Links inside the tree are not created (cookbooks do not
 //!   need them) and are skipped with a warning. Sizes are counted while extracting, so a
 //!   header that lies about its size or a zip bomb stops at the limit.
+//! * Limits ([`ExtractLimits`], all refused with [`ArchiveError::TooLarge`] or
+//!   [`ArchiveError::UnsafeEntry`] naming the archive and entry): 512 MiB extracted in all,
+//!   128 MiB per file, 50,000 entries (a zip's announced count is checked before its central
+//!   directory is read), 1,024 bytes and 64 directory levels per path; the decompressed
+//!   stream of a tar is capped too, so GNU long names and PAX headers cannot grow memory.
 //! * [`CookbookStore::install_archive`] extracts into a temp dir beside the cache entry,
 //!   checks the cookbook's metadata name and version, then renames it into place: a killed
 //!   run never leaves half a cookbook under `NAME-VERSION`.
@@ -115,6 +120,8 @@ pub struct ExtractLimits {
     pub max_entries: u64,
     /// Length of one entry path in bytes (default 1,024).
     pub max_path_len: usize,
+    /// Directory levels of one entry path (default 64; `a/b/c.rb` has 3).
+    pub max_path_depth: usize,
 }
 
 impl Default for ExtractLimits {
@@ -124,6 +131,7 @@ impl Default for ExtractLimits {
             max_file_bytes: 128 * 1024 * 1024,
             max_entries: 50_000,
             max_path_len: 1024,
+            max_path_depth: 64,
         }
     }
 }
@@ -174,7 +182,8 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
 
 /// Turns a stored entry path into a safe relative path, or says why it is unsafe.
 /// `None` means the entry names the root itself (`./`).
-fn safe_relative(raw: &[u8], max_len: usize) -> Result<Option<PathBuf>, String> {
+fn safe_relative(raw: &[u8], limits: &ExtractLimits) -> Result<Option<PathBuf>, String> {
+    let max_len = limits.max_path_len;
     if raw.len() > max_len {
         return Err(format!("path longer than {max_len} bytes"));
     }
@@ -193,11 +202,21 @@ fn safe_relative(raw: &[u8], max_len: usize) -> Result<Option<PathBuf>, String> 
         return Err("path has a drive prefix".into());
     }
     let mut out = PathBuf::new();
+    let mut depth = 0usize;
     for part in s.split('/') {
         match part {
             "" | "." => {}
             ".." => return Err("path contains '..'".into()),
-            p => out.push(p),
+            p => {
+                depth += 1;
+                if depth > limits.max_path_depth {
+                    return Err(format!(
+                        "path deeper than {} directory levels",
+                        limits.max_path_depth
+                    ));
+                }
+                out.push(p);
+            }
         }
     }
     Ok((!out.as_os_str().is_empty()).then_some(out))
@@ -404,7 +423,7 @@ fn extract_tar(reader: impl Read, dest: &Path, budget: &mut Budget<'_>) -> Resul
             entry: name.clone(),
             reason,
         };
-        let rel = safe_relative(&raw, limits.max_path_len).map_err(unsafe_entry)?;
+        let rel = safe_relative(&raw, &limits).map_err(unsafe_entry)?;
         match kind {
             EntryType::Directory => {
                 if let Some(rel) = rel {
@@ -469,7 +488,26 @@ fn extract_zip(file: File, dest: &Path, budget: &mut Budget<'_>) -> Result<()> {
         reason: e.to_string(),
     };
     let limits = budget.limits;
+    // The central directory is read into memory whole: refuse one announcing too many
+    // entries before the zip reader builds it.
+    let announced = zip_announced_entries(&file).map_err(io_at(archive))?;
+    if announced.is_some_and(|n| n > limits.max_entries) {
+        return Err(ArchiveError::TooLarge {
+            archive: archive.to_owned(),
+            entry: None,
+            what: "number of entries",
+            limit: limits.max_entries,
+        });
+    }
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file)).map_err(corrupt)?;
+    if zip.len() as u64 > limits.max_entries {
+        return Err(ArchiveError::TooLarge {
+            archive: archive.to_owned(),
+            entry: None,
+            what: "number of entries",
+            limit: limits.max_entries,
+        });
+    }
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).map_err(corrupt)?;
         let raw = f.name_raw().to_owned();
@@ -480,7 +518,7 @@ fn extract_zip(file: File, dest: &Path, budget: &mut Budget<'_>) -> Result<()> {
             entry: name.clone(),
             reason,
         };
-        let rel = safe_relative(&raw, limits.max_path_len).map_err(unsafe_entry)?;
+        let rel = safe_relative(&raw, &limits).map_err(unsafe_entry)?;
         let mode = f.unix_mode().unwrap_or(0);
         let file_type = mode & 0o170_000;
         if matches!(file_type, 0o020_000 | 0o060_000 | 0o010_000 | 0o140_000) {
@@ -525,6 +563,47 @@ fn extract_zip(file: File, dest: &Path, budget: &mut Budget<'_>) -> Result<()> {
         budget.copy(&name, &mut f, &to, mode & 0o111 != 0)?;
     }
     Ok(())
+}
+
+/// The entry count a zip's end-of-central-directory record announces (the zip64 one when
+/// present), read from the file's tail; `None` when no such record is found (the zip reader
+/// then reports the damage).
+fn zip_announced_entries(file: &File) -> io::Result<Option<u64>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = file;
+    let len = f.seek(SeekFrom::End(0))?;
+    // The record is 22 bytes plus a comment of at most 65,535 bytes, plus the zip64 locator.
+    let tail_len = len.min(22 + 65_535 + 20);
+    f.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = Vec::new();
+    f.take(tail_len).read_to_end(&mut tail)?;
+    f.seek(SeekFrom::Start(0))?;
+    let Some(at) = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..].starts_with(b"PK\x05\x06"))
+    else {
+        return Ok(None);
+    };
+    let total = u64::from(u16::from_le_bytes([tail[at + 10], tail[at + 11]]));
+    // A zip64 archive has a locator just before the record pointing at a zip64 record that
+    // holds the real (64-bit) count.
+    if at >= 20 && tail[at - 20..].starts_with(b"PK\x06\x07") {
+        let mut off = [0u8; 8];
+        off.copy_from_slice(&tail[at - 12..at - 4]);
+        let record = u64::from_le_bytes(off);
+        let mut rec = [0u8; 40];
+        if record.checked_add(40).is_some_and(|end| end <= len) {
+            f.seek(SeekFrom::Start(record))?;
+            let read = f.read_exact(&mut rec);
+            f.seek(SeekFrom::Start(0))?;
+            if read.is_ok() && rec.starts_with(b"PK\x06\x06") {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&rec[32..40]);
+                return Ok(Some(u64::from_le_bytes(n).max(total)));
+            }
+        }
+    }
+    Ok(Some(total))
 }
 
 fn has_metadata(dir: &Path) -> bool {
@@ -735,16 +814,54 @@ mod tests {
 
     #[test]
     fn relative_paths_are_validated() {
-        let ok = |s: &str| safe_relative(s.as_bytes(), 100).unwrap();
+        let limits = ExtractLimits {
+            max_path_len: 100,
+            max_path_depth: 4,
+            ..ExtractLimits::default()
+        };
+        let ok = |s: &str| safe_relative(s.as_bytes(), &limits).unwrap();
         assert_eq!(
             ok("./apt/metadata.json"),
             Some(PathBuf::from("apt/metadata.json"))
         );
         assert_eq!(ok("./"), None);
         for bad in ["/etc/passwd", "apt/../../x", "..", "C:/x", "a\\b", "a\0b"] {
-            assert!(safe_relative(bad.as_bytes(), 100).is_err(), "{bad:?}");
+            assert!(safe_relative(bad.as_bytes(), &limits).is_err(), "{bad:?}");
         }
-        assert!(safe_relative(&[b'a'; 101], 100).is_err());
+        assert!(safe_relative(&[b'a'; 101], &limits).is_err());
+        assert!(ok("./a/b/c/d").is_some());
+        let deep = safe_relative(b"a/b/c/d/e", &limits).unwrap_err();
+        assert!(deep.contains("deeper than 4"), "{deep}");
+    }
+
+    /// An end-of-central-directory record announcing `n` entries (and nothing else).
+    fn eocd(n: u16) -> Vec<u8> {
+        let mut b = b"PK\x05\x06".to_vec();
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        b.extend_from_slice(&n.to_le_bytes());
+        b.extend_from_slice(&n.to_le_bytes());
+        b.extend_from_slice(&[0; 10]);
+        b
+    }
+
+    #[test]
+    fn a_zip_announcing_too_many_entries_is_refused_before_reading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let zip = dir.path().join("many.zip");
+        std::fs::write(&zip, eocd(60_000)).unwrap();
+        let limits = ExtractLimits {
+            max_entries: 1000,
+            ..ExtractLimits::default()
+        };
+        let err = extract(&zip, &dir.path().join("out"), &limits).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::TooLarge { what, .. } if what == "number of entries"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("many.zip"), "{err}");
+        // Within the limit, the same (empty) archive is read: nothing to extract.
+        std::fs::write(&zip, eocd(0)).unwrap();
+        extract(&zip, &dir.path().join("out"), &limits).unwrap();
     }
 
     #[test]

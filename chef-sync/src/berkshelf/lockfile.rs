@@ -969,6 +969,8 @@ mod berkshelf2 {
             line,
             message,
         };
+        chef_api::json::check_depth(text.as_bytes(), chef_api::json::MAX_DEPTH)
+            .map_err(|e| err(e.line, e.to_string()))?;
         let json: Json = serde_json::from_str(text).map_err(|e| {
             err(
                 e.line().max(1),

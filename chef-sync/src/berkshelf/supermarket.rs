@@ -506,16 +506,33 @@ impl SupermarketClient {
     }
 }
 
+/// How much of an error answer's body is read.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
 async fn status_error(url: &Url, resp: reqwest::Response) -> SupermarketError {
     let status = resp.status().as_u16();
     let wait = retry::retry_after(resp.headers(), std::time::SystemTime::now());
-    let body = resp.bytes().await.unwrap_or_default();
+    // An error body only feeds a message: read its first 64 KiB, never more.
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while body.len() < MAX_ERROR_BODY_BYTES
+        && let Some(Ok(chunk)) = stream.next().await
+    {
+        let room = MAX_ERROR_BODY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
     let mut answer = ResponseError::new(status, "GET", url.as_str(), &body);
     answer.retry_after = wait;
     SupermarketError::Status(Box::new(answer))
 }
 
 async fn read_limited(resp: reqwest::Response, url: &Url, limit: u64) -> Result<Vec<u8>> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(SupermarketError::TooLarge {
+            url: url.to_string(),
+            limit,
+        });
+    }
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
@@ -523,7 +540,7 @@ async fn read_limited(resp: reqwest::Response, url: &Url, limit: u64) -> Result<
             url: url.to_string(),
             source,
         })?;
-        if (out.len() + chunk.len()) as u64 > limit {
+        if (out.len() as u64).saturating_add(chunk.len() as u64) > limit {
             return Err(SupermarketError::TooLarge {
                 url: url.to_string(),
                 limit,

@@ -81,6 +81,9 @@ pub(crate) fn load_file(path: &Path) -> Result<(Value, Vec<ConfigWarning>), Yaml
     parse(&text, path)
 }
 
+/// The deepest nesting of YAML collections accepted (config.yml and `YAML.load_file`).
+pub(crate) const MAX_YAML_DEPTH: usize = 16;
+
 /// Parses YAML text (`file` is only used in errors and warnings).
 pub(crate) fn parse(text: &str, file: &Path) -> Result<(Value, Vec<ConfigWarning>), YamlError> {
     let mut warnings = Vec::new();
@@ -94,32 +97,38 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<(Value, Vec<ConfigWarning
     if src.trim().is_empty() {
         return Ok((Value::Nil, warnings));
     }
-    let json: serde_json::Value = serde_saphyr::from_str(src).map_err(|e| {
-        let loc = e.location();
-        let message = e.to_string();
-        // The rendered message may carry a source snippet; the first line says it all.
-        let mut message = message.lines().next().unwrap_or_default().trim();
-        message = message
-            .strip_prefix("error:")
-            .unwrap_or(message)
-            .trim_start();
-        if message.starts_with("line ")
-            && let Some((_, rest)) = message.split_once(": ")
-        {
-            message = rest;
-        }
-        let message = message.to_owned();
-        YamlError::Parse {
-            file: file.to_path_buf(),
-            line: loc
-                .and_then(|l| u32::try_from(l.line()).ok())
-                .filter(|&l| l > 0),
-            column: loc
-                .and_then(|l| u32::try_from(l.column()).ok())
-                .filter(|&c| c > 0),
-            message,
-        }
-    })?;
+    // Nesting is capped well below serde-saphyr's default (64): each level costs the
+    // deserializer several KiB of stack in a debug build, and config.yml is one or two deep.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: MAX_YAML_DEPTH },
+    };
+    let json: serde_json::Value =
+        serde_saphyr::from_str_with_options(src, options).map_err(|e| {
+            let loc = e.location();
+            let message = e.to_string();
+            // The rendered message may carry a source snippet; the first line says it all.
+            let mut message = message.lines().next().unwrap_or_default().trim();
+            message = message
+                .strip_prefix("error:")
+                .unwrap_or(message)
+                .trim_start();
+            if message.starts_with("line ")
+                && let Some((_, rest)) = message.split_once(": ")
+            {
+                message = rest;
+            }
+            let message = message.to_owned();
+            YamlError::Parse {
+                file: file.to_path_buf(),
+                line: loc
+                    .and_then(|l| u32::try_from(l.line()).ok())
+                    .filter(|&l| l > 0),
+                column: loc
+                    .and_then(|l| u32::try_from(l.column()).ok())
+                    .filter(|&c| c > 0),
+                message,
+            }
+        })?;
     Ok((Value::from_json(&json), warnings))
 }
 
@@ -184,6 +193,28 @@ mod tests {
                 "https://chef.example/organizations/default".into()
             ))
         );
+    }
+
+    /// Issue #17: nesting is refused past MAX_YAML_DEPTH, before the deserializer recurses.
+    #[test]
+    fn deep_nesting_is_an_error_naming_the_file() {
+        let ok = format!("a: {}1{}\n", "[".repeat(10), "]".repeat(10));
+        parse(&ok, Path::new("c.yml")).unwrap();
+        for deep in [
+            format!("a: {}1{}\n", "[".repeat(20), "]".repeat(20)),
+            format!("a: {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+            (0..20)
+                .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
+                .collect(),
+        ] {
+            let e = parse(&deep, Path::new("/r/.chef/a/config.yml")).unwrap_err();
+            assert!(e.to_string().contains("/r/.chef/a/config.yml"), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("Depth") || text.contains("recursion limit"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

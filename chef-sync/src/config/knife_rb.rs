@@ -815,6 +815,8 @@ pub(crate) fn evaluate(
     let interp = Interpreter::new()
         .with_env(env.iter().map(|(k, v)| (k.clone(), v.clone())))
         .with_cwd(cwd)
+        // knife.rb lives in .chef/: it may read files anywhere in the repository.
+        .with_read_root(cwd)
         .with_yaml_loader(move |path| {
             let mut st = hook_state.lock().unwrap_or_else(|e| e.into_inner());
             match config_yml::load_file(path) {

@@ -1,18 +1,5 @@
-//! Reading a server's objects: listings, then every object by a direct GET, many at once.
-//!
-//! # Why direct GETs, not search
-//!
-//! The listings (`GET /roles`, `/environments`, `/data`, `/data/BAG`) return names and URLs
-//! only, so each object's content costs one GET. Search with full rows (`/search/role?q=*:*`)
-//! would return hundreds of objects per request, but it reads the search index, not the
-//! objects: goiardi updates its index in-process, while erchef's Solr/Elasticsearch index
-//! trails writes by seconds. A lagging row can show an object as unchanged when it is not,
-//! and the sync would then skip a write it needs; the comparison (and `status`) must see the
-//! objects themselves. So every object is read by its own GET, with up to `concurrency` in
-//! flight (the sync passes its per-server concurrency, 64 by default): a few hundred objects
-//! cost a handful of round trips, not hundreds. Data bag item listings start as soon as
-//! `/data` answers and each bag's item GETs as soon as its listing does, so the three phases
-//! overlap rather than wait for each other.
+//! Reading a server's objects: listings, then every object by a direct GET, many at once
+//! (see [`fetch_server_objects`] for why not search).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -42,8 +29,21 @@ enum Fetched {
 /// (`{"name", "json_class", "chef_type"}`); `_default` is included like any environment.
 ///
 /// Listings first (at once), then one GET per object with up to `concurrency` requests in
-/// flight: objects are read rather than search rows, which may lag behind writes.
-/// An object deleted between its listing and its GET (404) is left out.
+/// flight. An object deleted between its listing and its GET (404) is left out.
+///
+/// # Why direct GETs, not search
+///
+/// The listings (`GET /roles`, `/environments`, `/data`, `/data/BAG`) return names and URLs
+/// only, so each object's content costs one GET. Search with full rows (`/search/role?q=*:*`)
+/// would return hundreds of objects per request, but it reads the search index, not the
+/// objects: goiardi updates its index in-process, while erchef's Solr/Elasticsearch index
+/// trails writes by seconds. A lagging row can show an object as unchanged when it is not,
+/// and the sync would then skip a write it needs; the comparison (and `status`) must see the
+/// objects themselves. So every object is read by its own GET, with up to `concurrency` in
+/// flight (the sync passes its per-server concurrency, 64 by default): a few hundred objects
+/// cost a handful of round trips, not hundreds. Bag listings are asked first and each bag's
+/// item GETs are queued as soon as its listing answers, so the phases overlap rather than
+/// wait for each other.
 ///
 /// # Errors
 /// The first request that fails (transport, 401/403, 5xx after retries, an answer that is
@@ -52,7 +52,7 @@ pub async fn fetch_server_objects(
     client: &ChefClient,
     kinds: ObjectKinds,
     concurrency: usize,
-) -> chef_api::Result<BTreeMap<ObjectId, Value>> {
+) -> chef_api::Result<super::ServerObjects> {
     let list = |path: &'static str, on: bool| async move {
         if on {
             client.get::<BTreeMap<String, Value>>(path).await.map(Some)

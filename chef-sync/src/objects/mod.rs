@@ -39,6 +39,9 @@ pub use fetch::fetch_server_objects;
 pub use load::load;
 pub use normalize::{digest, normalize, normalize_run_list};
 
+/// A server's objects as [`fetch_server_objects`] returns them: normalised, by id.
+pub type ServerObjects = std::collections::BTreeMap<ObjectId, serde_json::Value>;
+
 /// What a repository object is.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,

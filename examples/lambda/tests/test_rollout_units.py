@@ -235,19 +235,34 @@ def test_verify_dry_run_fails_when_anything_would_change(tmp_path: Path) -> None
 
 def test_verify_uses_status_when_the_module_has_it(tmp_path: Path) -> None:
     calls: list[Path] = []
+    # The shape of chef_sync.StatusReport: an exit code, servers, rows with drift and cells.
+    drifting = SimpleNamespace(
+        name="web",
+        version="1.0.0",
+        drift=["differs"],
+        servers=[
+            SimpleNamespace(server="eu", state="differs"),
+            SimpleNamespace(server="us", state="match"),
+        ],
+    )
+    status_report = SimpleNamespace(
+        exit_code=2,
+        servers=[SimpleNamespace(name="eu", ok=True, error=None)],
+        cookbooks=[drifting],
+        objects=[],
+    )
 
     class WithStatus(DryRunOnly):
         def status(self, repo: Path, **_: Any) -> Any:
             calls.append(repo)
-            return report(
-                False,
-                SimpleNamespace(name="eu", error=None, cookbooks=[cookbook("web", "differs")]),
-            )
+            return status_report
 
     module = WithStatus(report(True))
     result = handler.verify_repository(module, tmp_path, tmp_path)
     assert calls == [tmp_path] and module.calls == []
-    assert result == handler.Verification(False, "status", ("eu: web 1.0.0 would be differs",))
+    assert result == handler.Verification(
+        False, "status", ("cookbook web 1.0.0: differs (eu: differs)",)
+    )
 
 
 def test_verify_with_a_module_that_cannot_is_a_clear_failure(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "_runtime_thread_name",
     "_runtime_thread_name_async",
     "install_policy",
+    "main",
     "push_policy",
     "repo_clients",
     "status",
@@ -283,7 +284,8 @@ class SyncReport:
     def to_dict(self) -> dict[str, Any]:
         """The report in the CLI's ``--json`` schema: ``{"ok", "servers": [{"name", "url",
         "ok", "error", "cookbooks": [{"name", "version", "outcome", "files_sent",
-        "bytes_sent", "error", ...}]}], ...}``."""
+        "bytes_sent", "error", ...}], "objects": [{"kind", "name", "outcome", "error"}]}],
+        ...}``."""
     def to_json(self) -> str:
         """The report as JSON text, exactly as the CLI's ``--json``."""
 
@@ -500,6 +502,9 @@ def upload_cookbooks_async(
     freeze: bool = False,
     force: bool = False,
 ) -> Awaitable[list[CookbookOutcome]]: ...
+
+def main(argv: Sequence[str]) -> int:
+    """Runs the ``chef-sync`` command line with ``argv`` (program name first); returns its exit status."""
 
 # Internal helpers for the package's own tests; not part of the public API.
 def _raise_error(

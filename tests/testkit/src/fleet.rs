@@ -208,10 +208,23 @@ impl Fleet {
     /// # Errors
     /// When a server does not start.
     pub fn start_with_proxy_ports(regions: &[&str], proxy_ports: &[u16]) -> io::Result<Self> {
+        Self::start_in(regions, proxy_ports, None)
+    }
+
+    /// Like [`start_with_proxy_ports`](Self::start_with_proxy_ports), each server's directory
+    /// and cookbook file store under `parent` when given (see [`Goiardi::start_in`]).
+    ///
+    /// # Errors
+    /// When a server does not start.
+    pub fn start_in(
+        regions: &[&str],
+        proxy_ports: &[u16],
+        parent: Option<&std::path::Path>,
+    ) -> io::Result<Self> {
         let mut servers = Vec::with_capacity(regions.len());
         let mut keys = Vec::with_capacity(regions.len());
         for (i, region) in regions.iter().enumerate() {
-            let server = Goiardi::start_with_proxy_port(proxy_ports.get(i).copied())?;
+            let server = Goiardi::start_in(proxy_ports.get(i).copied(), parent)?;
             servers.push(((*region).to_owned(), server));
             keys.push(generate_key_pem()?);
         }

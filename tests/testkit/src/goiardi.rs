@@ -18,6 +18,8 @@ pub struct Goiardi {
     dir: tempfile::TempDir,
     child: Option<Child>,
     proxy_port: Option<u16>,
+    /// `--local-filestore-dir` (emptied on restart, like the in-memory data).
+    file_store: Option<PathBuf>,
 }
 
 impl Goiardi {
@@ -35,7 +37,22 @@ impl Goiardi {
     /// # Errors
     /// As [`start`](Self::start).
     pub fn start_with_proxy_port(proxy_port: Option<u16>) -> io::Result<Self> {
-        let mut dir = tempfile::Builder::new().prefix("goiardi-").tempdir()?;
+        Self::start_in(proxy_port, None)
+    }
+
+    /// Like [`start_with_proxy_port`](Self::start_with_proxy_port), with the server's
+    /// directory and its cookbook file store (`--local-filestore-dir`) under `parent` when
+    /// given (e.g. `/dev/shm`, so that storing files costs no disk filesystem CPU).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_in(proxy_port: Option<u16>, parent: Option<&Path>) -> io::Result<Self> {
+        let builder = tempfile::Builder::new().prefix("goiardi-").clone();
+        let mut dir = match parent {
+            Some(parent) => builder.tempdir_in(parent)?,
+            None => builder.tempdir()?,
+        };
+        let file_store = parent.map(|_| dir.path().join("files"));
         let mut last_err = None;
         for _ in 0..5 {
             let port = free_port()?;
@@ -44,6 +61,7 @@ impl Goiardi {
                 dir,
                 child: None,
                 proxy_port,
+                file_store: file_store.clone(),
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -66,6 +84,13 @@ impl Goiardi {
     }
 
     fn spawn(&mut self) -> io::Result<()> {
+        if let Some(store) = &self.file_store {
+            // A fresh start holds no files, in memory or in the store.
+            if store.exists() {
+                std::fs::remove_dir_all(store)?;
+            }
+            std::fs::create_dir_all(store)?;
+        }
         let log = std::fs::File::create(self.dir.path().join("goiardi.log"))?;
         let child = Command::new(goiardi_binary())
             .args(["-A", "-I", "127.0.0.1", "-H", "127.0.0.1", "-P"])
@@ -73,6 +98,11 @@ impl Goiardi {
             .arg("--conf-root")
             .arg(self.dir.path())
             .args(self.proxy_port.map(|p| format!("--proxy-port={p}")))
+            .args(
+                self.file_store
+                    .as_ref()
+                    .map(|d| format!("--local-filestore-dir={}", d.display())),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

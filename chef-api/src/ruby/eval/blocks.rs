@@ -52,6 +52,9 @@ impl<'pr> Run<'_, 'pr> {
         mut args: Vec<Value>,
         start: u32,
     ) -> R<Value> {
+        let value_unused = std::mem::take(&mut self.block_value_unused);
+        // Every run of a block is a step, even of an empty one (`1_000_000.times { }`).
+        self.tick(start)?;
         match block {
             BlockArg::Sym(name) => {
                 if args.is_empty() {
@@ -130,6 +133,7 @@ impl<'pr> Run<'_, 'pr> {
                 }
                 self.scopes.push(scope);
                 self.block_depth += 1;
+                self.value_unused = value_unused;
                 let r = self.eval_opt(b.body(), dsl);
                 self.block_depth -= 1;
                 self.scopes.pop();

@@ -1,7 +1,7 @@
 //! Ruby's non-local exits: `next`, `break` and `return` start here as a [`Flow`] and are
 //! completed where Ruby completes them (a block run, the iterating call, the `def` call).
 
-use ruby_prism::{Node, Visit};
+use ruby_prism::Node;
 
 use super::super::error::{ErrorKind, EvalError};
 use super::super::value::Value;
@@ -20,34 +20,17 @@ const RETURN_OUTSIDE_DEF: &str =
 
 /// Finds the `next`/`break` a syntax error was reported at, so the message can say what was
 /// expected (prism reports a block exit outside a block as "Invalid next").
-struct BlockExitAt {
-    offset: u32,
-    keyword: Option<&'static str>,
-}
-
-impl<'pr> Visit<'pr> for BlockExitAt {
-    fn visit_next_node(&mut self, node: &ruby_prism::NextNode<'pr>) {
-        if node.location().start() == self.offset {
-            self.keyword = Some("next");
-        }
-        ruby_prism::visit_next_node(self, node);
-    }
-    fn visit_break_node(&mut self, node: &ruby_prism::BreakNode<'pr>) {
-        if node.location().start() == self.offset {
-            self.keyword = Some("break");
-        }
-        ruby_prism::visit_break_node(self, node);
-    }
-}
-
-/// The `next`/`break` keyword at byte `offset` of the tree under `root`, if there is one there.
-pub(super) fn block_exit_at(root: &Node<'_>, offset: u32) -> Option<&'static str> {
-    let mut exit = BlockExitAt {
-        offset,
-        keyword: None,
-    };
-    exit.visit(root);
-    exit.keyword
+/// The `next`/`break` keyword at byte `offset` of `src`, if there is one there. Read from the
+/// source, not by walking the tree: a syntax error may come with a tree nested as deep as
+/// prism allows, and a recursive walk of it could overflow the stack.
+pub(super) fn block_exit_at(src: &[u8], offset: u32) -> Option<&'static str> {
+    let rest = src.get(offset as usize..)?;
+    ["next", "break"].into_iter().find(|k| {
+        rest.starts_with(k.as_bytes())
+            && !rest.get(k.len()).is_some_and(|b| {
+                b.is_ascii_alphanumeric() || *b == b'_' || *b == b'?' || *b == b'!'
+            })
+    })
 }
 
 /// Completes a `break` from the block given to a method: the method call returns its value.

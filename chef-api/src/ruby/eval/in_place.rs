@@ -6,7 +6,7 @@ use ruby_prism::{CallNode, Node};
 use super::super::error::{CallError, ErrorKind};
 use super::super::value::Value;
 use super::builtins::hash_insert;
-use super::{Call, Dsl, Flow, MAX_BUILT_SIZE, R, Run, name_of};
+use super::{Call, Dsl, Flow, MAX_BUILT_SIZE, MAX_COLLECTION_LEN, R, Run, name_of};
 
 impl<'pr> Run<'_, 'pr> {
     /// Calls that mutate their receiver: `list << x`, `h[k] = v` on a local variable or a
@@ -26,6 +26,8 @@ impl<'pr> Run<'_, 'pr> {
             Const(String),
             Ivar(String),
         }
+        // Read first: evaluating anything below resets it.
+        let result_unused = std::mem::take(&mut self.result_unused);
         if !matches!(
             name,
             "[]=" | "<<" | "push" | "concat" | "unshift" | "store" | "merge!" | "update"
@@ -69,28 +71,83 @@ impl<'pr> Run<'_, 'pr> {
         } else {
             return Ok(None);
         };
-        let current = match &slot {
-            Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
-            Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
-            Slot::Ivar(n) => self.ivars.get(n).cloned().unwrap_or(Value::Nil),
-        };
+        // The arguments first (they may read the receiver), then the receiver is taken out of
+        // its slot, not copied: appending stays amortised O(1) (issue #17).
         let (mut args, kwargs, _) = self.call_args(call, dsl)?;
         if !kwargs.is_empty() {
             args.push(Value::Hash(kwargs));
         }
-        let (updated, result) = match (current, name) {
-            (Value::Array(mut items), "<<" | "push") => {
+        let taken = match &slot {
+            Slot::Local(n) => self.take_local(n),
+            Slot::Const(n) => self.constants.get_mut(n).map(std::mem::take),
+            Slot::Ivar(n) => self.ivars.get_mut(n).map(std::mem::take),
+        };
+        let mut current = taken.unwrap_or(Value::Nil);
+        let outcome = self.mutate_value(&mut current, name, args, start);
+        // Back into its slot whatever happened (a rescued error leaves the variable set).
+        let receiver_copy = match &outcome {
+            Ok(None) if !result_unused => {
+                let charged = self.charge_value(start, &current);
+                Some(charged.map(|()| current.clone()))
+            }
+            _ => None,
+        };
+        match slot {
+            Slot::Local(n) => self.set_local(n, current),
+            Slot::Const(n) => {
+                self.constants.insert(n, current);
+            }
+            Slot::Ivar(n) => {
+                self.ivars.insert(n, current);
+            }
+        }
+        match (outcome?, receiver_copy) {
+            (Some(value), _) => Ok(Some(value)),
+            (None, Some(copy)) => copy.map(Some),
+            // The call's value is the receiver, and nobody uses it.
+            (None, None) => Ok(Some(Value::Nil)),
+        }
+    }
+
+    /// Applies the in-place call `name` to `value`. `Ok(None)`: the call's value is the
+    /// receiver itself; `Ok(Some(v))`: it is `v`. Appends are amortised O(1) and every
+    /// growth is charged to the sandbox's size limits.
+    fn mutate_value(
+        &mut self,
+        value: &mut Value,
+        name: &str,
+        args: Vec<Value>,
+        start: u32,
+    ) -> R<Option<Value>> {
+        match (value, name) {
+            (Value::Array(items), "<<" | "push") => {
+                self.grow(
+                    start,
+                    args.len(),
+                    items.len() + args.len(),
+                    MAX_COLLECTION_LEN,
+                )?;
                 items.extend(args);
-                (Value::Array(items.clone()), Value::Array(items))
+                Ok(None)
             }
-            (Value::Array(mut items), "unshift") => {
+            (Value::Array(items), "unshift") => {
+                // Shifts every element: charged as building the whole array.
+                self.charge(start, items.len() + args.len(), MAX_COLLECTION_LEN)?;
                 items.splice(0..0, args);
-                (Value::Array(items.clone()), Value::Array(items))
+                Ok(None)
             }
-            (Value::Array(mut items), "concat") => {
+            (Value::Array(items), "concat") => {
                 for a in args {
                     match a {
-                        Value::Array(more) => items.extend(more),
+                        Value::Array(more) => {
+                            self.grow(
+                                start,
+                                more.len(),
+                                items.len() + more.len(),
+                                MAX_COLLECTION_LEN,
+                            )?;
+                            items.extend(more);
+                        }
                         other => {
                             return Err(self.runtime(
                                 start,
@@ -102,51 +159,61 @@ impl<'pr> Run<'_, 'pr> {
                         }
                     }
                 }
-                (Value::Array(items.clone()), Value::Array(items))
+                Ok(None)
             }
-            (Value::Array(mut items), "[]=") => match args.as_slice() {
+            (Value::Array(items), "[]=") => match args.as_slice() {
                 [Value::Int(i), v] => {
                     let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
-                    let idx = usize::try_from(if *i < 0 { len + i } else { *i }).map_err(|_| {
-                        self.runtime(start, format!("index {i} too small for array"))
-                    })?;
+                    let idx = usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i })
+                        .map_err(|_| {
+                            self.runtime(start, format!("index {i} too small for array"))
+                        })?;
                     if idx >= MAX_BUILT_SIZE {
                         return Err(self.runtime(start, format!("index {i} too large")));
                     }
                     if idx >= items.len() {
+                        self.grow(start, idx + 1 - items.len(), idx + 1, MAX_COLLECTION_LEN)?;
                         items.resize(idx + 1, Value::Nil);
                     }
                     items[idx] = v.clone();
-                    (Value::Array(items), v.clone())
+                    Ok(Some(v.clone()))
                 }
-                _ => {
-                    return Err(self.runtime(start, "Array#[]= needs an Integer index and a value"));
-                }
+                _ => Err(self.runtime(start, "Array#[]= needs an Integer index and a value")),
             },
-            (Value::Hash(mut pairs), "[]=" | "store") => match <[Value; 2]>::try_from(args) {
+            (Value::Hash(pairs), "[]=" | "store") => match <[Value; 2]>::try_from(args) {
                 Ok([k, v]) => {
-                    hash_insert(&mut pairs, k, v.clone());
-                    (Value::Hash(pairs), v)
+                    // Hashes keep their pairs in order in a list: finding the key is linear, and that
+                    // work is charged too (so building a hash is bounded, at ~20,000 keys).
+                    self.grow(start, pairs.len() + 1, pairs.len() + 1, MAX_COLLECTION_LEN)?;
+                    hash_insert(pairs, k, v.clone());
+                    Ok(Some(v))
                 }
-                Err(_) => {
-                    return Err(self.runtime(start, format!("Hash#{name} needs a key and a value")));
-                }
+                Err(_) => Err(self.runtime(start, format!("Hash#{name} needs a key and a value"))),
             },
-            (Value::Hash(mut pairs), "merge!" | "update") => {
+            (Value::Hash(pairs), "merge!" | "update") => {
                 for a in args {
                     let Value::Hash(more) = a else {
                         return Err(self.runtime(start, "Hash#merge! needs a Hash"));
                     };
+                    self.grow(
+                        start,
+                        pairs.len().saturating_mul(more.len().max(1)),
+                        pairs.len() + more.len(),
+                        MAX_COLLECTION_LEN,
+                    )?;
                     for (k, v) in more {
-                        hash_insert(&mut pairs, k, v);
+                        hash_insert(pairs, k, v);
                     }
                 }
-                (Value::Hash(pairs.clone()), Value::Hash(pairs))
+                Ok(None)
             }
-            (Value::Str(mut s), "<<" | "concat") => {
+            (Value::Str(s), "<<" | "concat") => {
                 for a in args {
                     match a {
-                        Value::Str(more) => s.push_str(&more),
+                        Value::Str(more) => {
+                            self.grow(start, more.len(), s.len() + more.len(), MAX_BUILT_SIZE)?;
+                            s.push_str(&more);
+                        }
                         other => {
                             return Err(self.runtime(
                                 start,
@@ -158,29 +225,17 @@ impl<'pr> Run<'_, 'pr> {
                         }
                     }
                 }
-                (Value::Str(s.clone()), Value::Str(s))
+                Ok(None)
             }
             (Value::Nil, _) => {
-                return Err(self.runtime(start, format!("undefined method '{name}' for nil")));
+                Err(self.runtime(start, format!("undefined method '{name}' for nil")))
             }
-            (other, _) => {
-                return Err(self.error(
-                    start,
-                    ErrorKind::Unsupported,
-                    format!("method '{name}' of {} is not supported", other.class_name()),
-                ));
-            }
-        };
-        match slot {
-            Slot::Local(n) => self.set_local(n, updated),
-            Slot::Const(n) => {
-                self.constants.insert(n, updated);
-            }
-            Slot::Ivar(n) => {
-                self.ivars.insert(n, updated);
-            }
+            (other, _) => Err(self.error(
+                start,
+                ErrorKind::Unsupported,
+                format!("method '{name}' of {} is not supported", other.class_name()),
+            )),
         }
-        Ok(Some(result))
     }
 }
 

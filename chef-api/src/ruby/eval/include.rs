@@ -10,7 +10,9 @@ use ruby_prism::{CallNode, Node};
 use super::super::error::ErrorKind;
 use super::super::value::Value;
 use super::nbsp::replace_nbsp;
-use super::{Dsl, Flow, R, Run, name_of};
+use super::{
+    Dsl, Flow, MAX_NESTING, MAX_OPERATOR_CHAIN, MAX_SOURCE_BYTES, R, Run, name_of, nesting,
+};
 
 /// How many files deep `from_file`/`instance_eval` may nest (a file that includes itself
 /// ends here instead of recursing until the stack limit).
@@ -21,11 +23,8 @@ impl<'pr> Run<'_, 'pr> {
     /// `IO.read` would) and evaluates it against `dsl`.
     pub(super) fn include_file(&mut self, path: &str, dsl: &mut dyn Dsl, start: u32) -> R<Value> {
         let resolved = self.resolve(path);
-        let source = self
-            .interp
-            .fs
-            .read_to_string(&resolved)
-            .map_err(|e| self.runtime(start, format!("from_file('{path}'): {e}")))?;
+        // The same confinement and size limit as `File.read`.
+        let source = self.read_confined(path, "from_file", start)?;
         self.include_source(&source, &resolved, dsl, start)
     }
 
@@ -48,6 +47,27 @@ impl<'pr> Run<'_, 'pr> {
                 ),
             ));
         }
+        // The same checks as a file given to `Interpreter::eval`, before prism parses.
+        if source.len() > MAX_SOURCE_BYTES {
+            return Err(self.error(
+                start,
+                ErrorKind::Limit,
+                format!(
+                    "{}: file larger than {MAX_SOURCE_BYTES} bytes (sandbox limit)",
+                    file.display()
+                ),
+            ));
+        }
+        if nesting::scan(source.as_bytes(), MAX_NESTING, MAX_OPERATOR_CHAIN).is_some() {
+            return Err(self.error(
+                start,
+                ErrorKind::Limit,
+                format!(
+                    "{}: nesting deeper than {MAX_NESTING} levels or more than {MAX_OPERATOR_CHAIN} operators in a row (sandbox limit)",
+                    file.display()
+                ),
+            ));
+        }
         let mut warnings = Vec::new();
         let cleaned;
         let src: &str = if source.contains('\u{a0}') {
@@ -61,6 +81,9 @@ impl<'pr> Run<'_, 'pr> {
         inner.stack_base = self.stack_base;
         inner.depth = self.depth;
         inner.include_depth = self.include_depth + 1;
+        // One budget for the whole evaluation, included files too.
+        inner.steps = self.steps;
+        inner.built = self.built;
         inner.constants = std::mem::take(&mut self.constants);
         inner.ivars = std::mem::take(&mut self.ivars);
         inner.warnings = warnings;
@@ -70,6 +93,8 @@ impl<'pr> Run<'_, 'pr> {
                 .eval(&result.node(), dsl)
                 .map_err(|flow| Flow::Error(inner.misplaced_exit(flow))),
         };
+        self.steps = inner.steps;
+        self.built = inner.built;
         self.constants = std::mem::take(&mut inner.constants);
         self.ivars = std::mem::take(&mut inner.ivars);
         self.warnings.append(&mut inner.warnings);

@@ -33,6 +33,7 @@ mod fs;
 mod in_place;
 mod include;
 mod nbsp;
+mod nesting;
 mod nodes;
 
 pub use dsl::{Block, Call, Dsl, Missing};
@@ -53,6 +54,7 @@ pub struct Interpreter {
     yaml: Option<Arc<YamlLoader>>,
     cwd: Option<PathBuf>,
     dir_glob: bool,
+    read_root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Interpreter {
@@ -62,6 +64,7 @@ impl std::fmt::Debug for Interpreter {
             .field("yaml_hook", &self.yaml.is_some())
             .field("cwd", &self.cwd)
             .field("dir_glob", &self.dir_glob)
+            .field("read_root", &self.read_root)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +82,8 @@ pub struct Evaluation {
     pub value: Value,
     /// Non-fatal findings, e.g. one per line where U+00A0 was treated as a space.
     pub warnings: Vec<Warning>,
+    /// Evaluation steps used (syntax-tree nodes evaluated; the budget is [`MAX_STEPS`]).
+    pub steps: u64,
 }
 
 impl Interpreter {
@@ -90,6 +95,7 @@ impl Interpreter {
             yaml: None,
             cwd: None,
             dir_glob: false,
+            read_root: None,
         }
     }
 
@@ -134,15 +140,89 @@ impl Interpreter {
         self
     }
 
+    /// The directory tree `File.read`, `IO.read` and `File.readlines` may read from (the
+    /// cookbook for metadata.rb, the repository for knife.rb and a Berksfile). Default: the
+    /// directory of the evaluated file. Only regular files inside it (after resolving
+    /// symbolic links), of at most [`MAX_READ_BYTES`], are read; anything else is a
+    /// positioned [`ErrorKind::Limit`] error.
+    #[must_use]
+    pub fn with_read_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.read_root = Some(root.into());
+        self
+    }
+
     /// Parses and evaluates `source` (the contents of `file`) against `dsl`.
     ///
     /// U+00A0 no-break spaces are treated as spaces (one [`Warning`] per affected line).
+    /// Parsing and evaluation run on a thread of their own with an [`EVAL_STACK_BYTES`] stack,
+    /// whatever the caller's stack, within the limits of the [module docs](crate::ruby#limits).
     pub fn eval(
+        &self,
+        source: &str,
+        file: &Path,
+        dsl: &mut (dyn Dsl + Send),
+    ) -> Result<Evaluation, EvalError> {
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("ruby-sandbox".to_owned())
+                .stack_size(EVAL_STACK_BYTES)
+                .spawn_scoped(scope, || self.eval_here(source, file, dsl));
+            match worker {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread could be started (resources): a positioned error, not a panic.
+                Err(e) => Err(EvalError {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    column: 1,
+                    kind: ErrorKind::Limit,
+                    message: format!("cannot start the sandbox's evaluation thread: {e}"),
+                }),
+            }
+        })
+    }
+
+    /// [`Interpreter::eval`] on the current thread (which must have the sandbox's stack).
+    fn eval_here(
         &self,
         source: &str,
         file: &Path,
         dsl: &mut dyn Dsl,
     ) -> Result<Evaluation, EvalError> {
+        let limit_at = |offset: usize, message: String| {
+            let before = &source[..offset.min(source.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            EvalError {
+                file: file.to_path_buf(),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                column: u32::try_from(column).unwrap_or(u32::MAX),
+                kind: ErrorKind::Limit,
+                message,
+            }
+        };
+        if source.len() > MAX_SOURCE_BYTES {
+            return Err(limit_at(
+                0,
+                format!("file larger than {MAX_SOURCE_BYTES} bytes (sandbox limit)"),
+            ));
+        }
+        match nesting::scan(source.as_bytes(), MAX_NESTING, MAX_OPERATOR_CHAIN) {
+            None => {}
+            Some((at, nesting::Excess::Nesting)) => {
+                return Err(limit_at(
+                    at,
+                    format!("nesting deeper than {MAX_NESTING} levels (sandbox limit)"),
+                ));
+            }
+            Some((at, nesting::Excess::OperatorChain)) => {
+                return Err(limit_at(
+                    at,
+                    format!("more than {MAX_OPERATOR_CHAIN} operators in a row (sandbox limit)"),
+                ));
+            }
+        }
         let mut warnings = Vec::new();
         let cleaned;
         let src: &str = if source.contains('\u{a0}') {
@@ -162,7 +242,11 @@ impl Interpreter {
             .eval(&result.node(), dsl)
             .map_err(|flow| run.misplaced_exit(flow))?;
         warnings.append(&mut run.warnings);
-        Ok(Evaluation { value, warnings })
+        Ok(Evaluation {
+            value,
+            warnings,
+            steps: run.steps,
+        })
     }
 }
 
@@ -186,20 +270,49 @@ enum Flow {
 /// An evaluation result: a value, or why there is none.
 type R<T> = Result<T, Flow>;
 
-/// Upper bound on strings and arrays a file may build with `*` or `[]=` (a sandbox must not
-/// be made to allocate without limit).
+/// Upper bound on the bytes of a string and the elements of an array or hash a file may
+/// build (a sandbox must not be made to allocate without limit).
 const MAX_BUILT_SIZE: usize = 16 << 20;
+
+/// Upper bound on the elements of one array or hash (each costs tens of bytes).
+const MAX_COLLECTION_LEN: usize = 1 << 20;
+
+/// Upper bound on everything one evaluation builds, summed: bytes of strings and elements of
+/// collections created by `+`, `*`, interpolation, `join`, in-place calls and copies. Bounds
+/// the work of quadratic patterns (a string doubled in a loop) as well as their memory.
+const MAX_BUILT_TOTAL: usize = 256 << 20;
 
 /// Upper bound on `n.times { .. }` (a sandbox must not be made to spin without limit).
 const MAX_ITERATIONS: i64 = 1_000_000;
 
+/// Upper bound on the evaluation steps (syntax-tree nodes evaluated) of one file.
+pub const MAX_STEPS: u64 = 1_000_000;
+
 /// How deeply evaluation may nest before it is stopped.
 const MAX_DEPTH: usize = 10_000;
 
+/// Largest source the sandbox parses (real metadata.rb, knife.rb and Berksfiles are a few
+/// KiB; prism's time on hostile input grows faster than linearly).
+pub const MAX_SOURCE_BYTES: usize = 256 << 10;
+
+/// Longest run of operator characters (`!+-~*&`, blanks between) outside strings and
+/// comments: prism parses a chain of unary operators in time quadratic in its length.
+pub const MAX_OPERATOR_CHAIN: usize = 256;
+
+/// Deepest nesting of brackets, braces, parentheses and `do`/`begin`/`def`/`case` ... `end`
+/// blocks, checked by a scan of the source before prism parses it.
+pub const MAX_NESTING: usize = 1000;
+
+/// Largest file `File.read`/`IO.read`/`File.readlines` read.
+pub const MAX_READ_BYTES: u64 = 4 << 20;
+
+/// Stack of the thread every evaluation runs on: prism's own recursion (at most 10,000
+/// levels) and the evaluator's fit in it even in a debug build.
+pub const EVAL_STACK_BYTES: usize = 64 << 20;
+
 /// How much stack evaluation may use (measured from where it started), so nested literals,
-/// recursive `def` helpers or nested blocks end in an error instead of overflowing the stack,
-/// even on 2 MiB threads and in debug builds where frames are large.
-const STACK_BUDGET: usize = 1 << 20;
+/// recursive `def` helpers or nested blocks end in an error instead of overflowing the stack.
+const STACK_BUDGET: usize = 32 << 20;
 
 /// State of one evaluation.
 struct Run<'i, 'pr> {
@@ -211,6 +324,18 @@ struct Run<'i, 'pr> {
     constants: HashMap<String, Value>,
     defs: HashMap<String, std::rc::Rc<DefNode<'pr>>>,
     depth: usize,
+    /// Syntax-tree nodes evaluated so far (bounded by [`MAX_STEPS`]).
+    steps: u64,
+    /// Bytes and elements built so far (bounded by [`MAX_BUILT_TOTAL`]).
+    built: usize,
+    /// Set by a statement list for a statement whose value nobody uses: an in-place call
+    /// (`list << x`) then skips copying its receiver as its result.
+    value_unused: bool,
+    /// [`Run::value_unused`] as it was for the node [`Run::eval`] entered last.
+    result_unused: bool,
+    /// Set by an iterator that ignores its block's value (`each`, `times`) for the next
+    /// [`Run::call_block`].
+    block_value_unused: bool,
     /// Address of a local in [`Interpreter::eval`]; stack use is measured from it.
     stack_base: usize,
     /// How many blocks are running in the current method body (or the file's top level):
@@ -249,6 +374,11 @@ impl<'i, 'pr> Run<'i, 'pr> {
             constants: HashMap::new(),
             defs: HashMap::new(),
             depth: 0,
+            steps: 0,
+            built: 0,
+            value_unused: false,
+            result_unused: false,
+            block_value_unused: false,
             stack_base: 0,
             block_depth: 0,
             def_depth: 0,
@@ -264,7 +394,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
         let diag = result.errors().next()?;
         let extra = result.errors().count() - 1;
         let mut message = format!("syntax error: {}", String::from_utf8_lossy(diag.message()));
-        if let Some(keyword) = block_exit_at(&result.node(), diag.location().start()) {
+        if let Some(keyword) = block_exit_at(self.src.as_bytes(), diag.location().start()) {
             message = format!("syntax error: {}", block_exit_outside_block(keyword));
         }
         if extra > 0 {
@@ -313,6 +443,46 @@ impl<'i, 'pr> Run<'i, 'pr> {
         }
     }
 
+    /// Counts `units` (bytes or elements) built at `start` against [`MAX_BUILT_TOTAL`], and
+    /// refuses a single value over `size_limit`.
+    fn charge(&mut self, start: u32, units: usize, size_limit: usize) -> R<()> {
+        self.grow(start, units, units, size_limit)
+    }
+
+    /// Counts `work` units at `start` against [`MAX_BUILT_TOTAL`] for a value that becomes
+    /// `new_size` long, refused over `size_limit`.
+    fn grow(&mut self, start: u32, work: usize, new_size: usize, size_limit: usize) -> R<()> {
+        let units = work;
+        if new_size > size_limit {
+            return Err(self.error(
+                start,
+                ErrorKind::Limit,
+                format!("value larger than {size_limit} (sandbox limit)"),
+            ));
+        }
+        self.built = self.built.saturating_add(units);
+        if self.built > MAX_BUILT_TOTAL {
+            return Err(self.error(
+                start,
+                ErrorKind::Limit,
+                format!(
+                    "evaluation stopped after building {MAX_BUILT_TOTAL} bytes and elements (sandbox limit)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Run::charge`] for a whole value: string bytes, or collection elements.
+    fn charge_value(&mut self, start: u32, v: &Value) -> R<()> {
+        match v {
+            Value::Str(s) => self.charge(start, s.len(), MAX_BUILT_SIZE),
+            Value::Array(items) => self.charge(start, items.len(), MAX_COLLECTION_LEN),
+            Value::Hash(pairs) => self.charge(start, pairs.len(), MAX_COLLECTION_LEN),
+            _ => Ok(()),
+        }
+    }
+
     /// [`Run::eval_error`] as the error of an evaluation result.
     fn error(&self, offset: u32, kind: ErrorKind, message: impl Into<String>) -> Flow {
         Flow::Error(self.eval_error(offset, kind, message))
@@ -336,6 +506,15 @@ impl<'i, 'pr> Run<'i, 'pr> {
 
     fn get_local(&self, name: &str) -> Option<&Value> {
         self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    /// Moves a local's value out of its slot (leaving `nil`), for in-place calls.
+    fn take_local(&mut self, name: &str) -> Option<Value> {
+        self.scopes
+            .iter_mut()
+            .rev()
+            .find_map(|s| s.get_mut(name))
+            .map(std::mem::take)
     }
 
     fn set_local(&mut self, name: String, value: Value) {

@@ -6,7 +6,7 @@ use ruby_prism::Node;
 use super::super::error::ErrorKind;
 use super::super::value::Value;
 use super::builtins::hash_insert;
-use super::{Dsl, Flow, MAX_DEPTH, R, Run, STACK_BUDGET, name_of};
+use super::{Dsl, Flow, MAX_BUILT_SIZE, MAX_DEPTH, MAX_STEPS, R, Run, STACK_BUDGET, name_of};
 
 impl<'pr> Run<'_, 'pr> {
     pub(super) fn eval_opt(&mut self, node: Option<Node<'pr>>, dsl: &mut dyn Dsl) -> R<Value> {
@@ -21,13 +21,41 @@ impl<'pr> Run<'_, 'pr> {
         stmts: Option<ruby_prism::StatementsNode<'pr>>,
         dsl: &mut dyn Dsl,
     ) -> R<Value> {
+        self.eval_statements_with(stmts, false, dsl)
+    }
+
+    /// Evaluates a statement list; `all_unused` when nobody uses its value either (the body
+    /// of a block given to `each` or `times`), so in-place calls need not copy for it.
+    fn eval_statements_with(
+        &mut self,
+        stmts: Option<ruby_prism::StatementsNode<'pr>>,
+        all_unused: bool,
+        dsl: &mut dyn Dsl,
+    ) -> R<Value> {
         let mut last = Value::Nil;
         if let Some(stmts) = stmts {
-            for n in &stmts.body() {
+            let body = stmts.body();
+            let count = body.iter().count();
+            for (i, n) in body.iter().enumerate() {
+                // Only this statement's own node may use the flag: `eval` clears it.
+                self.value_unused = all_unused || i + 1 < count;
                 last = self.eval(&n, dsl)?;
             }
         }
         Ok(last)
+    }
+
+    /// Counts one evaluation step at `at` against [`MAX_STEPS`].
+    pub(super) fn tick(&mut self, at: u32) -> R<()> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(self.error(
+                at,
+                ErrorKind::Limit,
+                format!("evaluation stopped after {MAX_STEPS} steps (sandbox limit)"),
+            ));
+        }
+        Ok(())
     }
 
     /// Evaluates one node, bounding how deeply evaluation may nest (nested literals, calls
@@ -38,10 +66,13 @@ impl<'pr> Run<'_, 'pr> {
         if self.depth >= MAX_DEPTH || self.stack_base.abs_diff(here) > STACK_BUDGET {
             return Err(self.error(
                 node.location().start(),
-                ErrorKind::Runtime,
+                ErrorKind::Limit,
                 "stack level too deep (nesting or recursion over the sandbox limit)",
             ));
         }
+        self.tick(node.location().start())?;
+        // The statement list's flag is for this node alone.
+        self.result_unused = std::mem::take(&mut self.value_unused);
         self.depth += 1;
         let r = self.eval_node(node, dsl);
         self.depth -= 1;
@@ -58,7 +89,8 @@ impl<'pr> Run<'_, 'pr> {
             }
             Node::StatementsNode { .. } => {
                 let n = node.as_statements_node().expect("statements");
-                self.eval_statements(Some(n), dsl)
+                let unused = std::mem::take(&mut self.result_unused);
+                self.eval_statements_with(Some(n), unused, dsl)
             }
             Node::NilNode { .. } => Ok(Value::Nil),
             Node::TrueNode { .. } => Ok(Value::Bool(true)),
@@ -434,6 +466,7 @@ impl<'pr> Run<'_, 'pr> {
                 _ => out.push_str(&self.eval(&part, dsl)?.to_ruby_s()),
             }
         }
+        self.charge(start_of(parts), out.len(), MAX_BUILT_SIZE)?;
         Ok(out)
     }
 
@@ -574,4 +607,9 @@ impl<'pr> Run<'_, 'pr> {
             }
         }
     }
+}
+
+/// Where the first of `parts` starts (0 for none).
+fn start_of(parts: &ruby_prism::NodeList<'_>) -> u32 {
+    parts.iter().next().map_or(0, |p| p.location().start())
 }

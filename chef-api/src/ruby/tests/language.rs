@@ -180,15 +180,22 @@ fn block_scoping_and_resource_caps() {
         "/repo/.chef/knife.rb:2:1: index 1000000000000 too large"
     );
     let e = run("def f(n)\n  f(n)\nend\nf(1)", &[]).unwrap_err();
-    assert_eq!((e.line, e.kind), (2, ErrorKind::Runtime));
+    assert_eq!((e.line, e.kind), (2, ErrorKind::Limit));
     assert!(e.message.starts_with("stack level too deep"), "{e}");
     // Deep nesting is refused instead of overflowing the stack.
     let deep = format!("x = {}1{}", "[".repeat(3000), "]".repeat(3000));
     let e = run(&deep, &[]).unwrap_err();
-    assert!(e.message.starts_with("stack level too deep"), "{e}");
+    assert_eq!((e.line, e.column, e.kind), (1, 1005, ErrorKind::Limit));
+    assert!(
+        e.message.starts_with("nesting deeper than 1000 levels"),
+        "{e}"
+    );
+    // 300 nested blocks are within the limits (and run on the sandbox's own stack).
     let calls = format!("{}1{}", "[1].map { ".repeat(300), " }".repeat(300));
+    run(&calls, &[]).unwrap();
+    let calls = format!("{}1{}", "[1].map { ".repeat(1001), " }".repeat(1001));
     let e = run(&calls, &[]).unwrap_err();
-    assert!(e.message.starts_with("stack level too deep"), "{e}");
+    assert!(e.message.starts_with("nesting deeper than 1000"), "{e}");
 }
 
 #[test]

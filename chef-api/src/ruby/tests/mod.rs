@@ -11,6 +11,7 @@ mod builtins;
 mod chef_forms;
 mod flow;
 mod language;
+mod limits;
 mod rejections;
 
 /// (name, args, kwargs, line) of one call.

@@ -1,8 +1,9 @@
 //! Methods of `Array` (iteration with blocks, queries, building new arrays).
 
+use super::super::super::error::ErrorKind;
 use super::super::super::value::Value;
 use super::super::blocks::BlockArg;
-use super::super::{Dsl, R, Run};
+use super::super::{Dsl, MAX_COLLECTION_LEN, R, Run};
 use super::hash::hash_insert;
 use super::values_eq;
 
@@ -23,6 +24,7 @@ impl<'pr> Run<'_, 'pr> {
             "each" => {
                 let b = self.need_block(block, name, start)?;
                 for it in &items {
+                    self.block_value_unused = true; // `each`/`times` ignore it
                     self.call_block(dsl, &b, vec![it.clone()], start)?;
                 }
                 Ok(Value::Array(items))
@@ -30,6 +32,7 @@ impl<'pr> Run<'_, 'pr> {
             "each_with_index" => {
                 let b = self.need_block(block, name, start)?;
                 for (i, it) in items.iter().enumerate() {
+                    self.block_value_unused = true; // `each`/`times` ignore it
                     self.call_block(
                         dsl,
                         &b,
@@ -137,6 +140,15 @@ impl<'pr> Run<'_, 'pr> {
             "reverse" => Ok(Value::Array(items.into_iter().rev().collect())),
             "to_a" | "entries" => Ok(Value::Array(items)),
             "+" => match args.into_iter().next() {
+                Some(Value::Array(o))
+                    if items.len().saturating_add(o.len()) > MAX_COLLECTION_LEN =>
+                {
+                    Err(self.error(
+                        start,
+                        ErrorKind::Limit,
+                        format!("Array#+: more than {MAX_COLLECTION_LEN} elements (sandbox limit)"),
+                    ))
+                }
                 Some(Value::Array(o)) => Ok(Value::Array(items.into_iter().chain(o).collect())),
                 _ => Err(self.runtime(start, "Array#+ needs an Array")),
             },

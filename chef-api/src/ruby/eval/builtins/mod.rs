@@ -60,6 +60,21 @@ impl<'pr> Run<'_, 'pr> {
         dsl: &mut dyn Dsl,
         start: u32,
     ) -> R<Value> {
+        // Every string or collection a method builds counts against the sandbox's limits.
+        let value = self.value_method_unbounded(recv, name, args, block, dsl, start)?;
+        self.charge_value(start, &value)?;
+        Ok(value)
+    }
+
+    fn value_method_unbounded(
+        &mut self,
+        recv: Value,
+        name: &str,
+        args: Vec<Value>,
+        block: Option<BlockArg<'pr>>,
+        dsl: &mut dyn Dsl,
+        start: u32,
+    ) -> R<Value> {
         // Methods every value has.
         match name {
             "nil?" => return Ok(Value::Bool(recv == Value::Nil)),

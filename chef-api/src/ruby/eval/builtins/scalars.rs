@@ -88,6 +88,7 @@ impl<'pr> Run<'_, 'pr> {
                     ));
                 }
                 for n in 0..i.max(0) {
+                    self.block_value_unused = true; // `each`/`times` ignore it
                     self.call_block(dsl, &b, vec![Value::Int(n)], start)?;
                 }
                 Ok(Value::Int(i))

@@ -1,5 +1,6 @@
 //! Methods of `String`.
 
+use super::super::super::error::ErrorKind;
 use super::super::super::value::Value;
 use super::super::{MAX_BUILT_SIZE, R, Run};
 
@@ -15,6 +16,15 @@ impl Run<'_, '_> {
     ) -> R<Value> {
         match name {
             "+" => match args.first() {
+                Some(Value::Str(o)) if s.len().saturating_add(o.len()) > MAX_BUILT_SIZE => {
+                    Err(self.error(
+                        start,
+                        ErrorKind::Limit,
+                        format!(
+                            "String#+: result larger than {MAX_BUILT_SIZE} bytes (sandbox limit)"
+                        ),
+                    ))
+                }
                 Some(Value::Str(o)) => Ok(Value::Str(s + o)),
                 Some(o) => Err(self.runtime(
                     start,

@@ -1,0 +1,213 @@
+//! Repository objects end to end (issue #11): 500 roles, 100 environments and 40 data bags ×
+//! 50 items to 4 goiardi servers, each behind the sync bench's TCP proxy adding 50 ms each way
+//! (100 ms RTT).
+//!
+//! ```sh
+//! cargo bench --bench objects
+//! ```
+//!
+//! Measures chef-sync's full sync, a no-op re-sync and a sync with one changed role, in
+//! seconds and RTTs, and prints beside them chef-fs's schedule (`knife upload`: ten requests
+//! at once, one server after another) as a model counted in round trips:
+//!
+//! * full: the three listings, then every bag, item, role and environment written, ten at
+//!   once: `3 + ⌈40/10⌉ + ⌈2000/10⌉ + ⌈500/10⌉ + ⌈100/10⌉` RTT per server;
+//! * no-op and one change: the listings, each bag's item listing, then every object read
+//!   (ten at once) to compare: `3 + ⌈40/10⌉ + ⌈2600/10⌉` RTT per server (+1 for the write);
+//!
+//! each times four servers.
+
+#[path = "sync/delay_proxy.rs"]
+mod delay_proxy;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chef_sync::config::{LoadOptions, RepoConfig};
+use chef_sync::report::ObjectOutcome;
+use chef_sync::{SyncOptions, SyncReport};
+use chef_testkit::fleet::{Fleet, example_repo_dir, layout_repo};
+use delay_proxy::DelayProxy;
+
+const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"];
+const ONE_WAY: Duration = Duration::from_millis(50);
+const RTT: f64 = 0.100;
+const ROLES: usize = 500;
+const ENVIRONMENTS: usize = 100;
+const BAGS: usize = 40;
+const ITEMS_PER_BAG: usize = 50;
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: minutes of goiardi
+    // traffic have no place in the test suite.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benches/objects: skipped (run it with `cargo bench --bench objects`)");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let mut proxies = Vec::new();
+    for _ in REGIONS {
+        proxies.push(DelayProxy::bind().await.expect("proxy port"));
+    }
+    let ports: Vec<u16> = proxies.iter().map(DelayProxy::port).collect();
+    let fleet =
+        Fleet::start_with_proxy_ports(&REGIONS, &ports).expect("goiardi (run scripts/setup)");
+    for (region, proxy) in REGIONS.iter().zip(&mut proxies) {
+        let upstream = ([127, 0, 0, 1], fleet.server(region).port()).into();
+        proxy.start(upstream, ONE_WAY);
+    }
+    let src = tempfile::tempdir().unwrap();
+    let objects = generate_workload(src.path());
+    println!(
+        "workload: {ROLES} roles, {ENVIRONMENTS} environments, {BAGS} data bags × {ITEMS_PER_BAG} items ({objects} objects); {} servers, RTT {:.0} ms",
+        REGIONS.len(),
+        RTT * 1000.0
+    );
+    let repo = tempfile::tempdir().unwrap();
+    let mut servers = Vec::new();
+    for (region, proxy) in REGIONS.iter().zip(&proxies) {
+        fleet.create_pivotal(region).await.expect("pivotal");
+        servers.push((
+            (*region).to_owned(),
+            proxy.url(),
+            fleet.pivotal_pem(region).to_owned(),
+        ));
+    }
+    layout_repo(src.path(), repo.path(), &servers).expect("repo");
+    let config = RepoConfig::load(repo.path(), &LoadOptions::default()).expect("config");
+    let options = SyncOptions {
+        only: "roles,environments,data_bags".parse().unwrap(),
+        ..SyncOptions::default()
+    };
+
+    let mut rows: Vec<(&str, f64, f64, String)> = Vec::new();
+    let timed = |report: &SyncReport, what: &str| {
+        assert!(report.ok, "{what}:\n{}", report.render_table());
+        let count = |o: ObjectOutcome| {
+            report
+                .servers
+                .iter()
+                .map(|s| s.count_objects(o))
+                .sum::<usize>()
+        };
+        format!(
+            "{} created, {} updated, {} unchanged (all servers)",
+            count(ObjectOutcome::Created),
+            count(ObjectOutcome::Updated),
+            count(ObjectOutcome::Unchanged)
+        )
+    };
+
+    let t = Instant::now();
+    let full = chef_sync::sync(&config, &options).await.unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let notes = timed(&full, "full sync");
+    let per_server = |writes: usize, reads: usize| {
+        3 + BAGS.div_ceil(10) + writes.div_ceil(10) + reads.div_ceil(10)
+    };
+    let items = BAGS * ITEMS_PER_BAG;
+    let full_model = REGIONS.len()
+        * (3 + BAGS.div_ceil(10)
+            + items.div_ceil(10)
+            + ROLES.div_ceil(10)
+            + ENVIRONMENTS.div_ceil(10));
+    rows.push(("full sync", wall, full_model as f64, notes));
+
+    let t = Instant::now();
+    let noop = chef_sync::sync(&config, &options).await.unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let notes = timed(&noop, "no-op");
+    rows.push((
+        "no-op",
+        wall,
+        (REGIONS.len() * per_server(0, objects)) as f64,
+        notes,
+    ));
+
+    let role = repo.path().join("roles/role_000.json");
+    std::fs::write(
+        &role,
+        r#"{"name": "role_000", "description": "changed", "run_list": ["recipe[base]"]}"#,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let one = chef_sync::sync(&config, &options).await.unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let notes = timed(&one, "one changed role");
+    rows.push((
+        "one changed role",
+        wall,
+        (REGIONS.len() * (per_server(0, objects) + 1)) as f64,
+        notes,
+    ));
+
+    println!();
+    println!(
+        "| run | chef-sync s | chef-sync RTTs | chef-fs model RTTs (10 at once, server by server) | notes |"
+    );
+    println!("| --- | ---: | ---: | ---: | --- |");
+    for (label, wall, model, notes) in &rows {
+        println!(
+            "| {label} | {wall:.2} | {:.1} | {model:.0} | {notes} |",
+            wall / RTT
+        );
+    }
+    println!(
+        "targets: no-op ≤ 12 RTT ({:.1}), full ≤ 20 RTT ({:.1})",
+        rows[1].1 / RTT,
+        rows[0].1 / RTT
+    );
+}
+
+/// Writes the workload under `dir` (knife.rb from the example repository, no cookbooks);
+/// returns how many objects (bags included) a server gets.
+fn generate_workload(dir: &Path) -> usize {
+    let write = |rel: String, text: String| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    std::fs::create_dir_all(dir.join(".chef")).unwrap();
+    std::fs::copy(
+        example_repo_dir().join(".chef/knife.rb"),
+        dir.join(".chef/knife.rb"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("cookbooks")).unwrap();
+    for i in 0..ROLES {
+        write(
+            format!("roles/role_{i:03}.json"),
+            format!(
+                r#"{{"name": "role_{i:03}", "description": "role {i}", "run_list": ["recipe[base]", "role[role_{:03}]"],
+                   "default_attributes": {{"tier": {i}, "tags": ["a", "b"]}}}}"#,
+                (i + 1) % ROLES
+            ),
+        );
+    }
+    for i in 0..ENVIRONMENTS {
+        write(
+            format!("environments/env_{i:03}.json"),
+            format!(
+                r#"{{"name": "env_{i:03}", "description": "environment {i}", "override_attributes": {{"region": {i}}}}}"#
+            ),
+        );
+    }
+    for b in 0..BAGS {
+        for i in 0..ITEMS_PER_BAG {
+            write(
+                format!("data_bags/bag_{b:02}/item_{i:02}.json"),
+                format!(
+                    r#"{{"id": "item_{i:02}", "secret": {{"encrypted_data": "{b}{i}x==", "iv": "aXY=", "version": 1, "cipher": "aes-256-cbc"}}}}"#
+                ),
+            );
+        }
+    }
+    ROLES + ENVIRONMENTS + BAGS + BAGS * ITEMS_PER_BAG
+}

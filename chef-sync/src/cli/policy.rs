@@ -1,0 +1,177 @@
+//! Policyfiles without Ruby: `chef install` and `chef push` to every server at once.
+//!
+//! ```text
+//! chef-sync install [POLICYFILE] [--update] [--offline] [--cache-dir DIR]
+//! chef-sync push [LOCK]... --repo DIR [--policy-group GROUP]
+//!     [--server NAME]... [--json] [--offline] [--cache-dir DIR]
+//! ```
+//!
+//! `push` publishes each lock (default: `DIR/Policyfile.lock.json`) to every server of the
+//! repository: artifacts first, then the policy group, moved on a server only when every
+//! artifact the lock names is confirmed there. The group is `--policy-group` on every server,
+//! else each server's `policy_group:` in `.chef/NAME/config.yml`. Exit status: 0 when every
+//! server holds the policy, 1 otherwise.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::LoadOptions;
+use crate::policy::{CookbookCache, InstallOptions, PushOptions};
+
+/// `chef install`: evaluate the Policyfile, resolve, write NAME.lock.json beside it.
+#[derive(Debug, Parser)]
+pub struct InstallArgs {
+    /// The Policyfile.
+    #[arg(default_value = "Policyfile.rb")]
+    policyfile: PathBuf,
+    /// Re-solve even when the lock exists (`chef update`).
+    #[arg(long)]
+    update: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+/// `chef push`: publish locks to every server of the repository.
+#[derive(Debug, Parser)]
+pub struct PushArgs {
+    /// Lock files (default: the repository's Policyfile.lock.json).
+    locks: Vec<PathBuf>,
+    /// Repository root (`.chef/knife.rb`, `.chef/<SERVER>/config.yml`).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// The policy group on every server (default: each server's `policy_group` in
+    /// `.chef/NAME/config.yml`).
+    #[arg(long)]
+    policy_group: Option<String>,
+    /// Only this server (repeatable; default: all).
+    #[arg(long = "server", value_name = "NAME")]
+    servers: Vec<String>,
+    /// Print only the JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct CacheArgs {
+    /// Never fetch cookbooks: they must be in a path, chef-cli's cache or chef-sync's.
+    #[arg(long)]
+    offline: bool,
+    /// chef-sync's cache root (default `$XDG_CACHE_HOME/chef-sync`).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    fn cache(&self) -> CookbookCache {
+        let defaults = CookbookCache::default();
+        CookbookCache {
+            root: self.cache_dir.clone().unwrap_or(defaults.root),
+            offline: self.offline,
+            ..defaults
+        }
+    }
+}
+
+fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Runs `chef-sync install`; returns the exit status (0 lock written or up to date, 1 error).
+pub fn install(args: InstallArgs) -> u8 {
+    let options = InstallOptions {
+        update: args.update,
+        env: process_env(),
+        cache: args.cache.cache(),
+    };
+    match super::block_on(crate::policy::install(&args.policyfile, &options)) {
+        Ok(installed) => {
+            for w in &installed.warnings {
+                eprintln!("warning: {w}");
+            }
+            let verb = if installed.written {
+                "Lockfile written to"
+            } else {
+                "Lockfile up to date:"
+            };
+            println!(
+                "{verb} {}\nPolicy revision id: {}",
+                installed.lock.path().display(),
+                installed.lock.effective_revision_id()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Runs `chef-sync push`; returns the exit status (0 every server holds the policy, 1 not).
+pub fn push(args: PushArgs) -> u8 {
+    let options = PushOptions {
+        policy_group: args.policy_group,
+        servers: args.servers,
+        load: LoadOptions {
+            env: process_env(),
+            ..LoadOptions::default()
+        },
+        cache: args.cache.cache(),
+        ..PushOptions::default()
+    };
+    match super::block_on(crate::policy::push(&args.repo, &args.locks, &options)) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
+                print!("{}", report.render_table());
+            }
+            u8::from(!report.ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_flags_become_push_options_and_install_defaults_to_policyfile_rb() {
+        let push = PushArgs::try_parse_from([
+            "push",
+            "a.lock.json",
+            "--repo",
+            "r",
+            "--policy-group",
+            "prod",
+            "--server",
+            "eu",
+            "--offline",
+            "--cache-dir",
+            "/c",
+        ])
+        .expect("valid arguments");
+        assert_eq!(push.locks, [PathBuf::from("a.lock.json")]);
+        assert_eq!(push.policy_group.as_deref(), Some("prod"));
+        assert_eq!(push.servers, ["eu"]);
+        let cache = push.cache.cache();
+        assert!(cache.offline);
+        assert_eq!(cache.root, PathBuf::from("/c"));
+        let install = InstallArgs::try_parse_from(["install"]).expect("valid arguments");
+        assert_eq!(install.policyfile, PathBuf::from("Policyfile.rb"));
+        assert!(!install.update && !install.cache.offline);
+    }
+}
