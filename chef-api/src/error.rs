@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use crate::key::KeyError;
+use serde::{Deserialize, Serialize};
+
+use crate::key::{KeyError, KeyOrigin};
 use crate::sign::SignError;
 
 /// How many bytes of a non-JSON error body are kept as the message.
@@ -27,6 +29,22 @@ pub struct ResponseError {
     pub messages: Vec<String>,
     /// The server's `Retry-After`, when it sent one.
     pub retry_after: Option<std::time::Duration>,
+    /// Who signed the request, on a 401: what knife's "Failed to authenticate" names.
+    pub signed_as: Option<SignedAs>,
+    /// Reading the body failed after the status and headers arrived; `messages` hold what
+    /// was read. The answer is kept: it usually says what went wrong.
+    pub body_cut: Option<String>,
+}
+
+/// The identity a signed request was sent with. Never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAs {
+    /// The server URL (credentials masked).
+    pub server: String,
+    /// The client or user name the request was signed as.
+    pub client_name: String,
+    /// Where the signing key came from.
+    pub key: KeyOrigin,
 }
 
 impl ResponseError {
@@ -38,7 +56,14 @@ impl ResponseError {
             url: url.to_owned(),
             messages: parse_error_messages(body),
             retry_after: None,
+            signed_as: None,
+            body_cut: None,
         }
+    }
+
+    /// Whether the server's messages include `text` (Chef's `error` or `message` field).
+    pub fn says(&self, text: &str) -> bool {
+        self.messages.iter().any(|m| m.contains(text))
     }
 
     /// The messages joined with `"; "`.
@@ -53,7 +78,131 @@ impl std::fmt::Display for ResponseError {
         if !self.messages.is_empty() {
             write!(f, ": {}", self.message())?;
         }
+        if let Some(cut) = &self.body_cut {
+            write!(f, " (the answer's body was cut short: {cut})")?;
+        }
         Ok(())
+    }
+}
+
+/// What a 401 says: knife's "Failed to authenticate to URL as NAME with key PATH", the
+/// server's answer, and the usual causes.
+fn unauthorized(r: &ResponseError) -> String {
+    let lead = match &r.signed_as {
+        Some(who) => format!(
+            "Failed to authenticate to {} as {} with {}: ",
+            who.server,
+            who.client_name,
+            match &who.key {
+                KeyOrigin::File(path) => format!("key {}", path.display()),
+                _ => "a key given as bytes".to_owned(),
+            }
+        ),
+        None => String::new(),
+    };
+    format!("{lead}{r} (check the client name, that the key belongs to it, and the local clock)")
+}
+
+/// The body erchef sends with a 403 when the server's licence is invalid or expired
+/// (`oc_chef_wm_base:service_available`, Chef Infra Server ≥ 15.10): `{"error": WARNING,
+/// "message": "invalid-license"}`.
+pub const INVALID_LICENSE: &str = "invalid-license";
+
+/// The plain-text answers of a TLS port to a plain HTTP request: Go's net/http and nginx
+/// (Chef Infra Server's front end).
+const PLAIN_HTTP_ANSWERS: [&str; 2] = [
+    "Client sent an HTTP request to an HTTPS server",
+    "The plain HTTP request was sent to HTTPS port",
+];
+
+/// What kind of failure an [`Error`] is: the one classification reports, events and the
+/// Python exceptions use. Spelled in `snake_case` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// 401: the signature was not accepted.
+    Unauthorized,
+    /// 403 `invalid-license`: the server's licence is invalid or expired.
+    License,
+    /// 403: authenticated, but not allowed.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 409.
+    Conflict,
+    /// 400, 412, 413.
+    BadRequest,
+    /// A plain `http://` request reached a TLS port.
+    PlainHttpToTls,
+    /// 5xx.
+    Server,
+    /// Any other unsuccessful status.
+    Http,
+    /// No answer: refused, reset, DNS.
+    Network,
+    /// No answer in time.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls,
+    /// A successful answer that is not what was expected.
+    InvalidResponse,
+    /// A private key could not be loaded.
+    Key,
+    /// A request could not be signed.
+    Sign,
+    /// A configuration value or file is invalid.
+    Config,
+    /// A local file could not be read.
+    Io,
+    /// Anything else (used by callers for their own failures).
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind an unsuccessful answer is: the only place a status becomes a kind.
+    pub fn of_response(response: &ResponseError) -> Self {
+        match response.status {
+            401 => Self::Unauthorized,
+            403 if response.says(INVALID_LICENSE) => Self::License,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            409 => Self::Conflict,
+            400 if PLAIN_HTTP_ANSWERS.iter().any(|a| response.says(a)) => Self::PlainHttpToTls,
+            400 | 412 | 413 => Self::BadRequest,
+            500..=599 => Self::Server,
+            _ => Self::Http,
+        }
+    }
+
+    /// The `snake_case` spelling (`not_found`, `license`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::License => "license",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::BadRequest => "bad_request",
+            Self::PlainHttpToTls => "plain_http_to_tls",
+            Self::Server => "server",
+            Self::Http => "http",
+            Self::Network => "network",
+            Self::Timeout => "timeout",
+            Self::Tls => "tls",
+            Self::InvalidResponse => "invalid_response",
+            Self::Key => "key",
+            Self::Sign => "sign",
+            Self::Config => "config",
+            Self::Io => "io",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -61,9 +210,14 @@ impl std::fmt::Display for ResponseError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// 401: the server did not accept the request's signature.
-    #[error("{0} (check the client name, that the key belongs to it, and the local clock)")]
+    /// 401: the server did not accept the request's signature. The message names the
+    /// server, the client and where its key came from, as knife does.
+    #[error("{}", unauthorized(.0))]
     Unauthorized(Box<ResponseError>),
+    /// 403 with `invalid-license`: the Chef Infra Server's licence is invalid or expired
+    /// (not an authentication problem).
+    #[error("{0} (the Chef Infra Server's licence is invalid or expired; renew it on the server)")]
+    License(Box<ResponseError>),
     /// 403: authenticated, but not allowed.
     #[error("{0}")]
     Forbidden(Box<ResponseError>),
@@ -76,6 +230,10 @@ pub enum Error {
     /// 400, 412, 413: the server rejected the request's content.
     #[error("{0}")]
     BadRequest(Box<ResponseError>),
+    /// A plain `http://` request reached a port that speaks TLS; the server's answer is
+    /// shown. Not retried.
+    #[error("{0} (the server speaks TLS on this port: use https:// in the server URL)")]
+    PlainHttpToTls(Box<ResponseError>),
     /// 5xx: the server failed.
     #[error("{0}")]
     Server(Box<ResponseError>),
@@ -165,17 +323,37 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Maps an unsuccessful response to its kind. The only place a status becomes a kind.
+    /// Maps an unsuccessful response to its variant, by [`ErrorKind::of_response`].
     pub fn from_response(response: ResponseError) -> Self {
+        let kind = ErrorKind::of_response(&response);
         let r = Box::new(response);
-        match r.status {
-            401 => Self::Unauthorized(r),
-            403 => Self::Forbidden(r),
-            404 => Self::NotFound(r),
-            409 => Self::Conflict(r),
-            400 | 412 | 413 => Self::BadRequest(r),
-            500..=599 => Self::Server(r),
+        match kind {
+            ErrorKind::Unauthorized => Self::Unauthorized(r),
+            ErrorKind::License => Self::License(r),
+            ErrorKind::Forbidden => Self::Forbidden(r),
+            ErrorKind::NotFound => Self::NotFound(r),
+            ErrorKind::Conflict => Self::Conflict(r),
+            ErrorKind::BadRequest => Self::BadRequest(r),
+            ErrorKind::PlainHttpToTls => Self::PlainHttpToTls(r),
+            ErrorKind::Server => Self::Server(r),
             _ => Self::Http(r),
+        }
+    }
+
+    /// What kind of failure this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Transport { .. } => ErrorKind::Network,
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Tls { .. } => ErrorKind::Tls,
+            Self::InvalidResponse { .. } => ErrorKind::InvalidResponse,
+            Self::Key(_) => ErrorKind::Key,
+            Self::Sign(_) => ErrorKind::Sign,
+            Self::Config { .. } => ErrorKind::Config,
+            Self::Io { .. } => ErrorKind::Io,
+            _ => self
+                .response()
+                .map_or(ErrorKind::Other, ErrorKind::of_response),
         }
     }
 
@@ -183,7 +361,13 @@ impl Error {
     pub fn from_reqwest(method: &str, url: &str, source: reqwest::Error) -> Self {
         let source = source.without_url();
         let (method, url) = (method.to_owned(), url.to_owned());
-        let detail = cause_chain(&source);
+        let mut detail = cause_chain(&source);
+        // A TLS port that answers a plain request with TLS bytes rather than text.
+        if url.starts_with("http://") && detail.contains("invalid HTTP version") {
+            detail.push_str(
+                " (the server did not answer in HTTP; if it speaks TLS on this port, use https://)",
+            );
+        }
         if source.is_timeout() {
             return Self::Timeout {
                 method,
@@ -212,10 +396,27 @@ impl Error {
     pub fn response(&self) -> Option<&ResponseError> {
         match self {
             Self::Unauthorized(r)
+            | Self::License(r)
             | Self::Forbidden(r)
             | Self::NotFound(r)
             | Self::Conflict(r)
             | Self::BadRequest(r)
+            | Self::PlainHttpToTls(r)
+            | Self::Server(r)
+            | Self::Http(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn response_mut(&mut self) -> Option<&mut ResponseError> {
+        match self {
+            Self::Unauthorized(r)
+            | Self::License(r)
+            | Self::Forbidden(r)
+            | Self::NotFound(r)
+            | Self::Conflict(r)
+            | Self::BadRequest(r)
+            | Self::PlainHttpToTls(r)
             | Self::Server(r)
             | Self::Http(r) => Some(r),
             _ => None,
@@ -258,9 +459,14 @@ impl Error {
         matches!(self, Self::Unauthorized(_))
     }
 
-    /// 403.
+    /// 403 (not the licence's: see [`Error::is_license`]).
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Self::Forbidden(_))
+    }
+
+    /// 403 `invalid-license`.
+    pub fn is_license(&self) -> bool {
+        matches!(self, Self::License(_))
     }
 
     /// A TLS failure (untrusted certificate, handshake error).
@@ -280,8 +486,9 @@ impl Error {
     }
 }
 
-/// The error and its sources as one line, repeated messages left out.
-fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// The error and its sources as one line, repeated messages left out (what a network error
+/// says only deep in its chain: "Connection refused", "dns error").
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(e) = current {
@@ -442,6 +649,8 @@ mod tests {
             assert!(matches!(kind(s), Error::Server(_)), "{s}");
         }
         assert!(matches!(kind(406), Error::Http(_)));
+        assert_eq!(kind(404).kind(), ErrorKind::NotFound);
+        assert_eq!(kind(502).kind(), ErrorKind::Server);
         let retryable: Vec<u16> = (400..600).filter(|s| kind(*s).is_retryable()).collect();
         assert_eq!(retryable, [429, 500, 502, 503, 504]);
         assert_eq!(kind(404).status(), Some(404));
@@ -491,6 +700,85 @@ mod tests {
         assert!(text.contains("GET https://chef.example/organizations/o/nodes returned 401"));
         assert!(text.contains("Invalid signature for user or client 'bob'"));
         assert!(text.contains("check the client name"));
+    }
+
+    #[test]
+    fn an_invalid_license_403_is_its_own_kind() {
+        // erchef's body for an expired licence (oc_chef_wm_base:service_available).
+        let e = Error::from_response(ResponseError::new(
+            403,
+            "GET",
+            "https://chef.example/organizations/o/cookbooks",
+            br#"{"error":"Your license has expired","message":"invalid-license"}"#,
+        ));
+        assert!(e.is_license() && !e.is_forbidden(), "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::License);
+        assert!(e.to_string().contains("Your license has expired"), "{e}");
+        assert!(
+            e.to_string().contains("licence is invalid or expired"),
+            "{e}"
+        );
+        let plain = Error::from_response(ResponseError::new(
+            403,
+            "GET",
+            "u",
+            br#"{"error":["missing read permission"]}"#,
+        ));
+        assert_eq!(plain.kind(), ErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn a_tls_port_answering_plain_http_says_use_https() {
+        let e = Error::from_response(ResponseError::new(
+            400,
+            "GET",
+            "http://chef.example:443/cookbooks",
+            b"Client sent an HTTP request to an HTTPS server.\n",
+        ));
+        assert_eq!(e.kind(), ErrorKind::PlainHttpToTls);
+        assert!(!e.is_retryable());
+        let text = e.to_string();
+        assert!(
+            text.contains("Client sent an HTTP request to an HTTPS server")
+                && text.contains("use https://"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_401_names_server_client_and_key_origin() {
+        let mut r = ResponseError::new(
+            401,
+            "GET",
+            "https://chef.example/organizations/o/nodes",
+            br#"{"error":["Failed to authenticate as 'bob'"]}"#,
+        );
+        r.signed_as = Some(SignedAs {
+            server: "https://chef.example/organizations/o".into(),
+            client_name: "bob".into(),
+            key: KeyOrigin::File("/home/bob/.chef/bob.pem".into()),
+        });
+        let text = Error::from_response(r.clone()).to_string();
+        assert!(
+            text.starts_with("Failed to authenticate to https://chef.example/organizations/o as bob with key /home/bob/.chef/bob.pem"),
+            "{text}"
+        );
+        assert!(text.contains("local clock"), "{text}");
+        r.signed_as.as_mut().unwrap().key = KeyOrigin::Bytes;
+        let text = Error::from_response(r).to_string();
+        assert!(text.contains("as bob with a key given as bytes"), "{text}");
+    }
+
+    #[test]
+    fn kinds_spell_as_their_json() {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::License,
+            ErrorKind::PlainHttpToTls,
+        ] {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+        }
     }
 
     #[test]

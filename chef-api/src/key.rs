@@ -23,6 +23,8 @@ pub const MIN_KEY_BITS: usize = 2048;
 #[derive(Clone)]
 pub struct PrivateKey {
     inner: Arc<Inner>,
+    /// Where the key came from, for error messages (never the key itself).
+    origin: KeyOrigin,
 }
 
 struct Inner {
@@ -31,6 +33,26 @@ struct Inner {
     /// For 1.3: RSASSA-PKCS1-v1_5 with SHA-256 (much faster than `rsa`).
     lc: aws_lc_rs::rsa::KeyPair,
     bits: usize,
+}
+
+/// Where a [`PrivateKey`] came from: what a 401 names, as knife's "with key PATH" does. Never
+/// holds key material.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyOrigin {
+    /// Read from this PEM file.
+    File(PathBuf),
+    /// Given as bytes (an injected key, a secret store, Python's `key_pem=`).
+    Bytes,
+}
+
+impl fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Bytes => f.write_str("key given as bytes"),
+        }
+    }
 }
 
 impl fmt::Debug for PrivateKey {
@@ -143,6 +165,19 @@ impl PrivateKey {
     /// A [`KeyError`] saying what was found instead of a usable private key.
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         parse(pem.as_ref(), None)
+    }
+
+    /// Where the key came from: its file for [`PrivateKey::from_pem_file`], otherwise
+    /// [`KeyOrigin::Bytes`] unless [`PrivateKey::with_origin`] said otherwise.
+    pub fn origin(&self) -> &KeyOrigin {
+        &self.origin
+    }
+
+    /// The same key, named as coming from `origin` (for callers that read the file
+    /// themselves). The key material is shared, not copied.
+    #[must_use]
+    pub fn with_origin(self, origin: KeyOrigin) -> Self {
+        Self { origin, ..self }
     }
 
     /// The public half as a PEM `PUBLIC KEY` (SPKI), e.g. to create a user or client.
@@ -310,6 +345,7 @@ fn parse(bytes: &[u8], path: Option<&Path>) -> Result<PrivateKey, KeyError> {
             lc,
             bits,
         }),
+        origin: path().map_or(KeyOrigin::Bytes, KeyOrigin::File),
     })
 }
 

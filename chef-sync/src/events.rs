@@ -51,7 +51,7 @@ pub enum SyncEventKind {
         /// Whether it converged.
         ok: bool,
         /// Why not, when it failed as a whole.
-        error: Option<String>,
+        error: Option<crate::report::ReportError>,
     },
 }
 

@@ -20,7 +20,7 @@ use chef_api::upload::{Action, CookbookResult, ServerPlan, ServerState, Uploader
 
 use crate::events::{SyncEventKind, SyncEventSink, emit};
 use crate::objects::{self, plan::ObjectSync};
-use crate::report::{CookbookOutcome, CookbookReport, ServerReport, millis};
+use crate::report::{CookbookOutcome, CookbookReport, ReportError, ServerReport, millis};
 
 /// One server's upload steps, as the fan-out drives them.
 pub trait ServerTarget: Send + Sync + 'static {
@@ -75,7 +75,7 @@ pub struct ServerJob<T> {
     pub url: String,
     /// The target, or why it could not be set up (e.g. an unreadable key); the latter makes the
     /// server a failed entry without stopping the others.
-    pub target: Result<T, String>,
+    pub target: Result<T, ReportError>,
     /// The cookbooks this server gets.
     pub cookbooks: Vec<Arc<LoadedCookbook>>,
     /// The server's listing and API version when they were fetched ahead (a sync asks while
@@ -120,7 +120,8 @@ pub async fn run<T: ServerTarget>(
         let report = match handle.await {
             Ok(report) => report,
             Err(e) => {
-                let error = format!("the sync task for this server failed: {e}");
+                let error =
+                    ReportError::other(format!("the sync task for this server failed: {e}"), &name);
                 let server: Arc<str> = Arc::from(name.as_str());
                 emit(
                     events.as_ref(),
@@ -145,7 +146,7 @@ async fn run_one<T: ServerTarget>(
 ) -> ServerReport {
     let started = Instant::now();
     let server: Arc<str> = Arc::from(job.name.as_str());
-    let fail = |error: String| {
+    let fail = |error: ReportError| {
         emit(
             events.as_ref(),
             &server,
@@ -192,7 +193,7 @@ async fn run_one<T: ServerTarget>(
     };
     let plan = match planned {
         Ok(plan) => plan,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(ReportError::from_api(&e, &job.name)),
     };
     let count = |a: Action| plan.cookbooks.iter().filter(|c| c.action == a).count();
     emit(
@@ -235,7 +236,7 @@ async fn run_one<T: ServerTarget>(
             })
             .collect()
     } else {
-        merge_results(&plan, target.execute(&plan).await)
+        merge_results(&job.name, &plan, target.execute(&plan).await)
     };
     let (mut object_reports, mut error) = (Vec::new(), None);
     if let (Some((sync, client)), Some(plan)) = (objects, object_plan) {
@@ -244,7 +245,7 @@ async fn run_one<T: ServerTarget>(
                 .await;
         object_reports = reports;
         cookbooks.extend(purged);
-        error = failure;
+        error = failure.map(|message| ReportError::other(message, &job.name));
     }
     let mut report = ServerReport {
         name: job.name.clone(),
@@ -271,7 +272,11 @@ async fn run_one<T: ServerTarget>(
 
 /// The execute results, plus an entry for every planned cookbook the results leave out
 /// (unchanged and conflicting ones keep their planned outcome; anything else counts as failed).
-fn merge_results(plan: &ServerPlan, results: Vec<CookbookResult>) -> Vec<CookbookReport> {
+fn merge_results(
+    server: &str,
+    plan: &ServerPlan,
+    results: Vec<CookbookResult>,
+) -> Vec<CookbookReport> {
     let mut out: Vec<CookbookReport> = results
         .into_iter()
         .map(|r| CookbookReport {
@@ -281,7 +286,7 @@ fn merge_results(plan: &ServerPlan, results: Vec<CookbookResult>) -> Vec<Cookboo
             files_sent: r.files_sent,
             bytes_sent: r.bytes_sent,
             duration_ms: millis(r.duration),
-            error: r.error.map(|e| e.to_string()),
+            error: r.error.map(|e| ReportError::from_upload(&e, server)),
         })
         .collect();
     for p in &plan.cookbooks {
@@ -294,7 +299,10 @@ fn merge_results(plan: &ServerPlan, results: Vec<CookbookResult>) -> Vec<Cookboo
             Action::FrozenConflict => (CookbookOutcome::FrozenConflict, None),
             Action::Create | Action::Update => (
                 CookbookOutcome::Failed,
-                Some("planned for upload but the uploader reported no result".to_owned()),
+                Some(ReportError::other(
+                    "planned for upload but the uploader reported no result",
+                    server,
+                )),
             ),
         };
         out.push(CookbookReport {
@@ -424,7 +432,11 @@ mod tests {
         let sink_events = Arc::clone(&events);
         let sink: SyncEventSink = Arc::new(move |e| sink_events.lock().unwrap().push(e));
         let mut broken = job("broken-key", Some(Action::Create), &cbs, &executed);
-        broken.target = Err("cannot read key /x/private.pem".into());
+        broken.target = Err(ReportError::new(
+            chef_api::error::ErrorKind::Key,
+            "cannot read key /x/private.pem",
+            "broken",
+        ));
         let reports = run(
             vec![
                 job("us", Some(Action::Create), &cbs, &executed),
@@ -451,10 +463,22 @@ mod tests {
         let eu = &reports[1];
         assert!(!eu.ok);
         assert!(
-            eu.error.as_deref().unwrap().contains("database is down"),
+            eu.error
+                .as_ref()
+                .unwrap()
+                .messages
+                .contains(&"database is down".to_owned()),
             "{eu:?}"
         );
-        assert!(reports[2].error.as_deref().unwrap().contains("private.pem"));
+        assert!(
+            reports[2]
+                .error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("private.pem")
+        );
+        assert_eq!(eu.error.as_ref().unwrap().status, Some(500));
         let events = events.lock().unwrap();
         let finished: Vec<(String, bool)> = events
             .iter()
@@ -518,7 +542,12 @@ mod tests {
         assert_eq!(reports[0].cookbooks[0].outcome, CookbookOutcome::Created);
         assert!(!reports[1].ok);
         assert!(
-            reports[1].error.as_deref().unwrap().contains("maintenance"),
+            reports[1]
+                .error
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("maintenance"),
             "{:?}",
             reports[1].error
         );
@@ -540,7 +569,7 @@ mod tests {
                 action: Action::Unchanged,
             }],
         };
-        let merged = merge_results(&plan, Vec::new());
+        let merged = merge_results("eu", &plan, Vec::new());
         assert_eq!(merged[0].outcome, CookbookOutcome::Unchanged);
         let plan = ServerPlan {
             api_version: 0,
@@ -549,7 +578,7 @@ mod tests {
                 action: Action::Create,
             }],
         };
-        let merged = merge_results(&plan, Vec::new());
+        let merged = merge_results("eu", &plan, Vec::new());
         assert_eq!(merged[0].outcome, CookbookOutcome::Failed);
         assert!(merged[0].error.is_some());
     }

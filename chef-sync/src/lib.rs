@@ -31,12 +31,13 @@ pub mod fanout;
 pub mod objects;
 pub mod plan;
 pub mod policy;
+pub mod position;
 pub mod report;
 pub mod status;
 pub mod sync;
 
 pub use events::{SyncEvent, SyncEventKind, SyncEventSink};
 pub use plan::PlanMatrix;
-pub use report::{CookbookOutcome, CookbookReport, ServerReport, SyncReport};
+pub use report::{CookbookOutcome, CookbookReport, ReportError, ServerReport, SyncReport};
 pub use status::{StatusOptions, StatusReport, status, status_blocking};
 pub use sync::{Repo, SyncError, SyncOptions, sync, sync_blocking};

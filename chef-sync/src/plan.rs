@@ -153,7 +153,12 @@ mod tests {
                     ],
                 ),
                 server("eu", &[("web", CookbookOutcome::FrozenConflict)]),
-                ServerReport::failed("ap", "http://127.0.0.1:2", "refused".into(), Duration::ZERO),
+                ServerReport::failed(
+                    "ap",
+                    "http://127.0.0.1:2",
+                    crate::ReportError::other("refused", "ap"),
+                    Duration::ZERO,
+                ),
             ],
             vec![],
             Duration::ZERO,

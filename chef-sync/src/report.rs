@@ -2,16 +2,98 @@
 //!
 //! ```json
 //! {"ok": false, "dry_run": false, "servers": [{"name": "eu", "url": "https://…", "ok": false,
-//!   "error": "GET https://…/cookbooks?num_versions=all: connection refused", "cookbooks": []}]}
+//!   "error": {"kind": "network", "status": null, "messages": [],
+//!             "url": "https://…/cookbooks?num_versions=all", "server": "eu",
+//!             "message": "GET https://…/cookbooks?num_versions=all: connection refused"},
+//!   "cookbooks": []}]}
 //! ```
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use chef_api::upload::{Action, Outcome};
+use chef_api::error::ErrorKind;
+use chef_api::upload::{Action, Outcome, UploadError};
 use serde::{Deserialize, Serialize};
 
 use crate::objects::{ObjectId, ObjectKind};
+
+/// Why a server or a cookbook failed, as data: the kind (one classification shared with the
+/// Python exceptions, see [`chef_api::error::ErrorKind`]), the server's answer when there was
+/// one, and the full message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportError {
+    /// What kind of failure (`unauthorized`, `license`, `not_found`, `network`, ...).
+    pub kind: ErrorKind,
+    /// HTTP status, when a server answered.
+    pub status: Option<u16>,
+    /// The server's own messages (Chef's `{"error": ...}`), in order.
+    pub messages: Vec<String>,
+    /// The request URL (credentials masked), when a request failed.
+    pub url: Option<String>,
+    /// The configured name of the Chef server it happened on.
+    pub server: Option<String>,
+    /// The whole message, as the error's `Display` says it.
+    pub message: String,
+}
+
+impl ReportError {
+    /// A chef-api error on `server`.
+    pub fn from_api(error: &chef_api::Error, server: &str) -> Self {
+        Self {
+            kind: error.kind(),
+            status: error.status(),
+            messages: error.messages().to_vec(),
+            url: error.url().map(str::to_owned),
+            server: Some(server.to_owned()),
+            message: error.to_string(),
+        }
+    }
+
+    /// A cookbook's failed upload step on `server`: the step's request error when it made
+    /// one, otherwise [`ErrorKind::Other`] (a failed dependency, a short sandbox answer).
+    pub fn from_upload(error: &UploadError, server: &str) -> Self {
+        let base = match error.request_error() {
+            Some(request) => Self::from_api(request, server),
+            None => Self::other(error.to_string(), server),
+        };
+        Self {
+            message: error.to_string(),
+            ..base
+        }
+    }
+
+    /// A failure of `kind` with no request behind it.
+    pub fn new(kind: ErrorKind, message: impl Into<String>, server: &str) -> Self {
+        Self {
+            kind,
+            status: None,
+            messages: Vec::new(),
+            url: None,
+            server: Some(server.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// A failure with no request behind it and no better kind.
+    pub fn other(message: impl Into<String>, server: &str) -> Self {
+        Self::new(ErrorKind::Other, message, server)
+    }
+
+    /// A failure known only by its message (kind [`ErrorKind::Other`], no server): for
+    /// callers that have not typed their errors yet (the repository objects' steps).
+    pub fn untyped(message: impl Into<String>) -> Self {
+        Self {
+            server: None,
+            ..Self::new(ErrorKind::Other, message, "")
+        }
+    }
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// What happened (or, in a dry run, what would happen) to one cookbook version on one server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,7 +186,7 @@ pub struct CookbookReport {
     /// Time spent on this cookbook, in milliseconds.
     pub duration_ms: u64,
     /// Why it failed, with the server's own message.
-    pub error: Option<String>,
+    pub error: Option<ReportError>,
 }
 
 /// What happened (or, in a dry run, what would happen) to one role, environment, data bag or
@@ -193,7 +275,7 @@ pub struct ServerReport {
     /// Whether every cookbook converged on this server.
     pub ok: bool,
     /// Why the server failed as a whole (client, listing), with the server's own message.
-    pub error: Option<String>,
+    pub error: Option<ReportError>,
     /// Total files sent.
     pub files_sent: u64,
     /// Total bytes sent.
@@ -210,7 +292,7 @@ pub struct ServerReport {
 
 impl ServerReport {
     /// A server that failed as a whole before any cookbook was decided.
-    pub fn failed(name: &str, url: &str, error: String, duration: Duration) -> Self {
+    pub fn failed(name: &str, url: &str, error: ReportError, duration: Duration) -> Self {
         Self {
             name: name.to_owned(),
             url: url.to_owned(),
@@ -262,7 +344,8 @@ pub struct SyncReport {
     pub dry_run: bool,
     /// Wall time of the whole sync, in milliseconds.
     pub duration_ms: u64,
-    /// Warnings from reading the configuration (file:line: message).
+    /// Warnings: the configuration's (file:line: message), the Berksfile's, then the
+    /// servers' (a licence in its grace period: `NAME (URL): licence: ...`).
     pub warnings: Vec<String>,
     /// Per server, sorted by name.
     pub servers: Vec<ServerReport>,
@@ -509,7 +592,11 @@ mod tests {
             files_sent: files,
             bytes_sent: files * 100,
             duration_ms: 5,
-            error: (outcome == CookbookOutcome::Failed).then(|| "PUT x returned 500: boom".into()),
+            error: (outcome == CookbookOutcome::Failed).then(|| ReportError {
+                status: Some(500),
+                url: Some("x".into()),
+                ..ReportError::new(ErrorKind::Server, "PUT x returned 500: boom", name)
+            }),
         }
     }
 
@@ -538,7 +625,7 @@ mod tests {
                 ServerReport::failed(
                     "eu",
                     "http://127.0.0.1/eu",
-                    "refused".into(),
+                    ReportError::new(ErrorKind::Network, "refused", "eu"),
                     Duration::ZERO,
                 ),
             ],
@@ -549,7 +636,12 @@ mod tests {
         assert_eq!(v["ok"], false);
         assert_eq!(v["servers"][0]["name"], "eu");
         assert_eq!(v["servers"][0]["ok"], false);
-        assert_eq!(v["servers"][0]["error"], "refused");
+        let error = &v["servers"][0]["error"];
+        assert_eq!(error["kind"], "network");
+        assert_eq!(error["message"], "refused");
+        assert_eq!(error["server"], "eu");
+        assert!(error["status"].is_null() && error["url"].is_null());
+        assert_eq!(error["messages"], serde_json::json!([]));
         let c = &v["servers"][1]["cookbooks"][0];
         assert_eq!(c["name"], "web");
         assert_eq!(c["version"], "1.0.0");
@@ -599,7 +691,11 @@ mod tests {
                 ServerReport::failed(
                     "eu",
                     "http://127.0.0.1:9/",
-                    "GET http://127.0.0.1:9/cookbooks: connection refused".into(),
+                    ReportError::new(
+                        ErrorKind::Network,
+                        "GET http://127.0.0.1:9/cookbooks: connection refused",
+                        "eu",
+                    ),
                     Duration::ZERO,
                 ),
             ],
@@ -614,6 +710,35 @@ mod tests {
         );
         assert!(table.contains("eu (http://127.0.0.1:9/): GET"), "{table}");
         assert!(table.contains("NOT converged"), "{table}");
+    }
+
+    #[test]
+    fn report_errors_keep_the_api_errors_data() {
+        let e = chef_api::Error::from_response(chef_api::error::ResponseError::new(
+            403,
+            "GET",
+            "https://chef.example/organizations/o/cookbooks",
+            br#"{"error":"Your license has expired","message":"invalid-license"}"#,
+        ));
+        let r = ReportError::from_api(&e, "prod");
+        assert_eq!(r.kind, ErrorKind::License);
+        assert_eq!(r.status, Some(403));
+        assert_eq!(r.messages, ["Your license has expired", "invalid-license"]);
+        assert_eq!(
+            r.url.as_deref(),
+            Some("https://chef.example/organizations/o/cookbooks")
+        );
+        assert_eq!(r.server.as_deref(), Some("prod"));
+        assert_eq!(r.message, e.to_string());
+        let dependency = UploadError::DependencyFailed {
+            dependency: "base 1.0.0".into(),
+        };
+        let r = ReportError::from_upload(&dependency, "prod");
+        assert_eq!((r.kind, r.status), (ErrorKind::Other, None));
+        assert!(r.message.contains("base 1.0.0"), "{r}");
+        let manifest = UploadError::Manifest(e);
+        let r = ReportError::from_upload(&manifest, "prod");
+        assert_eq!((r.kind, r.status), (ErrorKind::License, Some(403)));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use crate::events::{SyncEvent, SyncEventKind, SyncEventSink};
 use crate::fanout::{self, ServerJob};
 use crate::objects::plan::ObjectSync;
 use crate::objects::{ObjectKinds, ObjectPaths, ObjectsError, RepoObjects, fetch_server_objects};
-use crate::report::SyncReport;
+use crate::report::{ReportError, SyncReport};
+use chef_api::error::ErrorKind;
 
 /// Why a sync could not run at all. Failures of single servers are not errors: they are in the
 /// [`SyncReport`].
@@ -208,7 +209,7 @@ pub async fn sync(
     let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     // Each small file is read once and its bytes shared by every server's PUT.
     let bodies = Arc::new(SharedBodies::new(servers.len()));
-    let targets: Vec<(&ServerSpec, Result<Uploader, String>)> = servers
+    let targets: Vec<(&ServerSpec, Result<Uploader, ReportError>)> = servers
         .iter()
         .map(|spec| {
             let target = client_for(spec).map(|client| {
@@ -281,6 +282,13 @@ pub async fn sync(
     // A repository that cannot be read fails at once, without waiting for slow servers.
     let ((cookbooks, berks_warnings), states) =
         futures::try_join!(load, async { Ok(ahead.await) })?;
+    let clients: Vec<(String, chef_api::client::ChefClient)> = targets
+        .iter()
+        .filter_map(|(spec, target)| {
+            let uploader = target.as_ref().ok()?;
+            Some((spec.name.clone(), uploader.client().clone()))
+        })
+        .collect();
     let mut jobs = Vec::with_capacity(targets.len());
     for (((spec, target), (state, objects_state)), objects) in
         targets.into_iter().zip(states).zip(object_syncs)
@@ -300,6 +308,25 @@ pub async fn sync(
         });
     }
     let reports = fanout::run(jobs, options.dry_run, options.events.clone()).await;
+    // A server whose licence is in its grace period says so on every answer (X-Ops-License).
+    let license_warnings: Vec<String> = clients
+        .iter()
+        .filter_map(|(name, client)| {
+            client
+                .license_notice()
+                .map(|notice| format!("{name} ({}): licence: {notice}", client.server_url()))
+        })
+        .collect();
+    let link_warnings: Vec<String> = cookbooks
+        .all()
+        .iter()
+        .flat_map(|c| {
+            c.skipped_links()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let warnings = config
         .warnings
         .iter()
@@ -309,6 +336,8 @@ pub async fn sync(
         })
         .chain(berks_warnings)
         .chain(object_warnings)
+        .chain(link_warnings)
+        .chain(license_warnings)
         .collect();
     Ok(SyncReport::new(
         options.dry_run,
@@ -408,8 +437,17 @@ pub(crate) fn select_servers<'a>(
 }
 
 /// The server's client, or the reason (naming server and URL) it cannot be built.
-fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, String> {
-    spec.client().map_err(|e| e.to_string())
+fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, ReportError> {
+    spec.client().map_err(|e| {
+        let base = match &e {
+            ConfigError::Client { source, .. } => ReportError::from_api(source, &spec.name),
+            _ => ReportError::new(ErrorKind::Config, "", &spec.name),
+        };
+        ReportError {
+            message: e.to_string(),
+            ..base
+        }
+    })
 }
 
 /// An upload event sink that tags events with the server's name.
@@ -536,7 +574,9 @@ mod tests {
         };
         let report = sync(&config, &SyncOptions::default()).await.unwrap();
         assert!(!report.ok);
-        let err = report.servers[0].error.as_deref().unwrap();
-        assert!(err.contains("private.pem"), "{err}");
+        let err = report.servers[0].error.as_ref().unwrap();
+        assert!(err.message.contains("private.pem"), "{err}");
+        assert_eq!(err.kind, ErrorKind::Key, "{err:?}");
+        assert_eq!(err.server.as_deref(), Some("eu"));
     }
 }

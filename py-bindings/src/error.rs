@@ -5,6 +5,7 @@
 //! ChefSyncError(Exception)        status, messages, server, url
 //! ├── ConfigError                 + file, line
 //! ├── AuthenticationError         401 / 403
+//! ├── LicenseError                403 invalid-license: the server's licence expired
 //! ├── NotFoundError               404
 //! ├── ConflictError               409, + frozen
 //! ├── ServerError                 5xx and other unexpected answers
@@ -18,8 +19,9 @@
 //! instances raised from Python code too.
 //!
 //! The Rust libraries' error enums are converted to an [`ErrorInfo`] (one `From` impl per
-//! library error, next to the code that raises it) and then to a `PyErr` here, so the
-//! status → exception decision lives in exactly one place.
+//! library error, next to the code that raises it) and then to a `PyErr` here. The exception
+//! class derives from chef-api's [`chef_api::error::ErrorKind`] ([`ErrorKind::from_api`]), so
+//! a status becomes a kind in one place, in Rust, for Rust and Python alike.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -53,6 +55,13 @@ pyo3::create_exception!(
     ChefSyncError,
     "The server refused the request's identity or permissions (HTTP 401 or 403): wrong key, \
      unknown client, clock skew, or missing permissions."
+);
+pyo3::create_exception!(
+    chef_sync.exceptions,
+    LicenseError,
+    ChefSyncError,
+    "The Chef Infra Server's licence is invalid or expired (HTTP 403 `invalid-license`); the \
+     server refuses every request until it is renewed. Not an authentication problem."
 );
 pyo3::create_exception!(
     chef_sync.exceptions,
@@ -99,6 +108,8 @@ pub enum ErrorKind {
     },
     /// [`AuthenticationError`]: HTTP 401 or 403.
     Authentication,
+    /// [`LicenseError`]: HTTP 403 `invalid-license`.
+    License,
     /// [`NotFoundError`]: HTTP 404.
     NotFound,
     /// [`ConflictError`]: HTTP 409.
@@ -125,6 +136,7 @@ impl ErrorKind {
         match self {
             Self::Config { .. } => "ConfigError",
             Self::Authentication => "AuthenticationError",
+            Self::License => "LicenseError",
             Self::NotFound => "NotFoundError",
             Self::Conflict { .. } => "ConflictError",
             Self::Server => "ServerError",
@@ -134,13 +146,25 @@ impl ErrorKind {
         }
     }
 
-    /// The kind an HTTP error status means (401/403, 404, 409, 5xx; anything else is
-    /// [`ErrorKind::Server`], an answer the caller could not use).
-    pub fn from_status(status: u16) -> Self {
-        match status {
-            401 | 403 => Self::Authentication,
-            404 => Self::NotFound,
-            409 => Self::Conflict { frozen: false },
+    /// The exception class of chef-api's kind: the Rust classification decides, this only
+    /// groups it (401 and 403 are both `AuthenticationError`; every answer the caller could
+    /// not use is `ServerError`; local problems are `ConfigError`, without a position).
+    pub fn from_api(kind: chef_api::error::ErrorKind) -> Self {
+        use chef_api::error::ErrorKind as K;
+        match kind {
+            K::Unauthorized | K::Forbidden => Self::Authentication,
+            K::License => Self::License,
+            K::NotFound => Self::NotFound,
+            K::Conflict => Self::Conflict { frozen: false },
+            K::Network => Self::Network { timed_out: false },
+            K::Timeout => Self::Network { timed_out: true },
+            K::Tls => Self::Tls,
+            // The URL is wrong (http:// to a TLS port), or a local file or value is.
+            K::PlainHttpToTls | K::Key | K::Config | K::Io => Self::Config {
+                file: None,
+                line: None,
+            },
+            K::Sign | K::Other => Self::Other,
             _ => Self::Server,
         }
     }
@@ -169,6 +193,7 @@ impl FromStr for ErrorKind {
                 line: None,
             },
             "AuthenticationError" => Self::Authentication,
+            "LicenseError" => Self::License,
             "NotFoundError" => Self::NotFound,
             "ConflictError" => Self::Conflict { frozen: false },
             "ServerError" => Self::Server,
@@ -212,14 +237,6 @@ impl ErrorInfo {
         }
     }
 
-    /// An error for an HTTP answer with `status`; the kind follows [`ErrorKind::from_status`].
-    pub fn from_status(status: u16, message: impl Into<String>) -> Self {
-        Self {
-            status: Some(status),
-            ..Self::new(ErrorKind::from_status(status), message)
-        }
-    }
-
     /// Sets the server's own messages.
     pub fn with_messages(mut self, messages: Vec<String>) -> Self {
         self.messages = messages;
@@ -240,43 +257,22 @@ impl ErrorInfo {
 }
 
 impl From<&chef_api::Error> for ErrorInfo {
-    /// Maps a chef-api error: the server's answer by status (401/403, 404, 409, other), no
-    /// answer by cause (timeout, TLS, transport), local problems (key, options, files) to
-    /// [`ErrorKind::Config`].
+    /// Maps a chef-api error by its [`chef_api::Error::kind`]; a key or local file adds the
+    /// file to [`ErrorKind::Config`].
     fn from(err: &chef_api::Error) -> Self {
         use chef_api::Error as E;
-        let message = err.to_string();
-        let mut info = match err {
-            E::Timeout { .. } => Self::new(ErrorKind::Network { timed_out: true }, message),
-            E::Transport { .. } => Self::new(ErrorKind::Network { timed_out: false }, message),
-            E::Tls { .. } => Self::new(ErrorKind::Tls, message),
-            E::InvalidResponse { .. } => Self::new(ErrorKind::Server, message),
-            E::Key(key) => Self::new(
-                ErrorKind::Config {
-                    file: key_error_path(key),
-                    line: None,
-                },
-                message,
-            ),
-            E::Config { .. } => Self::new(
-                ErrorKind::Config {
-                    file: None,
-                    line: None,
-                },
-                message,
-            ),
-            E::Io { path, .. } => Self::new(
-                ErrorKind::Config {
-                    file: Some(path.clone()),
-                    line: None,
-                },
-                message,
-            ),
-            _ => match err.status() {
-                Some(status) => Self::from_status(status, message),
-                None => Self::new(ErrorKind::Other, message),
+        let kind = match (ErrorKind::from_api(err.kind()), err) {
+            (ErrorKind::Config { .. }, E::Key(key)) => ErrorKind::Config {
+                file: key_error_path(key),
+                line: None,
             },
+            (ErrorKind::Config { .. }, E::Io { path, .. }) => ErrorKind::Config {
+                file: Some(path.clone()),
+                line: None,
+            },
+            (kind, _) => kind,
         };
+        let mut info = Self::new(kind, err.to_string());
         info.status = err.status();
         info.messages = err.messages().to_vec();
         info.url = err.url().map(str::to_owned);
@@ -360,6 +356,7 @@ fn build_exception(py: Python<'_>, info: &ErrorInfo) -> PyResult<PyErr> {
     let err = match &info.kind {
         ErrorKind::Config { .. } => ConfigError::new_err(message),
         ErrorKind::Authentication => AuthenticationError::new_err(message),
+        ErrorKind::License => LicenseError::new_err(message),
         ErrorKind::NotFound => NotFoundError::new_err(message),
         ErrorKind::Conflict { .. } => ConflictError::new_err(message),
         ErrorKind::Server => ServerError::new_err(message),
@@ -407,6 +404,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("ChefSyncError", base)?;
     module.add("ConfigError", config)?;
     module.add("AuthenticationError", py.get_type::<AuthenticationError>())?;
+    module.add("LicenseError", py.get_type::<LicenseError>())?;
     module.add("NotFoundError", py.get_type::<NotFoundError>())?;
     module.add("ConflictError", py.get_type::<ConflictError>())?;
     module.add("ServerError", py.get_type::<ServerError>())?;
@@ -420,16 +418,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_maps_to_the_documented_kinds() {
-        assert_eq!(ErrorKind::from_status(401), ErrorKind::Authentication);
-        assert_eq!(ErrorKind::from_status(403), ErrorKind::Authentication);
-        assert_eq!(ErrorKind::from_status(404), ErrorKind::NotFound);
+    fn the_exception_class_derives_from_chef_apis_kind() {
+        use chef_api::error::ErrorKind as K;
         assert_eq!(
-            ErrorKind::from_status(409),
-            ErrorKind::Conflict { frozen: false }
+            ErrorKind::from_api(K::Unauthorized),
+            ErrorKind::Authentication
         );
-        assert_eq!(ErrorKind::from_status(500), ErrorKind::Server);
-        assert_eq!(ErrorKind::from_status(413), ErrorKind::Server);
+        assert_eq!(ErrorKind::from_api(K::Forbidden), ErrorKind::Authentication);
+        assert_eq!(ErrorKind::from_api(K::License), ErrorKind::License);
+        assert_eq!(ErrorKind::from_api(K::NotFound), ErrorKind::NotFound);
+        assert_eq!(
+            ErrorKind::from_api(K::Timeout),
+            ErrorKind::Network { timed_out: true }
+        );
+        assert_eq!(ErrorKind::from_api(K::BadRequest), ErrorKind::Server);
+        assert_eq!(ErrorKind::from_api(K::InvalidResponse), ErrorKind::Server);
     }
 
     #[test]
@@ -461,6 +464,16 @@ mod tests {
             );
             assert!(info.message.contains("second"), "{}", info.message);
         }
+        let license = chef_api::Error::from_response(ResponseError::new(
+            403,
+            "GET",
+            "http://127.0.0.1:1/nodes",
+            br#"{"error":"Your license has expired","message":"invalid-license"}"#,
+        ));
+        let info = ErrorInfo::from(&license);
+        assert_eq!(info.kind, ErrorKind::License);
+        assert_eq!(info.kind.class_name(), "LicenseError");
+        assert_eq!(info.status, Some(403));
         let invalid = chef_api::Error::InvalidResponse {
             method: "GET".into(),
             url: "http://127.0.0.1:1/nodes".into(),
@@ -489,6 +502,7 @@ mod tests {
             "ChefSyncError",
             "ConfigError",
             "AuthenticationError",
+            "LicenseError",
             "NotFoundError",
             "ConflictError",
             "ServerError",
@@ -506,12 +520,16 @@ mod tests {
     fn exceptions_carry_their_attributes() {
         Python::initialize();
         Python::attach(|py| {
-            let info = ErrorInfo::from_status(409, "cookbook apache2 1.0.0 is frozen on prod")
-                .with_messages(vec!["frozen".into()])
-                .with_server("prod")
-                .with_url("https://chef.example/cookbooks/apache2/1.0.0");
+            let info = ErrorInfo::new(
+                ErrorKind::Conflict { frozen: false },
+                "cookbook apache2 1.0.0 is frozen on prod",
+            )
+            .with_messages(vec!["frozen".into()])
+            .with_server("prod")
+            .with_url("https://chef.example/cookbooks/apache2/1.0.0");
             let info = ErrorInfo {
                 kind: ErrorKind::Conflict { frozen: true },
+                status: Some(409),
                 ..info
             };
             let err = to_py_err(info);

@@ -24,6 +24,7 @@ pub mod convert;
 pub mod error;
 pub mod policy;
 pub mod repo;
+pub mod report_error;
 pub mod runtime;
 pub mod status;
 pub mod sync;
@@ -104,6 +105,7 @@ fn _chef_sync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     m.add_class::<client::PyChefClient>()?;
     m.add_class::<upload::PyCookbookOutcome>()?;
+    m.add_class::<report_error::PyReportError>()?;
     m.add_function(wrap_pyfunction!(repo::repo_clients, m)?)?;
     m.add_class::<sync::PySyncReport>()?;
     m.add_class::<sync::PyServerReport>()?;

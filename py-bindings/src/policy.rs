@@ -199,7 +199,7 @@ pub fn install_policy<'py>(
 
 fn install_error(err: &InstallError, policyfile: &std::path::Path) -> PyErr {
     let message = err.to_string();
-    let (file, line) = crate::repo::leading_position(&message);
+    let (file, line) = leading_position(&message);
     ErrorInfo::new(
         ErrorKind::Config {
             file: file.or_else(|| Some(policyfile.to_path_buf())),
@@ -208,4 +208,39 @@ fn install_error(err: &InstallError, policyfile: &std::path::Path) -> PyErr {
         message,
     )
     .into()
+}
+
+// Policyfile install errors do not carry a typed position yet (config and Berkshelf errors
+// do: `ConfigError::position`, `PrepareError::position`); until they do, it is read back
+// from the message here.
+
+/// Splits a `file:line[:column]` position (as the configuration's messages and origins
+/// write them) into file and line; a bare file name has no line.
+fn position(text: &str) -> (Option<PathBuf>, Option<u32>) {
+    let mut parts = text.rsplitn(3, ':');
+    let last = parts.next().unwrap_or_default().trim();
+    let middle = parts.next();
+    let first = parts.next();
+    match (first, middle, last.parse::<u32>()) {
+        // file:line:column
+        (Some(file), Some(line), Ok(_)) if line.trim().parse::<u32>().is_ok() => {
+            (Some(file.into()), line.trim().parse().ok())
+        }
+        // file:line
+        (_, Some(_), Ok(line)) => {
+            let file = text.rsplit_once(':').map_or(text, |(f, _)| f);
+            (Some(file.into()), Some(line))
+        }
+        _ if text.trim().is_empty() => (None, None),
+        _ => (Some(text.trim().into()), None),
+    }
+}
+
+/// The `file:line:column` a message starts with (`"a.yml:3:1: bad"`), if any.
+fn leading_position(message: &str) -> (Option<PathBuf>, Option<u32>) {
+    // The first ": " ends the position; a path may itself contain ':' but not ": ".
+    match message.split_once(": ") {
+        Some((pos, _)) if pos.contains(':') => position(pos),
+        _ => (None, None),
+    }
 }

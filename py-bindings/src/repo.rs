@@ -5,96 +5,52 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chef_sync::config::{ConfigError, ConfigWarning, LoadOptions, RepoConfig};
+use chef_sync::position::Position;
 use pyo3::prelude::*;
 
 use crate::client::PyChefClient;
 use crate::error::{ErrorInfo, ErrorKind};
-
-/// Splits a `file:line[:column]` position (as the configuration's messages and origins
-/// write them) into file and line; a bare file name has no line.
-fn position(text: &str) -> (Option<PathBuf>, Option<u32>) {
-    let mut parts = text.rsplitn(3, ':');
-    let last = parts.next().unwrap_or_default().trim();
-    let middle = parts.next();
-    let first = parts.next();
-    match (first, middle, last.parse::<u32>()) {
-        // file:line:column
-        (Some(file), Some(line), Ok(_)) if line.trim().parse::<u32>().is_ok() => {
-            (Some(file.into()), line.trim().parse().ok())
-        }
-        // file:line
-        (_, Some(_), Ok(line)) => {
-            let file = text.rsplit_once(':').map_or(text, |(f, _)| f);
-            (Some(file.into()), Some(line))
-        }
-        _ if text.trim().is_empty() => (None, None),
-        _ => (Some(text.trim().into()), None),
-    }
-}
-
-/// The `file:line:column` a message starts with (`"a.yml:3:1: bad"`), if any.
-pub(crate) fn leading_position(message: &str) -> (Option<PathBuf>, Option<u32>) {
-    // The first ": " ends the position; a path may itself contain ':' but not ": ".
-    match message.split_once(": ") {
-        Some((pos, _)) if pos.contains(':') => position(pos),
-        _ => (None, None),
-    }
-}
 
 impl From<&ConfigError> for ErrorInfo {
     /// A configuration error is a `ConfigError` with the file and line at fault and the
     /// server it concerns; a client that cannot be built keeps chef-api's data too.
     fn from(err: &ConfigError) -> Self {
         use ConfigError as C;
-        let config = |file: Option<PathBuf>, line: Option<u32>| ErrorKind::Config { file, line };
         let message = err.to_string();
-        let (kind, server) = match err {
-            C::Io { path, .. } => (config(Some(path.clone()), None), None),
-            C::NotADirectory { root } => (config(Some(root.clone()), None), None),
-            C::Ruby { server, source } => (
-                config(Some(source.file.clone()), Some(source.line)),
-                Some(server),
-            ),
-            C::Yaml {
-                server, message, ..
-            } => {
-                let (file, line) = leading_position(message);
-                (config(file, line), Some(server))
-            }
-            C::MissingConfigYml { server, path, .. }
-            | C::MissingKey { server, path, .. }
-            | C::MissingCaFile { server, path, .. } => {
-                (config(Some(path.clone()), None), Some(server))
-            }
-            C::Credentials { file, message } => {
-                let line = leading_position(message).1;
-                (config(Some(file.clone()), line), None)
-            }
-            C::UnknownProfile { file, .. } => (config(Some(file.clone()), None), None),
-            C::MissingSetting {
-                server,
-                source_file,
-                ..
-            } => {
-                let (file, line) = position(source_file);
-                (config(file, line), Some(server))
-            }
-            C::InvalidUrl { server, origin, .. } => {
-                let (file, line) = position(origin);
-                (config(file, line), Some(server))
-            }
-            C::Client { server, source, .. } => {
-                let mut info = ErrorInfo::from(&**source).with_server(server.clone());
-                info.message = message;
-                return info;
-            }
-            _ => (config(None, None), None),
+        if let C::Client { server, source, .. } = err {
+            let mut info = ErrorInfo::from(&**source).with_server(server.clone());
+            info.message = message;
+            return info;
+        }
+        let server = match err {
+            C::Ruby { server, .. }
+            | C::Yaml { server, .. }
+            | C::MissingConfigYml { server, .. }
+            | C::MissingKey { server, .. }
+            | C::MissingCaFile { server, .. }
+            | C::MissingSetting { server, .. }
+            | C::InvalidUrl { server, .. } => Some(server.clone()),
+            _ => None,
         };
-        let info = ErrorInfo::new(kind, message);
+        let info = ErrorInfo::new(config_kind(err.position()), message);
         match server {
-            Some(s) => info.with_server(s.clone()),
+            Some(s) => info.with_server(s),
             None => info,
         }
+    }
+}
+
+/// `ConfigError` with the typed position's file and line.
+pub(crate) fn config_kind(position: Option<Position>) -> ErrorKind {
+    match position {
+        Some(p) => ErrorKind::Config {
+            file: Some(p.file),
+            line: p.line,
+        },
+        None => ErrorKind::Config {
+            file: None,
+            line: None,
+        },
     }
 }
 
@@ -180,25 +136,6 @@ pub fn repo_clients(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_split_into_file_and_line() {
-        assert_eq!(
-            position(".chef/knife.rb:11"),
-            (Some(".chef/knife.rb".into()), Some(11))
-        );
-        assert_eq!(
-            position("/r/.chef/eu/config.yml:3:7"),
-            (Some("/r/.chef/eu/config.yml".into()), Some(3))
-        );
-        assert_eq!(position("config.yml"), (Some("config.yml".into()), None));
-        assert_eq!(position(""), (None, None));
-        assert_eq!(
-            leading_position("/r/a.yml:2:5: mapping values are not allowed"),
-            (Some("/r/a.yml".into()), Some(2))
-        );
-        assert_eq!(leading_position("no position here"), (None, None));
-    }
 
     #[test]
     fn ruby_errors_carry_file_line_and_server() {

@@ -15,7 +15,8 @@ use pyo3::prelude::*;
 
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
-use crate::repo::{knife_env, leading_position};
+use crate::repo::{config_kind, knife_env};
+use crate::report_error::PyReportError;
 use crate::runtime;
 use crate::upload::PyCookbookOutcome;
 
@@ -28,23 +29,31 @@ impl From<&CookbookReport> for PyCookbookOutcome {
             files_sent: c.files_sent,
             bytes_sent: c.bytes_sent,
             duration_ms: c.duration_ms,
-            error: c.error.clone(),
+            error: c.error.as_ref().map(PyReportError::from),
         }
     }
 }
 
 /// A Berksfile that cannot be read, locked or satisfied is a `ConfigError` at the Berksfile or
-/// lock line its message starts with; failing to reach a source or fetch a cookbook is not.
+/// lock line it names (typed, [`PrepareError::position`]); failing to reach a source or fetch
+/// a cookbook is not.
 fn berkshelf_error(e: &PrepareError, err: &SyncError) -> ErrorInfo {
     match e {
         PrepareError::Client(_) | PrepareError::Install(_) | PrepareError::Git { .. } => {
-            ErrorInfo::new(ErrorKind::Other, err.to_string())
+            // A source's answer decides the class as for any request (one mapping, chef-api's).
+            match e.response() {
+                Some(r) => {
+                    let kind = chef_api::error::ErrorKind::of_response(r);
+                    let mut info = ErrorInfo::new(ErrorKind::from_api(kind), err.to_string())
+                        .with_messages(r.messages.clone())
+                        .with_url(r.url.clone());
+                    info.status = Some(r.status);
+                    info
+                }
+                None => ErrorInfo::new(ErrorKind::Other, err.to_string()),
+            }
         }
-        _ => {
-            let message = err.to_string();
-            let (file, line) = leading_position(&message);
-            ErrorInfo::new(ErrorKind::Config { file, line }, message)
-        }
+        _ => ErrorInfo::new(config_kind(e.position()), err.to_string()),
     }
 }
 
@@ -133,8 +142,8 @@ pub struct PyServerReport {
     pub url: String,
     /// Whether every cookbook converged on this server.
     pub ok: bool,
-    /// Why the server failed as a whole (client, listing), or None.
-    pub error: Option<String>,
+    /// Why the server failed as a whole (client, listing): a `ReportError`, or None.
+    pub error: Option<PyReportError>,
     /// Files sent.
     pub files_sent: u64,
     /// Bytes sent.
@@ -153,7 +162,7 @@ impl From<&ServerReport> for PyServerReport {
             name: s.name.clone(),
             url: s.url.clone(),
             ok: s.ok,
-            error: s.error.clone(),
+            error: s.error.as_ref().map(PyReportError::from),
             files_sent: s.files_sent,
             bytes_sent: s.bytes_sent,
             duration_ms: s.duration_ms,

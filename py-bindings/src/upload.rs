@@ -10,6 +10,7 @@ use pyo3::types::PyDict;
 
 use crate::client::PyChefClient;
 use crate::error::{ErrorInfo, api_err};
+use crate::report_error::PyReportError;
 use crate::runtime;
 
 /// The report's name for an outcome (`"created"`, `"updated"`, `"unchanged"`,
@@ -41,8 +42,8 @@ pub struct PyCookbookOutcome {
     pub bytes_sent: u64,
     /// Time spent on this cookbook, in milliseconds.
     pub duration_ms: u64,
-    /// Why it failed, or None.
-    pub error: Option<String>,
+    /// Why it failed (a `ReportError`), or None.
+    pub error: Option<PyReportError>,
 }
 
 impl From<&CookbookResult> for PyCookbookOutcome {
@@ -54,7 +55,11 @@ impl From<&CookbookResult> for PyCookbookOutcome {
             files_sent: r.files_sent,
             bytes_sent: r.bytes_sent,
             duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
-            error: r.error.as_ref().map(ToString::to_string),
+            error: r.error.as_ref().map(|e| {
+                let mut error = chef_sync::ReportError::from_upload(e, "");
+                error.server = None;
+                PyReportError::from(&error)
+            }),
         }
     }
 }
@@ -77,7 +82,10 @@ impl PyCookbookOutcome {
         d.set_item("files_sent", self.files_sent)?;
         d.set_item("bytes_sent", self.bytes_sent)?;
         d.set_item("duration_ms", self.duration_ms)?;
-        d.set_item("error", self.error.as_deref())?;
+        match &self.error {
+            Some(e) => d.set_item("error", e.to_dict(py)?)?,
+            None => d.set_item("error", py.None())?,
+        }
         Ok(d)
     }
 

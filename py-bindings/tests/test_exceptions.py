@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import chef_sync
 import pytest
@@ -11,6 +16,7 @@ from chef_sync import _chef_sync, exceptions
 SUBCLASSES = [
     "ConfigError",
     "AuthenticationError",
+    "LicenseError",
     "NotFoundError",
     "ConflictError",
     "ServerError",
@@ -98,3 +104,53 @@ def test_exceptions_pickle_with_their_attributes() -> None:
         copy = pickle.loads(pickle.dumps(err))
     assert type(copy) is chef_sync.NotFoundError
     assert (str(copy), copy.status, copy.messages) == ("gone", 404, ("no cookbook",))
+
+
+KEY = Path(__file__).resolve().parents[2] / "tests" / "data" / "keys" / "mixlib-spec.pem"
+
+
+class _ExpiredLicence(BaseHTTPRequestHandler):
+    """Answers as erchef does when its licence expired (oc_chef_wm_base): 403, with
+    ``{"error": WARNING, "message": "invalid-license"}`` and the ``X-Ops-License`` header."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.dumps(
+            {"error": "Your Chef Infra Server license has expired", "message": "invalid-license"}
+        ).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header(
+            "X-Ops-License",
+            json.dumps({"licenseType": "commercial", "gracePeriod": False}),
+        )
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def expired_server() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _ExpiredLicence)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_expired_licence_raises_license_error_not_authentication_error(
+    expired_server: str,
+) -> None:
+    assert not issubclass(chef_sync.LicenseError, chef_sync.AuthenticationError)
+    client = chef_sync.ChefClient(expired_server, "spec-user", KEY, retries=0)
+    with pytest.raises(chef_sync.LicenseError) as info:
+        client.get("nodes")
+    err = info.value
+    assert not isinstance(err, chef_sync.AuthenticationError)
+    assert err.status == 403
+    assert err.messages == ("Your Chef Infra Server license has expired", "invalid-license")
+    assert err.url == f"{expired_server}/nodes"
+    assert "license has expired" in str(err)

@@ -91,8 +91,21 @@ def test_a_server_with_the_wrong_key_fails_alone(
     assert [c.outcome for c in by_name["good"].cookbooks] == ["created"]
     bad = by_name["bad"]
     assert bad.ok is False
-    assert bad.error is not None and "401" in bad.error
-    assert report.to_dict()["servers"][0]["ok"] is False
+    error = bad.error
+    assert error is not None and "401" in str(error)
+    assert (error.kind, error.exception, error.status) == (
+        "unauthorized",
+        "AuthenticationError",
+        401,
+    )
+    assert error.server == "bad"
+    assert error.url is not None and error.url.startswith(second.url)
+    assert "as pivotal with a key given as bytes" in error.message
+    as_dict = report.to_dict()["servers"][0]
+    assert as_dict["ok"] is False
+    assert as_dict["error"]["kind"] == "unauthorized"
+    assert as_dict["error"]["status"] == 401
+    assert as_dict["error"] == error.to_dict()
 
 
 def test_repository_errors_raise_config_error(tmp_path: Path) -> None:

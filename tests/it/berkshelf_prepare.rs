@@ -253,6 +253,8 @@ async fn adding_a_cookbook_keeps_pins_and_outdated_constraints_are_errors() {
     let err = prepare(&root, &bf, &opts).await.unwrap_err();
     assert!(matches!(err, PrepareError::MismatchedName { .. }), "{err}");
     assert!(err.to_string().contains("Berksfile:3: "), "{err}");
+    let at = err.position().expect("a typed position");
+    assert_eq!((at.file, at.line), (bf.clone(), Some(3)));
 }
 
 #[tokio::test]

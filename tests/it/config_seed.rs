@@ -227,6 +227,10 @@ fn invalid_config_yml_names_its_line() {
         .display()
         .to_string();
     assert!(message.starts_with(&format!("{file}:")), "{msg}");
+    let at = e.position().expect("a typed position");
+    assert_eq!(at.file, root.join(".chef/us-east-1/config.yml"));
+    assert_eq!(at.line, Some(3), "{msg}");
+    assert!(at.column.is_some(), "{at:?}");
     assert!(msg.contains("server 'us-east-1'"), "{msg}");
     assert!(msg.contains(".chef/knife.rb:6"), "{msg}");
 }

@@ -20,6 +20,7 @@ mod config_client;
 mod config_seed;
 mod config_variants;
 mod cookbook_loader;
+mod error_causes;
 mod metadata_fixtures;
 mod policy_push;
 mod repo_objects;

@@ -447,7 +447,7 @@ async fn a_pin_nothing_satisfies_fails_the_server_before_any_object_is_written()
     assert!(!report.ok);
     for region in REGIONS {
         let s = server(&report, region);
-        let error = s.error.as_deref().unwrap_or_default();
+        let error = s.error.as_ref().map_or("", |e| e.message.as_str());
         assert!(
             error.contains("environment[production] pins cookbook 'nginx_proxy' to '~> 9.0'")
                 && error.contains("2.1.0"),

@@ -122,8 +122,10 @@ async fn a_stopped_server_fails_alone_and_converges_after_restart() {
         .iter()
         .find(|s| s.name == "eu-west-1")
         .unwrap();
-    let error = down.error.as_deref().expect("the failed server says why");
-    assert!(error.contains(&down_url), "names the URL: {error}");
+    let error = down.error.as_ref().expect("the failed server says why");
+    assert!(error.message.contains(&down_url), "names the URL: {error}");
+    assert_eq!(error.kind, chef_api::error::ErrorKind::Network, "{error:?}");
+    assert_eq!(error.server.as_deref(), Some("eu-west-1"));
     for region in ["ap-southeast-2", "us-east-1"] {
         assert_eq!(
             outcomes(&report, region),
@@ -138,7 +140,10 @@ async fn a_stopped_server_fails_alone_and_converges_after_restart() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s["name"] == "eu-west-1" && s["ok"] == false && s["error"].as_str().is_some())
+            .any(|s| s["name"] == "eu-west-1"
+                && s["ok"] == false
+                && s["error"]["kind"] == "network"
+                && s["error"]["message"].as_str().is_some())
     );
 
     // goiardi keeps data in memory: it comes back empty, so pivotal is created again.

@@ -16,7 +16,7 @@ use url::Url;
 use super::ChefClient;
 use super::body::{MAX_ERROR_BODY_BYTES, read_capped, read_prefix};
 use super::retry::retry_after;
-use super::send::Response;
+use super::send::{Response, with_body_cut};
 use crate::error::{Error, ResponseError, Result, redact_url};
 
 /// Read size when an upload body is streamed from disk.
@@ -145,10 +145,10 @@ impl ChefClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let wait = retry_after(resp.headers(), SystemTime::now());
-                    let body = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
+                    let (body, cut) = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
                     let mut failure = ResponseError::new(status, "GET", &shown, &body);
                     failure.retry_after = wait;
-                    Error::from_response(failure)
+                    with_body_cut(Error::from_response(failure), cut)
                 }
             };
             match self.retry_delay(&error, retries, started) {
@@ -207,11 +207,11 @@ impl ChefClient {
                             Err(e) => e.into_error(method.as_str(), &shown, limit),
                         }
                     } else {
-                        let body = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
+                        let (body, cut) = read_prefix(resp, MAX_ERROR_BODY_BYTES).await;
                         let mut failure =
                             ResponseError::new(status.as_u16(), method.as_str(), &shown, &body);
                         failure.retry_after = retry_after(&headers, SystemTime::now());
-                        Error::from_response(failure)
+                        with_body_cut(Error::from_response(failure), cut)
                     }
                 }
             };

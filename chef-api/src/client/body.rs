@@ -66,18 +66,28 @@ pub(super) async fn read_capped(
 }
 
 /// Reads at most `limit` bytes of an error answer's body: enough for the server's message,
-/// never more. A failed read gives what arrived (error bodies only feed messages).
-pub(super) async fn read_prefix(mut resp: reqwest::Response, limit: u64) -> Bytes {
+/// never more. A failed read keeps what arrived (an error answer whose head arrived is worth
+/// showing even when its connection was then reset) and gives the failure alongside.
+pub(super) async fn read_prefix(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> (Bytes, Option<reqwest::Error>) {
     let mut out = BytesMut::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        let room = usize::try_from(limit.saturating_sub(out.len() as u64)).unwrap_or(usize::MAX);
-        if chunk.len() >= room {
-            out.extend_from_slice(&chunk[..room]);
-            break;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room =
+                    usize::try_from(limit.saturating_sub(out.len() as u64)).unwrap_or(usize::MAX);
+                if chunk.len() >= room {
+                    out.extend_from_slice(&chunk[..room]);
+                    return (out.freeze(), None);
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (out.freeze(), None),
+            Err(e) => return (out.freeze(), Some(e)),
         }
-        out.extend_from_slice(&chunk);
     }
-    out.freeze()
 }
 
 #[cfg(test)]

@@ -264,6 +264,7 @@ impl ChefClientBuilder {
                 max_response_bytes: self.max_response_bytes,
                 skew: Skew::default(),
                 api: ApiVersionState::new(),
+                license: super::license::LicenseState::default(),
             }),
         })
     }

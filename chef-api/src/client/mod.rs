@@ -27,6 +27,7 @@ mod body;
 mod builder;
 pub mod clock;
 mod config_key;
+pub mod license;
 pub mod retry;
 pub mod send;
 pub mod tls;
@@ -41,6 +42,7 @@ pub use body::DEFAULT_MAX_RESPONSE_BYTES;
 pub use builder::{ChefClientBuilder, DEFAULT_CHEF_VERSION};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config_key::{ChefConfigKey, parse_sign_version};
+pub use license::LicenseNotice;
 pub use retry::RetryConfig;
 pub use send::Response;
 pub use tls::TlsOptions;
@@ -71,6 +73,7 @@ struct Inner {
     max_response_bytes: u64,
     skew: clock::Skew,
     api: api_version::ApiVersionState,
+    license: license::LicenseState,
 }
 
 impl std::fmt::Debug for ChefClient {
@@ -136,6 +139,23 @@ impl ChefClient {
     /// Cookbook manifests use `all_files` when this is 2 and segments otherwise.
     pub fn api_version(&self) -> Option<u32> {
         self.inner.api.get()
+    }
+
+    /// The latest `X-Ops-License` notice the server sent (a licence in its grace period),
+    /// if any.
+    pub fn license_notice(&self) -> Option<LicenseNotice> {
+        self.inner.license.get()
+    }
+
+    /// Who requests are signed as: server, client name and where the key came from.
+    pub fn signed_as(&self) -> crate::error::SignedAs {
+        crate::error::SignedAs {
+            server: crate::error::redact_url(&self.inner.base)
+                .trim_end_matches('/')
+                .to_owned(),
+            client_name: self.inner.client_name.clone(),
+            key: self.inner.key.origin().clone(),
+        }
     }
 
     /// The clock offset (server − local, seconds) learned from the server's `Date` header.

@@ -206,15 +206,20 @@ impl ChefClient {
                     inner
                         .skew
                         .observe(header_str(&headers, DATE.as_str()), inner.clock.now());
+                    inner.license.observe(&headers);
                     let limit = inner.max_response_bytes;
-                    let payload = if status.is_success() {
-                        read_capped(resp, limit).await
+                    // A success must arrive whole and under the ceiling; an error answer keeps
+                    // a capped prefix, and what arrived even when its connection broke.
+                    let read = if status.is_success() {
+                        read_capped(resp, limit)
+                            .await
+                            .map(|payload| (payload, None))
                     } else {
                         Ok(read_prefix(resp, limit.min(MAX_ERROR_BODY_BYTES)).await)
                     };
-                    match payload {
+                    match read {
                         Err(e) => e.into_error(method.as_str(), &shown, limit),
-                        Ok(payload) => {
+                        Ok((payload, cut)) => {
                             let answer = Answer {
                                 method: &method,
                                 shown: &shown,
@@ -227,7 +232,7 @@ impl ChefClient {
                             match self.judge(answer, &mut state) {
                                 Verdict::Done(response) => return Ok(response),
                                 Verdict::Again => continue,
-                                Verdict::Failed(error) => error,
+                                Verdict::Failed(error) => with_body_cut(error, cut),
                             }
                         }
                     }
@@ -294,6 +299,9 @@ impl ChefClient {
             tracing::info!(url = %shown, "server rejected signing protocol 1.3; using 1.1 from now on");
             return Verdict::Again;
         }
+        if status == StatusCode::UNAUTHORIZED {
+            failure.signed_as = Some(self.signed_as());
+        }
         Verdict::Failed(Error::from_response(failure))
     }
 
@@ -311,6 +319,14 @@ impl ChefClient {
         let url = self.url_for(path)?;
         self.send_signed(method, &url, body).await
     }
+}
+
+/// Notes on an answered failure that its body was cut short.
+pub(crate) fn with_body_cut(mut error: Error, cut: Option<reqwest::Error>) -> Error {
+    if let (Some(cut), Some(response)) = (cut, error.response_mut()) {
+        response.body_cut = Some(cut.without_url().to_string());
+    }
+    error
 }
 
 #[cfg(test)]

@@ -173,6 +173,28 @@ impl CookbookFile {
     }
 }
 
+/// A symlink in a cookbook that cannot be followed (dangling, a loop, a target that cannot be
+/// read): not a cookbook file, as knife's `File.file?` says, and so not uploaded; reported as
+/// a warning naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLink {
+    /// The link's path on disk.
+    pub path: PathBuf,
+    /// Why it cannot be followed (the OS error).
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: symlink cannot be followed ({}); not uploaded, as knife skips it",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
 /// A cookbook directory's files after the walk, chefignore and hashing, sorted by path; no
 /// metadata yet (see [`LoadedCookbook`](super::LoadedCookbook)).
 #[derive(Debug, Clone)]
@@ -180,6 +202,7 @@ pub struct CookbookFiles {
     root: PathBuf,
     chefignore: Chefignore,
     files: Vec<CookbookFile>,
+    skipped_links: Vec<SkippedLink>,
 }
 
 impl CookbookFiles {
@@ -204,17 +227,35 @@ impl CookbookFiles {
         chefignore: Chefignore,
         threads: usize,
     ) -> Result<Self, CookbookError> {
-        let listed = list_files(dir)?;
+        let mut skipped_links = Vec::new();
+        let listed = list_files(dir, &mut skipped_links)?;
         let kept: Vec<(String, PathBuf)> = listed
             .into_iter()
             .filter(|(rel, _)| !chefignore.is_ignored(rel))
             .collect();
+        // A link chefignore leaves out is no concern of the upload's.
+        skipped_links.retain(|link| {
+            link.path
+                .strip_prefix(dir)
+                .ok()
+                .and_then(Path::to_str)
+                .is_none_or(|rel| !chefignore.is_ignored(&rel.replace('\\', "/")))
+        });
+        for link in &skipped_links {
+            tracing::warn!("{link}");
+        }
         let files = hash_all(kept, threads)?;
         Ok(Self {
             root: dir.to_path_buf(),
             chefignore,
             files,
+            skipped_links,
         })
+    }
+
+    /// Symlinks that could not be followed and so are not uploaded.
+    pub fn skipped_links(&self) -> &[SkippedLink] {
+        &self.skipped_links
     }
 
     /// The cookbook directory walked.
@@ -252,7 +293,10 @@ fn utf8_name(name: &std::ffi::OsStr, full: &Path) -> Result<String, CookbookErro
 
 /// Lists every file knife would consider (before chefignore), as (relative path, disk path),
 /// sorted by relative path.
-fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CookbookError> {
+fn list_files(
+    dir: &Path,
+    skipped: &mut Vec<SkippedLink>,
+) -> Result<Vec<(String, PathBuf)>, CookbookError> {
     let meta = fs::metadata(dir).map_err(|source| CookbookError::Io {
         path: dir.to_path_buf(),
         source,
@@ -268,7 +312,7 @@ fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, CookbookError> {
         if name.starts_with('.') && path.is_dir() {
             continue;
         }
-        visit(&name, path, file_type, &mut out)?;
+        visit(&name, path, file_type, &mut out, skipped)?;
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -298,17 +342,28 @@ fn visit(
     path: PathBuf,
     file_type: fs::FileType,
     out: &mut Vec<(String, PathBuf)>,
+    skipped: &mut Vec<SkippedLink>,
 ) -> Result<(), CookbookError> {
     if file_type.is_dir() {
         for (name, child, child_type) in read_dir(&path)? {
-            visit(&format!("{rel}/{name}"), child, child_type, out)?;
+            visit(&format!("{rel}/{name}"), child, child_type, out, skipped)?;
         }
         return Ok(());
     }
     // Regular files and symlinks to regular files (followed); symlinked directories, broken
-    // links, sockets and the like are not cookbook files.
+    // links, sockets and the like are not cookbook files. A link that cannot be followed is
+    // noted: it is often a mistake.
     let is_file = if file_type.is_symlink() {
-        path.is_file()
+        match fs::metadata(&path) {
+            Ok(target) => target.is_file(),
+            Err(e) => {
+                skipped.push(SkippedLink {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                });
+                false
+            }
+        }
     } else {
         file_type.is_file()
     };

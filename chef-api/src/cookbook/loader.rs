@@ -22,6 +22,7 @@ pub struct LoadedCookbook {
     metadata: Metadata,
     metadata_source: MetadataSource,
     files: Vec<CookbookFile>,
+    skipped_links: Vec<super::files::SkippedLink>,
 }
 
 impl LoadedCookbook {
@@ -52,6 +53,7 @@ impl LoadedCookbook {
         metadata_source: MetadataSource,
     ) -> Result<Self, CookbookError> {
         let dir = files.root().to_path_buf();
+        let skipped_links = files.skipped_links().to_vec();
         let mut files = files.into_files();
         if metadata.name().is_empty() {
             return Err(CookbookError::MissingName { path: dir });
@@ -73,7 +75,13 @@ impl LoadedCookbook {
             metadata,
             metadata_source,
             files,
+            skipped_links,
         })
+    }
+
+    /// Symlinks that could not be followed and so are not uploaded (each a warning).
+    pub fn skipped_links(&self) -> &[super::files::SkippedLink] {
+        &self.skipped_links
     }
 
     /// The cookbook directory.

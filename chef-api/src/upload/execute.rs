@@ -409,6 +409,35 @@ async fn commit(client: &ChefClient, options: &UploadOptions, url: &Url) -> Resu
     }
 }
 
+/// A manifest PUT answered 409. When the PUT was retried because its first answer was lost
+/// (a proxy's 502, a reset), that first PUT may have stored and frozen this very version, and
+/// the retry then meets its own work: the server's copy is compared, and an identical one
+/// (frozen, if freezing was asked) is success. Anything else keeps the 409.
+async fn identical_on_server(
+    client: &ChefClient,
+    cookbook: &LoadedCookbook,
+    freeze: bool,
+    conflict: Error,
+) -> Result<()> {
+    let Ok(stored) = client
+        .cookbook_version(cookbook.name(), cookbook.version())
+        .await
+    else {
+        return Err(conflict);
+    };
+    let same = cookbook.matches_manifest(&stored).unwrap_or(false);
+    if same && (!freeze || crate::cookbook::manifest::is_frozen(&stored)) {
+        tracing::debug!(
+            cookbook = cookbook.name(),
+            version = cookbook.version(),
+            "manifest PUT answered 409, but the server holds exactly this version: an earlier attempt stored it"
+        );
+        Ok(())
+    } else {
+        Err(conflict)
+    }
+}
+
 /// `PUT /cookbooks/NAME/VERSION` for each cookbook, wave by wave in dependency order; a
 /// cookbook whose dependency failed is not PUT.
 async fn put_manifests(run: &mut Run<'_>, writing: &[Writing<'_>], api_version: u32) {
@@ -452,13 +481,14 @@ async fn put_manifests(run: &mut Run<'_>, writing: &[Writing<'_>], api_version: 
                         let manifest = c.manifest(api_version, freeze);
                         let query = if force { "?force=true" } else { "" };
                         let path = format!("cookbooks/{}/{}{query}", c.name(), c.version());
-                        (
-                            w,
-                            client
-                                .put::<_, serde_json::Value>(&path, &manifest)
-                                .await
-                                .map(drop),
-                        )
+                        let answer =
+                            match client.put::<_, serde_json::Value>(&path, &manifest).await {
+                                Err(e) if e.is_conflict() => {
+                                    identical_on_server(client, c, freeze, e).await
+                                }
+                                other => other.map(drop),
+                            };
+                        (w, answer)
                     }
                 })
                 .collect::<Vec<_>>(),

@@ -86,13 +86,26 @@ pub enum BerksInstallError {
     /// Downloading or extracting failed.
     #[error(transparent)]
     Install(Box<InstallError>),
-    /// Resolution failed while some sources could not be read: probably the cause.
-    #[error("{resolve}\nThese sources could not be read:\n{}", sources.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    /// Resolution failed while some sources could not be read: probably the cause, so they
+    /// come first.
+    #[error("These sources could not be read:\n{}\nWithout them: {resolve}", sources.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     SourcesUnavailable {
         /// The resolver's explanation.
         #[source]
         resolve: ResolveError,
         /// The sources' errors (each names the URL).
+        sources: Vec<SourceError>,
+    },
+    /// A locked cookbook is not in the cache and no source that answered lists it, while some
+    /// sources could not be read: the unreadable sources are the cause, not a missing
+    /// cookbook.
+    #[error("{name} {version} could not be fetched: these sources could not be read:\n{}", sources.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    SourcesUnreachable {
+        /// Cookbook name.
+        name: String,
+        /// The locked version.
+        version: Version,
+        /// The sources' errors (each names the URL and the network error).
         sources: Vec<SourceError>,
     },
 }
@@ -119,6 +132,9 @@ impl BerksInstallError {
     pub fn response(&self) -> Option<&ResponseError> {
         match self {
             Self::Install(e) => e.response(),
+            Self::SourcesUnreachable { sources, .. } => {
+                sources.iter().find_map(SourceError::response)
+            }
             _ => None,
         }
     }
@@ -283,9 +299,20 @@ impl Installer {
                 }
                 sources.fetch_universes_for(&missing).await
             };
-            let cookbooks = self
+            let cookbooks = match self
                 .install_from(&sources, &resolution, &universes, &local_names)
-                .await?;
+                .await
+            {
+                Ok(cookbooks) => cookbooks,
+                Err(InstallError::NotInSources { name, version }) if !source_errors.is_empty() => {
+                    return Err(BerksInstallError::SourcesUnreachable {
+                        name,
+                        version,
+                        sources: source_errors,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             return Ok(InstallOutcome {
                 lock: plan.lock.clone(),
                 cookbooks,

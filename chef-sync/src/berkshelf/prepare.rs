@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::position::Position;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -212,6 +213,35 @@ impl PrepareError {
     /// The HTTP status, when a source's request failed on the server's answer.
     pub fn status(&self) -> Option<u16> {
         self.response().map(|r| r.status)
+    }
+
+    /// Where in the Berksfile (or its lock) the problem is, typed; `None` for failures of a
+    /// source or a download, which are not the files' fault.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Berksfile(BerksfileError::Io { path, .. }) => Some(Position::file(path.clone())),
+            Self::Berksfile(BerksfileError::Eval(e)) => Some(Position::from(e)),
+            Self::Lockfile(LockfileError::Parse { path, line, .. }) => Some(Position::at(
+                path.clone(),
+                u32::try_from(*line).unwrap_or(u32::MAX),
+                None,
+            )),
+            Self::Lockfile(LockfileError::Io { path, .. }) => Some(Position::file(path.clone())),
+            Self::Metadata {
+                berksfile, line, ..
+            }
+            | Self::MismatchedName {
+                berksfile, line, ..
+            }
+            | Self::ConstraintNotSatisfied {
+                berksfile, line, ..
+            }
+            | Self::Git {
+                berksfile, line, ..
+            } => Some(Position::at(berksfile.clone(), *line, None)),
+            Self::Source(e) => Some(Position::file(e.berksfile().to_path_buf())),
+            _ => None,
+        }
     }
 }
 

@@ -123,6 +123,19 @@ impl SourceError {
     }
 }
 
+impl SourceConfigError {
+    /// The Berksfile whose `source` line is at fault.
+    pub fn berksfile(&self) -> &Path {
+        match self {
+            Self::InvalidUrl { berksfile, .. }
+            | Self::ChefServerCredentials { berksfile, .. }
+            | Self::ChefServerClient { berksfile, .. }
+            | Self::ChefRepo { berksfile, .. }
+            | Self::Client { berksfile, .. } => berksfile,
+        }
+    }
+}
+
 /// Why the Berksfile's `source` lines could not be turned into sources.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

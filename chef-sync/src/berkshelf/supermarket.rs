@@ -54,7 +54,7 @@ pub enum SupermarketError {
         reason: String,
     },
     /// The connection or transfer failed.
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed: {}", chef_api::error::cause_chain(source))]
     Transport {
         /// The URL requested.
         url: String,

@@ -1,4 +1,7 @@
-//! `chef-sync raw` (`knife raw`): send one signed request and print the JSON answer.
+//! `chef-sync raw` (`knife raw`): send one signed request and print the answer.
+//!
+//! As `knife raw` does, `--input` is sent byte for byte (an empty file is an empty body; no
+//! `--input`, no body), a JSON answer is printed pretty and anything else as text.
 //!
 //! ```text
 //! chef-sync raw --server-url http://127.0.0.1:4545 --client-name admin \
@@ -28,7 +31,7 @@ enum Verb {
     Delete,
 }
 
-/// Send one signed request to a Chef server and print the JSON answer.
+/// Send one signed request to a Chef server and print the answer.
 #[derive(Debug, Parser)]
 pub struct Args {
     /// Server URL, e.g. `https://chef.example/organizations/acme`.
@@ -46,7 +49,7 @@ pub struct Args {
     /// HTTP method.
     #[arg(long, value_enum, ignore_case = true, default_value = "GET")]
     method: Verb,
-    /// JSON file sent as the request body.
+    /// File sent as the request body, byte for byte (as `knife raw --input`).
     #[arg(long)]
     input: Option<PathBuf>,
     /// Extra trusted CA certificates (PEM).
@@ -67,29 +70,29 @@ async fn request(args: Args) -> Result<String, String> {
     let client = builder.build().map_err(|e| e.to_string())?;
     let body = match &args.input {
         None => None,
-        Some(file) => {
-            let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let value: serde_json::Value = serde_json::from_slice(&text)
-                .map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
-            Some(value)
-        }
+        Some(file) => Some(bytes::Bytes::from(
+            std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?,
+        )),
     };
-    let result: serde_json::Value = match (args.method, body) {
-        (Verb::Get, _) => client.get(&args.path).await,
-        (Verb::Delete, _) => client.delete(&args.path).await,
-        (Verb::Put, body) => {
-            client
-                .put(&args.path, &body.unwrap_or_else(|| serde_json::json!({})))
-                .await
-        }
-        (Verb::Post, body) => {
-            client
-                .post(&args.path, &body.unwrap_or_else(|| serde_json::json!({})))
-                .await
-        }
+    let method = match args.method {
+        Verb::Get => reqwest::Method::GET,
+        Verb::Put => reqwest::Method::PUT,
+        Verb::Post => reqwest::Method::POST,
+        Verb::Delete => reqwest::Method::DELETE,
+    };
+    let answer = client
+        .request(method, &args.path, body)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(render(&answer.body))
+}
+
+/// A JSON answer pretty-printed; anything else as text (an empty answer prints nothing).
+fn render(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
     }
-    .map_err(|e| e.to_string())?;
-    serde_json::to_string_pretty(&result).map_err(|e| e.to_string())
 }
 
 /// Runs `chef-sync raw`; returns the exit status.
@@ -103,5 +106,85 @@ pub fn run(args: Args) -> u8 {
             eprintln!("error: {}", e.replace('\n', " "));
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn args(server: &MockServer, verb: Verb, input: Option<PathBuf>, path: &str) -> Args {
+        Args {
+            server_url: server.uri(),
+            client_name: "spec-user".into(),
+            key: concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/data/keys/mixlib-spec.pem"
+            )
+            .into(),
+            sign_version: SignVersion::V1_3,
+            method: verb,
+            input,
+            ca_file: None,
+            path: path.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn input_goes_byte_for_byte_and_text_answers_print_as_text() {
+        let server = MockServer::start().await;
+        Mock::given(method("PUT"))
+            .and(path("/nodes/web1"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("stored, thanks\n"))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/roles"))
+            .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"uri":"x"}"#))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        // Not canonical JSON: key order, spacing and the trailing newline must survive.
+        let odd = b"{ \"name\" :\"web1\",  \"a\":1 }\r\n";
+        std::fs::write(dir.path().join("node.json"), odd).unwrap();
+        std::fs::write(dir.path().join("empty.json"), b"").unwrap();
+
+        let out = request(args(
+            &server,
+            Verb::Put,
+            Some(dir.path().join("node.json")),
+            "/nodes/web1",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(out, "stored, thanks\n", "a non-JSON answer prints as text");
+        let out = request(args(
+            &server,
+            Verb::Post,
+            Some(dir.path().join("empty.json")),
+            "/roles",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(out, "{\n  \"uri\": \"x\"\n}");
+        let missing = request(args(
+            &server,
+            Verb::Post,
+            Some(dir.path().join("nope.json")),
+            "/roles",
+        ))
+        .await
+        .unwrap_err();
+        assert!(missing.contains("nope.json"), "{missing}");
+
+        let received = server.received_requests().await.unwrap();
+        assert_eq!(received.len(), 2);
+        assert_eq!(received[0].body, odd, "sent byte for byte");
+        assert!(
+            received[1].body.is_empty(),
+            "an empty file is an empty body"
+        );
     }
 }

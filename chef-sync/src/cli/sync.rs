@@ -142,12 +142,6 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
-    for w in &config.warnings {
-        match w.line {
-            Some(line) => eprintln!("warning: {}:{line}: {}", w.file.display(), w.message),
-            None => eprintln!("warning: {}: {}", w.file.display(), w.message),
-        }
-    }
     let names: Vec<String> = config
         .servers
         .iter()
@@ -180,10 +174,22 @@ pub fn run(args: Args) -> u8 {
     let report = match crate::sync_blocking(&config, &options) {
         Ok(report) => report,
         Err(e) => {
+            // The report would have carried these; without one, they may explain the error.
+            for w in &config.warnings {
+                match w.line {
+                    Some(line) => eprintln!("warning: {}:{line}: {}", w.file.display(), w.message),
+                    None => eprintln!("warning: {}: {}", w.file.display(), w.message),
+                }
+            }
             eprintln!("error: {e}");
             return 1;
         }
     };
+    // The configuration's, the Berksfile's (unreachable sources, lock notes) and the servers'
+    // (a licence in its grace period) warnings, in that order.
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if let Some(bars) = &bars {
         bars.multi.clear().ok();
     }

@@ -24,6 +24,24 @@ pub(crate) enum YamlError {
     },
 }
 
+impl YamlError {
+    /// Where the problem is.
+    pub(crate) fn position(&self) -> Option<crate::position::Position> {
+        match self {
+            Self::NotFound(path) | Self::Io(path, _) => {
+                Some(crate::position::Position::file(path.clone()))
+            }
+            Self::Parse {
+                file, line, column, ..
+            } => Some(crate::position::Position {
+                file: file.clone(),
+                line: *line,
+                column: *column,
+            }),
+        }
+    }
+}
+
 impl std::fmt::Display for YamlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

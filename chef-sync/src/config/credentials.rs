@@ -86,11 +86,19 @@ pub(crate) fn parse_profile(
             let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            format!("line {line}, column {column}: ")
+            (
+                u32::try_from(line).unwrap_or(u32::MAX),
+                u32::try_from(column).unwrap_or(u32::MAX),
+            )
         });
+        let prefix = at
+            .map(|(line, column)| format!("line {line}, column {column}: "))
+            .unwrap_or_default();
         ConfigError::Credentials {
             file: path.to_path_buf(),
-            message: format!("{}{}", at.unwrap_or_default(), e.message().trim()),
+            message: format!("{prefix}{}", e.message().trim()),
+            line: at.map(|(line, _)| line),
+            column: at.map(|(_, column)| column),
         }
     })?;
     let Some(entry) = table.get(profile) else {
@@ -104,6 +112,8 @@ pub(crate) fn parse_profile(
         return Err(ConfigError::Credentials {
             file: path.to_path_buf(),
             message: format!("profile '{profile}' is not a table"),
+            line: None,
+            column: None,
         });
     };
     let origin = Origin {
@@ -118,6 +128,8 @@ pub(crate) fn parse_profile(
             .map_err(|message| ConfigError::Credentials {
                 file: path.to_path_buf(),
                 message: format!("profile '{profile}': {message}"),
+                line: None,
+                column: None,
             })?;
     }
     Ok(settings)
@@ -200,15 +212,20 @@ ssh_user = "ubuntu"
 
     #[test]
     fn bad_toml_names_the_file_and_line() {
-        let e = parse_profile(
+        let err = parse_profile(
             "[default]\nclient_name = \n",
             Path::new("/h/.chef/credentials"),
             "default",
             Path::new("/h/.chef"),
             None,
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+        let at = err.position().unwrap();
+        assert_eq!(
+            (at.file.as_path(), at.line, at.column),
+            (Path::new("/h/.chef/credentials"), Some(2), Some(15))
+        );
+        let e = err.to_string();
         assert!(
             e.starts_with("/h/.chef/credentials: line 2, column 15: "),
             "{e}"

@@ -19,6 +19,17 @@ pub(crate) struct Origin {
     pub(crate) note: Option<String>,
 }
 
+impl Origin {
+    /// The file and line, typed.
+    pub(crate) fn position(&self) -> crate::position::Position {
+        crate::position::Position {
+            file: self.file.clone(),
+            line: self.line,
+            column: None,
+        }
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.file.display())?;

@@ -60,6 +60,7 @@ mod credentials;
 mod knife_rb;
 mod servers;
 
+use crate::position::Position;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -203,6 +204,8 @@ pub enum ConfigError {
         server: String,
         /// `file:line:column: message` of the YAML problem.
         message: String,
+        /// Where the YAML problem is (boxed: the error stays small).
+        at: Option<Box<Position>>,
         /// `knife.rb:LINE` of the `YAML.load_file` call.
         loaded_from: String,
     },
@@ -227,6 +230,10 @@ pub enum ConfigError {
         file: PathBuf,
         /// What is wrong (TOML errors carry line and column).
         message: String,
+        /// 1-based line of a TOML error.
+        line: Option<u32>,
+        /// 1-based column of a TOML error.
+        column: Option<u32>,
     },
     /// The requested profile is not in the credentials file (or the file does not exist).
     #[error(
@@ -251,6 +258,8 @@ pub enum ConfigError {
         setting: String,
         /// The configuration that should set it.
         source_file: String,
+        /// That configuration's file.
+        file: PathBuf,
     },
     /// `chef_server_url` is not an http(s) URL.
     #[error(
@@ -263,6 +272,8 @@ pub enum ConfigError {
         value: String,
         /// Where it was set (`file:line`, `config.yml`, ...).
         origin: String,
+        /// Where it was set, typed, when a file set it (boxed: the error stays small).
+        at: Option<Box<Position>>,
         /// Why it is not acceptable.
         reason: String,
     },
@@ -289,6 +300,8 @@ pub enum ConfigError {
         path: PathBuf,
         /// Where it was set.
         origin: String,
+        /// Where it was set, typed (boxed: the error stays small).
+        at: Box<Position>,
     },
     /// `LoadOptions::only` names a server that is not configured.
     #[error(
@@ -422,6 +435,7 @@ impl RepoConfig {
                         root: &root,
                         config_dir: &chef_dir,
                         source: file.display().to_string(),
+                        source_path: file.clone(),
                         injected_key: options.keys.get(&name),
                         env: &env,
                     };
@@ -453,6 +467,7 @@ impl RepoConfig {
                         root: &root,
                         config_dir: chef_home.as_deref().unwrap_or(&chef_dir),
                         source: format!("{} (profile '{}')", file.display(), profile.name),
+                        source_path: file.clone(),
                         injected_key: options.keys.get(&name),
                         env: &options.env,
                     };
@@ -531,6 +546,7 @@ fn eval_error(server: &str, e: EvalFailure) -> ConfigError {
         EvalFailure::Yaml { error, at } => ConfigError::Yaml {
             server: server.to_owned(),
             message: error.to_string(),
+            at: error.position().map(Box::new),
             loaded_from: at,
         },
     }
@@ -548,6 +564,33 @@ fn unknown_warning(file: &Path, unknown: &[knife_rb::Ignored]) -> ConfigWarning 
         file: file.to_path_buf(),
         line: unknown.first().and_then(|u| u.line),
         message: format!("settings ignored by chef-sync: {}", list.join("; ")),
+    }
+}
+
+impl ConfigError {
+    /// Where the problem is (file, and line and column when known), typed.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Io { path, .. } => Some(Position::file(path.clone())),
+            Self::NotADirectory { root } => Some(Position::file(root.clone())),
+            Self::Ruby { source, .. } => Some(Position::from(source)),
+            Self::Yaml { at, .. } | Self::InvalidUrl { at, .. } => at.as_deref().cloned(),
+            Self::MissingConfigYml { path, .. } | Self::MissingKey { path, .. } => {
+                Some(Position::file(path.clone()))
+            }
+            Self::MissingCaFile { at, .. } => Some((**at).clone()),
+            Self::Credentials {
+                file, line, column, ..
+            } => Some(Position {
+                file: file.clone(),
+                line: *line,
+                column: *column,
+            }),
+            Self::UnknownProfile { file, .. } | Self::MissingSetting { file, .. } => {
+                Some(Position::file(file.clone()))
+            }
+            _ => None,
+        }
     }
 }
 

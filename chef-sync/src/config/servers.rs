@@ -71,6 +71,8 @@ pub(crate) struct ResolveContext<'a> {
     pub(crate) config_dir: &'a Path,
     /// What set the settings, for "X does not set Y" messages.
     pub(crate) source: String,
+    /// The file that set them.
+    pub(crate) source_path: PathBuf,
     /// An injected key for this server, if any.
     pub(crate) injected_key: Option<&'a Vec<u8>>,
     /// The environment knife.rb saw (`USER` for Chef's default `node_name`, `HOME` and
@@ -89,6 +91,7 @@ pub(crate) fn resolve(
         server: name.to_owned(),
         setting: setting.to_owned(),
         source_file: cx.source.clone(),
+        file: cx.source_path.clone(),
     };
     let user_home = knife_rb::user_home(cx.env, cx.root);
     let cookbook_path = settings.chef_cookbook_path(&user_home);
@@ -96,7 +99,12 @@ pub(crate) fn resolve(
     let url = settings
         .chef_server_url
         .ok_or_else(|| missing("chef_server_url"))?;
-    validate_url(name, &url.value, &url.origin.to_string())?;
+    validate_url(
+        name,
+        &url.value,
+        &url.origin.to_string(),
+        Some(url.origin.position()),
+    )?;
     // WorkstationConfigLoader#apply_defaults: `node_name ||= Etc.getlogin`, which is
     // `ENV['USER']` where there is no login terminal (CI, Lambda).
     let client_name = match settings.node_name {
@@ -154,6 +162,7 @@ pub(crate) fn resolve(
                 server: name.to_owned(),
                 path: f.value,
                 origin: f.origin.to_string(),
+                at: Box::new(f.origin.position()),
             });
         }
         other => other.map(|f| f.value),
@@ -163,7 +172,7 @@ pub(crate) fn resolve(
         && settings.trusted_certs_dir != settings.ssl_ca_path
     {
         warnings.push(ConfigWarning {
-            file: PathBuf::from(&cx.source),
+            file: cx.source_path.clone(),
             line: None,
             message: "both trusted_certs_dir and ssl_ca_path are set; using trusted_certs_dir"
                 .to_owned(),
@@ -243,11 +252,17 @@ fn default_key(
 }
 
 /// Checks that `value` is an absolute http(s) URL with a host.
-pub(crate) fn validate_url(server: &str, value: &str, origin: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_url(
+    server: &str,
+    value: &str,
+    origin: &str,
+    at: Option<crate::position::Position>,
+) -> Result<(), ConfigError> {
     let bad = |reason: String| ConfigError::InvalidUrl {
         server: server.to_owned(),
         value: redact_url(value),
         origin: origin.to_owned(),
+        at: at.clone().map(Box::new),
         reason,
     };
     let url = url::Url::parse(value).map_err(|e| bad(e.to_string()))?;
@@ -314,7 +329,7 @@ impl ServerSpec {
     ) -> Result<Self, ConfigError> {
         let name = name.into();
         let url = url.into();
-        validate_url(&name, &url, "ServerSpec::new")?;
+        validate_url(&name, &url, "ServerSpec::new", None)?;
         Ok(ServerSpec {
             name,
             url,
@@ -339,16 +354,16 @@ mod tests {
 
     #[test]
     fn urls_must_be_http_with_a_host() {
-        assert!(validate_url("s", "https://chef.example/organizations/o", "k").is_ok());
-        assert!(validate_url("s", "http://127.0.0.1:4545", "k").is_ok());
-        let e = validate_url("s", "chef.example", "/r/.chef/knife.rb:3")
+        assert!(validate_url("s", "https://chef.example/organizations/o", "k", None).is_ok());
+        assert!(validate_url("s", "http://127.0.0.1:4545", "k", None).is_ok());
+        let e = validate_url("s", "chef.example", "/r/.chef/knife.rb:3", None)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("\"chef.example\"") && e.contains("knife.rb:3"),
             "{e}"
         );
-        assert!(validate_url("s", "ftp://chef.example", "k").is_err());
+        assert!(validate_url("s", "ftp://chef.example", "k", None).is_err());
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn cookbook_report(
         files_sent: 0,
         bytes_sent: 0,
         duration_ms: 0,
-        error,
+        error: error.map(crate::report::ReportError::untyped),
     }
 }
 

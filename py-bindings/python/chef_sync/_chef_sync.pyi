@@ -12,11 +12,13 @@ __all__ = [
     "ConflictError",
     "CookbookOutcome",
     "CookbookStatus",
+    "LicenseError",
     "NetworkError",
     "NotFoundError",
     "PolicyPushReport",
     "ObjectOutcome",
     "ObjectStatus",
+    "ReportError",
     "ServerError",
     "ServerReport",
     "ServerStatus",
@@ -65,6 +67,9 @@ class ConfigError(ChefSyncError):
 
 class AuthenticationError(ChefSyncError):
     """HTTP 401 or 403: wrong key, unknown client, clock skew, or missing permissions."""
+
+class LicenseError(ChefSyncError):
+    """HTTP 403 ``invalid-license``: the Chef Infra Server's licence is invalid or expired."""
 
 class NotFoundError(ChefSyncError):
     """HTTP 404: the server has no such object."""
@@ -154,6 +159,37 @@ class ChefClient:
     def nodes_async(self) -> Awaitable[dict[str, str]]: ...
 
 @final
+class ReportError:
+    """Why a server or a cookbook failed, in a report."""
+
+    @property
+    def kind(self) -> str:
+        """chef-api's kind: ``"unauthorized"``, ``"license"``, ``"forbidden"``, ``"not_found"``,
+        ``"conflict"``, ``"bad_request"``, ``"plain_http_to_tls"``, ``"server"``, ``"http"``,
+        ``"network"``, ``"timeout"``, ``"tls"``, ``"invalid_response"``, ``"key"``, ``"sign"``,
+        ``"config"``, ``"io"`` or ``"other"``."""
+    @property
+    def exception(self) -> str:
+        """The ``chef_sync.exceptions`` class this kind raises (``"LicenseError"``, ...)."""
+    @property
+    def status(self) -> int | None:
+        """HTTP status, when a server answered."""
+    @property
+    def messages(self) -> list[str]:
+        """The server's own error messages, in order."""
+    @property
+    def url(self) -> str | None:
+        """The request URL."""
+    @property
+    def server(self) -> str | None:
+        """The server's configured name."""
+    @property
+    def message(self) -> str:
+        """The whole message (also ``str(error)``)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The report's JSON object for this error."""
+
+@final
 class CookbookOutcome:
     """What happened to one cookbook version on one server."""
 
@@ -172,7 +208,7 @@ class CookbookOutcome:
     @property
     def duration_ms(self) -> int: ...
     @property
-    def error(self) -> str | None: ...
+    def error(self) -> ReportError | None: ...
     @property
     def ok(self) -> bool:
         """True unless the outcome is ``"failed"`` or ``"frozen_conflict"``."""
@@ -213,7 +249,7 @@ class ServerReport:
     def ok(self) -> bool:
         """Whether every cookbook converged on this server."""
     @property
-    def error(self) -> str | None:
+    def error(self) -> ReportError | None:
         """Why the server failed as a whole (client, listing), with the server's message."""
     @property
     def files_sent(self) -> int: ...

@@ -8,7 +8,11 @@ Every class derives from :class:`ChefSyncError` and carries, as instance attribu
 * ``url``: the request URL, or ``None``.
 
 :class:`ConfigError` adds ``file`` and ``line``; :class:`ConflictError` adds ``frozen``;
-:class:`NetworkError` adds ``timed_out``.
+:class:`NetworkError` adds ``timed_out``. :class:`LicenseError` (HTTP 403 ``invalid-license``:
+the server's licence expired) is not an :class:`AuthenticationError`.
+
+The class follows chef-api's error kind, the same one a report's ``ReportError.kind`` holds
+(``ReportError.exception`` names the class).
 """
 
 from chef_sync._chef_sync import (
@@ -16,6 +20,7 @@ from chef_sync._chef_sync import (
     ChefSyncError,
     ConfigError,
     ConflictError,
+    LicenseError,
     NetworkError,
     NotFoundError,
     ServerError,
@@ -27,6 +32,7 @@ __all__ = [
     "ChefSyncError",
     "ConfigError",
     "ConflictError",
+    "LicenseError",
     "NetworkError",
     "NotFoundError",
     "ServerError",
