@@ -182,3 +182,28 @@ pub fn run_in_own_process(test_path: &str, body: impl FnOnce()) {
         "{test_path} ran in its own process: {stdout}"
     );
 }
+
+/// A TLS listener on 127.0.0.1 (a free port) serving `cert` with its `key`: the acceptor, the
+/// listener and its port, for the tests' small TLS servers.
+pub async fn tls_listener(
+    cert: &rcgen::Certificate,
+    key: &rcgen::KeyPair,
+) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, u16) {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (acceptor, listener, port)
+}
