@@ -154,6 +154,27 @@ pub enum Repo<'a> {
     Path(&'a Path),
 }
 
+impl<'a> Repo<'a> {
+    /// The configuration: as given, or read from the directory with `load`, limited to
+    /// `servers` (all when empty). The one place sync, status and policy push load a repository.
+    pub(crate) fn config(
+        self,
+        load: &LoadOptions,
+        servers: &[String],
+    ) -> Result<std::borrow::Cow<'a, RepoConfig>, ConfigError> {
+        match self {
+            Repo::Config(config) => Ok(std::borrow::Cow::Borrowed(config)),
+            Repo::Path(root) => {
+                let load = LoadOptions {
+                    only: servers.to_vec(),
+                    ..load.clone()
+                };
+                RepoConfig::load(root, &load).map(std::borrow::Cow::Owned)
+            }
+        }
+    }
+}
+
 impl<'a> From<&'a RepoConfig> for Repo<'a> {
     fn from(config: &'a RepoConfig) -> Self {
         Self::Config(config)
@@ -186,18 +207,8 @@ pub async fn sync(
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
-    let loaded;
-    let config = match repo.into() {
-        Repo::Config(config) => config,
-        Repo::Path(root) => {
-            let load = LoadOptions {
-                only: options.servers.clone(),
-                ..options.load.clone()
-            };
-            loaded = RepoConfig::load(root, &load)?;
-            &loaded
-        }
-    };
+    let config = repo.into().config(&options.load, &options.servers)?;
+    let config = &*config;
     let servers = select_servers(&config.servers, &options.servers)?;
     // Objects are read and validated before any server is asked anything.
     let (object_syncs, object_warnings) = load_objects(&servers, options)?;

@@ -32,7 +32,7 @@ use super::cookbooks::{CookbookCache, LockedCookbook, LockedCookbookError, load_
 use super::groups::{GroupError, group_for};
 use super::lock::{LockError, PolicyLock};
 use super::report::{ArtifactReport, PolicyOutcome, PolicyReport, PolicyServerReport, PushReport};
-use crate::config::{ConfigError, LoadOptions, RepoConfig, ServerSpec};
+use crate::config::{ConfigError, LoadOptions, ServerSpec};
 use crate::report::CookbookOutcome;
 use crate::sync::Repo;
 
@@ -169,18 +169,8 @@ pub async fn push(
     options: &PushOptions,
 ) -> Result<PushReport, PushError> {
     let started = Instant::now();
-    let loaded;
-    let config = match repo.into() {
-        Repo::Config(config) => config,
-        Repo::Path(root) => {
-            let load = LoadOptions {
-                only: options.servers.clone(),
-                ..options.load.clone()
-            };
-            loaded = RepoConfig::load(root, &load)?;
-            &loaded
-        }
-    };
+    let config = repo.into().config(&options.load, &options.servers)?;
+    let config = &*config;
     let servers = select_servers(&config.servers, &options.servers)?;
     let lock_paths: Vec<PathBuf> = if locks.is_empty() {
         let default = config.root.join("Policyfile.lock.json");
@@ -801,6 +791,7 @@ async fn same_artifact(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RepoConfig;
 
     #[test]
     fn the_push_future_is_send_so_bindings_can_spawn_it() {

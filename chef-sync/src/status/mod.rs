@@ -124,18 +124,8 @@ pub async fn status(
     options: &StatusOptions,
 ) -> Result<StatusReport, SyncError> {
     let started = Instant::now();
-    let loaded;
-    let config = match repo.into() {
-        Repo::Config(config) => config,
-        Repo::Path(root) => {
-            let load = LoadOptions {
-                only: options.servers.clone(),
-                ..options.load.clone()
-            };
-            loaded = RepoConfig::load(root, &load)?;
-            &loaded
-        }
-    };
+    let config = repo.into().config(&options.load, &options.servers)?;
+    let config = &*config;
     let mut servers = select_servers(&config.servers, &options.servers)?;
     servers.sort_by(|a, b| a.name.cmp(&b.name));
     // The servers are read while the repository is loaded and hashed: neither needs the other.
