@@ -68,6 +68,8 @@ impl<'pr> Run<'_, 'pr> {
                 CallError::Message(m) => self.error(start, ErrorKind::Dsl, m),
                 CallError::Eval(e) => Flow::Error(*e),
             });
+        } else if name == "[]=" {
+            return self.nested_dsl_index_write(call, receiver, dsl);
         } else {
             return Ok(None);
         };
@@ -107,6 +109,59 @@ impl<'pr> Run<'_, 'pr> {
             // The call's value is the receiver, and nobody uses it.
             (None, None) => Ok(Some(Value::Nil)),
         }
+    }
+
+    /// `x[k1][k2]...[kn] = v` where `x` is a DSL method with an index writer
+    /// (`default["a"]["b"]["c"] = 1` in a Policyfile): the DSL call `x[]=` with
+    /// `[k1, ..., kn, v]`, the keys evaluated left to right before the value, as Ruby does.
+    /// The DSL decides what the path means (chef-cli's attribute hashes auto-vivify). `None`
+    /// when the receiver is not such a chain.
+    fn nested_dsl_index_write(
+        &mut self,
+        call: &CallNode<'pr>,
+        receiver: &Node<'pr>,
+        dsl: &mut dyn Dsl,
+    ) -> R<Option<Value>> {
+        let mut key_nodes: Vec<Node<'pr>> = Vec::new();
+        let mut current = receiver.as_call_node();
+        let root = loop {
+            let Some(c) = current else {
+                return Ok(None);
+            };
+            if c.block().is_some() {
+                return Ok(None);
+            }
+            match (c.receiver(), name_of(&c.name()).as_str()) {
+                (Some(inner), "[]") => {
+                    let args: Vec<Node<'pr>> = c
+                        .arguments()
+                        .map(|a| a.arguments().iter().collect())
+                        .unwrap_or_default();
+                    let [key] = <[Node<'pr>; 1]>::try_from(args)
+                        .map_err(|_| self.unsupported(receiver, "an index with several keys is"))?;
+                    key_nodes.push(key);
+                    current = inner.as_call_node();
+                }
+                (None, n) if c.arguments().is_none() => break n.to_owned(),
+                _ => return Ok(None),
+            }
+        };
+        let dsl_name = format!("{root}[]=");
+        if !dsl.responds_to(&dsl_name) {
+            return Ok(None);
+        }
+        let start = call.location().start();
+        let mut path = Vec::with_capacity(key_nodes.len() + 2);
+        for key in key_nodes.iter().rev() {
+            path.push(self.eval(key, dsl)?);
+        }
+        let (args, kwargs, _) = self.call_args(call, dsl)?;
+        path.extend(args);
+        if !kwargs.is_empty() {
+            path.push(Value::Hash(kwargs));
+        }
+        self.plain_dsl_call(dsl_name, path, Vec::new(), dsl, start)
+            .map(Some)
     }
 
     /// Applies the in-place call `name` to `value`. `Ok(None)`: the call's value is the
