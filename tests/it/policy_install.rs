@@ -3,7 +3,6 @@
 //! Locks are compared byte for byte with what chef-cli's rules give (lock_data and cache_key of
 //! cookbook-omnifetch's locations, included_policy_locks of chef-cli's lock fetchers).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chef_sync::config::{KeySource, ServerSpec};
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{spec_key_path, write};
+use crate::support::{SupermarketCookbook, mount_catalog, spec_key_path, write};
 
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
@@ -554,35 +553,10 @@ default["a"]["z"] = 3
     );
 }
 
-/// A fake Supermarket serving `catalog` (`(name, version, deps)`) at `server`.
-async fn supermarket(server: &MockServer, catalog: &[(&str, &str, &[(&str, &str)])]) {
+/// A fake Supermarket serving only `catalog` at `server`.
+async fn supermarket(server: &MockServer, catalog: &[SupermarketCookbook]) {
     server.reset().await;
-    let base = server.uri();
-    let mut universe: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
-    for (name, version, deps) in catalog {
-        let dl = format!("/api/v1/cookbooks/{name}/versions/{version}/download");
-        let deps_map: BTreeMap<&str, &str> = deps.iter().copied().collect();
-        universe.entry((*name).to_owned()).or_default().insert(
-            (*version).to_owned(),
-            json!({"location_type": "opscode", "location_path": format!("{base}/api/v1"),
-                   "download_url": format!("{base}{dl}"), "dependencies": deps_map}),
-        );
-        Mock::given(method("GET"))
-            .and(path(dl))
-            .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
-                name,
-                version,
-                deps,
-                &[],
-            )))
-            .mount(server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/universe"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(&universe))
-        .mount(server)
-        .await;
+    mount_catalog(server, catalog, |_| Vec::new()).await;
 }
 
 fn versions(lock: &chef_sync::policy::PolicyLock) -> Vec<(String, String)> {

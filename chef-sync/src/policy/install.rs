@@ -245,6 +245,9 @@ enum SolvedKind {
     Included(Map<String, Value>),
 }
 
+/// The lock's attribute keys, in the order `included_attributes` and `merged` hold them.
+const ATTRIBUTE_LEVELS: [&str; 2] = ["default_attributes", "override_attributes"];
+
 /// What kind of `default_source` a universe came from.
 #[derive(Clone)]
 enum SourceKind {
@@ -347,7 +350,8 @@ pub async fn install(
     let mut run_list: Vec<String> = Vec::new();
     let mut named_run_lists: Vec<(String, Vec<String>)> = Vec::new();
     let mut included_locks = Vec::new();
-    let mut included_attributes: Vec<(String, Map<String, Value>, Map<String, Value>)> = Vec::new();
+    // Per level (`default_attributes`, `override_attributes`): each included lock's, by name.
+    let mut included_attributes: [Vec<(String, Map<String, Value>)>; 2] = Default::default();
     let mut solved: BTreeMap<String, Solved> = BTreeMap::new();
     let mut catalog_local: Vec<CookbookInfo> = Vec::new();
     for inc in &pf.included_policies {
@@ -375,15 +379,13 @@ pub async fn install(
                 }
             }
         }
-        let attrs = |key: &str| match lock.document().get(key) {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
-        included_attributes.push((
-            inc.name.clone(),
-            attrs("default_attributes"),
-            attrs("override_attributes"),
-        ));
+        for (key, level) in ATTRIBUTE_LEVELS.iter().zip(&mut included_attributes) {
+            let attrs = match lock.document().get(*key) {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            level.push((inc.name.clone(), attrs));
+        }
         let cookbooks = match &fetched.server {
             Some((server, chef)) => load_server_artifacts(lock, server, chef, &options.cache)
                 .await
@@ -471,27 +473,24 @@ pub async fn install(
     // chef-cli: the Policyfile's attributes, then each included lock's deep-merged in, after
     // AttributeMergeChecker found no path with two different values
     // (cli: policyfile_compiler.rb, default_attributes / override_attributes).
-    let mut default_attributes = pf.default_attributes.clone();
-    let mut override_attributes = pf.override_attributes.clone();
-    for (level, own, pick) in [
-        ("default", &pf.default_attributes, 1usize),
-        ("override", &pf.override_attributes, 2usize),
-    ] {
-        let mut sources: Vec<(&str, &Map<String, Value>)> = vec![("user-specified", own)];
-        for (name, d, o) in &included_attributes {
-            sources.push((name, if pick == 1 { d } else { o }));
-        }
-        check_attribute_conflicts(&sources)
-            .map_err(|m| source_error(format!("{level} attributes: {m}")))?;
-        let target = if pick == 1 {
-            &mut default_attributes
-        } else {
-            &mut override_attributes
-        };
-        for (_, d, o) in &included_attributes {
-            deep_merge(target, if pick == 1 { d } else { o });
+    let mut merged = [
+        pf.default_attributes.clone(),
+        pf.override_attributes.clone(),
+    ];
+    for ((key, target), included) in ATTRIBUTE_LEVELS
+        .iter()
+        .zip(&mut merged)
+        .zip(&included_attributes)
+    {
+        let own = target.clone();
+        let mut sources: Vec<(&str, &Map<String, Value>)> = vec![("user-specified", &own)];
+        sources.extend(included.iter().map(|(name, m)| (name.as_str(), m)));
+        check_attribute_conflicts(&sources).map_err(|m| source_error(format!("{key}: {m}")))?;
+        for (_, m) in included {
+            deep_merge(target, m);
         }
     }
+    let [default_attributes, override_attributes] = merged;
 
     // Fixed-location cookbooks: read in place or checked out.
     let store = CookbookStore::new(options.cache.root.join("cookbooks"));
