@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{SupermarketCookbook, mount_catalog, spec_key_path, write};
+use crate::support::{SupermarketCookbook, forbid_requests, mount_catalog, spec_key_path, write};
 
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
@@ -308,6 +308,15 @@ default["app"]["db"]["host"] = "db1"
     );
     server.verify().await;
 
+    // The lock is there: a second install reads every cookbook from the cache, asks nothing.
+    forbid_requests(&server, "an install from a lock with a warm cache").await;
+    let again = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(again.lock.revision_id(), Some(rev.as_str()));
+    server.verify().await;
+
     // The identity token wins over the API key, as a Bearer header (auth_headers).
     server.reset().await;
     Mock::given(method("GET"))
@@ -491,6 +500,14 @@ default["a"]["z"] = 3
         "\"source_options\": {{\n        \"server\": \"{org_url}\",\n        \"policy_group\": \"prod\",\n        \"policy_name\": \"shared\",\n        \"policy_revision_id\": \"{server_rev}\"\n      }}"
     )), "{text}");
     server.verify().await;
+
+    // Installing from that lock again needs no request: artifacts are cached by cache_key.
+    let lock_text = text.clone();
+    let again = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(std::fs::read_to_string(again.lock.path()).unwrap(), lock_text);
 
     // One attribute path with two values is chef-cli's AttributeMergeChecker conflict.
     write(
