@@ -285,7 +285,15 @@ impl Dsl for PolicyDsl {
                 Ok(Value::Nil)
             }
             "run_list" => {
-                self.model.run_list.extend(items("run_list", call.args)?);
+                // chef-cli's DSL#run_list: items given replace the list (a second `run_list`
+                // line wins); none reads it.
+                let list = items("run_list", call.args)?;
+                if list.is_empty() {
+                    return Ok(Value::Array(
+                        self.model.run_list.iter().cloned().map(Value::Str).collect(),
+                    ));
+                }
+                self.model.run_list = list;
                 Ok(Value::Nil)
             }
             "named_run_list" => {
@@ -298,7 +306,12 @@ impl Dsl for PolicyDsl {
                 if list.is_empty() {
                     return Err(format!("named_run_list {name}: no items").into());
                 }
-                self.model.named_run_lists.push((name, list));
+                // chef-cli: `@named_run_lists[name] = items` (a name given twice keeps its
+                // place and takes the last items).
+                match self.model.named_run_lists.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, existing)) => *existing = list,
+                    None => self.model.named_run_lists.push((name, list)),
+                }
                 Ok(Value::Nil)
             }
             "default" | "override" => {
@@ -708,6 +721,18 @@ override["app"] = { "port" => 8080 }
         assert!(matches!(&p.cookbooks[2].source,
             CookbookSource::Git(g) if g.url == "https://github.com/acme/users.git" && g.tag.as_deref() == Some("v1")));
         assert_eq!(p.default_attributes["greeting"], "hello");
+        let again = eval(
+            "name 'x'\nrun_list 'a'\nrun_list 'b', 'c'\nnamed_run_list :d, 'a'\nnamed_run_list :e, 'b'\nnamed_run_list :d, 'c'\n",
+        )
+        .unwrap();
+        assert_eq!(again.run_list, ["b", "c"], "the last run_list wins, as in chef-cli");
+        assert_eq!(
+            again.named_run_lists,
+            [
+                ("d".to_owned(), vec!["c".to_owned()]),
+                ("e".to_owned(), vec!["b".to_owned()])
+            ]
+        );
         assert_eq!(p.override_attributes["app"]["port"], 8080);
     }
 
