@@ -507,7 +507,10 @@ default["a"]["z"] = 3
         .await
         .unwrap();
     assert!(!again.written);
-    assert_eq!(std::fs::read_to_string(again.lock.path()).unwrap(), lock_text);
+    assert_eq!(
+        std::fs::read_to_string(again.lock.path()).unwrap(),
+        lock_text
+    );
 
     // One attribute path with two values is chef-cli's AttributeMergeChecker conflict.
     write(

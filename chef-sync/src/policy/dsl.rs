@@ -290,7 +290,12 @@ impl Dsl for PolicyDsl {
                 let list = items("run_list", call.args)?;
                 if list.is_empty() {
                     return Ok(Value::Array(
-                        self.model.run_list.iter().cloned().map(Value::Str).collect(),
+                        self.model
+                            .run_list
+                            .iter()
+                            .cloned()
+                            .map(Value::Str)
+                            .collect(),
                     ));
                 }
                 self.model.run_list = list;
@@ -308,7 +313,12 @@ impl Dsl for PolicyDsl {
                 }
                 // chef-cli: `@named_run_lists[name] = items` (a name given twice keeps its
                 // place and takes the last items).
-                match self.model.named_run_lists.iter_mut().find(|(n, _)| *n == name) {
+                match self
+                    .model
+                    .named_run_lists
+                    .iter_mut()
+                    .find(|(n, _)| *n == name)
+                {
                     Some((_, existing)) => *existing = list,
                     None => self.model.named_run_lists.push((name, list)),
                 }
@@ -725,7 +735,11 @@ override["app"] = { "port" => 8080 }
             "name 'x'\nrun_list 'a'\nrun_list 'b', 'c'\nnamed_run_list :d, 'a'\nnamed_run_list :e, 'b'\nnamed_run_list :d, 'c'\n",
         )
         .unwrap();
-        assert_eq!(again.run_list, ["b", "c"], "the last run_list wins, as in chef-cli");
+        assert_eq!(
+            again.run_list,
+            ["b", "c"],
+            "the last run_list wins, as in chef-cli"
+        );
         assert_eq!(
             again.named_run_lists,
             [
@@ -747,6 +761,8 @@ default[:app][:db]["host"] = "db1"
 default["app"]["name"] = "shop"
 default["list"] = [1, 2]
 default["list"][3] = 4
+default["app"]["db"]["port"] ||= 1
+default["app"]["cache"]["size"] ||= 64
 override["a"] = { "b" => { "c" => 1 } }
 override["a"]["b"]["d"] = 2
 "#,
@@ -754,7 +770,7 @@ override["a"]["b"]["d"] = 2
         .unwrap();
         assert_eq!(
             serde_json::to_string(&p.default_attributes).unwrap(),
-            r#"{"app":{"db":{"port":5432,"host":"db1"},"name":"shop"},"list":[1,2,null,4]}"#
+            r#"{"app":{"db":{"port":5432,"host":"db1"},"name":"shop","cache":{"size":64}},"list":[1,2,null,4]}"#
         );
         assert_eq!(
             serde_json::to_string(&p.override_attributes).unwrap(),
