@@ -317,6 +317,47 @@ default["app"]["db"]["host"] = "db1"
     assert_eq!(again.lock.revision_id(), Some(rev.as_str()));
     server.verify().await;
 
+    // With a cold cache, the lock's chef_server and artifactory cookbooks are fetched as
+    // locked (signed manifest; download with the key), without asking for any universe.
+    server.reset().await;
+    mount_server_cookbook(
+        &server,
+        "/organizations/o",
+        "base",
+        "cookbooks/base/1.0.0",
+        &base_files,
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/2.0.0/download",
+        ))
+        .and(header("x-jfrog-art-api", "s3cret"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+            "nginx",
+            "2.0.0",
+            &[],
+            &[],
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cold = tempfile::tempdir().unwrap();
+    let cold_opts = options(
+        cold.path(),
+        &[("ARTIFACTORY_API_KEY", "s3cret")],
+        chef_servers(&org_url),
+    );
+    let from_lock = chef_sync::policy::install(&r.join("Policyfile.rb"), &cold_opts)
+        .await
+        .unwrap();
+    assert!(!from_lock.written);
+    assert_eq!(
+        std::fs::read_to_string(from_lock.lock.path()).unwrap(),
+        text
+    );
+    server.verify().await;
+
     // The identity token wins over the API key, as a Bearer header (auth_headers).
     server.reset().await;
     Mock::given(method("GET"))
@@ -510,6 +551,22 @@ default["a"]["z"] = 3
     assert_eq!(
         std::fs::read_to_string(again.lock.path()).unwrap(),
         lock_text
+    );
+    // And with a cold cache: the server artifact is downloaded again from the server.
+    let cold = tempfile::tempdir().unwrap();
+    let from_lock = chef_sync::policy::install(
+        &r.join("Policyfile.rb"),
+        &options(cold.path(), &[], chef_servers(&org_url)),
+    )
+    .await
+    .unwrap();
+    assert!(!from_lock.written);
+    assert!(
+        cold.path()
+            .join("cookbooks")
+            .join(format!("ntp-{}", ntp.identifier))
+            .join("recipes/default.rb")
+            .is_file()
     );
 
     // One attribute path with two values is chef-cli's AttributeMergeChecker conflict.

@@ -287,6 +287,7 @@ pub async fn install(
         None
     };
     if let Some(lock) = existing.as_ref().filter(|_| !options.update) {
+        prefetch_server_sources(lock, options, &lock_path).await?;
         load_locked(lock, &options.cache).await?;
         return Ok(Installed {
             lock: lock.clone(),
@@ -387,14 +388,16 @@ pub async fn install(
             level.push((inc.name.clone(), attrs));
         }
         let cookbooks = match &fetched.server {
-            Some((server, chef)) => load_server_artifacts(lock, server, chef, &options.cache)
-                .await
-                .map_err(|message| {
-                    at_line(
-                        inc.line,
-                        format!("include_policy '{}': {message}", inc.name),
-                    )
-                })?,
+            Some((server, chef)) => {
+                load_server_artifacts(lock.cookbooks(), server, chef, &options.cache)
+                    .await
+                    .map_err(|message| {
+                        at_line(
+                            inc.line,
+                            format!("include_policy '{}': {message}", inc.name),
+                        )
+                    })?
+            }
             None => load_locked(lock, &options.cache)
                 .await?
                 .into_iter()
@@ -753,6 +756,99 @@ pub async fn install(
     })
 }
 
+/// Before installing from an existing lock: fetches into chef-sync's cache the locked
+/// cookbooks whose sources [`load_locked`] does not fetch itself (`chef_server`,
+/// `artifactory`, `chef_server_artifact`), unless a cache already holds them. The cache keys
+/// are where `load_locked` looks (`NAME-VERSION`, `NAME-IDENTIFIER`).
+async fn prefetch_server_sources(
+    lock: &PolicyLock,
+    options: &InstallOptions,
+    lock_path: &Path,
+) -> Result<(), InstallError> {
+    let fail = |message: String| InstallError::Source {
+        position: Position::file(lock_path),
+        message,
+    };
+    let cache = &options.cache;
+    let store = CookbookStore::new(cache.root.join("cookbooks"));
+    let mut plain: Option<SupermarketClient> = None;
+    for c in lock.cookbooks() {
+        let LockSource::Cached { cache_key, .. } = &c.source else {
+            continue;
+        };
+        let cached = |key: &str| {
+            !key.contains('/')
+                && !key.contains("..")
+                && cache
+                    .chef_cli_caches
+                    .iter()
+                    .chain([&cache.root.join("cookbooks")])
+                    .any(|d| d.join(key).is_dir())
+        };
+        let by_version = format!("{}-{}", c.name, c.version);
+        if cache_key.as_deref().is_some_and(cached) || cached(&by_version) || cache.offline {
+            continue;
+        }
+        let version = || parse_version(&c.name, &c.version).map_err(&fail);
+        let entry = |location_type, url: &str| chef_api::universe::UniverseEntry {
+            location_type,
+            location_path: url.to_owned(),
+            download_url: url.to_owned(),
+            dependencies: BTreeMap::new(),
+        };
+        let what = |url: &str, e: &dyn std::fmt::Display| {
+            fail(format!(
+                "cookbook '{}' {} from {url}: {e}",
+                c.name, c.version
+            ))
+        };
+        if let Some(url) = c.option("chef_server") {
+            let chef = chef_client_for(url, &options.chef_servers).map_err(|e| what(url, &e))?;
+            SourceClient::ChefServer { client: chef }
+                .provide(
+                    &c.name,
+                    &version()?,
+                    &entry(chef_api::universe::LocationType::ChefServer, url),
+                    &store,
+                )
+                .await
+                .map_err(|e| what(url, &e))?;
+        } else if let Some(url) = c.option("artifactory") {
+            let base = match &plain {
+                Some(p) => p.clone(),
+                None => {
+                    let built = SupermarketClient::builder()
+                        .build()
+                        .map_err(|e| what(url, &e))?;
+                    plain = Some(built.clone());
+                    built
+                }
+            };
+            let (client, _) = artifactory_client(&base, options).map_err(|e| what(url, &e))?;
+            let parsed = Url::parse(url).map_err(|e| what(url, &e))?;
+            SourceClient::Supermarket {
+                url: parsed,
+                client,
+            }
+            .provide(
+                &c.name,
+                &version()?,
+                &entry(chef_api::universe::LocationType::Supermarket, url),
+                &store,
+            )
+            .await
+            .map_err(|e| what(url, &e))?;
+        } else if let Some(server) = c.option("chef_server_artifact") {
+            let chef =
+                chef_client_for(server, &options.chef_servers).map_err(|e| what(server, &e))?;
+            load_server_artifacts(std::slice::from_ref(c), server, &chef, cache)
+                .await
+                .map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
 /// The name a run-list item compares by in `Chef::RunList` (`recipe[x]` and `x` are one item;
 /// `x` and `x::default` are two).
 fn run_list_item_name(item: &str) -> &str {
@@ -1017,13 +1113,13 @@ fn validate_revision_id(lock: &PolicyLock, options: &Map<String, Value>) -> Resu
 /// chef-sync's `NAME-IDENTIFIER`), else downloaded from `GET cookbook_artifacts/NAME/ID`;
 /// every one's identifier verified.
 async fn load_server_artifacts(
-    lock: &PolicyLock,
+    cookbooks: &[CookbookLock],
     server: &str,
     chef: &ChefClient,
     cache: &CookbookCache,
 ) -> Result<Vec<(CookbookLock, PathBuf, CookbookIdentity)>, String> {
     let mut out = Vec::new();
-    for c in lock.cookbooks() {
+    for c in cookbooks {
         let key = format!("{}-{}", c.name, c.identifier);
         if key.contains('/') || key.contains("..") {
             return Err(format!("cookbook '{}': invalid identifier", c.name));
