@@ -789,7 +789,7 @@ async fn prefetch_server_sources(
         if cache_key.as_deref().is_some_and(cached) || cached(&by_version) || cache.offline {
             continue;
         }
-        let version = || parse_version(&c.name, &c.version).map_err(&fail);
+        let version = parse_version(&c.name, &c.version).map_err(&fail)?;
         let entry = |location_type, url: &str| chef_api::universe::UniverseEntry {
             location_type,
             location_path: url.to_owned(),
@@ -807,7 +807,7 @@ async fn prefetch_server_sources(
             SourceClient::ChefServer { client: chef }
                 .provide(
                     &c.name,
-                    &version()?,
+                    &version,
                     &entry(chef_api::universe::LocationType::ChefServer, url),
                     &store,
                 )
@@ -832,7 +832,7 @@ async fn prefetch_server_sources(
             }
             .provide(
                 &c.name,
-                &version()?,
+                &version,
                 &entry(chef_api::universe::LocationType::Supermarket, url),
                 &store,
             )
