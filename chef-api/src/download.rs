@@ -191,7 +191,32 @@ pub async fn download_cookbook(
     dest: &Path,
 ) -> Result<DownloadedCookbook, DownloadError> {
     let manifest = client.cookbook_version(name, version).await?;
-    let label = format!("{name} {version}");
+    download_manifest(client, manifest, format!("{name} {version}"), dest).await
+}
+
+/// Downloads cookbook artifact `name` `identifier` (`GET /cookbook_artifacts/NAME/ID`, a
+/// Policyfile's cookbook) into `dest`, every file MD5-checked as [`download_cookbook`] does.
+///
+/// # Errors
+/// As [`download_cookbook`]; [`crate::Error::NotFound`] when the server has no such artifact.
+pub async fn download_cookbook_artifact(
+    client: &ChefClient,
+    name: &str,
+    identifier: &str,
+    dest: &Path,
+) -> Result<DownloadedCookbook, DownloadError> {
+    let manifest: serde_json::Value = client
+        .get(&format!("cookbook_artifacts/{name}/{identifier}"))
+        .await?;
+    download_manifest(client, manifest, format!("{name} {identifier}"), dest).await
+}
+
+async fn download_manifest(
+    client: &ChefClient,
+    manifest: serde_json::Value,
+    label: String,
+    dest: &Path,
+) -> Result<DownloadedCookbook, DownloadError> {
     let records = records(&manifest, &label)?;
     for r in &records {
         if safe_relative_path(&r.path).is_none() {

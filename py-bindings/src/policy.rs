@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
-use crate::repo::knife_env;
+use crate::repo::{config_kind, knife_env};
 use crate::runtime;
 
 impl From<&PushError> for ErrorInfo {
@@ -164,10 +164,15 @@ pub fn push_policy(
 
 /// `chef install` without Ruby: evaluates the Policyfile at `policyfile`, resolves it and
 /// writes `NAME.lock.json` beside it (with an existing lock, only checks and fetches what it
-/// names, unless `update`). Returns `{"lock_path", "revision_id", "written", "warnings",
+/// names, unless `update`). `update_cookbooks` (`chef update POLICYFILE NAMES`) re-resolves
+/// only those cookbooks and what they depend on, keeping every other one at its locked
+/// version (it implies `update`). `repo` is the repository whose `.chef` configuration signs
+/// `default_source :chef_server` and `include_policy ..., server:` requests (`keys` maps its
+/// server names to PEM bytes). Returns `{"lock_path", "revision_id", "written", "warnings",
 /// "lock"}`. Raises `ConfigError` naming the Policyfile (and line) at fault.
 #[pyfunction]
-#[pyo3(signature = (policyfile, update=false, cache_dir=None, offline=false, env=None))]
+#[pyo3(signature = (policyfile, update=false, cache_dir=None, offline=false, env=None, update_cookbooks=None, repo=None, keys=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn install_policy<'py>(
     py: Python<'py>,
     policyfile: PathBuf,
@@ -175,11 +180,30 @@ pub fn install_policy<'py>(
     cache_dir: Option<PathBuf>,
     offline: bool,
     env: Option<BTreeMap<String, String>>,
+    update_cookbooks: Option<Vec<String>>,
+    repo: Option<PathBuf>,
+    keys: Option<BTreeMap<String, Vec<u8>>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let update_cookbooks = update_cookbooks.unwrap_or_default();
+    let chef_servers = match &repo {
+        None => Vec::new(),
+        Some(dir) => {
+            let load = LoadOptions {
+                env: knife_env(env.clone()),
+                keys: keys.unwrap_or_default(),
+                only: Vec::new(),
+            };
+            chef_sync::config::RepoConfig::load(dir, &load)
+                .map_err(|e| crate::repo::config_err(&e))?
+                .servers
+        }
+    };
     let options = InstallOptions {
-        update,
+        update: update || !update_cookbooks.is_empty(),
+        update_cookbooks,
         env: env.unwrap_or_default(),
         cache: cache(cache_dir, offline),
+        chef_servers,
     };
     let path = policyfile.clone();
     let installed = runtime::block_on(py, async move {
@@ -197,50 +221,11 @@ pub fn install_policy<'py>(
     json_to_py(py, &value)
 }
 
+/// `ConfigError` with the typed position of the install error (the Policyfile when the error
+/// has none of its own).
 fn install_error(err: &InstallError, policyfile: &std::path::Path) -> PyErr {
-    let message = err.to_string();
-    let (file, line) = leading_position(&message);
-    ErrorInfo::new(
-        ErrorKind::Config {
-            file: file.or_else(|| Some(policyfile.to_path_buf())),
-            line,
-        },
-        message,
-    )
-    .into()
-}
-
-// Policyfile install errors do not carry a typed position yet (config and Berkshelf errors
-// do: `ConfigError::position`, `PrepareError::position`); until they do, it is read back
-// from the message here.
-
-/// Splits a `file:line[:column]` position (as the configuration's messages and origins
-/// write them) into file and line; a bare file name has no line.
-fn position(text: &str) -> (Option<PathBuf>, Option<u32>) {
-    let mut parts = text.rsplitn(3, ':');
-    let last = parts.next().unwrap_or_default().trim();
-    let middle = parts.next();
-    let first = parts.next();
-    match (first, middle, last.parse::<u32>()) {
-        // file:line:column
-        (Some(file), Some(line), Ok(_)) if line.trim().parse::<u32>().is_ok() => {
-            (Some(file.into()), line.trim().parse().ok())
-        }
-        // file:line
-        (_, Some(_), Ok(line)) => {
-            let file = text.rsplit_once(':').map_or(text, |(f, _)| f);
-            (Some(file.into()), Some(line))
-        }
-        _ if text.trim().is_empty() => (None, None),
-        _ => (Some(text.trim().into()), None),
-    }
-}
-
-/// The `file:line:column` a message starts with (`"a.yml:3:1: bad"`), if any.
-fn leading_position(message: &str) -> (Option<PathBuf>, Option<u32>) {
-    // The first ": " ends the position; a path may itself contain ':' but not ": ".
-    match message.split_once(": ") {
-        Some((pos, _)) if pos.contains(':') => position(pos),
-        _ => (None, None),
-    }
+    let position = err
+        .position()
+        .unwrap_or_else(|| chef_sync::position::Position::file(policyfile));
+    ErrorInfo::new(config_kind(Some(position)), err.to_string()).into()
 }

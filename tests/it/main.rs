@@ -22,6 +22,7 @@ mod config_variants;
 mod cookbook_loader;
 mod error_causes;
 mod metadata_fixtures;
+mod policy_install;
 mod policy_push;
 mod repo_objects;
 mod signing_oracle;

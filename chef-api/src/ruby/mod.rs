@@ -87,7 +87,8 @@
 //!   and keyword arguments arrive separately in [`Call`]; a block is passed as a [`Block`] the
 //!   handler may run (`group :test do .. end`).
 //! * `x[:k] = v` where `x` is a DSL method (`knife[:aws_region] = 'eu-west-1'`) becomes the
-//!   call `x[]=` with arguments `[k, v]`, if the DSL responds to `"x[]="`.
+//!   call `x[]=` with arguments `[k, v]`, if the DSL responds to `"x[]="`; a chain
+//!   `x[k1][k2][k3] = v` (`default["a"]["b"]["c"] = 1`) becomes `x[]=` with `[k1, k2, k3, v]`.
 //! * Handlers reject a call with [`CallError::Message`]; the evaluator adds file, line, column.
 //!
 //! ```

@@ -696,7 +696,7 @@ fn chef_server_source(
 
 /// Do two server URLs name the same organisation (ignoring a trailing slash and case of the
 /// scheme and host)?
-fn same_url(a: &str, b: &str) -> bool {
+pub(crate) fn same_url(a: &str, b: &str) -> bool {
     match (Url::parse(a), Url::parse(b)) {
         (Ok(a), Ok(b)) => {
             a.scheme() == b.scheme()

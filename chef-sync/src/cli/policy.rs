@@ -1,7 +1,8 @@
 //! Policyfiles without Ruby: `chef install` and `chef push` to every server at once.
 //!
 //! ```text
-//! chef-sync install [POLICYFILE] [--update] [--offline] [--cache-dir DIR]
+//! chef-sync install [POLICYFILE] [--update] [--cookbook NAME]... [--repo DIR]
+//!     [--offline] [--cache-dir DIR]
 //! chef-sync push [LOCK]... --repo DIR [--policy-group GROUP]
 //!     [--server NAME]... [--json] [--offline] [--cache-dir DIR]
 //! ```
@@ -29,6 +30,15 @@ pub struct InstallArgs {
     /// Re-solve even when the lock exists (`chef update`).
     #[arg(long)]
     update: bool,
+    /// Update only this cookbook and what it depends on, every other one staying at its
+    /// locked version (`chef update POLICYFILE NAME...`; repeatable; implies --update).
+    #[arg(long = "cookbook", value_name = "NAME")]
+    cookbooks: Vec<String>,
+    /// Repository whose `.chef` configuration signs `default_source :chef_server` and
+    /// `include_policy ..., server:` requests (default: the Policyfile's directory, when it
+    /// has a `.chef` directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -84,10 +94,43 @@ fn process_env() -> BTreeMap<String, String> {
 
 /// Runs `chef-sync install`; returns the exit status (0 lock written or up to date, 1 error).
 pub fn install(args: InstallArgs) -> u8 {
+    let env = process_env();
+    let policy_dir = args
+        .policyfile
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let repo = args
+        .repo
+        .clone()
+        .or_else(|| policy_dir.join(".chef").is_dir().then_some(policy_dir));
+    let chef_servers = match &repo {
+        None => Vec::new(),
+        Some(dir) => {
+            let load = LoadOptions {
+                env: env.clone(),
+                ..LoadOptions::default()
+            };
+            match crate::config::RepoConfig::load(dir, &load) {
+                Ok(config) => config.servers,
+                Err(e) if args.repo.is_some() => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+                Err(e) => {
+                    eprintln!("warning: no Chef server to sign with: {e}");
+                    Vec::new()
+                }
+            }
+        }
+    };
     let options = InstallOptions {
-        update: args.update,
-        env: process_env(),
+        update: args.update || !args.cookbooks.is_empty(),
+        update_cookbooks: args.cookbooks,
+        env,
         cache: args.cache.cache(),
+        chef_servers,
     };
     match super::block_on(crate::policy::install(&args.policyfile, &options)) {
         Ok(installed) => {
@@ -173,5 +216,16 @@ mod tests {
         let install = InstallArgs::try_parse_from(["install"]).expect("valid arguments");
         assert_eq!(install.policyfile, PathBuf::from("Policyfile.rb"));
         assert!(!install.update && !install.cache.offline);
+        let update = InstallArgs::try_parse_from([
+            "install",
+            "web.rb",
+            "--cookbook",
+            "nginx",
+            "--cookbook",
+            "apt",
+        ])
+        .expect("valid arguments");
+        assert_eq!(update.cookbooks, ["nginx", "apt"]);
+        assert_eq!(update.policyfile, PathBuf::from("web.rb"));
     }
 }

@@ -8,9 +8,13 @@
 //!   (`chef_server:`, `chef_server_artifact:`, `artifactory:` per cookbook are refused with a
 //!   message: chef-sync does not fetch those);
 //! * `run_list "a", "b::c"`, `named_run_list :deploy, "b::c"`;
-//! * `default["k"] = v`, `override["k"] = v` (one level of index; nested values as hashes:
-//!   `default["app"] = { "port" => 80 }`);
-//! * `include_policy "base", path: "base.lock.json"` (path sources only);
+//! * `default["a"]["b"]["c"] = v`, `override[...] = v`: every level missing on the way is
+//!   created as an empty hash, as chef-cli's attribute hashes (`Chef::Node::Attribute`'s
+//!   `VividMash`, chef: node/attribute_collections.rb) auto-vivify; keys are strings (symbols
+//!   become strings, as `Mash` converts them), in the order first written;
+//! * `include_policy "base", path: "base.lock.json" | remote: URL | server: URL,
+//!   policy_name:, policy_group: / policy_revision_id:` (cli: policyfile/
+//!   policyfile_location_specification.rb picks the fetcher in that order; `git:` is refused);
 //! * `metadata` (the cookbook next to the Policyfile, as a path cookbook).
 
 use std::path::{Path, PathBuf};
@@ -90,19 +94,51 @@ pub enum CookbookSource {
 pub struct CookbookSpec {
     /// Cookbook name.
     pub name: String,
+    /// 1-based line of the `cookbook` (or `metadata`) call; 0 for a cookbook that did not come
+    /// from the Policyfile (a lock pinned by `update`).
+    pub line: u32,
     /// Version constraint as written (`None`: any).
     pub constraint: Option<String>,
     /// Location.
     pub source: CookbookSource,
 }
 
-/// An `include_policy` line (path form).
+/// Where an `include_policy` line takes its lock from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyLocation {
+    /// `path:` a lock file (or a directory holding `NAME.lock.json`), relative to the
+    /// Policyfile's directory.
+    Path(String),
+    /// `remote:` a lock fetched with a plain (unsigned) HTTP(S) `GET` of that URL.
+    Remote(String),
+    /// `server:` a Chef server organisation URL: the lock is the policy `policy_name`'s
+    /// revision `policy_revision_id`, or the one `policy_group` points at (signed requests).
+    Server {
+        /// The organisation URL.
+        server: String,
+        /// The policy's name on the server (default: the included name).
+        policy_name: String,
+        /// `policy_group:`.
+        policy_group: Option<String>,
+        /// `policy_revision_id:`.
+        policy_revision_id: Option<String>,
+    },
+}
+
+/// An `include_policy` line.
+#[derive(Debug, Clone, PartialEq)]
 pub struct IncludedPolicy {
     /// Name given.
     pub name: String,
-    /// The lock file, relative to the Policyfile's directory.
-    pub path: String,
+    /// Where its lock comes from.
+    pub location: PolicyLocation,
+    /// The options as written (keys as strings, in order; for `server:` with `policy_name`
+    /// appended when it was left out, as chef-cli's `ChefServerLockFetcher` does): what the
+    /// lock's `included_policy_locks` entry starts from.
+    pub source_options: Map<String, Json>,
+    /// 1-based line of the call.
+    pub line: u32,
 }
 
 /// What a Policyfile declares.
@@ -249,7 +285,20 @@ impl Dsl for PolicyDsl {
                 Ok(Value::Nil)
             }
             "run_list" => {
-                self.model.run_list.extend(items("run_list", call.args)?);
+                // chef-cli's DSL#run_list: items given replace the list (a second `run_list`
+                // line wins); none reads it.
+                let list = items("run_list", call.args)?;
+                if list.is_empty() {
+                    return Ok(Value::Array(
+                        self.model
+                            .run_list
+                            .iter()
+                            .cloned()
+                            .map(Value::Str)
+                            .collect(),
+                    ));
+                }
+                self.model.run_list = list;
                 Ok(Value::Nil)
             }
             "named_run_list" => {
@@ -262,7 +311,17 @@ impl Dsl for PolicyDsl {
                 if list.is_empty() {
                     return Err(format!("named_run_list {name}: no items").into());
                 }
-                self.model.named_run_lists.push((name, list));
+                // chef-cli: `@named_run_lists[name] = items` (a name given twice keeps its
+                // place and takes the last items).
+                match self
+                    .model
+                    .named_run_lists
+                    .iter_mut()
+                    .find(|(n, _)| *n == name)
+                {
+                    Some((_, existing)) => *existing = list,
+                    None => self.model.named_run_lists.push((name, list)),
+                }
                 Ok(Value::Nil)
             }
             "default" | "override" => {
@@ -273,17 +332,19 @@ impl Dsl for PolicyDsl {
                 })))
             }
             "default[]=" | "override[]=" => {
-                let [k, v] = call.args.as_slice() else {
-                    return Err("attributes take one key and a value".into());
-                };
-                let key = text("attribute key", k)?;
-                let target = if call.name == "default[]=" {
+                let level = call.name.trim_end_matches("[]=");
+                let mut args = call.args;
+                let value = args
+                    .pop()
+                    .filter(|_| !args.is_empty())
+                    .ok_or_else(|| format!("{level}[...] = takes at least one key and a value"))?;
+                let target = if level == "default" {
                     &mut self.model.default_attributes
                 } else {
                     &mut self.model.override_attributes
                 };
-                target.insert(key, v.to_json());
-                Ok(v.clone())
+                set_attribute(target, level, &args, value.to_json())?;
+                Ok(value)
             }
             "default_source" => self.default_source(call),
             "cookbook" => self.cookbook(call),
@@ -291,8 +352,13 @@ impl Dsl for PolicyDsl {
             "metadata" => {
                 let loaded = chef_api::cookbook::metadata::load_with(&self.dir, &self.interp)
                     .map_err(|e| format!("metadata: {e}"))?;
+                if self.model.name.is_empty() {
+                    // chef-cli: `name cookbook_name if name.nil?`
+                    loaded.metadata.name().clone_into(&mut self.model.name);
+                }
                 self.model.cookbooks.push(CookbookSpec {
                     name: loaded.metadata.name().to_owned(),
+                    line: call.line,
                     constraint: None,
                     source: CookbookSource::Path(".".into()),
                 });
@@ -429,6 +495,7 @@ impl PolicyDsl {
         }
         self.model.cookbooks.push(CookbookSpec {
             name,
+            line: call.line,
             constraint,
             source,
         });
@@ -436,31 +503,185 @@ impl PolicyDsl {
     }
 
     fn include_policy(&mut self, call: Call) -> Result<Value, CallError> {
-        let name =
-            match call.args.as_slice() {
-                [v] => text("include_policy", v)?,
-                _ => return Err(
+        let name = match call.args.as_slice() {
+            [v] => text("include_policy", v)?,
+            _ => {
+                return Err(
                     "include_policy expects a name: include_policy 'base', path: 'base.lock.json'"
                         .into(),
-                ),
-            };
-        let mut path = None;
-        for (k, v) in &call.kwargs {
-            match key_name(k).as_str() {
-                "path" => path = Some(text("path", v)?),
-                other => {
-                    return Err(format!(
-                        "include_policy '{name}': {other}: sources are not supported by chef-sync's install (use path:)"
-                    )
-                    .into());
-                }
+                );
             }
+        };
+        if self.model.included_policies.iter().any(|p| p.name == name) {
+            return Err(format!(
+                "included policy '{name}' assigned conflicting locations or was already specified"
+            )
+            .into());
         }
-        let path = path.ok_or_else(|| format!("include_policy '{name}' needs path:"))?;
-        self.model
-            .included_policies
-            .push(IncludedPolicy { name, path });
+        let mut options = Map::new();
+        for (k, v) in &call.kwargs {
+            options.insert(key_name(k), v.to_json());
+        }
+        let get = |k: &str| -> Result<Option<String>, CallError> {
+            match options.get(k) {
+                None | Some(Json::Null) => Ok(None),
+                Some(Json::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(format!(
+                    "include_policy '{name}': {k}: expects a string, got {other}"
+                )
+                .into()),
+            }
+        };
+        let missing = |key: &str| -> CallError {
+            format!("include_policy for {name} is missing key {key}").into()
+        };
+        // The order chef-cli picks a fetcher in (cli: policyfile/
+        // policyfile_location_specification.rb, #fetcher), and each fetcher's `errors`.
+        let location = if let (Some(path), None) = (get("path")?, get("git")?) {
+            PolicyLocation::Path(path)
+        } else if let Some(remote) = get("remote")? {
+            PolicyLocation::Remote(remote)
+        } else if let Some(server) = get("server")? {
+            let given_name = get("policy_name")?;
+            let policy_group = get("policy_group")?;
+            let policy_revision_id = get("policy_revision_id")?;
+            let policy_name = given_name.unwrap_or_else(|| {
+                options.insert("policy_name".into(), Json::String(name.clone()));
+                name.clone()
+            });
+            if policy_group.is_none() && policy_revision_id.is_none() {
+                return Err(format!(
+                    "include_policy for {name} must specify policy_revision_id or policy_group"
+                )
+                .into());
+            }
+            PolicyLocation::Server {
+                server,
+                policy_name,
+                policy_group,
+                policy_revision_id,
+            }
+        } else if get("git")?.is_some() {
+            return Err(format!(
+                "include_policy '{name}': git: sources are not supported by chef-sync's install (use path:, remote: or server:)"
+            )
+            .into());
+        } else if options.contains_key("path") {
+            return Err(missing("path"));
+        } else {
+            return Err(format!(
+                "include_policy '{name}' must use one of the following sources: path, remote, server, git"
+            )
+            .into());
+        };
+        self.model.included_policies.push(IncludedPolicy {
+            name,
+            location,
+            source_options: options,
+            line: call.line,
+        });
         Ok(Value::Nil)
+    }
+}
+
+/// `default[k1]...[kn] = value` on `attributes`, as chef-cli's `VividMash` does it: each
+/// missing level on the way becomes an empty hash; an existing level must be a hash (or an
+/// array indexed by an integer), else Ruby's `[]=` on it fails, and so does this.
+fn set_attribute(
+    attributes: &mut Map<String, Json>,
+    level: &str,
+    keys: &[Value],
+    value: Json,
+) -> Result<(), CallError> {
+    if keys.is_empty() {
+        return Err(format!("{level}[...] = needs a key").into());
+    }
+    let mut root = Json::Object(std::mem::take(attributes));
+    let mut path = level.to_owned();
+    let result = set_in(&mut root, &mut path, keys, value);
+    if let Json::Object(map) = root {
+        *attributes = map;
+    }
+    result
+}
+
+fn set_in(
+    container: &mut Json,
+    path: &mut String,
+    keys: &[Value],
+    value: Json,
+) -> Result<(), CallError> {
+    let Some((key, rest)) = keys.split_first() else {
+        return Ok(());
+    };
+    path.push_str(&format!("[{}]", key.inspect()));
+    let next = match container {
+        Json::Object(map) => {
+            let k = attribute_key(path, key)?;
+            if rest.is_empty() {
+                map.insert(k, value);
+                return Ok(());
+            }
+            map.entry(k).or_insert_with(|| Json::Object(Map::new()))
+        }
+        Json::Array(items) => {
+            let Value::Int(i) = key else {
+                return Err(format!(
+                    "{path}: no implicit conversion of {} into Integer (the value there is an Array)",
+                    key.class_name()
+                )
+                .into());
+            };
+            let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            let idx = usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i })
+                .map_err(|_| format!("{path}: index {i} too small for array"))?;
+            if rest.is_empty() {
+                if idx >= items.len() {
+                    if idx > 100_000 {
+                        return Err(format!("{path}: index {i} too large").into());
+                    }
+                    items.resize(idx + 1, Json::Null);
+                }
+                items[idx] = value;
+                return Ok(());
+            }
+            items
+                .get_mut(idx)
+                .ok_or_else(|| format!("{path}: undefined method '[]=' for nil"))?
+        }
+        other => {
+            return Err(format!(
+                "{path}: the value there is {}, not a Hash",
+                json_class(other)
+            )
+            .into());
+        }
+    };
+    set_in(next, path, rest, value)
+}
+
+/// An attribute key as `Mash` stores it: symbols become strings; integers are kept by Ruby
+/// and written as their digits in JSON.
+fn attribute_key(path: &str, key: &Value) -> Result<String, CallError> {
+    match key {
+        Value::Str(s) | Value::Sym(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        other => Err(format!(
+            "{path}: attribute keys must be strings or symbols, got {}",
+            other.class_name()
+        )
+        .into()),
+    }
+}
+
+fn json_class(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "nil",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a String",
+        Json::Array(_) => "an Array",
+        Json::Object(_) => "a Hash",
     }
 }
 
@@ -510,7 +731,97 @@ override["app"] = { "port" => 8080 }
         assert!(matches!(&p.cookbooks[2].source,
             CookbookSource::Git(g) if g.url == "https://github.com/acme/users.git" && g.tag.as_deref() == Some("v1")));
         assert_eq!(p.default_attributes["greeting"], "hello");
+        let again = eval(
+            "name 'x'\nrun_list 'a'\nrun_list 'b', 'c'\nnamed_run_list :d, 'a'\nnamed_run_list :e, 'b'\nnamed_run_list :d, 'c'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            again.run_list,
+            ["b", "c"],
+            "the last run_list wins, as in chef-cli"
+        );
+        assert_eq!(
+            again.named_run_lists,
+            [
+                ("d".to_owned(), vec!["c".to_owned()]),
+                ("e".to_owned(), vec!["b".to_owned()])
+            ]
+        );
         assert_eq!(p.override_attributes["app"]["port"], 8080);
+    }
+
+    #[test]
+    fn nested_attributes_auto_vivify_as_chef_cli_attribute_hashes_do() {
+        let p = eval(
+            r#"
+name "web"
+run_list "app"
+default["app"]["db"]["port"] = 5432
+default[:app][:db]["host"] = "db1"
+default["app"]["name"] = "shop"
+default["list"] = [1, 2]
+default["list"][3] = 4
+default["app"]["db"]["port"] ||= 1
+default["app"]["cache"]["size"] ||= 64
+override["a"] = { "b" => { "c" => 1 } }
+override["a"]["b"]["d"] = 2
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&p.default_attributes).unwrap(),
+            r#"{"app":{"db":{"port":5432,"host":"db1"},"name":"shop","cache":{"size":64}},"list":[1,2,null,4]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&p.override_attributes).unwrap(),
+            r#"{"a":{"b":{"c":1,"d":2}}}"#
+        );
+        let err = eval("name 'x'\nrun_list 'a'\ndefault['a'] = 'text'\ndefault['a']['b'] = 1\n")
+            .unwrap_err();
+        assert!(err.contains(":4:") && err.contains("not a Hash"), "{err}");
+    }
+
+    #[test]
+    fn include_policy_locations_follow_chef_cli_fetcher_order() {
+        let p = eval(
+            r#"
+name "web"
+run_list "app"
+include_policy "base", path: "base.lock.json"
+include_policy "remote", remote: "https://example.test/r.lock.json"
+include_policy "srv", server: "https://chef.test/organizations/o", policy_group: "prod"
+"#,
+        )
+        .unwrap();
+        let locations: Vec<&PolicyLocation> =
+            p.included_policies.iter().map(|i| &i.location).collect();
+        assert_eq!(
+            locations,
+            [
+                &PolicyLocation::Path("base.lock.json".into()),
+                &PolicyLocation::Remote("https://example.test/r.lock.json".into()),
+                &PolicyLocation::Server {
+                    server: "https://chef.test/organizations/o".into(),
+                    policy_name: "srv".into(),
+                    policy_group: Some("prod".into()),
+                    policy_revision_id: None,
+                }
+            ]
+        );
+        // policy_name is appended when left out, as ChefServerLockFetcher#initialize does.
+        assert_eq!(
+            serde_json::to_string(&p.included_policies[2].source_options).unwrap(),
+            r#"{"server":"https://chef.test/organizations/o","policy_group":"prod","policy_name":"srv"}"#
+        );
+        assert_eq!(p.included_policies[2].line, 6);
+        let err = eval(
+            "name 'x'\nrun_list 'a'\ninclude_policy 'b', server: 'https://c/organizations/o'\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(":3:") && err.contains("must specify policy_revision_id or policy_group"),
+            "{err}"
+        );
     }
 
     #[test]

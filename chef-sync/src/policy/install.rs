@@ -12,29 +12,63 @@
 //! locks with `cache_key`, `origin`, `source_options`), attributes, `solution_dependencies`
 //! (`Policyfile`: fixed-location cookbooks with their constraint, the rest `= VERSION`;
 //! `dependencies` per `NAME (VERSION)`), and the `revision_id` of all that.
+//!
+//! Default sources (cli: policyfile/*_cookbook_source.rb, cookbook-omnifetch's lock_data and
+//! cache_key): `:supermarket` (cached locks `{artifactserver: DOWNLOAD_URL, version}`,
+//! `cache_key` `NAME-VERSION-HOST`), `:chef_repo` (local locks), `:chef_server URL` (the
+//! server's `/universe`, signed with the matching server's client name and key from
+//! [`InstallOptions::chef_servers`]; `{chef_server: URL, version}`, `cache_key`
+//! `NAME-VERSION`, `origin` the URL) and `:artifactory URL` (`URL/universe` with
+//! `Authorization: Bearer` from `ARTIFACTORY_IDENTITY_TOKEN`, else `X-Jfrog-Art-Api` from
+//! `ARTIFACTORY_API_KEY`, as `ArtifactoryCookbookSource#auth_headers` sends them;
+//! `{artifactory: DOWNLOAD_URL, version}`, `cache_key` `NAME-VERSION-HOST`).
+//!
+//! Included policies (cli: policyfile/*_lock_fetcher.rb): `path:` (a lock file or a
+//! directory holding `NAME.lock.json`), `remote:` (a plain `GET` of the URL; its cookbooks must
+//! not be path cookbooks; `policy_revision_id:`, when given, must equal the lock's id or its
+//! first 10 characters) and `server:` (a signed `GET policies/N/revisions/R` or
+//! `policy_groups/G/policies/N`; every cookbook then comes from that server's
+//! `cookbook_artifacts`, locked as `{chef_server_artifact: URL, identifier}` with
+//! `cache_key` `NAME-IDENTIFIER`). Each becomes an `included_policy_locks` entry
+//! `{name, revision_id, source_options}` with the options as written (`server:` ones with
+//! `policy_name` and the fetched `policy_revision_id` added). Their run lists come first, and
+//! their attributes are deep-merged under the Policyfile's after the same conflict check as
+//! chef-cli's `AttributeMergeChecker` (one path with two different values is an error).
+//!
+//! `chef update NAMES` ([`InstallOptions::update_cookbooks`]): as chef-cli's
+//! `update_lock_and_install`, the named cookbooks and everything they depend on (transitively,
+//! by the lock's `solution_dependencies`) are re-resolved; every other cookbook of the lock is
+//! pinned to `= VERSION` from its locked source (a git cookbook to its locked revision).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
 use crate::berkshelf::supermarket::SupermarketClient;
+use crate::config::ServerSpec;
+use crate::position::Position;
+use chef_api::client::ChefClient;
 use chef_api::cookbook::CookbookError;
 use chef_api::ruby::Interpreter;
 use chef_api::version::{Constraint, Version};
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::cookbooks::{CookbookCache, LockedCookbookError, load_locked};
-use super::dsl::{self, CookbookSource, DefaultSource, PolicyfileError};
+use super::dsl::{
+    self, CookbookSource, DefaultSource, IncludedPolicy, PolicyLocation, PolicyfileError,
+};
 use super::identifier::{self, CookbookIdentity};
 use super::json::to_lock_string;
-use super::lock::{LockError, PolicyLock};
+use super::lock::{CookbookLock, LockError, LockSource, PolicyLock};
 use crate::berkshelf::CookbookInfo;
+use crate::berkshelf::GitLocation;
 use crate::berkshelf::archive::CookbookStore;
 use crate::berkshelf::git::GitFetcher;
 use crate::berkshelf::install::Installer;
 use crate::berkshelf::resolver::{Catalog, ResolveError, resolve};
-use crate::berkshelf::sources::{SourceClient, SourceSet};
+use crate::berkshelf::sources::{ARTIFACTORY_HEADER, SourceClient, SourceSet, same_url};
 
 /// Why an install failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +92,12 @@ pub enum InstallError {
         #[source]
         source: CookbookError,
     },
-    /// A source or cookbook location cannot be used.
-    #[error("{}: {message}", policyfile.display())]
+    /// A source, cookbook location, included policy or attribute cannot be used: `position`
+    /// is the Policyfile line that declared it (or the Policyfile itself).
+    #[error("{position}: {message}")]
     Source {
-        /// The Policyfile.
-        policyfile: PathBuf,
+        /// Where in the Policyfile.
+        position: Position,
         /// What is wrong.
         message: String,
     },
@@ -100,15 +135,57 @@ pub enum InstallError {
     },
 }
 
+impl InstallError {
+    /// The file (and line, column) at fault, typed, so callers never parse it back out of the
+    /// message: the Policyfile line of an evaluation error or of the `cookbook` /
+    /// `include_policy` line at fault, a lock file's line for invalid JSON, else the file.
+    /// `None` for a cookbook's own files (the message names the cookbook).
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Policyfile(PolicyfileError::Eval(e)) => Some(Position::from(e)),
+            Self::Policyfile(
+                PolicyfileError::Io { path, .. } | PolicyfileError::Invalid { path, .. },
+            ) => Some(Position::file(path.clone())),
+            Self::Lock(LockError::Json {
+                path, line, column, ..
+            }) => Some(Position::at(
+                path.clone(),
+                u32::try_from(*line).unwrap_or(u32::MAX),
+                u32::try_from(*column).ok(),
+            )),
+            Self::Lock(LockError::Io { path, .. } | LockError::Invalid { path, .. }) => {
+                Some(Position::file(path.clone()))
+            }
+            Self::Source { position, .. } => Some(position.clone()),
+            Self::Resolve { policyfile, .. } | Self::MissingRecipe { policyfile, .. } => {
+                Some(Position::file(policyfile.clone()))
+            }
+            Self::Write { path, .. } => Some(Position::file(path.clone())),
+            _ => None,
+        }
+    }
+}
+
 /// How to install.
 #[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
     /// Re-solve even when a lock exists (`chef update`).
     pub update: bool,
-    /// What `ENV` holds for the Policyfile (never the process's).
+    /// With `update` and an existing lock: re-resolve only these cookbooks and what they
+    /// depend on, keeping every other cookbook at its locked version (`chef update POLICY
+    /// NAMES`). Empty: everything is re-resolved.
+    pub update_cookbooks: Vec<String>,
+    /// What `ENV` holds for the Policyfile (never the process's); also where
+    /// `ARTIFACTORY_API_KEY` / `ARTIFACTORY_IDENTITY_TOKEN` are read, as chef-cli reads them.
     pub env: BTreeMap<String, String>,
     /// Where cached cookbooks are found and fetched to.
     pub cache: CookbookCache,
+    /// The Chef servers whose client name and key sign `default_source :chef_server, URL` and
+    /// `include_policy ..., server: URL` requests (chef-cli signs with the workstation's
+    /// `node_name` and `client_key`): the server with that URL, else the first one's
+    /// credentials for that URL. Usually the repository's [`crate::config::RepoConfig`]
+    /// servers.
+    pub chef_servers: Vec<ServerSpec>,
 }
 
 /// What an install did.
@@ -149,16 +226,50 @@ enum SolvedKind {
         revision: String,
         options: Vec<(&'static str, String)>,
     },
+    /// Supermarket (`artifactserver`).
     Artifact {
         download_url: String,
     },
+    /// `default_source :artifactory`.
+    Artifactory {
+        download_url: String,
+    },
+    /// `default_source :chef_server, URL`.
+    ChefServer {
+        url: String,
+    },
+    /// A cookbook of a policy included from a Chef server (`chef_server_artifact`).
+    ServerArtifact {
+        server: String,
+    },
     Included(Map<String, Value>),
+}
+
+/// The lock's attribute keys, in the order `included_attributes` and `merged` hold them.
+const ATTRIBUTE_LEVELS: [&str; 2] = ["default_attributes", "override_attributes"];
+
+/// What kind of `default_source` a universe came from.
+#[derive(Clone)]
+enum SourceKind {
+    Supermarket,
+    ChefRepo,
+    ChefServer { url: String },
+    Artifactory,
+}
+
+/// An included policy's lock, fetched.
+struct IncludedLock {
+    lock: PolicyLock,
+    /// `included_policy_locks` entry's `source_options`.
+    source_options: Map<String, Value>,
+    /// For `server:` includes: the server URL and a client for its artifacts.
+    server: Option<(String, ChefClient)>,
 }
 
 /// Installs the Policyfile at `policyfile` and returns its lock.
 ///
 /// # Errors
-/// [`InstallError`] naming the Policyfile, cookbook or source at fault.
+/// [`InstallError`] naming the Policyfile (and line), cookbook or source at fault.
 #[allow(clippy::too_many_lines)]
 pub async fn install(
     policyfile: &Path,
@@ -170,11 +281,16 @@ pub async fn install(
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let lock_path = lock_path_for(policyfile);
-    if lock_path.is_file() && !options.update {
-        let lock = PolicyLock::load(&lock_path)?;
-        load_locked(&lock, &options.cache).await?;
+    let existing = if lock_path.is_file() {
+        Some(PolicyLock::load(&lock_path)?)
+    } else {
+        None
+    };
+    if let Some(lock) = existing.as_ref().filter(|_| !options.update) {
+        prefetch_server_sources(lock, options, &lock_path).await?;
+        load_locked(lock, &options.cache).await?;
         return Ok(Installed {
-            lock,
+            lock: lock.clone(),
             written: false,
             warnings: Vec::new(),
         });
@@ -184,40 +300,119 @@ pub async fn install(
         .with_cwd(&dir);
     let evaluated = dsl::load(policyfile, &interp)?;
     let mut warnings: Vec<String> = evaluated.warnings.iter().map(ToString::to_string).collect();
-    let pf = evaluated.policyfile;
+    let mut pf = evaluated.policyfile;
+    let whole_file = || Position::file(policyfile);
     let source_error = |message: String| InstallError::Source {
-        policyfile: policyfile.to_path_buf(),
+        position: whole_file(),
         message,
     };
+    let at_line = |line: u32, message: String| InstallError::Source {
+        position: if line == 0 {
+            whole_file()
+        } else {
+            Position::at(policyfile, line, None)
+        },
+        message,
+    };
+    let client = match &options.cache.supermarket {
+        Some(c) => c.clone(),
+        None => SupermarketClient::builder()
+            .with_cache_dir(options.cache.root.join("universe"))
+            .build()
+            .map_err(|e| source_error(e.to_string()))?,
+    };
+
+    // `chef update NAMES`: every other cookbook pinned to its locked version and source.
+    let mut pinned_revisions: BTreeMap<String, String> = BTreeMap::new();
+    if let (Some(lock), false) = (&existing, options.update_cookbooks.is_empty()) {
+        let to_update = transitive_deps(lock, &options.update_cookbooks).map_err(&source_error)?;
+        for c in lock.cookbooks() {
+            if to_update.contains(&c.name) {
+                continue;
+            }
+            let (source, revision) = pinned_source(c);
+            if let Some(rev) = revision {
+                pinned_revisions.insert(c.name.clone(), rev);
+            }
+            let spec = dsl::CookbookSpec {
+                name: c.name.clone(),
+                line: 0,
+                constraint: Some(format!("= {}", c.version)),
+                source,
+            };
+            match pf.cookbooks.iter_mut().find(|s| s.name == c.name) {
+                Some(existing_spec) => *existing_spec = spec,
+                None => pf.cookbooks.push(spec),
+            }
+        }
+    }
 
     // Included policies: their run lists first, their cookbooks fixed as they locked them.
     let mut run_list: Vec<String> = Vec::new();
+    let mut named_run_lists: Vec<(String, Vec<String>)> = Vec::new();
     let mut included_locks = Vec::new();
-    let mut default_attributes = Map::new();
-    let mut override_attributes = Map::new();
+    // Per level (`default_attributes`, `override_attributes`): each included lock's, by name.
+    let mut included_attributes: [Vec<(String, Map<String, Value>)>; 2] = Default::default();
     let mut solved: BTreeMap<String, Solved> = BTreeMap::new();
     let mut catalog_local: Vec<CookbookInfo> = Vec::new();
     for inc in &pf.included_policies {
-        let lock = PolicyLock::load(&dir.join(&inc.path))?;
-        run_list.extend(lock.run_list().iter().cloned());
-        deep_merge(
-            &mut default_attributes,
-            lock.document().get("default_attributes"),
-        );
-        deep_merge(
-            &mut override_attributes,
-            lock.document().get("override_attributes"),
-        );
-        let cookbooks = load_locked(&lock, &options.cache).await?;
+        let fetched = fetch_included(inc, &dir, options, &client)
+            .await
+            .map_err(|message| {
+                at_line(
+                    inc.line,
+                    format!("include_policy '{}': {message}", inc.name),
+                )
+            })?;
+        let lock = &fetched.lock;
+        for item in lock.run_list() {
+            push_run_list_item(&mut run_list, item.clone());
+        }
+        if let Some(Value::Object(lists)) = lock.document().get("named_run_lists") {
+            for (name, items) in lists {
+                for item in items
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    push_named_item(&mut named_run_lists, name, item);
+                }
+            }
+        }
+        for (key, level) in ATTRIBUTE_LEVELS.iter().zip(&mut included_attributes) {
+            let attrs = match lock.document().get(*key) {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            level.push((inc.name.clone(), attrs));
+        }
+        let cookbooks = match &fetched.server {
+            Some((server, chef)) => {
+                load_server_artifacts(lock.cookbooks(), server, chef, &options.cache)
+                    .await
+                    .map_err(|message| {
+                        at_line(
+                            inc.line,
+                            format!("include_policy '{}': {message}", inc.name),
+                        )
+                    })?
+            }
+            None => load_locked(lock, &options.cache)
+                .await?
+                .into_iter()
+                .map(|c| (c.lock, c.dir, c.identity))
+                .collect(),
+        };
         let deps = lock
             .document()
             .get("solution_dependencies")
             .and_then(|s| s.get("dependencies"))
             .cloned()
             .unwrap_or(Value::Null);
-        for c in cookbooks {
-            let version = parse_version(&c.lock.name, &c.lock.version).map_err(&source_error)?;
-            let key = format!("{} ({})", c.lock.name, c.lock.version);
+        for (c, cookbook_dir, identity) in cookbooks {
+            let version = parse_version(&c.name, &c.version).map_err(&source_error)?;
+            let key = format!("{} ({})", c.name, c.version);
             let dependencies = deps
                 .get(&key)
                 .and_then(Value::as_array)
@@ -233,45 +428,72 @@ pub async fn install(
                 })
                 .unwrap_or_default();
             catalog_local.push(CookbookInfo {
-                name: c.lock.name.clone(),
+                name: c.name.clone(),
                 version,
                 dependencies,
             });
-            let entry = lock.document()["cookbook_locks"][&c.lock.name]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
+            let kind = match &fetched.server {
+                Some((server, _)) => SolvedKind::ServerArtifact {
+                    server: server.clone(),
+                },
+                None => SolvedKind::Included(
+                    lock.document()["cookbook_locks"][&c.name]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            };
             solved.insert(
-                c.lock.name.clone(),
+                c.name.clone(),
                 Solved {
-                    identity: c.identity,
-                    dir: c.dir,
-                    kind: SolvedKind::Included(entry),
-                    fixed_constraint: Some(format!("= {}", c.lock.version)),
+                    identity,
+                    dir: cookbook_dir,
+                    kind,
+                    fixed_constraint: Some(format!("= {}", c.version)),
                 },
             );
         }
         included_locks.push(json!({
             "name": inc.name,
             "revision_id": lock.effective_revision_id(),
-            "source_options": {"path": inc.path},
+            "source_options": fetched.source_options,
         }));
     }
     for item in &pf.run_list {
-        run_list.push(
-            qualify(item).ok_or_else(|| {
-                source_error(format!("run list item {item:?} is not a recipe name"))
-            })?,
-        );
+        qualify(item)
+            .ok_or_else(|| source_error(format!("run list item {item:?} is not a recipe name")))?;
+        push_run_list_item(&mut run_list, item.clone());
     }
-    deep_merge(
-        &mut default_attributes,
-        Some(&Value::Object(pf.default_attributes.clone())),
-    );
-    deep_merge(
-        &mut override_attributes,
-        Some(&Value::Object(pf.override_attributes.clone())),
-    );
+    let run_list: Vec<String> = run_list
+        .iter()
+        .map(|i| qualify(i).unwrap_or_else(|| i.clone()))
+        .collect();
+    for (name, items) in &pf.named_run_lists {
+        for item in items {
+            push_named_item(&mut named_run_lists, name, item);
+        }
+    }
+    // chef-cli: the Policyfile's attributes, then each included lock's deep-merged in, after
+    // AttributeMergeChecker found no path with two different values
+    // (cli: policyfile_compiler.rb, default_attributes / override_attributes).
+    let mut merged = [
+        pf.default_attributes.clone(),
+        pf.override_attributes.clone(),
+    ];
+    for ((key, target), included) in ATTRIBUTE_LEVELS
+        .iter()
+        .zip(&mut merged)
+        .zip(&included_attributes)
+    {
+        let own = target.clone();
+        let mut sources: Vec<(&str, &Map<String, Value>)> = vec![("user-specified", &own)];
+        sources.extend(included.iter().map(|(name, m)| (name.as_str(), m)));
+        check_attribute_conflicts(&sources).map_err(|m| source_error(format!("{key}: {m}")))?;
+        for (_, m) in included {
+            deep_merge(target, m);
+        }
+    }
+    let [default_attributes, override_attributes] = merged;
 
     // Fixed-location cookbooks: read in place or checked out.
     let store = CookbookStore::new(options.cache.root.join("cookbooks"));
@@ -283,11 +505,13 @@ pub async fn install(
             CookbookSource::Path(p) => (normalize(&dir.join(p)), SolvedKind::Local),
             CookbookSource::Git(loc) => {
                 let (git, name, loc2) = (git.clone(), spec.name.clone(), loc.clone());
-                let checkout =
-                    tokio::task::spawn_blocking(move || git.checkout(&name, &loc2, None))
-                        .await
-                        .map_err(|e| source_error(e.to_string()))?
-                        .map_err(|e| source_error(format!("cookbook '{}': {e}", spec.name)))?;
+                let revision = pinned_revisions.get(&spec.name).cloned();
+                let checkout = tokio::task::spawn_blocking(move || {
+                    git.checkout(&name, &loc2, revision.as_deref())
+                })
+                .await
+                .map_err(|e| source_error(e.to_string()))?
+                .map_err(|e| at_line(spec.line, format!("cookbook '{}': {e}", spec.name)))?;
                 let mut opts = Vec::new();
                 for (k, v) in [
                     ("branch", &loc.branch),
@@ -315,22 +539,29 @@ pub async fn install(
         };
         let identity = identify(&spec.name, &cookbook_dir).await?;
         if identity.name() != spec.name {
-            return Err(source_error(format!(
-                "cookbook '{}' at {} is named '{}' in its metadata",
-                spec.name,
-                cookbook_dir.display(),
-                identity.name()
-            )));
-        }
-        let version = parse_version(&spec.name, identity.version()).map_err(&source_error)?;
-        if let Some(c) = &spec.constraint {
-            let parsed = Constraint::parse(c).map_err(|e| source_error(e.to_string()))?;
-            if !parsed.matches(&version) {
-                return Err(source_error(format!(
-                    "cookbook '{}' {version} at {} does not satisfy '{c}'",
+            return Err(at_line(
+                spec.line,
+                format!(
+                    "cookbook '{}' at {} is named '{}' in its metadata",
                     spec.name,
-                    cookbook_dir.display()
-                )));
+                    cookbook_dir.display(),
+                    identity.name()
+                ),
+            ));
+        }
+        let version =
+            parse_version(&spec.name, identity.version()).map_err(|m| at_line(spec.line, m))?;
+        if let Some(c) = &spec.constraint {
+            let parsed = Constraint::parse(c).map_err(|e| at_line(spec.line, e.to_string()))?;
+            if !parsed.matches(&version) {
+                return Err(at_line(
+                    spec.line,
+                    format!(
+                        "cookbook '{}' {version} at {} does not satisfy '{c}'",
+                        spec.name,
+                        cookbook_dir.display()
+                    ),
+                ));
             }
         }
         catalog_local.push(CookbookInfo {
@@ -356,30 +587,50 @@ pub async fn install(
     }
 
     // Default sources, then the solve.
-    let client = match &options.cache.supermarket {
-        Some(c) => c.clone(),
-        None => SupermarketClient::builder()
-            .with_cache_dir(options.cache.root.join("universe"))
-            .build()
-            .map_err(|e| source_error(e.to_string()))?,
-    };
     let mut sources = Vec::new();
+    let mut kinds: Vec<(Url, SourceKind)> = Vec::new();
     for s in &pf.default_sources {
-        sources.push(match s {
-            DefaultSource::Supermarket { url } => SourceClient::Supermarket {
-                url: Url::parse(url).map_err(|e| source_error(format!("{url}: {e}")))?,
-                client: client.clone(),
-            },
-            DefaultSource::ChefRepo { path } => {
+        let (source, kind) = match s {
+            DefaultSource::Supermarket { url } => (
+                SourceClient::Supermarket {
+                    url: Url::parse(url).map_err(|e| source_error(format!("{url}: {e}")))?,
+                    client: client.clone(),
+                },
+                SourceKind::Supermarket,
+            ),
+            DefaultSource::ChefRepo { path } => (
                 SourceClient::chef_repo(&dir.join(path), interp.clone())
-                    .map_err(|e| source_error(e.to_string()))?
+                    .map_err(|e| source_error(e.to_string()))?,
+                SourceKind::ChefRepo,
+            ),
+            DefaultSource::ChefServer { url } => {
+                let chef = chef_client_for(url, &options.chef_servers).map_err(|m| {
+                    source_error(format!("default_source :chef_server, {url:?}: {m}"))
+                })?;
+                (
+                    SourceClient::ChefServer { client: chef },
+                    SourceKind::ChefServer { url: url.clone() },
+                )
             }
-            DefaultSource::ChefServer { url } | DefaultSource::Artifactory { url } => {
-                return Err(source_error(format!(
-                    "default_source {url}: chef_server and artifactory default sources are not supported by chef-sync's install yet"
-                )));
+            DefaultSource::Artifactory { url } => {
+                let parsed = Url::parse(url).map_err(|e| source_error(format!("{url}: {e}")))?;
+                let (artifactory, warning) = artifactory_client(&client, options).map_err(|m| {
+                    source_error(format!("default_source :artifactory, {url:?}: {m}"))
+                })?;
+                if let Some(w) = warning {
+                    warnings.push(format!("default_source :artifactory, {url:?}: {w}"));
+                }
+                (
+                    SourceClient::Supermarket {
+                        url: parsed,
+                        client: artifactory,
+                    },
+                    SourceKind::Artifactory,
+                )
             }
-        });
+        };
+        kinds.push((source.url().clone(), kind));
+        sources.push(source);
     }
     let sources = SourceSet::new(sources);
     let mut demands: Vec<(String, Constraint)> = Vec::new();
@@ -390,7 +641,7 @@ pub async fn install(
     };
     for spec in &pf.cookbooks {
         let c = match &spec.constraint {
-            Some(c) => Constraint::parse(c).map_err(|e| source_error(e.to_string()))?,
+            Some(c) => Constraint::parse(c).map_err(|e| at_line(spec.line, e.to_string()))?,
             None => Constraint::any(),
         };
         demand(&spec.name, c);
@@ -437,16 +688,17 @@ pub async fn install(
         let (universe, entry) = universes
             .find(&cookbook.name, &cookbook.version)
             .expect("the installer provided it from a universe");
-        let is_repo = sources
-            .get(&universe.source)
-            .is_some_and(SourceClient::is_local);
+        let source_kind = kinds
+            .iter()
+            .find(|(u, _)| *u == universe.source)
+            .map_or(SourceKind::Supermarket, |(_, k)| k.clone());
         let identity = identify(&cookbook.name, &cookbook.path).await?;
-        let kind = if is_repo {
-            SolvedKind::Local
-        } else {
-            SolvedKind::Artifact {
-                download_url: entry.download_url.clone(),
-            }
+        let download_url = entry.download_url.clone();
+        let kind = match source_kind {
+            SourceKind::ChefRepo => SolvedKind::Local,
+            SourceKind::Supermarket => SolvedKind::Artifact { download_url },
+            SourceKind::Artifactory => SolvedKind::Artifactory { download_url },
+            SourceKind::ChefServer { url } => SolvedKind::ChefServer { url },
         };
         solved.insert(
             cookbook.name.clone(),
@@ -462,7 +714,7 @@ pub async fn install(
     // Every run-list recipe must exist.
     for item in run_list
         .iter()
-        .chain(pf.named_run_lists.iter().flat_map(|(_, l)| l))
+        .chain(named_run_lists.iter().flat_map(|(_, l)| l))
     {
         let qualified = qualify(item).unwrap_or_else(|| item.clone());
         let (cookbook, recipe) = split_item(&qualified);
@@ -485,7 +737,7 @@ pub async fn install(
         &pf.name,
         &dir,
         run_list,
-        &pf.named_run_lists,
+        &named_run_lists,
         included_locks,
         &solved,
         default_attributes,
@@ -502,6 +754,469 @@ pub async fn install(
         written: true,
         warnings,
     })
+}
+
+/// Before installing from an existing lock: fetches into chef-sync's cache the locked
+/// cookbooks whose sources [`load_locked`] does not fetch itself (`chef_server`,
+/// `artifactory`, `chef_server_artifact`), unless a cache already holds them. The cache keys
+/// are where `load_locked` looks (`NAME-VERSION`, `NAME-IDENTIFIER`).
+async fn prefetch_server_sources(
+    lock: &PolicyLock,
+    options: &InstallOptions,
+    lock_path: &Path,
+) -> Result<(), InstallError> {
+    let fail = |message: String| InstallError::Source {
+        position: Position::file(lock_path),
+        message,
+    };
+    let cache = &options.cache;
+    let store = CookbookStore::new(cache.root.join("cookbooks"));
+    let mut plain: Option<SupermarketClient> = None;
+    for c in lock.cookbooks() {
+        let LockSource::Cached { cache_key, .. } = &c.source else {
+            continue;
+        };
+        let cached = |key: &str| {
+            !key.contains('/')
+                && !key.contains("..")
+                && cache
+                    .chef_cli_caches
+                    .iter()
+                    .chain([&cache.root.join("cookbooks")])
+                    .any(|d| d.join(key).is_dir())
+        };
+        let by_version = format!("{}-{}", c.name, c.version);
+        if cache_key.as_deref().is_some_and(cached) || cached(&by_version) || cache.offline {
+            continue;
+        }
+        let version = parse_version(&c.name, &c.version).map_err(&fail)?;
+        let entry = |location_type, url: &str| chef_api::universe::UniverseEntry {
+            location_type,
+            location_path: url.to_owned(),
+            download_url: url.to_owned(),
+            dependencies: BTreeMap::new(),
+        };
+        let what = |url: &str, e: &dyn std::fmt::Display| {
+            fail(format!(
+                "cookbook '{}' {} from {url}: {e}",
+                c.name, c.version
+            ))
+        };
+        if let Some(url) = c.option("chef_server") {
+            let chef = chef_client_for(url, &options.chef_servers).map_err(|e| what(url, &e))?;
+            SourceClient::ChefServer { client: chef }
+                .provide(
+                    &c.name,
+                    &version,
+                    &entry(chef_api::universe::LocationType::ChefServer, url),
+                    &store,
+                )
+                .await
+                .map_err(|e| what(url, &e))?;
+        } else if let Some(url) = c.option("artifactory") {
+            let base = match &plain {
+                Some(p) => p.clone(),
+                None => {
+                    let built = SupermarketClient::builder()
+                        .build()
+                        .map_err(|e| what(url, &e))?;
+                    plain = Some(built.clone());
+                    built
+                }
+            };
+            let (client, _) = artifactory_client(&base, options).map_err(|e| what(url, &e))?;
+            let parsed = Url::parse(url).map_err(|e| what(url, &e))?;
+            SourceClient::Supermarket {
+                url: parsed,
+                client,
+            }
+            .provide(
+                &c.name,
+                &version,
+                &entry(chef_api::universe::LocationType::Supermarket, url),
+                &store,
+            )
+            .await
+            .map_err(|e| what(url, &e))?;
+        } else if let Some(server) = c.option("chef_server_artifact") {
+            let chef =
+                chef_client_for(server, &options.chef_servers).map_err(|e| what(server, &e))?;
+            load_server_artifacts(std::slice::from_ref(c), server, &chef, cache)
+                .await
+                .map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+/// The name a run-list item compares by in `Chef::RunList` (`recipe[x]` and `x` are one item;
+/// `x` and `x::default` are two).
+fn run_list_item_name(item: &str) -> &str {
+    item.strip_prefix("recipe[")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(item)
+}
+
+/// `Chef::RunList#<<`: an item already in the list is not added again.
+fn push_run_list_item(list: &mut Vec<String>, item: String) {
+    let name = run_list_item_name(&item);
+    if !list.iter().any(|i| run_list_item_name(i) == name) {
+        list.push(item);
+    }
+}
+
+/// One item of named run list `name` (included policies' lists first, then the
+/// Policyfile's, as chef-cli's `expanded_named_run_lists` builds them).
+fn push_named_item(lists: &mut Vec<(String, Vec<String>)>, name: &str, item: &str) {
+    match lists.iter_mut().find(|(n, _)| n == name) {
+        Some((_, items)) => push_run_list_item(items, item.to_owned()),
+        None => lists.push((name.to_owned(), vec![item.to_owned()])),
+    }
+}
+
+/// chef-cli's `SolutionDependencies#transitive_deps`: the named cookbooks and, transitively,
+/// what the lock's `solution_dependencies` say they depend on.
+fn transitive_deps(lock: &PolicyLock, names: &[String]) -> Result<BTreeSet<String>, String> {
+    let deps: Vec<(String, Vec<String>)> = lock
+        .document()
+        .get("solution_dependencies")
+        .and_then(|s| s.get("dependencies"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let name = k.split(" (").next().unwrap_or(k).to_owned();
+                    let list = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|d| d.get(0)?.as_str().map(str::to_owned))
+                        .collect();
+                    (name, list)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = names.to_vec();
+    while let Some(name) = todo.pop() {
+        if out.contains(&name) {
+            continue;
+        }
+        let Some((_, list)) = deps.iter().find(|(n, _)| *n == name) else {
+            if lock.cookbooks().iter().any(|c| c.name == name) {
+                out.insert(name);
+                continue;
+            }
+            return Err(format!(
+                "cannot update cookbook '{name}': it is not in {}",
+                lock.path().display()
+            ));
+        };
+        todo.extend(list.iter().cloned());
+        out.insert(name);
+    }
+    Ok(out)
+}
+
+/// Where a cookbook pinned by `chef update NAMES` comes from: its locked path or git source
+/// (with the locked revision), else the default sources (held to `= VERSION`).
+fn pinned_source(c: &CookbookLock) -> (CookbookSource, Option<String>) {
+    if let (Some(path), LockSource::Local { .. }) = (c.option("path"), &c.source) {
+        return (CookbookSource::Path(path.to_owned()), None);
+    }
+    if let Some(url) = c.option("git") {
+        let get = |k: &str| c.option(k).map(str::to_owned);
+        return (
+            CookbookSource::Git(GitLocation {
+                url: url.to_owned(),
+                branch: get("branch"),
+                tag: get("tag"),
+                reference: get("ref"),
+                rel: get("rel"),
+            }),
+            get("revision"),
+        );
+    }
+    (CookbookSource::Default, None)
+}
+
+/// A signing client for `url`: the configured server with that URL, else the first one's
+/// client name and key (and TLS settings) for that URL.
+fn chef_client_for(url: &str, servers: &[ServerSpec]) -> Result<ChefClient, String> {
+    let template = servers
+        .iter()
+        .find(|s| same_url(&s.url, url))
+        .or_else(|| servers.first())
+        .ok_or(
+            "no Chef server is configured to sign the requests with (chef-cli signs with the workstation's node_name and client_key; chef-sync with a configured server's)",
+        )?;
+    let mut spec = template.clone();
+    url.clone_into(&mut spec.url);
+    spec.client().map_err(|e| e.to_string())
+}
+
+/// The HTTP client for an Artifactory source: `Authorization: Bearer TOKEN` when
+/// `ARTIFACTORY_IDENTITY_TOKEN` is set, else `X-Jfrog-Art-Api: KEY` from
+/// `ARTIFACTORY_API_KEY` (cli: policyfile/artifactory_cookbook_source.rb, auth_headers; blank
+/// values count as unset). The header goes to the Artifactory host only.
+fn artifactory_client(
+    base: &SupermarketClient,
+    options: &InstallOptions,
+) -> Result<(SupermarketClient, Option<String>), String> {
+    let env = |k: &str| options.env.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    let mut builder = SupermarketClient::builder()
+        .with_retry(base.retry().clone())
+        .with_cache_dir(options.cache.root.join("universe"));
+    let mut warning = None;
+    let bad = |what: &str| format!("{what} is not a valid HTTP header value");
+    if let Some(token) = env("ARTIFACTORY_IDENTITY_TOKEN") {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| bad("ARTIFACTORY_IDENTITY_TOKEN"))?;
+        builder = builder.with_header(reqwest::header::AUTHORIZATION, value);
+    } else if let Some(key) = env("ARTIFACTORY_API_KEY") {
+        let value = HeaderValue::from_str(&key).map_err(|_| bad("ARTIFACTORY_API_KEY"))?;
+        builder = builder.with_header(HeaderName::from_static(ARTIFACTORY_HEADER), value);
+    } else {
+        warning = Some(
+            "neither ARTIFACTORY_IDENTITY_TOKEN nor ARTIFACTORY_API_KEY is set; asking without credentials"
+                .to_owned(),
+        );
+    }
+    let built = builder.build().map_err(|e| e.to_string())?;
+    Ok((built, warning))
+}
+
+/// Fetches an included policy's lock from where `inc` says (cli: policyfile/
+/// local_lock_fetcher.rb, remote_lock_fetcher.rb, chef_server_lock_fetcher.rb).
+async fn fetch_included(
+    inc: &IncludedPolicy,
+    dir: &Path,
+    options: &InstallOptions,
+    client: &SupermarketClient,
+) -> Result<IncludedLock, String> {
+    match &inc.location {
+        PolicyLocation::Path(path) => {
+            let mut file = dir.join(path);
+            if file.is_dir() {
+                file = file.join(format!("{}.lock.json", inc.name));
+            }
+            let lock = PolicyLock::load(&file).map_err(|e| e.to_string())?;
+            validate_revision_id(&lock, &inc.source_options)?;
+            Ok(IncludedLock {
+                lock,
+                source_options: inc.source_options.clone(),
+                server: None,
+            })
+        }
+        PolicyLocation::Remote(url) => {
+            let parsed = Url::parse(url).map_err(|e| format!("remote: {url}: {e}"))?;
+            let tmp = options.cache.root.join("tmp");
+            std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let download = client.download(&parsed, &tmp).await.map_err(|e| {
+                if e.status() == Some(404) {
+                    format!("No remote policyfile lock '{}' found at {url}", inc.name)
+                } else {
+                    format!("HTTP error attempting to fetch policyfile lock from {url}: {e}")
+                }
+            })?;
+            let text =
+                std::fs::read_to_string(download.file.path()).map_err(|e| format!("{url}: {e}"))?;
+            let lock = PolicyLock::parse(&text, Path::new(url)).map_err(|e| e.to_string())?;
+            validate_revision_id(&lock, &inc.source_options)?;
+            if let Some(c) = lock.cookbooks().iter().find(|c| c.option("path").is_some()) {
+                return Err(format!(
+                    "Invalid cookbook path: {}. Remote Policyfiles should only use remote cookbooks.",
+                    c.option("path").unwrap_or_default()
+                ));
+            }
+            Ok(IncludedLock {
+                lock,
+                source_options: inc.source_options.clone(),
+                server: None,
+            })
+        }
+        PolicyLocation::Server {
+            server,
+            policy_name,
+            policy_group,
+            policy_revision_id,
+        } => {
+            let chef = chef_client_for(server, &options.chef_servers)?;
+            let (path, what) = match (policy_revision_id, policy_group) {
+                (Some(rev), _) => (
+                    format!("policies/{policy_name}/revisions/{rev}"),
+                    format!("revision '{rev}'"),
+                ),
+                (None, Some(group)) => (
+                    format!("policy_groups/{group}/policies/{policy_name}"),
+                    format!("policy group '{group}'"),
+                ),
+                (None, None) => {
+                    return Err("must specify policy_revision_id or policy_group".into());
+                }
+            };
+            let mut doc: Value = chef.get(&path).await.map_err(|e| {
+                if matches!(e, chef_api::Error::NotFound { .. }) {
+                    format!(
+                        "No Policyfile lock named '{policy_name}' found with {what} at {server}"
+                    )
+                } else {
+                    format!("HTTP error attempting to fetch policyfile lock from {server}: {e}")
+                }
+            })?;
+            // chef-cli rewrites every cookbook's source to the server's artifact.
+            if let Some(Value::Object(locks)) = doc.get_mut("cookbook_locks") {
+                for lock in locks.values_mut() {
+                    let id = lock.get("identifier").cloned().unwrap_or(Value::Null);
+                    if let Value::Object(l) = lock {
+                        l.insert(
+                            "source_options".into(),
+                            json!({"chef_server_artifact": server, "identifier": id}),
+                        );
+                    }
+                }
+            }
+            let lock = PolicyLock::from_document(doc, &PathBuf::from(format!("{server}/{path}")))
+                .map_err(|e| e.to_string())?;
+            let mut source_options = inc.source_options.clone();
+            source_options.insert(
+                "policy_revision_id".into(),
+                Value::String(lock.effective_revision_id()),
+            );
+            Ok(IncludedLock {
+                lock,
+                source_options,
+                server: Some((server.clone(), chef)),
+            })
+        }
+    }
+}
+
+/// chef-cli's `LockFetcherMixin#validate_revision_id`: a `policy_revision_id:` option must
+/// equal the lock's id, or its first 10 characters.
+fn validate_revision_id(lock: &PolicyLock, options: &Map<String, Value>) -> Result<(), String> {
+    let Some(expected) = options.get("policy_revision_id").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let actual = lock.effective_revision_id();
+    if actual == expected || actual.get(..10) == Some(expected) {
+        Ok(())
+    } else {
+        Err(format!(
+            "Expected policy_revision_id '{expected}' does not match included_policy '{actual}'."
+        ))
+    }
+}
+
+/// The cookbooks of a policy included from a Chef server: each from a cache (chef-cli's or
+/// chef-sync's `NAME-IDENTIFIER`), else downloaded from `GET cookbook_artifacts/NAME/ID`;
+/// every one's identifier verified.
+async fn load_server_artifacts(
+    cookbooks: &[CookbookLock],
+    server: &str,
+    chef: &ChefClient,
+    cache: &CookbookCache,
+) -> Result<Vec<(CookbookLock, PathBuf, CookbookIdentity)>, String> {
+    let mut out = Vec::new();
+    for c in cookbooks {
+        let key = format!("{}-{}", c.name, c.identifier);
+        if key.contains('/') || key.contains("..") {
+            return Err(format!("cookbook '{}': invalid identifier", c.name));
+        }
+        let ours = cache.root.join("cookbooks").join(&key);
+        let found = cache
+            .chef_cli_caches
+            .iter()
+            .map(|d| d.join(&key))
+            .chain([ours.clone()])
+            .find(|d| d.is_dir());
+        let cookbook_dir = match found {
+            Some(d) => d,
+            None if cache.offline => {
+                return Err(format!(
+                    "cookbook '{}' {}: not cached as {key} and fetching is off (offline)",
+                    c.name, c.version
+                ));
+            }
+            None => {
+                let partial = cache.root.join("cookbooks").join(format!(".{key}.partial"));
+                let _ = std::fs::remove_dir_all(&partial);
+                chef_api::download::download_cookbook_artifact(
+                    chef,
+                    &c.name,
+                    &c.identifier,
+                    &partial,
+                )
+                .await
+                .map_err(|e| format!("cookbook '{}' from {server}: {e}", c.name))?;
+                std::fs::rename(&partial, &ours).map_err(|e| format!("{}: {e}", ours.display()))?;
+                ours
+            }
+        };
+        let identity = identify(&c.name, &cookbook_dir)
+            .await
+            .map_err(|e| e.to_string())?;
+        if identity.identifier != c.identifier {
+            return Err(format!(
+                "cookbook '{}' in {}: identifier {} does not match the lock's {}",
+                c.name,
+                cookbook_dir.display(),
+                identity.identifier,
+                c.identifier
+            ));
+        }
+        out.push((c.clone(), cookbook_dir, identity));
+    }
+    Ok(out)
+}
+
+/// chef-cli's `AttributeMergeChecker#check!`: across all sources, one attribute path with two
+/// different leaf values is a conflict (hashes are walked, anything else is a leaf; a `nil`
+/// leaf never conflicts).
+fn check_attribute_conflicts(sources: &[(&str, &Map<String, Value>)]) -> Result<(), String> {
+    fn fill<'a>(
+        seen: &mut BTreeMap<String, (&'a str, &'a Value)>,
+        source: &'a str,
+        path: &str,
+        map: &'a Map<String, Value>,
+    ) -> Result<(), String> {
+        for (k, v) in map {
+            let p = format!("{path}[{k}]");
+            if let Value::Object(inner) = v {
+                match seen.get(&p) {
+                    Some((by, old)) if !old.is_object() && !old.is_null() => {
+                        return Err(format!(
+                            "Attribute '{p}' provided conflicting values by the following sources [\"{by}\", \"{source}\"]"
+                        ));
+                    }
+                    Some((_, old)) if old.is_object() => {}
+                    _ => {
+                        seen.insert(p.clone(), (source, v));
+                    }
+                }
+                fill(seen, source, &p, inner)?;
+                continue;
+            }
+            match seen.get(&p) {
+                None | Some((_, Value::Null)) => {
+                    seen.insert(p, (source, v));
+                }
+                Some((by, old)) if *old != v => {
+                    return Err(format!(
+                        "Attribute '{p}' provided conflicting values by the following sources [\"{by}\", \"{source}\"]"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+    let mut seen = BTreeMap::new();
+    for (name, map) in sources {
+        fill(&mut seen, name, "", map)?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -591,7 +1306,9 @@ fn cookbook_lock(name: &str, dir: &Path, s: &Solved) -> Map<String, Value> {
             }
             m.insert("source_options".into(), Value::Object(so));
         }
-        SolvedKind::Artifact { download_url } => {
+        SolvedKind::Artifact { download_url } | SolvedKind::Artifactory { download_url } => {
+            // cookbook-omnifetch artifactserver.rb / artifactory.rb: cache_key
+            // `NAME-VERSION-HOST`, origin the download URL.
             let host = Url::parse(download_url)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned))
@@ -601,9 +1318,39 @@ fn cookbook_lock(name: &str, dir: &Path, s: &Solved) -> Map<String, Value> {
                 format!("{name}-{}-{host}", id.version()).into(),
             );
             m.insert("origin".into(), download_url.clone().into());
+            let key = if matches!(s.kind, SolvedKind::Artifactory { .. }) {
+                "artifactory"
+            } else {
+                "artifactserver"
+            };
             m.insert(
                 "source_options".into(),
-                json!({"artifactserver": download_url, "version": id.version()}),
+                json!({key: download_url, "version": id.version()}),
+            );
+        }
+        SolvedKind::ChefServer { url } => {
+            // cookbook-omnifetch chef_server.rb: cache_key `NAME-VERSION`, origin (`uri`)
+            // the server URL as the Policyfile wrote it.
+            m.insert(
+                "cache_key".into(),
+                format!("{name}-{}", id.version()).into(),
+            );
+            m.insert("origin".into(), url.clone().into());
+            m.insert(
+                "source_options".into(),
+                json!({"chef_server": url, "version": id.version()}),
+            );
+        }
+        SolvedKind::ServerArtifact { server } => {
+            // cookbook-omnifetch chef_server_artifact.rb: cache_key `NAME-IDENTIFIER`.
+            m.insert(
+                "cache_key".into(),
+                format!("{name}-{}", id.identifier).into(),
+            );
+            m.insert("origin".into(), server.clone().into());
+            m.insert(
+                "source_options".into(),
+                json!({"chef_server_artifact": server, "identifier": id.identifier}),
             );
         }
     }
@@ -704,14 +1451,22 @@ async fn identify(name: &str, dir: &Path) -> Result<CookbookIdentity, InstallErr
     }
 }
 
-/// Deep-merges the object `from` into `into` (objects merge, anything else replaces).
-fn deep_merge(into: &mut Map<String, Value>, from: Option<&Value>) {
-    let Some(Value::Object(from)) = from else {
-        return;
-    };
+/// `Chef::Mixin::DeepMerge.merge(into, from)` as chef-cli merges an included lock's
+/// attributes (chef: mixin/deep_merge.rb, deep_merge!): hashes merge key by key (keys new to
+/// `into` appended), arrays become their union, `null` in `from` keeps what `into` has, any
+/// other value of `from` wins.
+fn deep_merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
     for (k, v) in from {
         match (into.get_mut(k), v) {
-            (Some(Value::Object(a)), Value::Object(_)) => deep_merge(a, Some(v)),
+            (Some(Value::Object(a)), Value::Object(b)) => deep_merge(a, b),
+            (Some(Value::Array(a)), Value::Array(b)) => {
+                for item in b {
+                    if !a.contains(item) {
+                        a.push(item.clone());
+                    }
+                }
+            }
+            (Some(existing), Value::Null) if !existing.is_null() => {}
             _ => {
                 into.insert(k.clone(), v.clone());
             }

@@ -571,9 +571,16 @@ def install_policy(
     cache_dir: str | os.PathLike[str] | None = None,
     offline: bool = False,
     env: Mapping[str, str] | None = None,
+    update_cookbooks: Sequence[str] | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    keys: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """``chef install`` without Ruby: evaluates the Policyfile, resolves it and writes
     ``NAME.lock.json`` beside it (with an existing lock, only checks what it names, unless
-    ``update``). Returns ``{"lock_path", "revision_id", "written", "warnings", "lock"}``.
-    Raises :class:`ConfigError` naming the Policyfile (and line) at fault.
+    ``update``). ``update_cookbooks`` (``chef update POLICYFILE NAMES``) re-resolves only those
+    cookbooks and what they depend on, every other one staying at its locked version (implies
+    ``update``). ``repo``'s ``.chef`` configuration (``keys``: PEM bytes per server name) signs
+    ``default_source :chef_server`` and ``include_policy ..., server:`` requests. Returns
+    ``{"lock_path", "revision_id", "written", "warnings", "lock"}``. Raises
+    :class:`ConfigError` with the Policyfile (and line) at fault as ``file``/``line``.
     """

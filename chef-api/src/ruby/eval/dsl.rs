@@ -44,7 +44,7 @@ pub enum Missing {
 /// Besides plain names, a DSL may answer [`Dsl::responds_to`] for two derived forms:
 ///
 /// * `"NAME[]="`: `NAME[k] = v` (`knife[:aws_region] = 'eu-west-1'`) becomes the call `NAME[]=`
-///   with `[k, v]`;
+///   with `[k, v]`, and `NAME[k1][k2] = v` the call `NAME[]=` with `[k1, k2, v]`;
 /// * `"NAME.KEY"`: a configuration context, as Mixlib::Config has (`knife.editor 'vim'`,
 ///   `chef_zero.enabled true`, `knife.editor = 'vim'`, a bare `knife.editor` reads): the call
 ///   `NAME.KEY` with the arguments (none for a read).

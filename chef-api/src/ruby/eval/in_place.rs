@@ -68,6 +68,8 @@ impl<'pr> Run<'_, 'pr> {
                 CallError::Message(m) => self.error(start, ErrorKind::Dsl, m),
                 CallError::Eval(e) => Flow::Error(*e),
             });
+        } else if name == "[]=" {
+            return self.nested_dsl_index_write(call, receiver, dsl);
         } else {
             return Ok(None);
         };
@@ -107,6 +109,75 @@ impl<'pr> Run<'_, 'pr> {
             // The call's value is the receiver, and nobody uses it.
             (None, None) => Ok(Some(Value::Nil)),
         }
+    }
+
+    /// `x[k1][k2]...[kn] = v` where `x` is a DSL method with an index writer
+    /// (`default["a"]["b"]["c"] = 1` in a Policyfile): the DSL call `x[]=` with
+    /// `[k1, ..., kn, v]`, the keys evaluated left to right before the value, as Ruby does.
+    /// The DSL decides what the path means (chef-cli's attribute hashes auto-vivify). `None`
+    /// when the receiver is not such a chain.
+    fn nested_dsl_index_write(
+        &mut self,
+        call: &CallNode<'pr>,
+        receiver: &Node<'pr>,
+        dsl: &mut dyn Dsl,
+    ) -> R<Option<Value>> {
+        let Some((root, key_nodes)) = self.dsl_index_chain(receiver, dsl)? else {
+            return Ok(None);
+        };
+        let dsl_name = format!("{root}[]=");
+        let start = call.location().start();
+        let mut path = Vec::with_capacity(key_nodes.len() + 2);
+        for key in &key_nodes {
+            path.push(self.eval(key, dsl)?);
+        }
+        let (args, kwargs, _) = self.call_args(call, dsl)?;
+        path.extend(args);
+        if !kwargs.is_empty() {
+            path.push(Value::Hash(kwargs));
+        }
+        self.plain_dsl_call(dsl_name, path, Vec::new(), dsl, start)
+            .map(Some)
+    }
+
+    /// `x[k1]...[kn]` where `x` is a receiver-less DSL method without arguments that has an
+    /// index writer (`x[]=`): `x` and the key nodes in source order. `None` for anything else.
+    fn dsl_index_chain(
+        &self,
+        receiver: &Node<'pr>,
+        dsl: &dyn Dsl,
+    ) -> R<Option<(String, Vec<Node<'pr>>)>> {
+        let mut key_nodes: Vec<Node<'pr>> = Vec::new();
+        let mut current = receiver.as_call_node();
+        let root = loop {
+            let Some(c) = current else {
+                return Ok(None);
+            };
+            if c.block().is_some() {
+                return Ok(None);
+            }
+            match (c.receiver(), name_of(&c.name()).as_str()) {
+                (Some(inner), "[]") => {
+                    let args: Vec<Node<'pr>> = c
+                        .arguments()
+                        .map(|a| a.arguments().iter().collect())
+                        .unwrap_or_default();
+                    let [key] = <[Node<'pr>; 1]>::try_from(args)
+                        .map_err(|_| self.unsupported(receiver, "an index with several keys is"))?;
+                    key_nodes.push(key);
+                    current = inner.as_call_node();
+                }
+                (None, n) if c.arguments().is_none() && !key_nodes.is_empty() => {
+                    break n.to_owned();
+                }
+                _ => return Ok(None),
+            }
+        };
+        if !dsl.responds_to(&format!("{root}[]=")) {
+            return Ok(None);
+        }
+        key_nodes.reverse();
+        Ok(Some((root, key_nodes)))
     }
 
     /// Applies the in-place call `name` to `value`. `Ok(None)`: the call's value is the
@@ -256,11 +327,14 @@ impl<'pr> Run<'_, 'pr> {
         let [key_node] = keys.as_slice() else {
             return Err(self.unsupported(node, "`||=` with several indexes is"));
         };
-        enum Slot {
+        enum Slot<'pr> {
             Local(String),
             Ivar(String),
             Const(String),
             Dsl(String),
+            /// `x[k1]...[kn][key] ||= v` on a DSL method: read with `x`, written with `x[]=`
+            /// and the whole path.
+            DslPath(String, Vec<Node<'pr>>),
         }
         let slot = if let Some(l) = receiver.as_local_variable_read_node() {
             Slot::Local(name_of(&l.name()))
@@ -277,14 +351,40 @@ impl<'pr> Run<'_, 'pr> {
             .filter(|c| dsl.responds_to(&format!("{}[]=", name_of(&c.name()))))
         {
             Slot::Dsl(name_of(&c.name()))
+        } else if let Some((root, key_nodes)) = self.dsl_index_chain(&receiver, dsl)? {
+            Slot::DslPath(root, key_nodes)
         } else {
             return Err(self.unsupported(node, "`||=` on this receiver is"));
         };
+        let mut path = Vec::new();
         let current = match &slot {
             Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
             Slot::Ivar(n) => self.ivars.get(n).cloned().unwrap_or(Value::Nil),
             Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
             Slot::Dsl(n) => self.plain_dsl_call(n.clone(), Vec::new(), Vec::new(), dsl, start)?,
+            Slot::DslPath(root, key_nodes) => {
+                // A missing level reads as an empty hash: the write creates it (the DSL's
+                // `[]=` decides how, e.g. auto-vivifying).
+                let mut here =
+                    self.plain_dsl_call(root.clone(), Vec::new(), Vec::new(), dsl, start)?;
+                for k in key_nodes {
+                    let key = self.eval(k, dsl)?;
+                    here = match here {
+                        Value::Hash(pairs) => pairs
+                            .into_iter()
+                            .find(|(pk, _)| *pk == key)
+                            .map_or(Value::Hash(Vec::new()), |(_, v)| v),
+                        other => {
+                            return Err(self.unsupported(
+                                node,
+                                &format!("`||=` below {} is", other.class_name()),
+                            ));
+                        }
+                    };
+                    path.push(key);
+                }
+                here
+            }
         };
         let Value::Hash(mut pairs) = current else {
             return Err(self.unsupported(node, &format!("`||=` on {} is", current.class_name())));
@@ -299,14 +399,10 @@ impl<'pr> Run<'_, 'pr> {
         }
         let value = self.eval(&n.value(), dsl)?;
         match slot {
-            Slot::Dsl(n) => {
-                self.plain_dsl_call(
-                    format!("{n}[]="),
-                    vec![key, value.clone()],
-                    Vec::new(),
-                    dsl,
-                    start,
-                )?;
+            Slot::Dsl(n) | Slot::DslPath(n, _) => {
+                path.push(key);
+                path.push(value.clone());
+                self.plain_dsl_call(format!("{n}[]="), path, Vec::new(), dsl, start)?;
             }
             other => {
                 hash_insert(&mut pairs, key, value.clone());
@@ -319,7 +415,7 @@ impl<'pr> Run<'_, 'pr> {
                     Slot::Const(n) => {
                         self.constants.insert(n, updated);
                     }
-                    Slot::Dsl(_) => {}
+                    Slot::Dsl(_) | Slot::DslPath(..) => {}
                 }
             }
         }

@@ -157,6 +157,23 @@ fn mutation_of_locals_constants_and_dsl_index_writes() {
         err_of("knife[:x] = 1", &[]),
         "/repo/.chef/knife.rb:1:1: undefined local variable or method 'knife'"
     );
+    // A chain of indexes on a DSL method is one call with the whole path, keys first.
+    let (dsl, _) = run(
+        "k = 'b'\ndefault['a'][k][:c] = 1\ndefault[:x] = 2\n",
+        &["default[]="],
+    )
+    .unwrap();
+    assert_eq!(
+        dsl.args_of("default[]="),
+        vec![
+            vec![s("a"), s("b"), Value::Sym("c".into()), Value::Int(1)],
+            vec![Value::Sym("x".into()), Value::Int(2)]
+        ]
+    );
+    assert!(
+        err_of("default['a']['b'] = 1", &[]).contains("default"),
+        "a DSL without the writer still refuses the chain"
+    );
 }
 
 #[test]

@@ -1,0 +1,767 @@
+//! `chef install` / `chef update` for Policyfiles against wiremock sources: a Chef server's
+//! `/universe` and cookbooks, Artifactory's Supermarket API, remote and server-included locks.
+//! Locks are compared byte for byte with what chef-cli's rules give (lock_data and cache_key of
+//! cookbook-omnifetch's locations, included_policy_locks of chef-cli's lock fetchers).
+
+use std::path::{Path, PathBuf};
+
+use chef_sync::config::{KeySource, ServerSpec};
+use chef_sync::policy::identifier::{self, CookbookIdentity};
+use chef_sync::policy::{CookbookCache, InstallError, InstallOptions};
+use chef_sync::position::Position;
+use chef_testkit::fleet::cookbook_tarball;
+use md5::{Digest, Md5};
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{SupermarketCookbook, forbid_requests, mount_catalog, spec_key_path, write};
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn chef_servers(url: &str) -> Vec<ServerSpec> {
+    let key = KeySource::Pem(std::fs::read(spec_key_path()).unwrap());
+    vec![ServerSpec::new("s", url, "spec-user", key).expect("a valid server")]
+}
+
+fn options(cache: &Path, env: &[(&str, &str)], servers: Vec<ServerSpec>) -> InstallOptions {
+    InstallOptions {
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        cache: CookbookCache {
+            root: cache.to_path_buf(),
+            chef_cli_caches: Vec::new(),
+            offline: false,
+            supermarket: None,
+        },
+        chef_servers: servers,
+        ..InstallOptions::default()
+    }
+}
+
+/// Writes `files` under `dir` and returns the cookbook's identity (computed from a plain
+/// copy, independently of any download).
+fn identity_of(dir: &Path, files: &[(&str, &str)]) -> CookbookIdentity {
+    for (p, body) in files {
+        write(dir, p, *body);
+    }
+    CookbookIdentity::load(dir).unwrap()
+}
+
+/// The identity of a Supermarket tarball as `cookbook_tarball` builds it.
+fn tarball_identity(scratch: &Path, name: &str, version: &str) -> CookbookIdentity {
+    let meta = serde_json::to_vec_pretty(
+        &json!({"name": name, "version": version, "dependencies": serde_json::Map::new()}),
+    )
+    .unwrap();
+    let dir = scratch.join(format!("{name}-{version}"));
+    write(&dir, "metadata.json", &meta);
+    write(
+        &dir,
+        "recipes/default.rb",
+        &format!("log '{name} {version}'\n"),
+    );
+    CookbookIdentity::load(&dir).unwrap()
+}
+
+/// Serves cookbook `name` (files `files`) as an API v2 manifest at a Chef server's
+/// `GET ORG/ROUTE` (`cookbooks/NAME/VERSION` or `cookbook_artifacts/NAME/ID`), its files under
+/// `/files/`.
+async fn mount_server_cookbook(
+    server: &MockServer,
+    org: &str,
+    name: &str,
+    route: &str,
+    files: &[(&str, &str)],
+) {
+    let base = server.uri();
+    let mut all_files = Vec::new();
+    for (p, body) in files {
+        let url_path = format!("/files/{name}/{route}/{p}");
+        Mock::given(method("GET"))
+            .and(path(url_path.clone()))
+            .respond_with(ResponseTemplate::new(200).set_body_string(*body))
+            .mount(server)
+            .await;
+        let file_name = if p.contains('/') {
+            (*p).to_owned()
+        } else {
+            format!("root_files/{p}")
+        };
+        all_files.push(json!({
+            "name": file_name, "path": p, "checksum": md5_hex(body.as_bytes()),
+            "specificity": "default", "url": format!("{base}{url_path}"),
+        }));
+    }
+    Mock::given(method("GET"))
+        .and(path(format!("{org}/{route}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "name": name, "all_files": all_files,
+        })))
+        .mount(server)
+        .await;
+}
+
+/// The lock text chef-cli writes (FFI_Yajl pretty output) for `doc`, checked by hand in the
+/// expected strings below; the revision id is recomputed from the expected document.
+fn with_revision(mut doc: Value) -> (Value, String) {
+    let rev = identifier::revision_id(doc.as_object().unwrap());
+    doc["revision_id"] = Value::String(rev.clone());
+    (doc, rev)
+}
+
+#[tokio::test]
+async fn chef_server_and_artifactory_default_sources_lock_as_chef_cli_writes_them() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let org_url = format!("{base}/organizations/o");
+    let art_url = format!("{base}/artifactory/api/chef/chef-virtual");
+    // The Chef server: its signed /universe and the cookbook version's manifest and files.
+    let base_files = [
+        ("metadata.rb", "name 'base'\nversion '1.0.0'\n"),
+        ("recipes/default.rb", "log 'base'\n"),
+    ];
+    Mock::given(method("GET"))
+        .and(path("/organizations/o/universe"))
+        .and(header("x-ops-userid", "spec-user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "base": {"1.0.0": {"location_type": "chef_server",
+                "location_path": format!("{org_url}/cookbooks/base/1.0.0"),
+                "download_url": format!("{org_url}/cookbooks/base/1.0.0"),
+                "dependencies": {}}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_server_cookbook(
+        &server,
+        "/organizations/o",
+        "base",
+        "cookbooks/base/1.0.0",
+        &base_files,
+    )
+    .await;
+    // Artifactory: the universe and the tarball only with the API key header.
+    let download = format!("{art_url}/api/v1/cookbooks/nginx/versions/2.0.0/download");
+    Mock::given(method("GET"))
+        .and(path("/artifactory/api/chef/chef-virtual/universe"))
+        .and(header("x-jfrog-art-api", "s3cret"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "nginx": {"2.0.0": {"location_type": "opscode", "location_path": art_url,
+                "download_url": download, "dependencies": {}}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/2.0.0/download",
+        ))
+        .and(header("x-jfrog-art-api", "s3cret"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+            "nginx",
+            "2.0.0",
+            &[],
+            &[],
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            r#"name "web"
+default_source :chef_server, "{org_url}"
+default_source :artifactory, "{art_url}"
+run_list "base", "nginx"
+default["app"]["db"]["port"] = 5432
+default["app"]["db"]["host"] = "db1"
+"#
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(
+        cache.path(),
+        &[("ARTIFACTORY_API_KEY", "s3cret")],
+        chef_servers(&org_url),
+    );
+    let installed = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(installed.written);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let b = identity_of(&scratch.path().join("base"), &base_files);
+    let n = tarball_identity(scratch.path(), "nginx", "2.0.0");
+    let (expected, rev) = with_revision(json!({
+        "revision_id": null,
+        "name": "web",
+        "run_list": ["recipe[base::default]", "recipe[nginx::default]"],
+        "included_policy_locks": [],
+        "cookbook_locks": {
+            "base": {"version": "1.0.0", "identifier": b.identifier,
+                "dotted_decimal_identifier": b.dotted_decimal_identifier,
+                "cache_key": "base-1.0.0", "origin": org_url,
+                "source_options": {"chef_server": org_url, "version": "1.0.0"}},
+            "nginx": {"version": "2.0.0", "identifier": n.identifier,
+                "dotted_decimal_identifier": n.dotted_decimal_identifier,
+                "cache_key": "nginx-2.0.0-127.0.0.1", "origin": download,
+                "source_options": {"artifactory": download, "version": "2.0.0"}}
+        },
+        "default_attributes": {"app": {"db": {"port": 5432, "host": "db1"}}},
+        "override_attributes": {},
+        "solution_dependencies": {
+            "Policyfile": [["base", "= 1.0.0"], ["nginx", "= 2.0.0"]],
+            "dependencies": {"base (1.0.0)": [], "nginx (2.0.0)": []}
+        }
+    }));
+    let text = std::fs::read_to_string(r.join("Policyfile.lock.json")).unwrap();
+    let expected_text = format!(
+        r#"{{
+  "revision_id": "{rev}",
+  "name": "web",
+  "run_list": [
+    "recipe[base::default]",
+    "recipe[nginx::default]"
+  ],
+  "included_policy_locks": [
+
+  ],
+  "cookbook_locks": {{
+    "base": {{
+      "version": "1.0.0",
+      "identifier": "{bid}",
+      "dotted_decimal_identifier": "{bdot}",
+      "cache_key": "base-1.0.0",
+      "origin": "{org_url}",
+      "source_options": {{
+        "chef_server": "{org_url}",
+        "version": "1.0.0"
+      }}
+    }},
+    "nginx": {{
+      "version": "2.0.0",
+      "identifier": "{nid}",
+      "dotted_decimal_identifier": "{ndot}",
+      "cache_key": "nginx-2.0.0-127.0.0.1",
+      "origin": "{download}",
+      "source_options": {{
+        "artifactory": "{download}",
+        "version": "2.0.0"
+      }}
+    }}
+  }},
+  "default_attributes": {{
+    "app": {{
+      "db": {{
+        "port": 5432,
+        "host": "db1"
+      }}
+    }}
+  }},
+  "override_attributes": {{
+
+  }},
+  "solution_dependencies": {{
+    "Policyfile": [
+      [
+        "base",
+        "= 1.0.0"
+      ],
+      [
+        "nginx",
+        "= 2.0.0"
+      ]
+    ],
+    "dependencies": {{
+      "base (1.0.0)": [
+
+      ],
+      "nginx (2.0.0)": [
+
+      ]
+    }}
+  }}
+}}
+"#,
+        bid = b.identifier,
+        bdot = b.dotted_decimal_identifier,
+        nid = n.identifier,
+        ndot = n.dotted_decimal_identifier,
+    );
+    assert_eq!(text, expected_text);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        expected,
+        "same document"
+    );
+    server.verify().await;
+
+    // The lock is there: a second install reads every cookbook from the cache, asks nothing.
+    forbid_requests(&server, "an install from a lock with a warm cache").await;
+    let again = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(again.lock.revision_id(), Some(rev.as_str()));
+    server.verify().await;
+
+    // With a cold cache, the lock's chef_server and artifactory cookbooks are fetched as
+    // locked (signed manifest; download with the key), without asking for any universe.
+    server.reset().await;
+    mount_server_cookbook(
+        &server,
+        "/organizations/o",
+        "base",
+        "cookbooks/base/1.0.0",
+        &base_files,
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/2.0.0/download",
+        ))
+        .and(header("x-jfrog-art-api", "s3cret"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+            "nginx",
+            "2.0.0",
+            &[],
+            &[],
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cold = tempfile::tempdir().unwrap();
+    let cold_opts = options(
+        cold.path(),
+        &[("ARTIFACTORY_API_KEY", "s3cret")],
+        chef_servers(&org_url),
+    );
+    let from_lock = chef_sync::policy::install(&r.join("Policyfile.rb"), &cold_opts)
+        .await
+        .unwrap();
+    assert!(!from_lock.written);
+    assert_eq!(
+        std::fs::read_to_string(from_lock.lock.path()).unwrap(),
+        text
+    );
+    server.verify().await;
+
+    // The identity token wins over the API key, as a Bearer header (auth_headers).
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/artifactory/api/chef/chef-virtual/universe"))
+        .and(header("authorization", "Bearer t0ken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    write(
+        r,
+        "token/Policyfile.rb",
+        &format!("name 't'\ndefault_source :artifactory, '{art_url}'\nrun_list 'nginx'\n"),
+    );
+    let opts = options(
+        cache.path(),
+        &[
+            ("ARTIFACTORY_API_KEY", "s3cret"),
+            ("ARTIFACTORY_IDENTITY_TOKEN", "t0ken"),
+        ],
+        Vec::new(),
+    );
+    let err = chef_sync::policy::install(&r.join("token/Policyfile.rb"), &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, InstallError::Resolve { .. }),
+        "an empty universe leaves nginx unresolved: {err}"
+    );
+    server.verify().await;
+
+    // Without any configured server, a :chef_server source is refused naming it.
+    write(
+        r,
+        "nokey/Policyfile.rb",
+        &format!("name 'n'\ndefault_source :chef_server, '{org_url}'\nrun_list 'base'\n"),
+    );
+    let err = chef_sync::policy::install(
+        &r.join("nokey/Policyfile.rb"),
+        &options(cache.path(), &[], Vec::new()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("no Chef server is configured"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn remote_and_server_included_policies_lock_as_chef_cli_fetchers_write_them() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let org_url = format!("{base}/organizations/o");
+    let scratch = tempfile::tempdir().unwrap();
+
+    // A remote lock with one Supermarket cookbook.
+    let download = format!("{base}/api/v1/cookbooks/apt/versions/7.0.0/download");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/cookbooks/apt/versions/7.0.0/download"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+            "apt",
+            "7.0.0",
+            &[],
+            &[],
+        )))
+        .mount(&server)
+        .await;
+    let apt = tarball_identity(scratch.path(), "apt", "7.0.0");
+    let apt_lock = json!({"version": "7.0.0", "identifier": apt.identifier,
+        "dotted_decimal_identifier": apt.dotted_decimal_identifier,
+        "cache_key": "apt-7.0.0-127.0.0.1", "origin": download,
+        "source_options": {"artifactserver": download, "version": "7.0.0"}});
+    let (remote_doc, remote_rev) = with_revision(json!({
+        "revision_id": null, "name": "base", "run_list": ["recipe[apt::default]"],
+        "included_policy_locks": [], "cookbook_locks": {"apt": apt_lock},
+        "default_attributes": {"a": {"x": 1}, "list": [1, 2]}, "override_attributes": {},
+        "solution_dependencies": {"Policyfile": [["apt", "= 7.0.0"]],
+            "dependencies": {"apt (7.0.0)": []}}
+    }));
+    Mock::given(method("GET"))
+        .and(path("/locks/base.lock.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&remote_doc))
+        .mount(&server)
+        .await;
+
+    // A policy group on a Chef server with one artifact.
+    let ntp_files = [
+        ("metadata.rb", "name 'ntp'\nversion '3.1.0'\n"),
+        ("recipes/default.rb", "log 'ntp'\n"),
+    ];
+    let ntp = identity_of(&scratch.path().join("ntp"), &ntp_files);
+    let (server_doc, server_rev) = with_revision(json!({
+        "revision_id": null, "name": "shared", "run_list": ["recipe[ntp::default]"],
+        "named_run_lists": {"update": ["recipe[ntp::default]"]},
+        "included_policy_locks": [],
+        "cookbook_locks": {"ntp": {"version": "3.1.0", "identifier": ntp.identifier,
+            "dotted_decimal_identifier": ntp.dotted_decimal_identifier,
+            "cache_key": "ntp-3.1.0-supermarket.chef.io", "origin": "https://supermarket.chef.io/x",
+            "source_options": {"artifactserver": "https://supermarket.chef.io/x", "version": "3.1.0"}}},
+        "default_attributes": {"a": {"y": 2}, "list": [1, 2]}, "override_attributes": {"o": true},
+        "solution_dependencies": {"Policyfile": [["ntp", "= 3.1.0"]],
+            "dependencies": {"ntp (3.1.0)": []}}
+    }));
+    Mock::given(method("GET"))
+        .and(path("/organizations/o/policy_groups/prod/policies/shared"))
+        .and(header("x-ops-userid", "spec-user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&server_doc))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_server_cookbook(
+        &server,
+        "/organizations/o",
+        "ntp",
+        &format!("cookbook_artifacts/ntp/{}", ntp.identifier),
+        &ntp_files,
+    )
+    .await;
+
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            r#"name "app"
+include_policy "base", remote: "{base}/locks/base.lock.json"
+include_policy "shared", server: "{org_url}", policy_group: "prod"
+run_list "ntp::default", "apt"
+default["a"]["z"] = 3
+"#
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], chef_servers(&org_url));
+    let installed = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    let doc = installed.lock.document();
+    assert_eq!(
+        doc["run_list"],
+        json!([
+            "recipe[apt::default]",
+            "recipe[ntp::default]",
+            "recipe[apt::default]"
+        ]),
+        "included run lists first; `ntp::default` is already there, `apt` is another item (Chef::RunList compares names)"
+    );
+    assert_eq!(
+        doc["named_run_lists"],
+        json!({"update": ["recipe[ntp::default]"]})
+    );
+    assert_eq!(
+        doc["included_policy_locks"],
+        json!([
+            {"name": "base", "revision_id": remote_rev,
+             "source_options": {"remote": format!("{base}/locks/base.lock.json")}},
+            {"name": "shared", "revision_id": server_rev,
+             "source_options": {"server": org_url, "policy_group": "prod",
+                                "policy_name": "shared", "policy_revision_id": server_rev}}
+        ])
+    );
+    assert_eq!(doc["cookbook_locks"]["apt"], apt_lock);
+    assert_eq!(
+        doc["cookbook_locks"]["ntp"],
+        json!({"version": "3.1.0", "identifier": ntp.identifier,
+               "dotted_decimal_identifier": ntp.dotted_decimal_identifier,
+               "cache_key": format!("ntp-{}", ntp.identifier), "origin": org_url,
+               "source_options": {"chef_server_artifact": org_url, "identifier": ntp.identifier}})
+    );
+    // The Policyfile's attributes first, the included ones merged in (an array is a leaf:
+    // equal in both, so no conflict).
+    assert_eq!(
+        serde_json::to_string(&doc["default_attributes"]).unwrap(),
+        r#"{"a":{"z":3,"x":1,"y":2},"list":[1,2]}"#
+    );
+    assert_eq!(doc["override_attributes"], json!({"o": true}));
+    let text = std::fs::read_to_string(installed.lock.path()).unwrap();
+    assert!(text.contains(&format!(
+        "\"source_options\": {{\n        \"server\": \"{org_url}\",\n        \"policy_group\": \"prod\",\n        \"policy_name\": \"shared\",\n        \"policy_revision_id\": \"{server_rev}\"\n      }}"
+    )), "{text}");
+    server.verify().await;
+
+    // Installing from that lock again needs no request: artifacts are cached by cache_key.
+    let lock_text = text.clone();
+    let again = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(
+        std::fs::read_to_string(again.lock.path()).unwrap(),
+        lock_text
+    );
+    // And with a cold cache: the server artifact is downloaded again from the server.
+    let cold = tempfile::tempdir().unwrap();
+    let from_lock = chef_sync::policy::install(
+        &r.join("Policyfile.rb"),
+        &options(cold.path(), &[], chef_servers(&org_url)),
+    )
+    .await
+    .unwrap();
+    assert!(!from_lock.written);
+    assert!(
+        cold.path()
+            .join("cookbooks")
+            .join(format!("ntp-{}", ntp.identifier))
+            .join("recipes/default.rb")
+            .is_file()
+    );
+
+    // One attribute path with two values is chef-cli's AttributeMergeChecker conflict.
+    write(
+        r,
+        "conflict/Policyfile.rb",
+        &format!(
+            "name 'c'\ninclude_policy 'base', remote: '{base}/locks/base.lock.json'\nrun_list 'apt'\ndefault['a']['x'] = 9\n"
+        ),
+    );
+    let err = chef_sync::policy::install(&r.join("conflict/Policyfile.rb"), &opts)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Attribute '[a][x]' provided conflicting values by the following sources [\"user-specified\", \"base\"]"),
+        "{err}"
+    );
+
+    // A pinned revision that is not the lock's, and a missing remote lock, name the line.
+    write(
+        r,
+        "pinned/Policyfile.rb",
+        &format!(
+            "name 'p'\nrun_list 'apt'\ninclude_policy 'base', remote: '{base}/locks/base.lock.json', policy_revision_id: 'abc'\ninclude_policy 'gone', remote: '{base}/locks/gone.lock.json'\n"
+        ),
+    );
+    let err = chef_sync::policy::install(&r.join("pinned/Policyfile.rb"), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.position(),
+        Some(Position::at(r.join("pinned/Policyfile.rb"), 3, None))
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "Expected policy_revision_id 'abc' does not match included_policy '{remote_rev}'"
+        )),
+        "{err}"
+    );
+    write(
+        r,
+        "pinned/Policyfile.rb",
+        &format!(
+            "name 'p'\nrun_list 'apt'\ninclude_policy 'base', remote: '{base}/locks/base.lock.json', policy_revision_id: '{}'\ninclude_policy 'gone', remote: '{base}/locks/gone.lock.json'\n",
+            &remote_rev[..10]
+        ),
+    );
+    let err = chef_sync::policy::install(&r.join("pinned/Policyfile.rb"), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.position(),
+        Some(Position::at(r.join("pinned/Policyfile.rb"), 4, None))
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "No remote policyfile lock 'gone' found at {base}/locks/gone.lock.json"
+        )),
+        "{err}"
+    );
+}
+
+/// A fake Supermarket serving only `catalog` at `server`.
+async fn supermarket(server: &MockServer, catalog: &[SupermarketCookbook]) {
+    server.reset().await;
+    mount_catalog(server, catalog, |_| Vec::new()).await;
+}
+
+fn versions(lock: &chef_sync::policy::PolicyLock) -> Vec<(String, String)> {
+    lock.cookbooks()
+        .iter()
+        .map(|c| (c.name.clone(), c.version.clone()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn update_with_names_re_resolves_only_those_and_their_dependencies() {
+    let server = MockServer::start().await;
+    supermarket(
+        &server,
+        &[
+            ("nginx", "1.0.0", &[("ohai", ">= 0.0.0")]),
+            ("ohai", "1.0.0", &[]),
+            ("users", "1.0.0", &[]),
+        ],
+    )
+    .await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    let policyfile = r.join("Policyfile.rb");
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'web'\ndefault_source :supermarket, '{}'\nrun_list 'nginx', 'users'\n",
+            server.uri()
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let mut opts = options(cache.path(), &[], Vec::new());
+    let first = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions(&first.lock),
+        pairs(&[("nginx", "1.0.0"), ("ohai", "1.0.0"), ("users", "1.0.0")])
+    );
+
+    // Newer versions of everything; `update nginx` takes nginx and ohai (its dependency) only.
+    supermarket(
+        &server,
+        &[
+            ("nginx", "1.0.0", &[("ohai", ">= 0.0.0")]),
+            ("nginx", "1.1.0", &[("ohai", ">= 0.0.0")]),
+            ("ohai", "1.0.0", &[]),
+            ("ohai", "1.1.0", &[]),
+            ("users", "1.0.0", &[]),
+            ("users", "1.1.0", &[]),
+        ],
+    )
+    .await;
+    opts.update = true;
+    opts.update_cookbooks = vec!["nginx".into()];
+    let partial = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap();
+    assert!(partial.written);
+    assert_eq!(
+        versions(&partial.lock),
+        pairs(&[("nginx", "1.1.0"), ("ohai", "1.1.0"), ("users", "1.0.0")])
+    );
+    assert_eq!(
+        partial.lock.document()["solution_dependencies"]["Policyfile"],
+        json!([
+            ["nginx", "= 1.1.0"],
+            ["ohai", "= 1.1.0"],
+            ["users", "= 1.0.0"]
+        ])
+    );
+
+    // A name the lock does not have is an error naming it.
+    opts.update_cookbooks = vec!["nope".into()];
+    let err = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot update cookbook 'nope'"), "{err}");
+
+    // No names: everything is re-resolved.
+    opts.update_cookbooks.clear();
+    let all = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions(&all.lock),
+        pairs(&[("nginx", "1.1.0"), ("ohai", "1.1.0"), ("users", "1.1.0")])
+    );
+}
+
+#[tokio::test]
+async fn install_errors_carry_a_typed_position() {
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "cookbooks/app/metadata.rb",
+        "name 'app'\nversion '1.0.0'\n",
+    );
+    write(r, "cookbooks/app/recipes/default.rb", "log 'app'\n");
+    let policyfile: PathBuf = r.join("Policyfile.rb");
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], Vec::new());
+    let cases: [(&str, Position); 3] = [
+        (
+            "name 'p'\nrun_list 'app'\n\ncookbook 'app', '>= 2.0', path: 'cookbooks/app'\n",
+            Position::at(&policyfile, 4, None),
+        ),
+        (
+            "name 'p'\nrun_list 'app'\n  system('id')\n",
+            Position::at(&policyfile, 3, Some(3)),
+        ),
+        ("run_list 'app'\n", Position::file(&policyfile)),
+    ];
+    for (source, expected) in cases {
+        std::fs::write(&policyfile, source).unwrap();
+        let err = chef_sync::policy::install(&policyfile, &opts)
+            .await
+            .unwrap_err();
+        assert_eq!(err.position(), Some(expected), "{err}");
+    }
+}
