@@ -3,9 +3,9 @@
 //! blocking pool.
 //!
 //! What runs on the blocking pool is short and bounded elsewhere: hashing cookbooks (one per
-//! core at a time), whole-file reads of upload bodies
-//! ([`chef_api::upload::bodies::READS_AT_ONCE`] at a time), the 256 KiB reads of streamed large
-//! files, DNS lookups, Git checkouts and archive extraction. No blocking task waits for
+//! core at a time), whole-file reads of upload bodies (4 at a time, see
+//! [`chef_api::upload::SharedBodies`]), the 256 KiB reads of streamed large files, DNS lookups
+//! (one per host per client at a time), Git checkouts and archive extraction. No blocking task waits for
 //! another, so a bound cannot deadlock; it only queues. tokio's default bound (512) let a sync
 //! grow to 61 threads on 2 cores, each costing a stack and futex traffic, with no speed to
 //! show for it.

@@ -1,7 +1,7 @@
 //! TLS trust: the system roots plus `ssl_ca_file` plus every certificate in `trusted_certs_dir`.
 //!
 //! Every client of the process with the same trust shares one rustls configuration
-//! ([`shared_config`]): the system root store is read and parsed once per process, not once per
+//! (`shared_config`): the system root store is read and parsed once per process, not once per
 //! HTTP client (reqwest's own TLS setup reads it for every client it builds).
 
 use std::path::{Path, PathBuf};
