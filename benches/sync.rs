@@ -184,8 +184,8 @@ async fn run(mut proxies: ProxyChild) {
 
     // The reference on emptied servers: goiardi keeps data in memory (and its file store is
     // emptied on restart), so a restart empties it (pivotal is created again).
+    fleet.restart_all().expect("restart");
     for region in &regions {
-        fleet.server_mut(region).restart().expect("restart");
         fleet.create_pivotal(region).await.expect("pivotal");
     }
     let ref_servers: Vec<RefServer> = regions
