@@ -40,7 +40,7 @@ mod reference;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chef_api::cookbook::LoadedCookbook;
@@ -178,7 +178,7 @@ async fn run(mut proxies: ProxyChild) {
         });
     }
     change(false);
-    let peak_threads = threads.stop();
+    let (peak_threads, peak_thread_names) = threads.stop();
     let peak_rss_mb = vm_hwm_kb() as f64 / 1024.0;
     reset_peak_rss();
 
@@ -272,7 +272,7 @@ async fn run(mut proxies: ProxyChild) {
         );
     }
     println!(
-        "chef-sync peak: {peak_threads} threads, RSS (VmHWM over its three runs) {peak_rss_mb:.1} MiB; reference peak RSS {ref_peak_rss_mb:.1} MiB; {} cores; proxies in a child process (not counted)",
+        "chef-sync peak: {peak_threads} threads ({peak_thread_names}), RSS (VmHWM over its three runs) {peak_rss_mb:.1} MiB; reference peak RSS {ref_peak_rss_mb:.1} MiB; {} cores; proxies in a child process (not counted)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -339,39 +339,60 @@ fn check(report: &SyncReport, what: &str) {
     assert!(report.ok, "{what}:\n{}", report.render_table());
 }
 
-/// Samples the process's thread count until stopped.
+/// Samples the process's threads until stopped: the peak count and the threads' names then.
 struct ThreadSampler {
     stop: Arc<AtomicBool>,
-    peak: Arc<AtomicUsize>,
-    handle: std::thread::JoinHandle<()>,
+    handle: std::thread::JoinHandle<(usize, String)>,
 }
 
 impl ThreadSampler {
     fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let (s, p) = (Arc::clone(&stop), Arc::clone(&peak));
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                // Minus this sampler thread itself.
-                let n = thread_count().saturating_sub(1);
-                p.fetch_max(n, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Self { stop, peak, handle }
+        let s = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("thread-sampler".into())
+            .spawn(move || {
+                let (mut peak, mut names) = (0, Vec::new());
+                while !s.load(Ordering::Relaxed) {
+                    let now = thread_names();
+                    // Minus this sampler thread itself.
+                    if now.len().saturating_sub(1) > peak {
+                        peak = now.len() - 1;
+                        names = now;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                names.retain(|n| n != "thread-sampler");
+                let mut counted: std::collections::BTreeMap<String, usize> = Default::default();
+                for name in names {
+                    *counted.entry(name).or_default() += 1;
+                }
+                let names: Vec<String> =
+                    counted.iter().map(|(n, c)| format!("{c} × {n}")).collect();
+                (peak, names.join(", "))
+            })
+            .expect("sampler thread");
+        Self { stop, handle }
     }
 
-    fn stop(self) -> usize {
+    /// The peak thread count and, at the peak, how many of each name.
+    fn stop(self) -> (usize, String) {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap();
-        self.peak.load(Ordering::Relaxed)
+        self.handle.join().unwrap()
     }
 }
 
-/// Threads of this process (the proxies are in a child process).
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+/// The names of this process's threads (the proxies are in a child process).
+fn thread_names() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .map(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .map_or_else(|_| "?".to_owned(), |n| n.trim().to_owned())
+        })
+        .collect()
 }
 
 /// knife / Berkshelf: one cookbook at a time (in dependency order), `file_concurrency` files at
