@@ -276,10 +276,10 @@ impl Fleet {
                 .iter_mut()
                 .map(|(_, server)| scope.spawn(move || server.restart()))
                 .collect();
+            // The scope joins every thread, also those after a first failure.
             restarts
                 .into_iter()
-                .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+                .try_for_each(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         })
     }
 
