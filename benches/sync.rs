@@ -16,19 +16,31 @@
 //! 25 MB, cookbooks depending on each other in chains of five. goiardi's directory and file
 //! store are on tmpfs (`/dev/shm`) when it exists.
 //!
-//! Prints wall times in seconds and RTTs, the CPU seconds of the client (this process minus the
-//! proxies' own runtime threads) and of the goiardi servers, chef-sync's as ratios to the
-//! reference's, the peak thread count and peak RSS (VmHWM) after chef-sync's runs, and the
+//! The proxies run in a child process (this binary re-executed, `benches/sync/proxy_child.rs`),
+//! so the CPU, threads and peak RSS of this process are the client's own. chef-sync runs on
+//! the runtime it builds for itself ([`chef_sync::runtime::build`]).
+//!
+//! Prints wall times in seconds and RTTs, the CPU seconds of the client and of the goiardi
+//! servers, chef-sync's as ratios to the reference's, chef-sync's peak thread count and the
+//! peak RSS (VmHWM, reset before each client's runs) of chef-sync and of the reference, and the
 //! load average.
+//!
+//! Scale knobs: `SYNC_BENCH_SERVERS=N` (default 4), `SYNC_BENCH_SCALE=K` (W × K cookbooks);
+//! `SYNC_BENCH_COOKBOOKS=N` (a smoke run of the bench itself). `scripts/bench-sync` runs the
+//! whole measurement for benches/README.md.
+//! The reference sends every file PUT at once up to 4,960 over all servers (what the file
+//! descriptors allow through the proxies), split evenly between the servers beyond that.
 
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
+#[path = "sync/proxy_child.rs"]
+mod proxy_child;
 #[path = "sync/reference.rs"]
 mod reference;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chef_api::cookbook::LoadedCookbook;
@@ -37,7 +49,7 @@ use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::cookbooks::CookbookSet;
 use chef_sync::{SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, NODE_NAME, example_repo_dir, layout_repo};
-use delay_proxy::DelayProxy;
+use proxy_child::ProxyChild;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::{Rng, SeedableRng};
 use reference::RefServer;
@@ -45,32 +57,30 @@ use reference::RefServer;
 const ONE_WAY: Duration = Duration::from_millis(50);
 const RTT: f64 = 0.100;
 const BASE_COOKBOOKS: usize = 40;
-/// Thread name of the proxies' runtime (its CPU is not the client's).
-const PROXY_THREAD: &str = "delay-proxy";
+/// The reference's file PUTs in flight over all servers: all of them at 4 servers (4,960);
+/// at more servers, as many as the file descriptors allow (the proxy child holds two per
+/// connection), split evenly between the servers.
+const REFERENCE_PUTS_IN_FLIGHT: usize = 4_960;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == proxy_child::CHILD_ARG) {
+        proxy_child::run_child(&args[at + 1..]);
+        return;
+    }
     // `cargo test --all-targets` runs bench binaries without `--bench`: minutes of goiardi
     // traffic have no place in the test suite.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         println!("benches/sync: skipped (run it with `cargo bench --bench sync`)");
         return;
     }
-    let proxies = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(PROXY_THREAD)
-        .enable_all()
-        .build()
-        .expect("proxy runtime");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let server_count = env_usize("SYNC_BENCH_SERVERS", 4);
-    // Bound outside the sync's runtime: a runtime cannot block inside another.
-    let bound: Vec<DelayProxy> = (0..server_count)
-        .map(|_| proxies.block_on(DelayProxy::bind()).expect("proxy port"))
-        .collect();
-    runtime.block_on(run(&proxies, bound));
+    // The proxies live in a child process: this process's CPU, threads and RSS are the
+    // client's alone.
+    let proxies = ProxyChild::spawn(server_count, ONE_WAY).expect("proxy child");
+    // The runtime chef-sync builds for itself (bounded worker and blocking threads).
+    let runtime = chef_sync::runtime::build().expect("runtime");
+    runtime.block_on(run(proxies));
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -88,26 +98,25 @@ struct Row {
     notes: String,
 }
 
-async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProxy>) {
+async fn run(mut proxies: ProxyChild) {
     let all_servers = std::env::var_os("SYNC_BENCH_ALL_SERVERS").is_some();
-    let server_count = proxies.len();
-    let cookbooks = BASE_COOKBOOKS * env_usize("SYNC_BENCH_SCALE", 1);
+    let server_count = proxies.ports().len();
+    // `SYNC_BENCH_COOKBOOKS` overrides the count for quick smoke runs of the bench itself.
+    let cookbooks = env_usize(
+        "SYNC_BENCH_COOKBOOKS",
+        BASE_COOKBOOKS * env_usize("SYNC_BENCH_SCALE", 1),
+    );
     let names: Vec<String> = (0..server_count)
         .map(|i| format!("region-{i:02}"))
         .collect();
     let regions: Vec<&str> = names.iter().map(String::as_str).collect();
     // Each server sits behind its proxy, and hands out sandbox upload URLs through it too.
-    let ports: Vec<u16> = proxies.iter().map(DelayProxy::port).collect();
     let shm = Path::new("/dev/shm");
     let store = shm.is_dir().then_some(shm);
-    let mut fleet = Fleet::start_in(&regions, &ports, store).expect("goiardi (run scripts/setup)");
-    {
-        let _proxy_context = proxy_runtime.enter();
-        for (region, proxy) in regions.iter().zip(&mut proxies) {
-            let upstream = ([127, 0, 0, 1], fleet.server(region).port()).into();
-            proxy.start(upstream, ONE_WAY);
-        }
-    }
+    let mut fleet =
+        Fleet::start_in(&regions, proxies.ports(), store).expect("goiardi (run scripts/setup)");
+    let upstreams: Vec<u16> = regions.iter().map(|r| fleet.server(r).port()).collect();
+    proxies.start(&upstreams).expect("proxies");
 
     let src = tempfile::tempdir().unwrap();
     let (files, bytes) = generate_workload(src.path(), cookbooks);
@@ -125,7 +134,11 @@ async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProx
     let repo = tempfile::tempdir().unwrap();
     provision(&fleet, &regions, &proxies, src.path(), repo.path()).await;
     let config = RepoConfig::load(repo.path(), &LoadOptions::default()).expect("config");
-    let changed = repo.path().join("cookbooks/wl_07/recipes/r0.rb");
+    // wl_07 in W (the last cookbook in a smoke run with fewer).
+    let changed = repo.path().join(format!(
+        "cookbooks/wl_{:02}/recipes/r0.rb",
+        7.min(cookbooks.saturating_sub(1))
+    ));
     let original = std::fs::read(&changed).unwrap();
     let change = |on: bool| {
         let mut text = original.clone();
@@ -136,6 +149,7 @@ async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProx
     };
 
     let mut rows: Vec<Row> = Vec::new();
+    reset_peak_rss();
     let threads = ThreadSampler::start();
     let mut chef_sync_walls = Vec::new();
     for (label, one_changed) in [
@@ -164,25 +178,27 @@ async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProx
         });
     }
     change(false);
-    let peak_threads = threads.stop();
+    let (peak_threads, peak_thread_names) = threads.stop();
     let peak_rss_mb = vm_hwm_kb() as f64 / 1024.0;
+    reset_peak_rss();
 
     // The reference on emptied servers: goiardi keeps data in memory (and its file store is
     // emptied on restart), so a restart empties it (pivotal is created again).
+    fleet.restart_all().expect("restart");
     for region in &regions {
-        fleet.server_mut(region).restart().expect("restart");
         fleet.create_pivotal(region).await.expect("pivotal");
     }
     let ref_servers: Vec<RefServer> = regions
         .iter()
-        .zip(&proxies)
-        .map(|(region, proxy)| RefServer {
-            url: proxy.url(),
+        .enumerate()
+        .map(|(i, region)| RefServer {
+            url: proxies.url(i),
             user: NODE_NAME.to_owned(),
             key_pem: fleet.pivotal_pem(region).to_owned(),
         })
         .collect();
     let ref_servers = Arc::new(ref_servers);
+    let ref_puts = REFERENCE_PUTS_IN_FLIGHT.div_ceil(server_count);
     let mut ref_walls = Vec::new();
     for (label, one_changed) in [
         ("reference full sync", false),
@@ -200,7 +216,7 @@ async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProx
                 .enable_all()
                 .build()
                 .expect("reference runtime")
-                .block_on(reference::sync(&dir, &servers))
+                .block_on(reference::sync(&dir, &servers, ref_puts))
         })
         .await
         .expect("reference");
@@ -211,12 +227,13 @@ async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProx
             wall,
             cpu: cpu.delta(&mut fleet, &regions),
             notes: format!(
-                "{} files, {} cookbook manifests sent",
+                "{} files, {} cookbook manifests sent; ≤ {ref_puts} PUTs in flight per server",
                 outcome.files_sent, outcome.cookbooks_written
             ),
         });
     }
     change(false);
+    let ref_peak_rss_mb = vm_hwm_kb() as f64 / 1024.0;
 
     let sequential_rows = sequential_schedules(
         &mut fleet,
@@ -255,7 +272,7 @@ async fn run(proxy_runtime: &tokio::runtime::Runtime, mut proxies: Vec<DelayProx
         );
     }
     println!(
-        "chef-sync peak: {peak_threads} threads (proxies' runtime excluded), RSS (VmHWM, after chef-sync's runs, before the reference's; proxies included) {peak_rss_mb:.1} MiB; {} cores",
+        "chef-sync peak: {peak_threads} threads ({peak_thread_names}), RSS (VmHWM over its three runs) {peak_rss_mb:.1} MiB; reference peak RSS {ref_peak_rss_mb:.1} MiB; {} cores; proxies in a child process (not counted)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -322,52 +339,59 @@ fn check(report: &SyncReport, what: &str) {
     assert!(report.ok, "{what}:\n{}", report.render_table());
 }
 
-/// Samples the process's thread count (minus the proxies' runtime) until stopped.
+/// Samples the process's threads until stopped: the peak count and the threads' names then.
 struct ThreadSampler {
     stop: Arc<AtomicBool>,
-    peak: Arc<AtomicUsize>,
-    handle: std::thread::JoinHandle<()>,
+    handle: std::thread::JoinHandle<(usize, String)>,
 }
 
 impl ThreadSampler {
     fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let (s, p) = (Arc::clone(&stop), Arc::clone(&peak));
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                // Minus this sampler thread itself.
-                let n = client_threads().len().saturating_sub(1);
-                p.fetch_max(n, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Self { stop, peak, handle }
+        let s = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("thread-sampler".into())
+            .spawn(move || {
+                let (mut peak, mut names) = (0, Vec::new());
+                while !s.load(Ordering::Relaxed) {
+                    let now = thread_names();
+                    // Minus this sampler thread itself.
+                    if now.len().saturating_sub(1) > peak {
+                        peak = now.len() - 1;
+                        names = now;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                names.retain(|n| n != "thread-sampler");
+                let mut counted: std::collections::BTreeMap<String, usize> = Default::default();
+                for name in names {
+                    *counted.entry(name).or_default() += 1;
+                }
+                let names: Vec<String> =
+                    counted.iter().map(|(n, c)| format!("{c} × {n}")).collect();
+                (peak, names.join(", "))
+            })
+            .expect("sampler thread");
+        Self { stop, handle }
     }
 
-    fn stop(self) -> usize {
+    /// The peak thread count and, at the peak, how many of each name.
+    fn stop(self) -> (usize, String) {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap();
-        self.peak.load(Ordering::Relaxed)
+        self.handle.join().unwrap()
     }
 }
 
-/// `/proc/self/task/*/stat` paths of the threads that are not the proxies'.
-fn client_threads() -> Vec<std::path::PathBuf> {
-    threads(false)
-}
-
-fn threads(proxy: bool) -> Vec<std::path::PathBuf> {
+/// The names of this process's threads (the proxies are in a child process).
+fn thread_names() -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
     dir.filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-            comm.starts_with(&PROXY_THREAD[..PROXY_THREAD.len().min(15)]) == proxy
+        .map(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .map_or_else(|_| "?".to_owned(), |n| n.trim().to_owned())
         })
-        .map(|p| p.join("stat"))
         .collect()
 }
 
@@ -399,19 +423,13 @@ async fn sequential(
     sent
 }
 
-async fn provision(
-    fleet: &Fleet,
-    regions: &[&str],
-    proxies: &[DelayProxy],
-    src: &Path,
-    dest: &Path,
-) {
+async fn provision(fleet: &Fleet, regions: &[&str], proxies: &ProxyChild, src: &Path, dest: &Path) {
     let mut servers = Vec::new();
-    for (region, proxy) in regions.iter().zip(proxies) {
+    for (i, region) in regions.iter().enumerate() {
         fleet.create_pivotal(region).await.expect("pivotal");
         servers.push((
             (*region).to_owned(),
-            proxy.url(),
+            proxies.url(i),
             fleet.pivotal_pem(region).to_owned(),
         ));
     }
@@ -477,8 +495,8 @@ fn generate_workload(dir: &Path, cookbooks: usize) -> (usize, u64) {
     (files, bytes)
 }
 
-/// CPU seconds used so far by the client (this process minus the proxies' runtime threads)
-/// and by the goiardi servers.
+/// CPU seconds used so far by the client (this process; the proxies are a child process) and
+/// by the goiardi servers.
 #[derive(Debug, Clone, Copy)]
 struct Cpu {
     own: f64,
@@ -492,12 +510,8 @@ impl Cpu {
             .filter_map(|r| fleet.server_mut(r).pid())
             .map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
             .sum();
-        let proxies: f64 = threads(true)
-            .iter()
-            .map(|p| cpu_seconds(&p.to_string_lossy()))
-            .sum();
         Self {
-            own: cpu_seconds("/proc/self/stat") - proxies,
+            own: cpu_seconds("/proc/self/stat"),
             goiardi,
         }
     }
@@ -524,6 +538,14 @@ fn cpu_seconds(stat_path: &str) -> f64 {
         .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
         .sum();
     ticks as f64 / 100.0
+}
+
+/// Resets this process's peak RSS to its current RSS (`5` to `/proc/self/clear_refs`), so that
+/// the next [`vm_hwm_kb`] is the peak of what ran in between.
+fn reset_peak_rss() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("cannot reset the peak RSS (the figure includes the setup): {e}");
+    }
 }
 
 /// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in kB.

@@ -15,6 +15,7 @@ use chef_api::cookbook::{FileBody, LoadedCookbook};
 use chef_api::key::PrivateKey;
 use chef_api::sign::{RequestToSign, SignVersion, content_hash, sign_request};
 use chef_api::upload::dependency_order;
+use futures::StreamExt as _;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::Value;
@@ -90,8 +91,13 @@ impl Server {
 }
 
 /// Loads and hashes `cookbooks_dir` (one thread), reads every file once, and syncs it to every
-/// server concurrently on the current (single-threaded) runtime.
-pub async fn sync(cookbooks_dir: &Path, servers: &[RefServer]) -> RefOutcome {
+/// server concurrently on the current (single-threaded) runtime, with at most `puts_in_flight`
+/// file PUTs at once per server (every one at once when that is at least the files).
+pub async fn sync(
+    cookbooks_dir: &Path,
+    servers: &[RefServer],
+    puts_in_flight: usize,
+) -> RefOutcome {
     let mut cookbooks = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(cookbooks_dir)
         .unwrap()
@@ -120,7 +126,12 @@ pub async fn sync(cookbooks_dir: &Path, servers: &[RefServer]) -> RefOutcome {
             http: reqwest::Client::new(),
         })
         .collect();
-    let outcomes = join_all(servers.iter().map(|s| sync_one(s, &cookbooks, &bodies))).await;
+    let outcomes = join_all(
+        servers
+            .iter()
+            .map(|s| sync_one(s, &cookbooks, &bodies, puts_in_flight)),
+    )
+    .await;
     outcomes
         .into_iter()
         .fold(RefOutcome::default(), |a, b| RefOutcome {
@@ -133,6 +144,7 @@ async fn sync_one(
     server: &Server,
     cookbooks: &[LoadedCookbook],
     bodies: &HashMap<String, (Bytes, [u8; 16])>,
+    puts_in_flight: usize,
 ) -> RefOutcome {
     let listing = server
         .signed(Method::GET, "/cookbooks?num_versions=all", None)
@@ -208,7 +220,10 @@ async fn sync_one(
         })
         .collect::<Vec<_>>();
     let files_sent = puts.len() as u64;
-    join_all(puts).await;
+    futures::stream::iter(puts)
+        .buffer_unordered(puts_in_flight.max(1))
+        .collect::<Vec<()>>()
+        .await;
     let commit = sandbox["uri"].as_str().unwrap();
     let commit_path = &commit[commit.find("/sandboxes/").unwrap()..];
     server

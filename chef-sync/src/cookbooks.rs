@@ -68,6 +68,11 @@ impl CookbooksError {
     }
 }
 
+/// Told about each cookbook as soon as it is loaded, before the others are, with the
+/// `cookbook_path` entry (or the Berksfile) it is filed under: a sync starts each server's
+/// manifest GET for it at once instead of after the whole repository is hashed.
+pub type OnLoaded<'a> = &'a (dyn Fn(&Path, &Arc<LoadedCookbook>) + Send + Sync);
+
 /// The cookbooks found under a set of `cookbook_path` entries, each loaded once.
 #[derive(Debug, Clone, Default)]
 pub struct CookbookSet {
@@ -82,6 +87,18 @@ impl CookbookSet {
     /// # Errors
     /// [`CookbooksError`] naming the directory or cookbook that could not be read.
     pub async fn load(paths: &[PathBuf], parallelism: usize) -> Result<Self, CookbooksError> {
+        Self::load_with(paths, parallelism, &|_, _| {}).await
+    }
+
+    /// [`load`](Self::load), telling `on_loaded` about each cookbook as soon as it is loaded.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub async fn load_with(
+        paths: &[PathBuf],
+        parallelism: usize,
+        on_loaded: OnLoaded<'_>,
+    ) -> Result<Self, CookbooksError> {
         let parallelism = if parallelism == 0 {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         } else {
@@ -98,15 +115,10 @@ impl CookbookSet {
                 dirs.push((path.clone(), dir));
             }
         }
-        let loaded: Vec<(PathBuf, LoadedCookbook)> = futures::stream::iter(dirs)
+        let loaded: Vec<(PathBuf, Arc<LoadedCookbook>)> = futures::stream::iter(dirs)
             .map(|(path, dir)| async move {
-                let task_dir = dir.clone();
-                let loaded = tokio::task::spawn_blocking(move || LoadedCookbook::load(&task_dir))
-                    .await
-                    .map_err(|e| CookbooksError::Task {
-                        dir,
-                        message: e.to_string(),
-                    })??;
+                let loaded = load_one(dir).await?;
+                on_loaded(&path, &loaded);
                 Ok::<_, CookbooksError>((path, loaded))
             })
             .buffered(parallelism)
@@ -121,7 +133,7 @@ impl CookbookSet {
                     second: cookbook.dir().to_path_buf(),
                 });
             }
-            list.push(Arc::new(cookbook));
+            list.push(cookbook);
         }
         Ok(Self { by_path })
     }
@@ -139,6 +151,21 @@ impl CookbookSet {
         options: &crate::berkshelf::PrepareOptions,
         parallelism: usize,
     ) -> Result<(Self, crate::berkshelf::Prepared), CookbooksError> {
+        Self::load_berksfile_with(repo_root, berksfile, options, parallelism, &|_, _| {}).await
+    }
+
+    /// [`load_berksfile`](Self::load_berksfile), telling `on_loaded` about each cookbook (filed
+    /// under `berksfile`) as soon as it is loaded.
+    ///
+    /// # Errors
+    /// As [`load_berksfile`](Self::load_berksfile).
+    pub async fn load_berksfile_with(
+        repo_root: &Path,
+        berksfile: &Path,
+        options: &crate::berkshelf::PrepareOptions,
+        parallelism: usize,
+        on_loaded: OnLoaded<'_>,
+    ) -> Result<(Self, crate::berkshelf::Prepared), CookbooksError> {
         let prepared = crate::berkshelf::prepare(repo_root, berksfile, options)
             .await
             .map_err(|e| CookbooksError::Berkshelf(Box::new(e)))?;
@@ -147,25 +174,18 @@ impl CookbookSet {
         } else {
             parallelism
         };
-        let loaded: Vec<LoadedCookbook> = futures::stream::iter(prepared.cookbook_dirs.clone())
-            .map(|dir| async move {
-                let task_dir = dir.clone();
-                tokio::task::spawn_blocking(move || LoadedCookbook::load(&task_dir))
-                    .await
-                    .map_err(|e| CookbooksError::Task {
-                        dir,
-                        message: e.to_string(),
-                    })?
-                    .map_err(CookbooksError::from)
-            })
-            .buffered(parallelism)
-            .try_collect()
-            .await?;
+        let loaded: Vec<Arc<LoadedCookbook>> =
+            futures::stream::iter(prepared.cookbook_dirs.clone())
+                .map(|dir| async move {
+                    let loaded = load_one(dir).await?;
+                    on_loaded(berksfile, &loaded);
+                    Ok::<_, CookbooksError>(loaded)
+                })
+                .buffered(parallelism)
+                .try_collect()
+                .await?;
         let mut by_path = BTreeMap::new();
-        by_path.insert(
-            berksfile.to_path_buf(),
-            loaded.into_iter().map(Arc::new).collect(),
-        );
+        by_path.insert(berksfile.to_path_buf(), loaded);
         Ok((Self { by_path }, prepared))
     }
 
@@ -201,6 +221,18 @@ impl CookbookSet {
         all.sort_by(|a, b| a.name().cmp(b.name()).then_with(|| a.dir().cmp(b.dir())));
         all
     }
+}
+
+/// Loads (walks, hashes) the cookbook in `dir` on the blocking pool.
+async fn load_one(dir: PathBuf) -> Result<Arc<LoadedCookbook>, CookbooksError> {
+    let task_dir = dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || LoadedCookbook::load(&task_dir))
+        .await
+        .map_err(|e| CookbooksError::Task {
+            dir,
+            message: e.to_string(),
+        })??;
+    Ok(Arc::new(loaded))
 }
 
 /// The cookbook directories directly under `path`, sorted: those with `metadata.rb` or
@@ -301,6 +333,30 @@ mod tests {
             err.contains("'app'") && err.contains("p1") && err.contains("p2"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn each_loaded_cookbook_is_told_with_its_path_and_is_the_one_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "a/metadata.rb", "name 'a'\nversion '1.0.0'\n");
+        write(tmp.path(), "b/metadata.rb", "name 'b'\nversion '2.0.0'\n");
+        let paths = [tmp.path().to_path_buf()];
+        let told = std::sync::Mutex::new(Vec::new());
+        let set = CookbookSet::load_with(&paths, 2, &|path, cookbook| {
+            told.lock()
+                .unwrap()
+                .push((path.to_path_buf(), Arc::clone(cookbook)));
+        })
+        .await
+        .unwrap();
+        let mut told = told.into_inner().unwrap();
+        told.sort_by(|x, y| x.1.name().cmp(y.1.name()));
+        let kept = set.for_paths(&paths).unwrap();
+        assert_eq!(told.len(), 2);
+        for ((path, cookbook), kept) in told.iter().zip(&kept) {
+            assert_eq!(path, &paths[0]);
+            assert!(Arc::ptr_eq(cookbook, kept), "{}", cookbook.name());
+        }
     }
 
     #[tokio::test]

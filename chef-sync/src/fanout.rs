@@ -369,10 +369,7 @@ mod tests {
         async fn server_state(&self) -> chef_api::Result<ServerState> {
             self.states_asked.fetch_add(1, Ordering::SeqCst);
             match self.action {
-                Some(_) => Ok(ServerState {
-                    listing: Default::default(),
-                    api_version: 0,
-                }),
+                Some(_) => Ok(ServerState::new(Default::default(), 0)),
                 None => Err(chef_api::Error::Server(Box::new(
                     chef_api::error::ResponseError::new(
                         500,
@@ -522,10 +519,7 @@ mod tests {
         let cbs = [cookbook(tmp.path(), "web")];
         let executed = Arc::new(AtomicUsize::new(0));
         let mut ahead = job("ahead", Some(Action::Create), &cbs, &executed);
-        ahead.state = Some(Ok(ServerState {
-            listing: Default::default(),
-            api_version: 2,
-        }));
+        ahead.state = Some(Ok(ServerState::new(Default::default(), 2)));
         let asked = Arc::clone(&ahead.target.as_ref().unwrap().states_asked);
         let mut down = job("down", Some(Action::Create), &cbs, &executed);
         down.state = Some(Err(chef_api::Error::Server(Box::new(

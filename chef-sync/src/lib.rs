@@ -33,6 +33,7 @@ pub mod plan;
 pub mod policy;
 pub mod position;
 pub mod report;
+pub mod runtime;
 pub mod status;
 pub mod sync;
 

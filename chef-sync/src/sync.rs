@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use chef_api::cookbook::LoadedCookbook;
 use chef_api::upload::{EventSink, SharedBodies, UploadOptions, Uploader};
 
 use crate::config::{ConfigError, LoadOptions, RepoConfig, ServerSpec};
@@ -242,9 +243,18 @@ pub async fn sync(
             (*spec, target)
         })
         .collect();
+    // Each cookbook, as soon as it is loaded, with the path it is filed under: every server
+    // asks for the manifest planning will need the moment both its listing and that cookbook
+    // are there, not after the whole repository is hashed.
+    let (loaded_tx, loaded_rx) = tokio::sync::watch::channel(Vec::<Loaded>::new());
     // With a Berksfile the lock graph is what gets uploaded (as `berks upload` does);
     // without one, every cookbook on each server's cookbook_path.
     let load = async {
+        // Dropped when loading ends (or fails): the servers' prefetches then know it is over.
+        let loaded_tx = loaded_tx;
+        let on_loaded = |path: &Path, cookbook: &Arc<LoadedCookbook>| {
+            loaded_tx.send_modify(|all| all.push((path.to_path_buf(), Arc::clone(cookbook))));
+        };
         if !options.only.cookbooks {
             return Ok((CookbookSet::default(), Vec::new()));
         }
@@ -259,37 +269,59 @@ pub async fn sync(
                 if berks.chef_servers.is_empty() {
                     berks.chef_servers = servers.iter().map(|s| (*s).clone()).collect();
                 }
-                let (set, prepared) =
-                    CookbookSet::load_berksfile(&config.root, berksfile, &berks, 0).await?;
+                let (set, prepared) = CookbookSet::load_berksfile_with(
+                    &config.root,
+                    berksfile,
+                    &berks,
+                    0,
+                    &on_loaded,
+                )
+                .await?;
                 (set, prepared.warnings)
             }
-            None => (CookbookSet::load(&paths, 0).await?, Vec::new()),
+            None => (
+                CookbookSet::load_with(&paths, 0, &on_loaded).await?,
+                Vec::new(),
+            ),
         })
     };
     // Every server's listing, API version and objects are asked while the repository is
-    // read and hashed: they do not depend on it, and the round trips then cost no time.
+    // read and hashed: they do not depend on it, and the round trips then cost no time. The
+    // manifests planning needs follow each listing, cookbook by cookbook as they are loaded.
     let ahead = futures::future::join_all(targets.iter().zip(&object_syncs).map(
-        |((_, target), objects)| async move {
-            let Ok(uploader) = target else {
-                return (None, None);
+        |((spec, target), objects)| {
+            let filed_under: Vec<PathBuf> = match &config.berksfile {
+                Some(berksfile) => vec![berksfile.clone()],
+                None => spec.cookbook_path.clone(),
             };
-            let fetch = async {
-                match objects {
-                    Some(sync) => Some(
-                        fetch_server_objects(
-                            uploader.client(),
-                            sync.read_kinds(),
-                            sync.concurrency,
-                        )
-                        .await,
-                    ),
-                    None => None,
-                }
-            };
-            let (state, fetched) = futures::join!(uploader.server_state(), fetch);
-            (Some(state), fetched)
+            let loaded = loaded_cookbooks(loaded_rx.clone(), filed_under);
+            async move {
+                let Ok(uploader) = target else {
+                    return (None, None);
+                };
+                let state = async {
+                    let state = uploader.server_state().await?;
+                    Ok(uploader.prefetch_manifests(state, loaded).await)
+                };
+                let fetch = async {
+                    match objects {
+                        Some(sync) => Some(
+                            fetch_server_objects(
+                                uploader.client(),
+                                sync.read_kinds(),
+                                sync.concurrency,
+                            )
+                            .await,
+                        ),
+                        None => None,
+                    }
+                };
+                let (state, fetched) = futures::join!(state, fetch);
+                (Some(state), fetched)
+            }
         },
     ));
+    drop(loaded_rx);
     // A repository that cannot be read fails at once, without waiting for slow servers.
     let ((cookbooks, berks_warnings), states) =
         futures::try_join!(load, async { Ok(ahead.await) })?;
@@ -358,8 +390,34 @@ pub async fn sync(
     ))
 }
 
+/// A loaded cookbook and the `cookbook_path` entry (or Berksfile) it is filed under.
+type Loaded = (PathBuf, Arc<LoadedCookbook>);
+
+/// The cookbooks filed under `paths`, each as soon as it is loaded; ends when loading does.
+fn loaded_cookbooks(
+    loaded: tokio::sync::watch::Receiver<Vec<Loaded>>,
+    paths: Vec<PathBuf>,
+) -> impl futures::Stream<Item = Arc<LoadedCookbook>> + Send {
+    let all = futures::stream::unfold((loaded, 0usize), |(mut loaded, next)| async move {
+        loop {
+            let item = loaded.borrow_and_update().get(next).cloned();
+            if let Some(item) = item {
+                return Some((item, (loaded, next + 1)));
+            }
+            if loaded.changed().await.is_err() {
+                // Loading is over: what it sent before it ended is still there to take.
+                let item = loaded.borrow().get(next).cloned();
+                return item.map(|item| (item, (loaded, next + 1)));
+            }
+        }
+    });
+    futures::StreamExt::filter_map(all, move |(path, cookbook)| {
+        std::future::ready(paths.contains(&path).then_some(cookbook))
+    })
+}
+
 /// [`sync`] for callers without an async runtime (Python, scripts): runs it on a new
-/// multi-threaded tokio runtime.
+/// multi-threaded tokio runtime sized by [`crate::runtime::build`].
 ///
 /// # Errors
 /// As [`sync`], plus [`SyncError::Runtime`].
@@ -367,10 +425,7 @@ pub fn sync_blocking<'a>(
     repo: impl Into<Repo<'a>>,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(SyncError::Runtime)?;
+    let runtime = crate::runtime::build().map_err(SyncError::Runtime)?;
     runtime.block_on(sync(repo, options))
 }
 
@@ -573,6 +628,46 @@ mod tests {
         let options = SyncOptions::default();
         let future = sync(&config, &options);
         assert_send(&future);
+    }
+
+    /// Each cookbook filed under the server's paths comes out as soon as it is sent, before
+    /// loading ends; the stream ends when loading does, with nothing lost in between.
+    #[tokio::test]
+    async fn loaded_cookbooks_come_one_by_one_and_end_with_the_load() {
+        use futures::StreamExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let cookbook = |name: &str| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(dir.join("recipes")).unwrap();
+            std::fs::write(
+                dir.join("metadata.json"),
+                format!(r#"{{"name": "{name}", "version": "1.0.0"}}"#),
+            )
+            .unwrap();
+            std::fs::write(dir.join("recipes/default.rb"), "log 'x'\n").unwrap();
+            Arc::new(LoadedCookbook::load(&dir).unwrap())
+        };
+        let (mine, other) = (
+            PathBuf::from("/repo/cookbooks"),
+            PathBuf::from("/elsewhere"),
+        );
+        let (tx, rx) = tokio::sync::watch::channel(Vec::<Loaded>::new());
+        let mut stream = Box::pin(loaded_cookbooks(rx, vec![mine.clone()]));
+        tx.send_modify(|all| all.push((mine.clone(), cookbook("a"))));
+        let first = stream.next().await.unwrap();
+        assert_eq!(first.name(), "a", "handed over before loading ended");
+        tx.send_modify(|all| {
+            all.push((other.clone(), cookbook("x")));
+            all.push((mine.clone(), cookbook("b")));
+        });
+        tx.send_modify(|all| all.push((mine.clone(), cookbook("c"))));
+        drop(tx);
+        let rest: Vec<String> = stream.map(|c| c.name().to_owned()).collect().await;
+        assert_eq!(
+            rest,
+            ["b", "c"],
+            "other paths' cookbooks are not this server's"
+        );
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 
 use crate::error::{ErrorInfo, ErrorKind};
 
@@ -26,8 +26,8 @@ pub fn runtime() -> PyResult<&'static Runtime> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
-    let built = Builder::new_multi_thread()
-        .enable_all()
+    // chef-sync's sizing: a worker per core, a small bounded blocking pool.
+    let built = chef_sync::runtime::builder()
         .thread_name(THREAD_NAME)
         .build()
         .map_err(|e| {

@@ -621,3 +621,72 @@ async fn a_file_that_cannot_be_sent_fails_the_batch_before_the_commit() {
         "{text}"
     );
 }
+
+/// Planning's manifest GETs go out cookbook by cookbook, as each is handed over (a sync hands
+/// them over as they are loaded), not after all of them; planning then asks for none again.
+#[tokio::test]
+async fn manifests_are_fetched_as_each_cookbook_arrives_and_planning_reuses_them() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        cookbook(dir.path(), "a", &[]),
+        cookbook(dir.path(), "b", &[]),
+    );
+    let listed = |name: &str| {
+        let url = format!("{}/cookbooks/{name}", server.uri());
+        json!({"url": url, "versions": [{"version": "1.0.0", "url": format!("{url}/1.0.0")}]})
+    };
+    Mock::given(method("GET"))
+        .and(path("/cookbooks"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"a": listed("a"), "b": listed("b")}))
+                .insert_header(
+                    API_HEADER,
+                    r#"{"min_version":"0","max_version":"2","request_version":"2","response_version":"2"}"#,
+                ),
+        )
+        .mount(&server)
+        .await;
+    for c in [&a, &b] {
+        Mock::given(method("GET"))
+            .and(path(format!("/cookbooks/{}/1.0.0", c.name())))
+            .respond_with(ResponseTemplate::new(200).set_body_json(c.manifest(2, false)))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let uploader = Uploader::new(spec_client(&server.uri()), options());
+    let state = uploader.server_state().await.unwrap();
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    tx.unbounded_send(Arc::clone(&a)).unwrap();
+    let prefetch = tokio::spawn({
+        let uploader = uploader.clone();
+        async move { uploader.prefetch_manifests(state, rx).await }
+    });
+    let asked = |name: &'static str| {
+        let server = &server;
+        async move {
+            let all = server.received_requests().await.unwrap_or_default();
+            requests_to(&all, "GET", &format!("/cookbooks/{name}/")).len()
+        }
+    };
+    let waited = std::time::Instant::now();
+    while asked("a").await == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "a's manifest was not asked for while b was still loading"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(asked("b").await, 0, "b is not loaded yet");
+    tx.unbounded_send(Arc::clone(&b)).unwrap();
+    drop(tx);
+    let state = prefetch.await.unwrap();
+    assert_eq!(state.manifests.len(), 2);
+    let plan = uploader.plan_with(state, &[a, b]).await.unwrap();
+    let actions: Vec<_> = plan.cookbooks.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [chef_api::upload::Action::Unchanged; 2]);
+    // `expect(1)` on each manifest: planning did not ask again.
+    assert_eq!((asked("a").await, asked("b").await), (1, 1));
+}

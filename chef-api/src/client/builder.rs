@@ -10,7 +10,7 @@ use super::api_version::ApiVersionState;
 use super::body::DEFAULT_MAX_RESPONSE_BYTES;
 use super::clock::{Clock, Skew, SystemClock};
 use super::retry::RetryConfig;
-use super::tls::{TlsOptions, extra_roots};
+use super::tls::{TlsOptions, extra_roots, shared_config};
 use super::{ChefClient, Inner, SignVersionCell};
 use crate::error::{Error, Result};
 use crate::key::PrivateKey;
@@ -275,7 +275,7 @@ struct HttpSettings {
     connect_timeout: Duration,
     request_timeout: Duration,
     insecure_skip_verify: bool,
-    roots: Vec<reqwest::Certificate>,
+    roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     proxy: Option<reqwest::Proxy>,
 }
 
@@ -285,8 +285,15 @@ impl HttpSettings {
             .redirect(redirects)
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
-            .tls_danger_accept_invalid_certs(self.insecure_skip_verify)
-            .tls_certs_merge(self.roots.iter().cloned());
+            // One DNS lookup per host for the many connections an upload opens at once.
+            .dns_resolver(Arc::new(super::dns::SharedLookups::default()));
+        b = if self.insecure_skip_verify {
+            b.tls_danger_accept_invalid_certs(true)
+        } else {
+            // The process's one configuration for this trust: the system roots are read once
+            // per process, not once per server's client.
+            b.tls_backend_preconfigured(shared_config(&self.roots)?)
+        };
         if let Some(p) = &self.proxy {
             b = b.proxy(p.clone());
         }

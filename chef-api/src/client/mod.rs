@@ -27,6 +27,7 @@ mod body;
 mod builder;
 pub mod clock;
 mod config_key;
+mod dns;
 pub mod license;
 pub mod retry;
 pub mod send;

@@ -193,14 +193,42 @@ pub struct PlannedCookbook {
 }
 
 /// What planning asks a server first, before it needs the cookbooks: its cookbook listing and
-/// its API version. [`Uploader::server_state`] fetches it; a sync fetches it while it is still
-/// hashing the repository and hands it to [`Uploader::plan_with`].
+/// its API version, plus the manifests fetched ahead. [`Uploader::server_state`] fetches it; a
+/// sync fetches it while it is still hashing the repository, has
+/// [`Uploader::prefetch_manifests`] ask for each manifest planning will need as soon as that
+/// cookbook is loaded, and hands it to [`Uploader::plan_with`].
 #[derive(Debug, Clone)]
 pub struct ServerState {
     /// `GET /cookbooks?num_versions=all`, by cookbook name.
     pub listing: std::collections::BTreeMap<String, crate::endpoints::CookbookListing>,
     /// The negotiated server API version.
     pub api_version: u32,
+    /// Manifests already fetched (`GET /cookbooks/NAME/VERSION`), by name and version as the
+    /// local cookbook spells them; planning asks the server only for the others. A failed
+    /// fetch is not kept: planning asks again and reports its error.
+    pub manifests: std::collections::BTreeMap<(String, String), serde_json::Value>,
+}
+
+impl ServerState {
+    /// A listing and an API version, with no manifest fetched yet.
+    pub fn new(
+        listing: std::collections::BTreeMap<String, crate::endpoints::CookbookListing>,
+        api_version: u32,
+    ) -> Self {
+        Self {
+            listing,
+            api_version,
+            manifests: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Whether planning `cookbook` needs its manifest from the server: the listing has this
+    /// version.
+    pub fn needs_manifest(&self, cookbook: &LoadedCookbook) -> bool {
+        self.listing
+            .get(cookbook.name())
+            .is_some_and(|l| plan::listed(l, cookbook.version()))
+    }
 }
 
 /// The plan for one server.
@@ -277,8 +305,20 @@ impl Uploader {
         plan::server_state(&self.client).await
     }
 
+    /// Fetches, as each cookbook of `cookbooks` arrives, the manifest planning it will need (when
+    /// the listing has its version), up to the per-server concurrency at once, and keeps it in
+    /// the state: a sync hands the cookbooks over as they are loaded, so a manifest's round
+    /// trip starts as soon as both the listing and that cookbook are there.
+    pub async fn prefetch_manifests(
+        &self,
+        state: ServerState,
+        cookbooks: impl futures::Stream<Item = Arc<LoadedCookbook>> + Send,
+    ) -> ServerState {
+        plan::prefetch(&self.client, &self.options, state, cookbooks).await
+    }
+
     /// [`plan`](Uploader::plan) from a [`ServerState`] fetched earlier: only the manifests of
-    /// versions the listing has are fetched.
+    /// versions the listing has, and not already in the state, are fetched.
     ///
     /// # Errors
     /// The first error fetching a manifest (with its URL and the server's message).

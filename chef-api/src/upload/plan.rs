@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::version::Version;
 
 /// Whether the listing has this version (numerically: `1.2` is `1.2.0`).
-fn listed(listing: &crate::endpoints::CookbookListing, version: &str) -> bool {
+pub(super) fn listed(listing: &crate::endpoints::CookbookListing, version: &str) -> bool {
     Version::parse(version).is_ok_and(|v| listing.versions.iter().any(|r| r.version == v))
 }
 
@@ -51,10 +51,31 @@ pub(super) async fn server_state(client: &ChefClient) -> Result<ServerState> {
     // (goiardi, older Chef servers) needs one more request, and it costs no extra round trip.
     let (listing, api_version) =
         futures::try_join!(client.list_cookbooks(), client.negotiate_api_version())?;
-    Ok(ServerState {
-        listing,
-        api_version,
-    })
+    Ok(ServerState::new(listing, api_version))
+}
+
+pub(super) async fn prefetch(
+    client: &ChefClient,
+    options: &UploadOptions,
+    mut state: ServerState,
+    cookbooks: impl futures::Stream<Item = Arc<LoadedCookbook>> + Send,
+) -> ServerState {
+    let needed = cookbooks.filter(|c| std::future::ready(state.needs_manifest(c)));
+    let fetched: Vec<_> = needed
+        .map(|c| async move {
+            let key = (c.name().to_owned(), c.version().to_owned());
+            (key, client.cookbook_version(c.name(), c.version()).await)
+        })
+        .buffer_unordered(options.file_concurrency.max(1))
+        .collect()
+        .await;
+    for (key, manifest) in fetched {
+        // A failure is asked again by planning, which reports it.
+        if let Ok(manifest) = manifest {
+            state.manifests.insert(key, manifest);
+        }
+    }
+    state
 }
 
 pub(super) async fn plan(
@@ -63,22 +84,26 @@ pub(super) async fn plan(
     state: ServerState,
     cookbooks: &[Arc<LoadedCookbook>],
 ) -> Result<ServerPlan> {
+    let exists: Vec<bool> = cookbooks.iter().map(|c| state.needs_manifest(c)).collect();
     let ServerState {
-        listing,
         api_version,
+        mut manifests,
+        ..
     } = state;
     let actions: Vec<Action> = futures::stream::iter(
         cookbooks
             .iter()
-            .map(|c| {
-                let exists = listing
-                    .get(c.name())
-                    .is_some_and(|l| listed(l, c.version()));
+            .zip(exists)
+            .map(|(c, exists)| {
+                let ahead = manifests.remove(&(c.name().to_owned(), c.version().to_owned()));
                 async move {
                     if !exists {
                         return Ok(Action::Create);
                     }
-                    let fetched = client.cookbook_version(c.name(), c.version()).await?;
+                    let fetched = match ahead {
+                        Some(fetched) => fetched,
+                        None => client.cookbook_version(c.name(), c.version()).await?,
+                    };
                     let url = client
                         .url_for(&format!("cookbooks/{}/{}", c.name(), c.version()))
                         .map(|u| crate::error::redact_url(&u))

@@ -87,9 +87,7 @@ pub fn run_subcommand(name: &str) -> u8 {
 
 /// Runs a future to completion on a runtime of its own (the one-shot subcommands).
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    crate::runtime::build()
         .expect("a tokio runtime")
         .block_on(future)
 }

@@ -231,9 +231,7 @@ pub fn push_blocking<'a>(
     locks: &[PathBuf],
     options: &PushOptions,
 ) -> Result<PushReport, PushError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    crate::runtime::build()
         .map_err(PushError::Runtime)?
         .block_on(push(repo, locks, options))
 }

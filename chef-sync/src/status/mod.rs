@@ -179,10 +179,7 @@ pub fn status_blocking<'a>(
     repo: impl Into<Repo<'a>>,
     options: &StatusOptions,
 ) -> Result<StatusReport, SyncError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(SyncError::Runtime)?;
+    let runtime = crate::runtime::build().map_err(SyncError::Runtime)?;
     runtime.block_on(status(repo, options))
 }
 
