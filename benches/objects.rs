@@ -168,18 +168,40 @@ async fn run() {
     let t = Instant::now();
     let status = chef_sync::status(&config, &status_options).await.unwrap();
     let wall = t.elapsed().as_secs_f64();
-    assert_eq!(
-        status.exit_code(),
-        0,
-        "every server matches after the syncs:\n{}",
-        status.render_table()
-    );
+    let differing = status
+        .objects
+        .iter()
+        .filter(|o| !o.drift.is_empty())
+        .count();
     rows.push((
         "status",
         wall,
         (REGIONS.len() * per_server(0, objects)) as f64,
-        format!("{} objects compared per server", status.objects.len()),
+        format!(
+            "{} objects compared, exit {}, {differing} not identical everywhere",
+            status.objects.len(),
+            status.exit_code()
+        ),
     ));
+    // What each server holds by its listings, whatever any report said: goiardi (in-memory)
+    // loses some of many concurrent item writes into one bag, each answered 201 (see
+    // benches/README.md), so the syncs above are not no-ops there.
+    let mut held = Vec::new();
+    for spec in &config.servers {
+        let client = spec.client().expect("client");
+        let mut items = 0;
+        for b in 0..BAGS {
+            let listing: std::collections::BTreeMap<String, serde_json::Value> =
+                client.get(&format!("data/bag_{b:02}")).await.unwrap();
+            items += listing.len();
+        }
+        held.push(format!("{} {items}", spec.name));
+    }
+    println!(
+        "data bag items held per server (of {}): {}",
+        BAGS * ITEMS_PER_BAG,
+        held.join(", ")
+    );
 
     let spec = &config.servers[0];
     let client = spec.client().expect("client");
