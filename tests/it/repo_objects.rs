@@ -474,16 +474,35 @@ async fn only_carries_the_kinds_asked_for() {
     let (fleet, repo) = fleet_with_objects().await;
     let planned: std::sync::Arc<std::sync::Mutex<Vec<(String, usize, usize)>>> = Default::default();
     let sink = std::sync::Arc::clone(&planned);
+    let finished: std::sync::Arc<std::sync::Mutex<Vec<(String, String, ObjectOutcome)>>> =
+        Default::default();
+    let finished_sink = std::sync::Arc::clone(&finished);
     let options = SyncOptions {
         only: "roles,data_bags".parse::<ObjectKinds>().unwrap(),
         purge: true,
-        events: Some(std::sync::Arc::new(move |e: chef_sync::SyncEvent| {
-            if let chef_sync::SyncEventKind::ObjectsPlanned { create, delete, .. } = e.kind {
-                sink.lock()
-                    .unwrap()
-                    .push((e.server.to_string(), create, delete));
-            }
-        })),
+        events: Some(std::sync::Arc::new(
+            move |e: chef_sync::SyncEvent| match e.kind {
+                chef_sync::SyncEventKind::ObjectsPlanned { create, delete, .. } => {
+                    sink.lock()
+                        .unwrap()
+                        .push((e.server.to_string(), create, delete));
+                }
+                chef_sync::SyncEventKind::ObjectFinished {
+                    kind,
+                    name,
+                    outcome,
+                    error,
+                } => {
+                    assert!(error.is_none(), "{name}: {error:?}");
+                    finished_sink.lock().unwrap().push((
+                        e.server.to_string(),
+                        format!("{kind}[{name}]"),
+                        outcome,
+                    ));
+                }
+                _ => {}
+            },
+        )),
         ..Default::default()
     };
     let report = chef_sync::sync(&load(repo.path()), &options).await.unwrap();
@@ -513,6 +532,21 @@ async fn only_carries_the_kinds_asked_for() {
         ],
         "two bags, two items, two roles per server"
     );
+    // One ObjectFinished per object and server, as the report has it.
+    let mut finished = finished.lock().unwrap().clone();
+    finished.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut reported: Vec<(String, String, ObjectOutcome)> = report
+        .servers
+        .iter()
+        .flat_map(|s| {
+            s.objects
+                .iter()
+                .map(|o| (s.name.clone(), o.label(), o.outcome))
+        })
+        .collect();
+    reported.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(finished.len(), 12, "{finished:?}");
+    assert_eq!(finished, reported);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
