@@ -1,6 +1,8 @@
 //! Progress events of a sync, for progress bars and Python callbacks.
 //!
-//! Every event names its server. Upload events come from `chef_api::upload` unchanged.
+//! Every event names its server. Upload events come from `chef_api::upload` unchanged; each
+//! role, environment, data bag and item has its own [`SyncEventKind::ObjectFinished`], as
+//! each cookbook has its `CookbookFinished`.
 
 use std::sync::Arc;
 
@@ -46,6 +48,19 @@ pub enum SyncEventKind {
     },
     /// An upload event of this server.
     Upload(UploadEvent),
+    /// A role, environment, data bag or data bag item is done on this server (sent, found
+    /// unchanged, deleted, or failed), as soon as it is: the objects' `CookbookFinished`. Not
+    /// sent in a dry run (nothing is done; the plan is in the report).
+    ObjectFinished {
+        /// `role`, `environment`, `data_bag` or `data_bag_item`.
+        kind: crate::objects::ObjectKind,
+        /// The name; `BAG/ITEM` for a data bag item.
+        name: String,
+        /// What happened.
+        outcome: crate::report::ObjectOutcome,
+        /// Why it failed, as in the report.
+        error: Option<crate::report::ReportError>,
+    },
     /// The server is done.
     Finished {
         /// Whether it converged.

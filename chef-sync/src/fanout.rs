@@ -176,8 +176,13 @@ async fn run_one<T: ServerTarget>(
             match (objects, objects_ahead) {
                 (Some(_), Some(fetched)) => Some(fetched),
                 (Some((sync, client)), None) => Some(
-                    objects::fetch_server_objects(client, sync.read_kinds(), sync.concurrency)
-                        .await,
+                    objects::fetch_server_objects(
+                        client,
+                        sync.read_kinds(),
+                        sync.concurrency,
+                        std::future::ready(Some(Arc::clone(&sync.repo))),
+                    )
+                    .await,
                 ),
                 (None, _) => None,
             }
@@ -207,7 +212,7 @@ async fn run_one<T: ServerTarget>(
         },
     );
     let object_plan = objects.zip(fetched).map(|((sync, _), fetched)| {
-        objects::plan_server(sync, fetched, &server_cookbooks, &job.cookbooks)
+        objects::plan_server(&job.name, sync, fetched, &server_cookbooks, &job.cookbooks)
     });
     if let Some(Ok(plan)) = &object_plan {
         use objects::plan::ObjectAction;
@@ -240,12 +245,32 @@ async fn run_one<T: ServerTarget>(
     };
     let (mut object_reports, mut error) = (Vec::new(), None);
     if let (Some((sync, client)), Some(plan)) = (objects, object_plan) {
-        let (reports, purged, failure) =
-            objects::finish_server(client, sync, plan, dry_run, &server_cookbooks, &cookbooks)
-                .await;
+        let on_object = |o: &crate::report::ObjectReport| {
+            emit(
+                events.as_ref(),
+                &server,
+                SyncEventKind::ObjectFinished {
+                    kind: o.kind,
+                    name: o.name.clone(),
+                    outcome: o.outcome,
+                    error: o.error.clone(),
+                },
+            );
+        };
+        let (reports, purged, failure) = objects::finish_server(
+            client,
+            &job.name,
+            sync,
+            plan,
+            dry_run,
+            &server_cookbooks,
+            &cookbooks,
+            &on_object,
+        )
+        .await;
         object_reports = reports;
         cookbooks.extend(purged);
-        error = failure.map(|message| ReportError::other(message, &job.name));
+        error = failure;
     }
     let mut report = ServerReport {
         name: job.name.clone(),

@@ -78,15 +78,6 @@ impl ReportError {
     pub fn other(message: impl Into<String>, server: &str) -> Self {
         Self::new(ErrorKind::Other, message, server)
     }
-
-    /// A failure known only by its message (kind [`ErrorKind::Other`], no server): for
-    /// callers that have not typed their errors yet (the repository objects' steps).
-    pub fn untyped(message: impl Into<String>) -> Self {
-        Self {
-            server: None,
-            ..Self::new(ErrorKind::Other, message, "")
-        }
-    }
 }
 
 impl std::fmt::Display for ReportError {
@@ -244,13 +235,14 @@ pub struct ObjectReport {
     pub name: String,
     /// What happened (or would happen).
     pub outcome: ObjectOutcome,
-    /// Why it failed, with the server's own message.
-    pub error: Option<String>,
+    /// Why it failed, as data: kind, status, the server's messages, URL, server, message
+    /// (as a cookbook's).
+    pub error: Option<ReportError>,
 }
 
 impl ObjectReport {
     /// The report line of `id`.
-    pub fn new(id: &ObjectId, outcome: ObjectOutcome, error: Option<String>) -> Self {
+    pub fn new(id: &ObjectId, outcome: ObjectOutcome, error: Option<ReportError>) -> Self {
         Self {
             kind: id.kind,
             name: id.display_name(),
@@ -754,7 +746,11 @@ mod tests {
             ObjectReport::new(
                 &ObjectId::environment("prod"),
                 ObjectOutcome::Failed,
-                Some("PUT x returned 500: boom".into()),
+                Some(ReportError {
+                    status: Some(500),
+                    url: Some("x".into()),
+                    ..ReportError::new(ErrorKind::Server, "PUT x returned 500: boom", "us")
+                }),
             ),
         ];
         us.finish();
@@ -767,6 +763,9 @@ mod tests {
         assert_eq!(o[0]["outcome"], "created");
         assert_eq!(o[1]["kind"], "data_bag_item");
         assert_eq!(o[1]["name"], "users/bob");
+        assert_eq!(o[2]["error"]["kind"], "server");
+        assert_eq!(o[2]["error"]["status"], 500);
+        assert_eq!(o[2]["error"]["server"], "us");
         let back: SyncReport = serde_json::from_value(v).unwrap();
         assert_eq!(back, report);
         let table = report.render_table();

@@ -50,6 +50,21 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Where in the repository the problem is, typed (file, line, column), when it is in a
+    /// file: the configuration, the Berksfile or its lock, a role, environment or data bag
+    /// item.
+    pub fn position(&self) -> Option<crate::position::Position> {
+        match self {
+            Self::Config(e) => e.position(),
+            Self::Objects(e) => e.position(),
+            Self::Cookbooks(CookbooksError::Berkshelf(e)) => e.position(),
+            Self::Cookbooks(CookbooksError::ReadDir { path, .. }) => {
+                Some(crate::position::Position::file(path.clone()))
+            }
+            _ => None,
+        }
+    }
+
     /// The server's answer, when the sync could not run because a request failed on one (a
     /// Berksfile source's status, say). Failures of single servers are in the report.
     pub fn response(&self) -> Option<&chef_api::error::ResponseError> {
@@ -310,6 +325,7 @@ pub async fn sync(
                                 uploader.client(),
                                 sync.read_kinds(),
                                 sync.concurrency,
+                                std::future::ready(Some(Arc::clone(&sync.repo))),
                             )
                             .await,
                         ),

@@ -8,7 +8,7 @@ use chef_sync::berkshelf::{PrepareError, PrepareOptions};
 use chef_sync::config::LoadOptions;
 use chef_sync::cookbooks::CookbooksError;
 
-use chef_sync::objects::{ObjectKinds, ObjectsError};
+use chef_sync::objects::ObjectKinds;
 use chef_sync::report::ObjectReport;
 use chef_sync::{CookbookReport, ServerReport, SyncError, SyncOptions, SyncReport};
 use pyo3::prelude::*;
@@ -75,16 +75,8 @@ impl From<&SyncError> for ErrorInfo {
                 ErrorInfo::new(config(None), err.to_string())
             }
             SyncError::Cookbooks(CookbooksError::Berkshelf(e)) => berkshelf_error(e, err),
-            SyncError::Objects(ObjectsError::Invalid { problems }) => ErrorInfo::new(
-                ErrorKind::Config {
-                    file: problems.first().map(|p| p.file.clone()),
-                    line: problems.first().and_then(|p| p.line),
-                },
-                err.to_string(),
-            ),
-            SyncError::Objects(ObjectsError::Io { path, .. }) => {
-                ErrorInfo::new(config(Some(path.clone())), err.to_string())
-            }
+            // The typed position of the (first) invalid file, as for configuration errors.
+            SyncError::Objects(e) => ErrorInfo::new(config_kind(e.position()), err.to_string()),
             _ => ErrorInfo::new(ErrorKind::Other, err.to_string()),
         }
     }
@@ -101,8 +93,8 @@ pub struct PyObjectOutcome {
     /// `"created"`, `"updated"`, `"unchanged"`, `"deleted"` or `"failed"`; in a dry run
     /// `"create"`, `"update"`, `"unchanged"` or `"delete"`.
     pub outcome: String,
-    /// Why it failed, or None.
-    pub error: Option<String>,
+    /// Why it failed (a `ReportError`, as a cookbook's), or None.
+    pub error: Option<PyReportError>,
 }
 
 impl From<&ObjectReport> for PyObjectOutcome {
@@ -111,7 +103,7 @@ impl From<&ObjectReport> for PyObjectOutcome {
             kind: o.kind.as_str().to_owned(),
             name: o.name.clone(),
             outcome: o.outcome.as_str().to_owned(),
-            error: o.error.clone(),
+            error: o.error.as_ref().map(PyReportError::from),
         }
     }
 }
@@ -245,6 +237,16 @@ impl PySyncReport {
     /// The report as JSON text, exactly as the CLI's `--json`.
     fn to_json(&self) -> String {
         self.report.to_json()
+    }
+
+    /// The (cookbook version | object) × server matrix a dry run prints, as the CLI's
+    /// `sync --dry-run --json` has it under `"plan"`.
+    fn plan<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(chef_sync::PlanMatrix::from_report(&self.report))
+            .map_err(|e| {
+                ErrorInfo::new(ErrorKind::Other, format!("cannot serialise the plan: {e}"))
+            })?;
+        json_to_py(py, &value)
     }
 
     fn __repr__(&self) -> String {

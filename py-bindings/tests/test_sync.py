@@ -195,6 +195,15 @@ def test_roles_environments_and_data_bags_with_only_and_purge(
     assert outcomes[("environment", "py_prod")] == "create"
     assert outcomes[("data_bag_item", "py_users/ann")] == "create"
     assert outcomes[("role", "py_web")] == "unchanged"
+    plan = planned.plan()
+    assert plan["servers"] == ["us-east-1"]
+    rows = {(r["kind"], r["name"]): r["cells"] for r in plan["objects"]}
+    assert rows[("role", "py_stray")] == ["delete"]
+    assert rows[("data_bag_item", "py_users/ann")] == ["create"]
+    assert [row[0] for row in plan["rows"]] == [
+        ["py_sync_app", "0.1.0"],
+        ["py_sync_base", "1.2.0"],
+    ]
 
     report = chef_sync.sync(repo, keys=keys, purge=True)
     assert report.ok, report.to_json()
@@ -210,3 +219,4 @@ def test_roles_environments_and_data_bags_with_only_and_purge(
     with pytest.raises(chef_sync.ConfigError) as info:
         chef_sync.sync(repo, keys=keys)
     assert info.value.file is not None and info.value.file.endswith("bad.json")
+    assert info.value.line == 1, "the typed position of the invalid file"

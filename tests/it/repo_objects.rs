@@ -245,12 +245,14 @@ async fn an_invalid_object_stops_the_sync_before_anything_is_sent() {
         .map(|p| {
             format!(
                 "{}:{}",
-                p.file.file_name().unwrap().to_string_lossy(),
-                p.line.unwrap()
+                p.position.file.file_name().unwrap().to_string_lossy(),
+                p.position.line.unwrap()
             )
         })
         .collect();
     assert_eq!(shown, ["db.json:2", "broken.json:3", "bob.json:1"], "{err}");
+    let first = err.position().expect("a typed position");
+    assert_eq!(first, problems[0].position);
     let text = err.to_string();
     assert!(
         text.contains("name 'database' differs from the file name ('db')"),
@@ -472,16 +474,35 @@ async fn only_carries_the_kinds_asked_for() {
     let (fleet, repo) = fleet_with_objects().await;
     let planned: std::sync::Arc<std::sync::Mutex<Vec<(String, usize, usize)>>> = Default::default();
     let sink = std::sync::Arc::clone(&planned);
+    let finished: std::sync::Arc<std::sync::Mutex<Vec<(String, String, ObjectOutcome)>>> =
+        Default::default();
+    let finished_sink = std::sync::Arc::clone(&finished);
     let options = SyncOptions {
         only: "roles,data_bags".parse::<ObjectKinds>().unwrap(),
         purge: true,
-        events: Some(std::sync::Arc::new(move |e: chef_sync::SyncEvent| {
-            if let chef_sync::SyncEventKind::ObjectsPlanned { create, delete, .. } = e.kind {
-                sink.lock()
-                    .unwrap()
-                    .push((e.server.to_string(), create, delete));
-            }
-        })),
+        events: Some(std::sync::Arc::new(
+            move |e: chef_sync::SyncEvent| match e.kind {
+                chef_sync::SyncEventKind::ObjectsPlanned { create, delete, .. } => {
+                    sink.lock()
+                        .unwrap()
+                        .push((e.server.to_string(), create, delete));
+                }
+                chef_sync::SyncEventKind::ObjectFinished {
+                    kind,
+                    name,
+                    outcome,
+                    error,
+                } => {
+                    assert!(error.is_none(), "{name}: {error:?}");
+                    finished_sink.lock().unwrap().push((
+                        e.server.to_string(),
+                        format!("{kind}[{name}]"),
+                        outcome,
+                    ));
+                }
+                _ => {}
+            },
+        )),
         ..Default::default()
     };
     let report = chef_sync::sync(&load(repo.path()), &options).await.unwrap();
@@ -511,6 +532,21 @@ async fn only_carries_the_kinds_asked_for() {
         ],
         "two bags, two items, two roles per server"
     );
+    // One ObjectFinished per object and server, as the report has it.
+    let mut finished = finished.lock().unwrap().clone();
+    finished.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut reported: Vec<(String, String, ObjectOutcome)> = report
+        .servers
+        .iter()
+        .flat_map(|s| {
+            s.objects
+                .iter()
+                .map(|o| (s.name.clone(), o.label(), o.outcome))
+        })
+        .collect();
+    reported.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(finished.len(), 12, "{finished:?}");
+    assert_eq!(finished, reported);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -739,15 +775,32 @@ async fn a_server_failing_halfway_fails_those_objects_only_and_items_go_byte_for
             .unwrap_or_else(|| panic!("{label} in {:?}", s.objects))
     };
     assert_eq!(outcome("role[web]").outcome, ObjectOutcome::Failed);
-    assert!(
-        outcome("role[web]")
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("not a valid run list"),
-        "{:?}",
-        outcome("role[web]")
+    // Typed as a cookbook's error: kind from the one status mapping, status, the server's
+    // own messages, the URL and the server.
+    let error = outcome("role[web]").error.as_ref().unwrap();
+    assert_eq!(
+        error.kind,
+        chef_api::error::ErrorKind::BadRequest,
+        "{error:?}"
     );
+    assert_eq!(error.status, Some(400));
+    assert_eq!(error.messages, ["Field 'run_list' is not a valid run list"]);
+    assert_eq!(
+        error.url.as_deref(),
+        Some(format!("{}/roles", server.uri()).as_str())
+    );
+    assert_eq!(error.server.as_deref(), Some("mock"));
+    assert!(error.message.contains("not a valid run list"), "{error:?}");
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let web = json["servers"][0]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(web["error"]["kind"], "bad_request", "{web}");
+    assert_eq!(web["error"]["status"], 400, "{web}");
     for ok in [
         "role[app]",
         "environment[prod]",
@@ -799,25 +852,177 @@ async fn items_are_not_sent_into_a_bag_that_could_not_be_created() {
     let s = &report.servers[0];
     let find = |label: &str| s.objects.iter().find(|o| o.label() == label).unwrap();
     assert_eq!(find("data_bag[secrets]").outcome, ObjectOutcome::Failed);
-    assert!(
-        find("data_bag[secrets]")
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("missing create permission")
-    );
+    let bag_error = find("data_bag[secrets]").error.as_ref().unwrap();
+    assert_eq!(bag_error.kind, chef_api::error::ErrorKind::Forbidden);
+    assert_eq!(bag_error.status, Some(403));
+    assert_eq!(bag_error.messages, ["missing create permission"]);
     let item = find("data_bag_item[secrets/db]");
     assert_eq!(item.outcome, ObjectOutcome::Failed);
+    let item_error = item.error.as_ref().unwrap();
     assert!(
-        item.error
-            .as_deref()
-            .unwrap()
+        item_error
+            .message
             .contains("data bag 'secrets' could not be created"),
         "{item:?}"
     );
+    assert_eq!(
+        (item_error.kind, item_error.status),
+        (chef_api::error::ErrorKind::Other, None),
+        "not attempted: no request of its own"
+    );
+    assert_eq!(item_error.server.as_deref(), Some("mock"));
     assert_eq!(
         find("role[web]").outcome,
         ObjectOutcome::Created,
         "roles still go"
     );
+}
+
+/// Mounts `GET at` answered `body`, expected exactly `times` times.
+async fn get_times(server: &MockServer, at: &str, body: Value, times: u64) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn search_rows_identical_to_the_repo_spare_the_gets_and_listings_decide_what_exists() {
+    let repo = small_repo();
+    let server = MockServer::start().await;
+    get(&server, "/cookbooks", json!({})).await;
+    get(&server, "/roles", json!({"web": "u", "app": "u"})).await;
+    get(
+        &server,
+        "/environments",
+        json!({"_default": "u", "prod": "u"}),
+    )
+    .await;
+    get(&server, "/data", json!({"secrets": "u"})).await;
+    get(&server, "/data/secrets", json!({"db": "u", "new": "u"})).await;
+    let item: Value = serde_json::from_str(ENCRYPTED_ITEM).unwrap();
+    // web as the repository has it; app different (so read by GET); ghost deleted but still
+    // in the index (not listed: ignored).
+    get(
+        &server,
+        "/search/role",
+        json!({"total": 3, "start": 0, "rows": [
+            {"name": "web", "run_list": ["recipe[nginx]"], "json_class": "Chef::Role", "chef_type": "role"},
+            {"name": "app", "description": "old", "run_list": ["role[web]"]},
+            {"name": "ghost"}
+        ]}),
+    )
+    .await;
+    // _default is listed but not in the rows: read by GET.
+    get(
+        &server,
+        "/search/environment",
+        json!({"total": 1, "start": 0, "rows": [{"name": "prod"}]}),
+    )
+    .await;
+    // erchef wraps data bag items in search rows.
+    get(
+        &server,
+        "/search/secrets",
+        json!({"total": 1, "start": 0, "rows": [{"name": "data_bag_item_secrets_db",
+            "json_class": "Chef::DataBagItem", "chef_type": "data_bag_item",
+            "data_bag": "secrets", "raw_data": item}]}),
+    )
+    .await;
+    for unread in [
+        "/roles/web",
+        "/roles/ghost",
+        "/environments/prod",
+        "/data/secrets/db",
+    ] {
+        get_times(&server, unread, json!({}), 0).await;
+    }
+    get_times(
+        &server,
+        "/roles/app",
+        json!({"name": "app", "description": "old", "run_list": ["role[web]"]}),
+        1,
+    )
+    .await;
+    // Also the API-version probe's path.
+    get(
+        &server,
+        "/environments/_default",
+        json!({"name": "_default"}),
+    )
+    .await;
+    // Listed but not indexed yet: read by its GET.
+    get_times(&server, "/data/secrets/new", json!({"id": "new"}), 1).await;
+    Mock::given(method("PUT"))
+        .and(path("/roles/app"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = chef_sync::sync(&mock_config(repo.path(), &server.uri()), &objects_only())
+        .await
+        .unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    let s = &report.servers[0];
+    let outcome = |label: &str| {
+        s.objects
+            .iter()
+            .find(|o| o.label() == label)
+            .unwrap_or_else(|| panic!("{label} in {:?}", s.objects))
+            .outcome
+    };
+    assert_eq!(outcome("role[app]"), ObjectOutcome::Updated);
+    for same in [
+        "role[web]",
+        "environment[prod]",
+        "data_bag[secrets]",
+        "data_bag_item[secrets/db]",
+    ] {
+        assert_eq!(outcome(same), ObjectOutcome::Unchanged, "{same}");
+    }
+    assert!(
+        s.objects.iter().all(|o| o.name != "ghost"),
+        "an unlisted row is not an object"
+    );
+    // The expectations (no GET for rows identical to the repository) are checked on drop.
+}
+
+#[tokio::test]
+async fn a_failing_search_falls_back_to_a_get_per_object() {
+    let repo = small_repo();
+    let server = MockServer::start().await;
+    get(&server, "/cookbooks", json!({})).await;
+    get(&server, "/roles", json!({"web": "u"})).await;
+    get(&server, "/environments", json!({})).await;
+    get(&server, "/data", json!({})).await;
+    Mock::given(method("GET"))
+        .and(path("/search/role"))
+        .respond_with(
+            // What a server without search answers (a 5xx would be retried first, then the same).
+            ResponseTemplate::new(404).set_body_json(json!({"error": ["no search here"]})),
+        )
+        .mount(&server)
+        .await;
+    get_times(
+        &server,
+        "/roles/web",
+        json!({"name": "web", "run_list": ["recipe[nginx]"]}),
+        1,
+    )
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"uri": "u"})))
+        .mount(&server)
+        .await;
+    let report = chef_sync::sync(&mock_config(repo.path(), &server.uri()), &objects_only())
+        .await
+        .unwrap();
+    let s = &report.servers[0];
+    assert!(s.error.is_none(), "{}", report.render_table());
+    let web = s.objects.iter().find(|o| o.label() == "role[web]").unwrap();
+    assert_eq!(web.outcome, ObjectOutcome::Unchanged, "read by its GET");
+    let app = s.objects.iter().find(|o| o.label() == "role[app]").unwrap();
+    assert_eq!(app.outcome, ObjectOutcome::Created);
 }

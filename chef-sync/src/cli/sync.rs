@@ -194,7 +194,11 @@ pub fn run(args: Args) -> u8 {
         bars.multi.clear().ok();
     }
     if args.json {
-        println!("{}", report.to_json());
+        if report.dry_run {
+            println!("{}", dry_run_json(&report));
+        } else {
+            println!("{}", report.to_json());
+        }
     } else {
         if report.dry_run {
             print!("{}", PlanMatrix::from_report(&report).render(&report));
@@ -268,6 +272,12 @@ impl Bars {
                 bar.set_message(format!("{name} {version}"));
             }
             SyncEventKind::Upload(UploadEvent::BytesSent { bytes, .. }) => bar.inc(*bytes),
+            SyncEventKind::ObjectFinished {
+                kind,
+                name,
+                outcome,
+                ..
+            } => bar.set_message(format!("{kind}[{name}]: {outcome}")),
             SyncEventKind::Finished { ok, error } => {
                 let msg = match (ok, error) {
                     (true, _) => "done".to_owned(),
@@ -279,6 +289,18 @@ impl Bars {
             _ => {}
         }
     }
+}
+
+/// A dry run's JSON: the report (as without `--dry-run`) plus its plan matrix under `"plan"`
+/// (cookbook rows and object rows, one cell per server).
+fn dry_run_json(report: &crate::SyncReport) -> String {
+    let mut value = serde_json::to_value(report).expect("a report always serializes");
+    if let Some(object) = value.as_object_mut() {
+        let plan = serde_json::to_value(PlanMatrix::from_report(report))
+            .expect("a plan always serializes");
+        object.insert("plan".to_owned(), plan);
+    }
+    serde_json::to_string_pretty(&value).expect("a report always serializes")
 }
 
 /// One line per notable event, for logs.
@@ -310,6 +332,16 @@ fn plain_line(e: SyncEvent) {
             "{server}: {name} {version}: {}",
             crate::CookbookOutcome::from(outcome)
         ),
+        // Unchanged objects are counted in the plan line; a line each would drown the rest.
+        SyncEventKind::ObjectFinished {
+            kind,
+            name,
+            outcome,
+            error,
+        } if outcome != crate::report::ObjectOutcome::Unchanged => match error {
+            Some(error) => eprintln!("{server}: {kind}[{name}]: {outcome}: {error}"),
+            None => eprintln!("{server}: {kind}[{name}]: {outcome}"),
+        },
         SyncEventKind::Finished { ok: true, .. } => eprintln!("{server}: done"),
         SyncEventKind::Finished {
             ok: false,
@@ -378,5 +410,31 @@ mod tests {
                 .is_err(),
             "Berkshelf refuses --only with --except too"
         );
+    }
+
+    #[test]
+    fn a_dry_runs_json_carries_the_plan_with_object_rows() {
+        use crate::objects::ObjectId;
+        use crate::report::{ObjectOutcome, ObjectReport, ServerReport, SyncReport};
+        let mut server = ServerReport::failed(
+            "us",
+            "http://127.0.0.1:1",
+            crate::ReportError::other("x", "us"),
+            std::time::Duration::ZERO,
+        );
+        server.error = None;
+        server.objects = vec![ObjectReport::new(
+            &ObjectId::role("legacy"),
+            ObjectOutcome::Delete,
+            None,
+        )];
+        server.finish();
+        let report = SyncReport::new(true, vec![server], vec![], std::time::Duration::ZERO);
+        let json: serde_json::Value = serde_json::from_str(&dry_run_json(&report)).unwrap();
+        assert_eq!(json["dry_run"], true);
+        assert_eq!(json["servers"][0]["objects"][0]["outcome"], "delete");
+        assert_eq!(json["plan"]["servers"][0], "us");
+        assert_eq!(json["plan"]["objects"][0]["kind"], "role");
+        assert_eq!(json["plan"]["objects"][0]["cells"][0], "delete");
     }
 }

@@ -13,7 +13,10 @@ use reqwest::Method;
 
 use super::plan::{CookbookVersions, ObjectAction, ObjectPlan, PlannedObject, unsatisfied_pins};
 use super::{ObjectId, ObjectKind};
-use crate::report::{CookbookOutcome, CookbookReport, ObjectOutcome, ObjectReport};
+use crate::report::{CookbookOutcome, CookbookReport, ObjectOutcome, ObjectReport, ReportError};
+
+/// Called with each object's report as soon as it is known (progress events).
+pub type OnObject<'a> = &'a (dyn Fn(&ObjectReport) + Send + Sync);
 
 /// The reports of a dry run: the planned actions, every deletion listed (items of a purged
 /// bag included).
@@ -45,7 +48,7 @@ fn cookbook_report(
     name: &str,
     version: &str,
     outcome: CookbookOutcome,
-    error: Option<String>,
+    error: Option<ReportError>,
 ) -> CookbookReport {
     CookbookReport {
         name: name.to_owned(),
@@ -54,7 +57,7 @@ fn cookbook_report(
         files_sent: 0,
         bytes_sent: 0,
         duration_ms: 0,
-        error: error.map(crate::report::ReportError::untyped),
+        error,
     }
 }
 
@@ -111,23 +114,67 @@ async fn delete(client: &ChefClient, id: &ObjectId) -> Result<ObjectOutcome, che
     }
 }
 
-fn report(id: &ObjectId, result: Result<ObjectOutcome, chef_api::Error>) -> ObjectReport {
+/// The report line of `id` on `server`: a request error keeps its kind, status, the server's
+/// messages and the URL ([`ReportError::from_api`]).
+fn report(
+    server: &str,
+    id: &ObjectId,
+    result: Result<ObjectOutcome, chef_api::Error>,
+) -> ObjectReport {
     match result {
         Ok(outcome) => ObjectReport::new(id, outcome, None),
-        Err(e) => ObjectReport::new(id, ObjectOutcome::Failed, Some(e.to_string())),
+        Err(e) => ObjectReport::new(
+            id,
+            ObjectOutcome::Failed,
+            Some(ReportError::from_api(&e, server)),
+        ),
     }
 }
 
-/// Carries out `plan` on the server of `client` (never call it with pin problems).
+/// An object not attempted because something it needs failed: kind `other`, as a cookbook
+/// whose dependency failed.
+fn not_sent(server: &str, id: &ObjectId, why: String) -> ObjectReport {
+    ObjectReport::new(
+        id,
+        ObjectOutcome::Failed,
+        Some(ReportError::other(format!("not sent: {why}"), server)),
+    )
+}
+
+/// Writes `planned` (up to `concurrency` at once), each reported to `on_object` as it is done;
+/// reports in input order.
+async fn send_all(
+    client: &ChefClient,
+    server: &str,
+    planned: Vec<&PlannedObject>,
+    concurrency: usize,
+    on_object: OnObject<'_>,
+) -> Vec<ObjectReport> {
+    let jobs = planned
+        .into_iter()
+        .map(|p| async move {
+            let line = report(server, &p.id, write(client, p).await);
+            on_object(&line);
+            line
+        })
+        .collect();
+    bounded(jobs, concurrency).await
+}
+
+/// Carries out `plan` on the server of `client` (never call it with pin problems); `server`
+/// is its configured name (for the reports' errors), `on_object` hears of each object as soon
+/// as it is done.
 ///
 /// `cookbooks_now` are the cookbook versions the server holds after this sync's cookbook
 /// upload (its listing plus what was uploaded): an environment whose pin nothing there
 /// satisfies (an upload failed) is not written and reported failed.
 pub async fn apply(
     client: &ChefClient,
+    server: &str,
     plan: &ObjectPlan,
     cookbooks_now: &CookbookVersions,
     concurrency: usize,
+    on_object: OnObject<'_>,
 ) -> (Vec<ObjectReport>, Vec<CookbookReport>) {
     let mut reports: Vec<ObjectReport> = Vec::with_capacity(plan.objects.len());
     let step = |kind: ObjectKind, action: fn(ObjectAction) -> bool| {
@@ -138,50 +185,53 @@ pub async fn apply(
     };
     let writes = |a: ObjectAction| a != ObjectAction::Delete;
     let deletes = |a: ObjectAction| a == ObjectAction::Delete;
-
+    let told = |line: ObjectReport| {
+        on_object(&line);
+        line
+    };
     // 1. Bags, so that their items have somewhere to go.
-    let bags = step(ObjectKind::DataBag, writes);
-    let results = bounded(bags.iter().map(|p| write(client, p)).collect(), concurrency).await;
-    let mut failed_bags: BTreeSet<String> = BTreeSet::new();
-    for (p, result) in bags.iter().zip(results) {
-        if result.is_err() {
-            failed_bags.insert(p.id.name.clone());
-        }
-        reports.push(report(&p.id, result));
-    }
+    let bag_reports = send_all(
+        client,
+        server,
+        step(ObjectKind::DataBag, writes),
+        concurrency,
+        on_object,
+    )
+    .await;
+    let failed_bags: BTreeSet<String> = bag_reports
+        .iter()
+        .filter(|r| r.outcome == ObjectOutcome::Failed)
+        .map(|r| r.name.clone())
+        .collect();
+    reports.extend(bag_reports);
     // 2. Items (not into a bag that could not be created).
-    let items = step(ObjectKind::DataBagItem, writes);
-    let (orphans, items): (Vec<&PlannedObject>, Vec<&PlannedObject>) = items
-        .into_iter()
-        .partition(|p| p.id.bag.as_ref().is_some_and(|b| failed_bags.contains(b)));
+    let (orphans, items): (Vec<&PlannedObject>, Vec<&PlannedObject>) =
+        step(ObjectKind::DataBagItem, writes)
+            .into_iter()
+            .partition(|p| p.id.bag.as_ref().is_some_and(|b| failed_bags.contains(b)));
     for p in orphans {
-        reports.push(ObjectReport::new(
+        let bag = p.id.bag.as_deref().unwrap_or_default();
+        reports.push(told(not_sent(
+            server,
             &p.id,
-            ObjectOutcome::Failed,
-            Some(format!(
-                "not sent: data bag '{}' could not be created",
-                p.id.bag.as_deref().unwrap_or_default()
-            )),
-        ));
+            format!("data bag '{bag}' could not be created"),
+        )));
     }
-    let results = bounded(
-        items.iter().map(|p| write(client, p)).collect(),
-        concurrency,
-    )
-    .await;
-    reports.extend(items.iter().zip(results).map(|(p, r)| report(&p.id, r)));
+    reports.extend(send_all(client, server, items, concurrency, on_object).await);
     // 3. Roles.
-    let roles = step(ObjectKind::Role, writes);
-    let results = bounded(
-        roles.iter().map(|p| write(client, p)).collect(),
-        concurrency,
-    )
-    .await;
-    reports.extend(roles.iter().zip(results).map(|(p, r)| report(&p.id, r)));
+    reports.extend(
+        send_all(
+            client,
+            server,
+            step(ObjectKind::Role, writes),
+            concurrency,
+            on_object,
+        )
+        .await,
+    );
     // 4. Environments, last: their pins must find the cookbooks there.
-    let envs = step(ObjectKind::Environment, writes);
     let mut sendable = Vec::new();
-    for p in envs {
+    for p in step(ObjectKind::Environment, writes) {
         let problems = p
             .object
             .as_ref()
@@ -191,19 +241,10 @@ pub async fn apply(
             sendable.push(p);
         } else {
             let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            reports.push(ObjectReport::new(
-                &p.id,
-                ObjectOutcome::Failed,
-                Some(format!("not sent: {}", why.join("; "))),
-            ));
+            reports.push(told(not_sent(server, &p.id, why.join("; "))));
         }
     }
-    let results = bounded(
-        sendable.iter().map(|p| write(client, p)).collect(),
-        concurrency,
-    )
-    .await;
-    reports.extend(sendable.iter().zip(results).map(|(p, r)| report(&p.id, r)));
+    reports.extend(send_all(client, server, sendable, concurrency, on_object).await);
     // 5. Purges: items (of bags that stay), bags (their items go with them), roles,
     //    environments.
     let doomed_bags: BTreeSet<&str> = step(ObjectKind::DataBag, deletes)
@@ -218,19 +259,20 @@ pub async fn apply(
     deletions.extend(step(ObjectKind::DataBag, deletes));
     deletions.extend(step(ObjectKind::Role, deletes));
     deletions.extend(step(ObjectKind::Environment, deletes));
-    let results = bounded(
-        deletions.iter().map(|p| delete(client, &p.id)).collect(),
+    let deleted = bounded(
+        deletions
+            .iter()
+            .map(|p| async move { told(report(server, &p.id, delete(client, &p.id).await)) })
+            .collect(),
         concurrency,
     )
     .await;
-    let mut bag_results: Vec<(String, ObjectOutcome, Option<String>)> = Vec::new();
-    for (p, r) in deletions.iter().zip(results) {
-        let line = report(&p.id, r);
-        if p.id.kind == ObjectKind::DataBag {
-            bag_results.push((p.id.name.clone(), line.outcome, line.error.clone()));
-        }
-        reports.push(line);
-    }
+    let bag_results: Vec<(String, ObjectOutcome, Option<ReportError>)> = deleted
+        .iter()
+        .filter(|r| r.kind == ObjectKind::DataBag)
+        .map(|r| (r.name.clone(), r.outcome, r.error.clone()))
+        .collect();
+    reports.extend(deleted);
     for p in with_bag {
         let bag = p.id.bag.as_deref().unwrap_or_default();
         let (outcome, error) = bag_results
@@ -239,12 +281,14 @@ pub async fn apply(
             .map(|(_, o, e)| {
                 (
                     *o,
-                    e.clone()
-                        .map(|e| format!("its data bag was not deleted: {e}")),
+                    e.clone().map(|e| ReportError {
+                        message: format!("its data bag was not deleted: {}", e.message),
+                        ..e
+                    }),
                 )
             })
             .unwrap_or((ObjectOutcome::Failed, None));
-        reports.push(ObjectReport::new(&p.id, outcome, error));
+        reports.push(told(ObjectReport::new(&p.id, outcome, error)));
     }
     // 6. Cookbook versions, after the environments that may have pinned them changed.
     let results = bounded(
@@ -272,7 +316,7 @@ pub async fn apply(
                 name,
                 &version.to_string(),
                 CookbookOutcome::Failed,
-                Some(e.to_string()),
+                Some(ReportError::from_api(&e, server)),
             ),
         })
         .collect();
@@ -301,24 +345,30 @@ fn versions_of<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Cookb
 }
 
 /// One server's object plan, or why nothing of it may be written (its objects could not be
-/// read; an environment pin nothing satisfies).
+/// read: the request's error, typed; an environment pin nothing satisfies: kind `other`).
 pub(crate) fn plan_server(
+    server: &str,
     sync: &super::plan::ObjectSync,
     fetched: chef_api::Result<std::collections::BTreeMap<ObjectId, serde_json::Value>>,
     server_cookbooks: &CookbookVersions,
     cookbooks: &[std::sync::Arc<chef_api::cookbook::LoadedCookbook>],
-) -> Result<ObjectPlan, String> {
-    let server = fetched
-        .map_err(|e| format!("cannot read the server's roles, environments and data bags: {e}"))?;
+) -> Result<ObjectPlan, ReportError> {
+    let server_objects = fetched.map_err(|e| ReportError {
+        message: format!("cannot read the server's roles, environments and data bags: {e}"),
+        ..ReportError::from_api(&e, server)
+    })?;
     let carried = versions_of(cookbooks.iter().map(|c| (c.name(), c.version())));
-    let plan = super::plan::plan(sync, &server, server_cookbooks, &carried);
+    let plan = super::plan::plan(sync, &server_objects, server_cookbooks, &carried);
     if plan.pin_problems.is_empty() {
         Ok(plan)
     } else {
         let list: Vec<String> = plan.pin_problems.iter().map(ToString::to_string).collect();
-        Err(format!(
-            "no role, environment or data bag was sent: {}",
-            list.join("; ")
+        Err(ReportError::other(
+            format!(
+                "no role, environment or data bag was sent: {}",
+                list.join("; ")
+            ),
+            server,
         ))
     }
 }
@@ -326,14 +376,17 @@ pub(crate) fn plan_server(
 /// After the cookbooks: the dry run's planned actions, or the plan carried out against the
 /// cookbook versions the upload actually left on the server. Returns the object reports,
 /// the purged cookbook versions, and the server's error (when the plan could not be made).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn finish_server(
     client: &ChefClient,
+    server: &str,
     sync: &super::plan::ObjectSync,
-    plan: Result<ObjectPlan, String>,
+    plan: Result<ObjectPlan, ReportError>,
     dry_run: bool,
     server_cookbooks: &CookbookVersions,
     cookbook_reports: &[CookbookReport],
-) -> (Vec<ObjectReport>, Vec<CookbookReport>, Option<String>) {
+    on_object: OnObject<'_>,
+) -> (Vec<ObjectReport>, Vec<CookbookReport>, Option<ReportError>) {
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => return (Vec::new(), Vec::new(), Some(e)),
@@ -351,6 +404,7 @@ pub(crate) async fn finish_server(
     ) {
         now.entry(name).or_default().extend(versions);
     }
-    let (objects, cookbooks) = apply(client, &plan, &now, sync.concurrency).await;
+    let (objects, cookbooks) =
+        apply(client, server, &plan, &now, sync.concurrency, on_object).await;
     (objects, cookbooks, None)
 }

@@ -99,9 +99,11 @@ fn valid_name(kind: ObjectKind, name: &str) -> bool {
 impl Loader<'_> {
     fn problem(&mut self, file: &Path, line: Option<u32>, column: Option<u32>, message: String) {
         self.problems.push(Problem {
-            file: file.to_path_buf(),
-            line,
-            column,
+            position: crate::position::Position {
+                file: file.to_path_buf(),
+                line,
+                column,
+            },
             message,
         });
     }
@@ -654,8 +656,8 @@ mod tests {
             .map(|p| {
                 format!(
                     "{}:{}",
-                    p.file.strip_prefix(r).unwrap().display(),
-                    p.line.unwrap_or(0)
+                    p.position.file.strip_prefix(r).unwrap().display(),
+                    p.position.line.unwrap_or(0)
                 )
             })
             .collect();
@@ -671,6 +673,11 @@ mod tests {
                 "data_bags/users/alice.json:3"
             ],
             "{problems:#?}"
+        );
+        let bad_json = &problems[0].position;
+        assert!(
+            bad_json.column.is_some(),
+            "invalid JSON has a column: {bad_json:?}"
         );
         let text = ObjectsError::Invalid { problems }.to_string();
         assert!(

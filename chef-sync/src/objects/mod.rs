@@ -5,7 +5,8 @@
 //! roles/NAME.json | roles/NAME.rb               ─┐
 //! environments/NAME.json | environments/NAME.rb  ├─► load ─► RepoObjects (normalised, validated)
 //! data_bags/BAG/ITEM.json                        ─┘
-//! server ─► fetch_server_objects (listings + concurrent GETs) ─► normalised, by ObjectId
+//! server ─► fetch_server_objects (listings + search rows; GETs where a row is not the repo's)
+//!        ─► normalised, by ObjectId
 //! both   ─► plan (create / update / unchanged / delete, environment pins) ─► apply, in order
 //! ```
 //!
@@ -33,9 +34,11 @@ pub mod plan;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::position::Position;
+
 pub use apply::{apply, dry_run_reports};
 pub(crate) use apply::{finish_server, listing_versions, plan_server};
-pub use fetch::fetch_server_objects;
+pub use fetch::{FetchCounts, fetch_counted, fetch_server_objects};
 pub use load::load;
 pub use normalize::{digest, normalize, normalize_run_list};
 
@@ -372,26 +375,15 @@ impl std::str::FromStr for ObjectKinds {
 /// Displays as `file:line:column: message` (line and column when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line, when known.
-    pub line: Option<u32>,
-    /// 1-based column, when known.
-    pub column: Option<u32>,
+    /// Where: the file, and the 1-based line and column when known.
+    pub position: Position,
     /// What is wrong.
     pub message: String,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-            if let Some(c) = self.column {
-                write!(f, ":{c}")?;
-            }
-        }
-        write!(f, ": {}", self.message)
+        write!(f, "{}: {}", self.position, self.message)
     }
 }
 
@@ -414,6 +406,17 @@ pub enum ObjectsError {
         /// Every problem, in file order.
         problems: Vec<Problem>,
     },
+}
+
+impl ObjectsError {
+    /// Where the (first) problem is, typed: the file, line and column of the first invalid
+    /// file, or the path that could not be read.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Io { path, .. } => Some(Position::file(path.clone())),
+            Self::Invalid { problems } => problems.first().map(|p| p.position.clone()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -464,11 +467,13 @@ mod tests {
     #[test]
     fn problems_display_file_line_column() {
         let p = Problem {
-            file: "roles/web.json".into(),
-            line: Some(3),
-            column: Some(7),
+            position: Position::at("roles/web.json", 3, Some(7)),
             message: "m".into(),
         };
         assert_eq!(p.to_string(), "roles/web.json:3:7: m");
+        let e = ObjectsError::Invalid {
+            problems: vec![p.clone()],
+        };
+        assert_eq!(e.position(), Some(p.position));
     }
 }

@@ -4,8 +4,9 @@
 //! Round trips: the cookbook listing, the API version and the object listings are asked
 //! together; then every manifest at once (at most `per_server` in flight on this server, and
 //! never more than the global limit across all servers) while the objects are read by
-//! [`fetch_server_objects`] (direct GETs, not search rows, which may lag behind writes). A
-//! server holding N cookbook versions costs 1 + ⌈N / per_server⌉ round trips for them.
+//! [`fetch_server_objects`] (listings and search rows; a GET only for an object whose row is
+//! not identical to the repository's). A server holding N cookbook versions costs
+//! 1 + ⌈N / per_server⌉ round trips for them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
 use super::digest::ServerCookbook;
-use crate::objects::{ObjectId, ObjectKinds, fetch_server_objects};
+use crate::objects::{ObjectId, ObjectKinds, RepoObjects, fetch_server_objects};
 
 /// A cookbook version: name and version.
 pub(crate) type CookbookKey = (String, Version);
@@ -51,12 +52,13 @@ pub(crate) async fn collect(
     client: &ChefClient,
     kinds: ObjectKinds,
     limits: &Limits,
+    repo: impl std::future::Future<Output = Option<Arc<RepoObjects>>>,
 ) -> Result<Inventory, String> {
     let objects = async {
         if !kinds.any_objects() {
             return Ok(BTreeMap::new());
         }
-        let fetched = fetch_server_objects(client, kinds, limits.per_server)
+        let fetched = fetch_server_objects(client, kinds, limits.per_server, repo)
             .await
             .map_err(|e| e.to_string())?;
         Ok(fetched

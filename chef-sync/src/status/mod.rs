@@ -129,13 +129,16 @@ pub async fn status(
     let mut servers = select_servers(&config.servers, &options.servers)?;
     servers.sort_by(|a, b| a.name.cmp(&b.name));
     // The servers are read while the repository is loaded and hashed: neither needs the other.
-    let reads = ServerReads::spawn(&servers, options);
+    let mut reads = ServerReads::spawn(&servers, options);
+    // The objects first (small files, quick): each server's read compares its search rows
+    // with them to decide which objects need their own GET.
+    let objects = repo_objects(&servers, options).await?;
+    reads.hand_over(&servers, &objects);
     let (cookbooks, berks_warnings) = if options.kinds.cookbooks {
         repo_cookbooks(config, &servers, options).await?
     } else {
         (CookbookSet::default(), Vec::new())
     };
-    let objects = repo_objects(&servers, options).await?;
     let inventories = reads.join().await;
     let mut warnings: Vec<String> = config
         .warnings
@@ -187,14 +190,21 @@ pub fn status_blocking<'a>(
 /// over the cores).
 struct ServerReads {
     handles: Vec<tokio::task::JoinHandle<(Result<Inventory, String>, Duration)>>,
+    /// Per server: where its repository objects go once loaded (see [`Self::hand_over`]).
+    repos: Vec<Option<tokio::sync::oneshot::Sender<Option<Arc<RepoObjects>>>>>,
 }
 
 impl ServerReads {
     fn spawn(servers: &[&ServerSpec], options: &StatusOptions) -> Self {
         let global = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+        let mut repos = Vec::with_capacity(servers.len());
         let handles = servers
             .iter()
             .map(|spec| {
+                let (repo_tx, repo_rx) = tokio::sync::oneshot::channel();
+                repos.push(Some(repo_tx));
+                // A repository that failed to load ends the status anyway: read by GET.
+                let repo = async move { repo_rx.await.ok().flatten() };
                 let client = spec.client().map_err(|e| e.to_string());
                 let limits = Limits {
                     per_server: options.per_server_concurrency.max(1),
@@ -204,7 +214,7 @@ impl ServerReads {
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let read = match client {
-                        Ok(client) => collect::collect(&client, kinds, &limits)
+                        Ok(client) => collect::collect(&client, kinds, &limits, repo)
                             .await
                             .map(without_default_environment),
                         Err(e) => Err(e),
@@ -213,7 +223,21 @@ impl ServerReads {
                 })
             })
             .collect();
-        Self { handles }
+        Self { handles, repos }
+    }
+
+    /// Gives each server's read the repository objects it is compared with.
+    fn hand_over(&mut self, servers: &[&ServerSpec], objects: &[(ObjectPaths, Arc<RepoObjects>)]) {
+        for (spec, tx) in servers.iter().zip(&mut self.repos) {
+            let repo = objects
+                .iter()
+                .find(|(paths, _)| *paths == spec.object_paths)
+                .map(|(_, repo)| Arc::clone(repo));
+            if let Some(tx) = tx.take() {
+                // The read may have ended already (its server failed): nothing to tell it.
+                let _ = tx.send(repo);
+            }
+        }
     }
 
     async fn join(mut self) -> Vec<(Result<Inventory, String>, Duration)> {
@@ -264,8 +288,8 @@ fn without_default_environment(mut inventory: Inventory) -> Inventory {
 async fn repo_objects(
     servers: &[&ServerSpec],
     options: &StatusOptions,
-) -> Result<Vec<(ObjectPaths, RepoObjects)>, SyncError> {
-    let mut out: Vec<(ObjectPaths, RepoObjects)> = Vec::new();
+) -> Result<Vec<(ObjectPaths, Arc<RepoObjects>)>, SyncError> {
+    let mut out: Vec<(ObjectPaths, Arc<RepoObjects>)> = Vec::new();
     for spec in servers {
         if !compared_kinds(spec, options.kinds).any_objects()
             || out.iter().any(|(paths, _)| *paths == spec.object_paths)
@@ -278,7 +302,7 @@ async fn repo_objects(
         let loaded = tokio::task::spawn_blocking(move || RepoObjects::load(&task_paths, &env))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        out.push((paths, loaded));
+        out.push((paths, Arc::new(loaded)));
     }
     Ok(out)
 }
@@ -287,7 +311,7 @@ async fn repo_objects(
 /// it.
 fn expected_objects(
     servers: &[&ServerSpec],
-    objects: &[(ObjectPaths, RepoObjects)],
+    objects: &[(ObjectPaths, Arc<RepoObjects>)],
     kinds: ObjectKinds,
 ) -> Vec<BTreeMap<ObjectId, String>> {
     servers

@@ -230,7 +230,9 @@ class ObjectOutcome:
         """``"created"``, ``"updated"``, ``"unchanged"``, ``"deleted"`` or ``"failed"`` (in a
         dry run's report ``"create"``, ``"update"``, ``"unchanged"`` or ``"delete"``)."""
     @property
-    def error(self) -> str | None: ...
+    def error(self) -> ReportError | None:
+        """Why it failed, as data (``kind``, ``status``, ``messages``, ``url``, ``server``,
+        ``message``), as a cookbook's; None unless ``"failed"``."""
     @property
     def ok(self) -> bool:
         """True unless the outcome is ``"failed"``."""
@@ -288,6 +290,12 @@ class SyncReport:
         ...}``."""
     def to_json(self) -> str:
         """The report as JSON text, exactly as the CLI's ``--json``."""
+    def plan(self) -> dict[str, Any]:
+        """The (cookbook version | object) × server matrix a dry run prints, as the CLI's
+        ``sync --dry-run --json`` has it under ``"plan"``: ``{"servers": [...], "rows":
+        [[[name, version], [cell, ...]]], "objects": [{"kind", "name", "cells": [...]}]}``;
+        a cell is the outcome (``"create"``, ``"delete"``, ...), ``"error"`` when that server
+        failed as a whole, ``"-"`` when it has no line for the row."""
 
 def sync(
     repo: str | os.PathLike[str],
