@@ -23,6 +23,7 @@ mod cookbook_loader;
 mod error_causes;
 mod metadata_fixtures;
 mod policy_push;
+mod policy_push_progress;
 mod repo_objects;
 mod signing_oracle;
 mod status;
