@@ -102,6 +102,8 @@ async fn run() {
         chef_cli_caches: Vec::new(),
         offline: true,
         supermarket: None,
+        artifactory: None,
+        chef_servers: Vec::new(),
     };
     let installed = chef_sync::policy::install(
         &repo.path().join("Policyfile.rb"),

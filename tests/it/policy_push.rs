@@ -240,6 +240,8 @@ pub(super) fn options(cache: &Path) -> PushOptions {
             chef_cli_caches: Vec::new(),
             offline: true,
             supermarket: None,
+            artifactory: None,
+            chef_servers: Vec::new(),
         },
         commit_retry_delay: Duration::from_millis(1),
         ..PushOptions::default()

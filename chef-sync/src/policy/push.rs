@@ -243,10 +243,17 @@ pub async fn push(
             _ => None,
         }
     }));
-    let policies = async {
-        let loads = lock_paths
+    // `chef_server` sources are fetched with the configured server whose URL they name.
+    let mut cache = options.cache.clone();
+    if cache.chef_servers.is_empty() {
+        cache.chef_servers = targets
             .iter()
-            .map(|p| LoadedPolicy::load(p, &options.cache));
+            .filter_map(|t| t.client.as_ref().ok().cloned())
+            .collect();
+    }
+    let cache = &cache;
+    let policies = async {
+        let loads = lock_paths.iter().map(|p| LoadedPolicy::load(p, cache));
         futures::future::try_join_all(loads).await
     };
     let (policies, states) = futures::try_join!(policies, async { Ok(ahead.await) })?;
