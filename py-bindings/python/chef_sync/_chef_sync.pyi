@@ -437,6 +437,11 @@ class StatusReport:
     def cookbooks(self) -> list[CookbookStatus]: ...
     @property
     def objects(self) -> list[ObjectStatus]: ...
+    @property
+    def policies(self) -> list[dict[str, Any]]:
+        """Every (policy group, policy) a server has: ``[{"group", "policy", "servers":
+        [{"server", "state", "revision_id"}], "drift"}]``; ``state`` is ``points``,
+        ``no_entry``, ``no_group`` or ``unknown``."""
     def render_table(self) -> str:
         """The table the ``status`` example prints."""
     def to_dict(self) -> dict[str, Any]:
