@@ -1,8 +1,8 @@
 //! Policy revisions in the status: which revision each server's policy group points at for
 //! each policy, and the (group, policy) pairs the servers disagree about.
 //!
-//! Read with one `GET policy_groups` per server; a server without policy endpoints (goiardi,
-//! Chef Server 11) answers 404 and has no policies. There is no repository side: which
+//! Read with one `GET policy_groups` per server; a server without policy endpoints (Chef
+//! Server 11) answers 404, and goiardi answers `null`: both are no policies. There is no repository side: which
 //! revision a group should point at is decided by `push`, so a row is drift only across
 //! servers. A server whose configuration puts it in other groups (a staging server) does not
 //! have the group at all and is left out of that row's comparison; among the servers that do
@@ -30,16 +30,18 @@ struct GroupEntry {
     revision_id: String,
 }
 
-/// `GET policy_groups`; a 404 (no policy endpoints) is no groups.
+/// `GET policy_groups`; a 404 (no policy endpoints) or a `null` body (goiardi's answer) is
+/// no groups.
 ///
 /// # Errors
 /// Any other failure, as text naming the URL and the server's own message.
 pub(crate) async fn fetch(client: &ChefClient) -> Result<PolicyGroups, String> {
     match client
-        .get::<BTreeMap<String, GroupListing>>("policy_groups")
+        .get::<Option<BTreeMap<String, GroupListing>>>("policy_groups")
         .await
     {
         Ok(groups) => Ok(groups
+            .unwrap_or_default()
             .into_iter()
             .map(|(group, listing)| {
                 let policies = listing
