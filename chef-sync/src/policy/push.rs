@@ -20,10 +20,10 @@
 //! reports the artifacts it would create with their files, and which group entry it would
 //! point at which revision, as `create` / `update` outcomes.
 //!
-//! Progress goes to [`PushOptions::events`] as the sync's [`SyncEvent`]s, per server:
-//! `Planning`, `Planned` (artifacts to create / already there), the upload events of each
-//! artifact (`CookbookStarted` with the files the sandbox asked for, `BytesSent` per file,
-//! `CookbookFinished`), one `PolicyGroup` per policy, then `Finished`.
+//! Progress goes to [`PushOptions::events`] as the sync's [`SyncEvent`](crate::SyncEvent)s,
+//! per server: `Planning`, `Planned` (artifacts to create / already there), the upload events
+//! of each artifact (`CookbookStarted` with the files the sandbox asked for, `BytesSent` per
+//! file, `CookbookFinished`), one `PolicyGroup` per policy, then `Finished`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
