@@ -92,7 +92,10 @@ def test_a_dry_run_push_says_so_and_status_has_no_policies_on_goiardi(
     repo = make_repo(tmp_path / "repo", {"us-east-1": goiardi.url})
     write(repo / "cookbooks/web/metadata.rb", "name 'web'\nversion '0.3.0'\n")
     write(repo / "cookbooks/web/recipes/default.rb", "log 'hi'\n")
-    write(repo / "Policyfile.rb", 'name "site"\nrun_list "web"\ncookbook "web", path: "cookbooks/web"\n')
+    write(
+        repo / "Policyfile.rb",
+        'name "site"\nrun_list "web"\ncookbook "web", path: "cookbooks/web"\n',
+    )
     chef_sync.install_policy(repo / "Policyfile.rb", cache_dir=tmp_path / "cache")
     keys = {"us-east-1": pivotal_key(goiardi)}
     report = chef_sync.push_policy(
