@@ -4,6 +4,8 @@
 //! ```sh
 //! cargo bench --bench policy_push                 # chef-sync full + no-op, and chef push's
 //!                                                 # schedule (one server after another)
+//! POLICY_BENCH_PER_SERVER=64 cargo bench --bench policy_push   # another in-flight limit
+//! POLICY_BENCH_ONE_WAY_MS=0 cargo bench --bench policy_push     # no latency: the CPU part
 //! ```
 //!
 //! The servers are the in-process erchef-like fake of the tests (`chef_testkit::policy_server`):
@@ -33,7 +35,17 @@ use rand::{Rng, SeedableRng};
 
 const SERVERS: usize = 4;
 const ONE_WAY: Duration = Duration::from_millis(50);
+/// The RTT the "RTTs" column divides by (100 ms, whatever the proxies add).
 const RTT: f64 = 0.100;
+
+/// The proxies' delay each way: 50 ms, or `POLICY_BENCH_ONE_WAY_MS` (0: the same run without
+/// latency, to see how much of the wall time is CPU).
+fn one_way() -> Duration {
+    std::env::var("POLICY_BENCH_ONE_WAY_MS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .map_or(ONE_WAY, Duration::from_millis)
+}
 /// Workload W's 40 cookbooks; `POLICY_BENCH_COOKBOOKS=N` for a quick smoke run.
 fn cookbooks() -> usize {
     std::env::var("POLICY_BENCH_COOKBOOKS")
@@ -65,7 +77,7 @@ async fn servers() -> (Vec<FakeErchef>, Vec<DelayProxy>, Vec<String>) {
     for _ in 0..SERVERS {
         let fake = FakeErchef::start().await;
         let mut proxy = DelayProxy::bind().await.expect("proxy port");
-        proxy.start(*fake.server.address(), ONE_WAY);
+        proxy.start(*fake.server.address(), one_way());
         fake.set_public_base(proxy.url());
         urls.push(format!(
             "{}/organizations/{}",
@@ -102,6 +114,8 @@ async fn run() {
         chef_cli_caches: Vec::new(),
         offline: true,
         supermarket: None,
+        artifactory: None,
+        chef_servers: Vec::new(),
     };
     let installed = chef_sync::policy::install(
         &repo.path().join("Policyfile.rb"),
@@ -119,12 +133,23 @@ async fn run() {
         "workload: {} cookbooks, {files} files, {:.1} MB; {SERVERS} servers, RTT {:.0} ms",
         cookbooks(),
         bytes as f64 / 1e6,
-        RTT * 1000.0
+        2.0 * one_way().as_secs_f64() * 1000.0
     );
-    let options = PushOptions {
+    let mut options = PushOptions {
         cache,
         ..PushOptions::default()
     };
+    if let Some(n) = std::env::var("POLICY_BENCH_PER_SERVER")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        options.per_server_concurrency = n;
+    }
+    println!(
+        "per-server concurrency {}; load average before: {}",
+        options.per_server_concurrency,
+        load_average()
+    );
 
     let (_fakes, _proxies, urls) = servers().await;
     // Clients are built before the clock starts (TLS roots and key parsing are local work).
@@ -170,6 +195,14 @@ async fn run() {
         serial_wall / RTT
     );
     println!("| chef push modelled (serial artifact PUTs) | | {modelled} | |");
+    println!("load average after: {}", load_average());
+}
+
+/// `/proc/loadavg`'s three averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn check(report: &PushReport, what: &str) {

@@ -72,6 +72,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 chef_cli_caches: Vec::new(),
                 offline: true,
                 supermarket: None,
+                artifactory: None,
+                chef_servers: Vec::new(),
             },
             ..Default::default()
         },
@@ -113,6 +115,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             chef_cli_caches: Vec::new(),
             offline: true,
             supermarket: None,
+            artifactory: None,
+            chef_servers: Vec::new(),
         },
         ..PushOptions::default()
     };

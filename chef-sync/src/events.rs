@@ -1,4 +1,4 @@
-//! Progress events of a sync, for progress bars and Python callbacks.
+//! Progress events of a sync or a policy push, for progress bars and Python callbacks.
 //!
 //! Every event names its server. Upload events come from `chef_api::upload` unchanged; each
 //! role, environment, data bag and item has its own [`SyncEventKind::ObjectFinished`], as
@@ -60,6 +60,20 @@ pub enum SyncEventKind {
         outcome: crate::report::ObjectOutcome,
         /// Why it failed, as in the report.
         error: Option<crate::report::ReportError>,
+    },
+    /// A policy push decided one policy's group entry on this server (in a dry run: what
+    /// it would do).
+    PolicyGroup {
+        /// Policy name.
+        policy: String,
+        /// Policy group.
+        group: String,
+        /// The revision pushed.
+        revision_id: String,
+        /// The revision the group pointed at before, if any.
+        previous_revision_id: Option<String>,
+        /// Created, updated, unchanged or failed (`create` / `update` in a dry run).
+        outcome: crate::policy::PolicyOutcome,
     },
     /// The server is done.
     Finished {

@@ -343,3 +343,48 @@ def test_state_machine_order_is_sync_canary_waves_verify(template: dict[str, Any
     assert states["WavesDone"]["Default"] == "Verify"
     assert states["Verify"]["Next"] == "Report"
     assert states["NotConverged"]["CausePath"] == "$.summary"
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [
+        ("", "sync --repo . --json"),
+        ("*", "push --repo . --json"),
+        ("prod", "push --repo . --policy-group prod --json"),
+    ],
+)
+def test_a_policy_group_makes_the_build_push_the_policy_instead(
+    template: dict[str, Any], tmp_path: Path, group: str, expected: str
+) -> None:
+    """Runs the build shell with a fake `chef-sync` for each PolicyGroup value."""
+    (script,) = buildspec(template)["phases"]["build"]["commands"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "chef-sync.log"
+    fake = bin_dir / "chef-sync"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\necho "{{}}"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CHEF_POLICY_GROUP": group}
+
+    run = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert log.read_text().splitlines() == [expected]
+    assert (tmp_path / "sync-report.json").read_text() == "{}\n"
+
+
+def test_the_policy_group_parameter_reaches_the_build_and_both_functions(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["PolicyGroup"]
+    assert parameter["Default"] == ""
+    build = template["Resources"]["BuildProject"]["Properties"]["Environment"]
+    assert {"Name": "CHEF_POLICY_GROUP", "Value": {"Ref": "PolicyGroup"}} in build[
+        "EnvironmentVariables"
+    ]
+    for name in ("ChefClientFunction", "RolloutFunction"):
+        variables = template["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["CHEF_POLICY_GROUP"] == {"Ref": "PolicyGroup"}, name
+    assert "CHEF_POLICY_GROUP" in handler.ENV_KEYS

@@ -14,7 +14,10 @@ Without it (single-Lambda mode), the seed's ``ChefClientFunction`` rebuilt. One 
    from the KeyBucket (``s3://KEY_BUCKET/SERVER/private.pem`` to ``.chef/SERVER/private.pem``,
    where the repository's knife.rb expects it), for every ``.chef/SERVER/config.yml``;
 3. optionally runs the cookbook sync itself (``CHEF_SYNC_IN_LAMBDA=true`` or user parameter
-   ``{"sync": true}``), failing the job if any server failed; then, when asked
+   ``{"sync": true}``), failing the job if any server failed; with a policy group
+   (``CHEF_POLICY_GROUP`` or user parameter ``{"policy_group": "prod"}``; ``*``: each
+   server's own from ``.chef/NAME/config.yml``) it pushes the repository's
+   ``Policyfile.lock.json`` instead of syncing cookbooks (``chef_sync.push_policy``); then, when asked
    (``CHEF_STATUS_GATE=true`` or user parameter ``{"status": true}``), reads every server's
    status (``chef_sync.status``) and fails the job, naming what drifts or which server could
    not be read, unless every server matches the repository and each other;
@@ -44,7 +47,8 @@ Environment: ``KEY_BUCKET`` (required when the repository has servers), ``CHEF_N
 ``STATE_MACHINE_ARN``, ``MAX_CONCURRENCY``, ``MAX_ERRORS``, ``DEPSOLVER_WORKERS``,
 ``DEPSOLVER_FACTOR``, ``SERVER_RATE_CONTROL``, ``CANARY_SERVER``, ``CANARY_NODES``,
 ``WAVE_TIMEOUT_SECONDS``, ``DELIVERY_TIMEOUT_SECONDS``, ``CHEF_CLIENT_TIMEOUT_SECONDS``;
-``CHEF_STATUS_GATE`` (``true``: fail before any chef-client run unless ``status`` is clean).
+``CHEF_STATUS_GATE`` (``true``: fail before any chef-client run unless ``status`` is clean);
+``CHEF_POLICY_GROUP`` (push the policy lock to this group instead of syncing cookbooks).
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ ENV_KEYS = frozenset(
         "CHEF_INSTANCE_ID_ATTRIBUTE",
         "CHEF_SYNC_IN_LAMBDA",
         "CHEF_STATUS_GATE",
+        "CHEF_POLICY_GROUP",
         "SSM_BATCH_SIZE",
         "POLL_INTERVAL_SECONDS",
         "DEADLINE_MARGIN_SECONDS",
@@ -185,6 +190,15 @@ class ChefBackend(Protocol):
         """Whether every server now holds what the repository says (nothing left to upload)."""
         ...
 
+    def push_policy(self, repo: Path, group: str | None) -> SyncOutcome:
+        """Pushes the repository's Policyfile.lock.json to ``group`` on every server (``None``:
+        each server's own group); never raises for one server."""
+        ...
+
+    def verify_policy(self, repo: Path, group: str | None) -> Verification:
+        """Whether every server's group points at the lock's revision, every artifact there."""
+        ...
+
 
 class BackendUnavailable(RuntimeError):
     """The installed chef_sync does not provide what the handler needs."""
@@ -249,6 +263,40 @@ class ChefSyncBackend:
         """See :func:`verify_repository`."""
         return verify_repository(self._chef_sync, repo, Path(tempfile.gettempdir()) / "chef-sync")
 
+    def _push_policy(self) -> Any:
+        push = getattr(self._chef_sync, "push_policy", None)
+        if push is None:
+            raise BackendUnavailable(
+                f"chef_sync {self._chef_sync.__version__} has no push_policy: "
+                "this build cannot push policies (unset CHEF_POLICY_GROUP)"
+            )
+        return push
+
+    def push_policy(self, repo: Path, group: str | None) -> SyncOutcome:
+        """``chef_sync.push_policy``: artifacts, then each server's group; a failing server is
+        reported, never raised."""
+        report = self._push_policy()(
+            repo, policy_group=group, cache_dir=Path(tempfile.gettempdir()) / "chef-sync"
+        )
+        return SyncOutcome(
+            tuple(
+                ServerOutcome(s["name"], bool(s["ok"]), s.get("error") or _first_policy_error(s))
+                for s in report.to_dict()["servers"]
+            )
+        )
+
+    def verify_policy(self, repo: Path, group: str | None) -> Verification:
+        """A dry-run push (``dry_run=True``): ok when no server would get an artifact or move
+        a group."""
+        report = self._push_policy()(
+            repo,
+            policy_group=group,
+            cache_dir=Path(tempfile.gettempdir()) / "chef-sync",
+            dry_run=True,
+        )
+        differences = policy_differences(report.to_dict())
+        return Verification(bool(report.ok) and not differences, "policy-dry-run", differences)
+
 
 @dataclass(frozen=True)
 class Verification:
@@ -310,6 +358,51 @@ def status_problems(report: Any) -> Iterator[str]:
                 f"{c.server}: {c.state}" for c in row.servers if c.state not in ("match", "absent")
             )
             yield f"{label}: {', '.join(row.drift)} ({cells})"
+    # Policy rows (dicts; a chef_sync with policy status): the revision each server's group
+    # points at.
+    for p in getattr(report, "policies", ()):
+        if p["drift"]:
+            cells = ", ".join(
+                f"{c['server']}: {(c['revision_id'] or 'none')[:10]}"
+                for c in p["servers"]
+                if c["state"] in ("points", "no_entry")
+            )
+            yield f"policy {p['group']}/{p['policy']}: {', '.join(p['drift'])} ({cells})"
+
+
+def policy_differences(report: Mapping[str, Any]) -> tuple[str, ...]:
+    """``server: error``, ``server: artifact NAME VERSION would be created`` and ``server:
+    policy NAME in GROUP would be OUTCOME (REVISION)`` for every server of a dry-run policy
+    push report (``PolicyPushReport.to_dict()``) that is not already as the lock says."""
+    found: list[str] = []
+    for server in report.get("servers", ()):
+        name = server["name"]
+        if server.get("error"):
+            found.append(f"{name}: {server['error']}")
+        for a in server.get("artifacts", ()):
+            if a["outcome"] != "unchanged":
+                why = a.get("error") or f"would be {_done(a['outcome'])}"
+                found.append(f"{name}: artifact {a['name']} {a['version']} {why}")
+        for p in server.get("policies", ()):
+            if p["outcome"] != "unchanged":
+                why = p.get("error") or f"would be {_done(p['outcome'])} to {p['revision_id'][:10]}"
+                found.append(f"{name}: policy {p['name']} in {p['group']} {why}")
+    return tuple(found)
+
+
+def _done(outcome: str) -> str:
+    return {"create": "created", "update": "updated"}.get(outcome, outcome)
+
+
+def _first_policy_error(server: Mapping[str, Any]) -> str | None:
+    """The first failing artifact or policy of a policy push's server entry."""
+    for a in server.get("artifacts", ()):
+        if a.get("error"):
+            return f"artifact {a['name']} {a['version']}: {a['error']}"
+    for p in server.get("policies", ()):
+        if p.get("error"):
+            return f"policy {p['name']} in {p['group']}: {p['error']}"
+    return None
 
 
 def _first_cookbook_error(server: Any) -> str | None:
@@ -372,6 +465,9 @@ class Settings:
     instance_id_attribute: str = "ec2.instance_id"
     run_sync: bool = False
     status_gate: bool = False
+    #: Push the policy lock instead of syncing cookbooks: the group on every server, ``"*"``
+    #: each server's own (``.chef/NAME/config.yml``); ``None``: sync cookbooks.
+    policy_group: str | None = None
     batch_size: int = MAX_SSM_BATCH
     poll_interval: float = 10.0
     deadline_margin: float = 30.0
@@ -394,7 +490,7 @@ class Settings:
     @classmethod
     def load(cls, env: Mapping[str, str], user_parameters: str | None = None) -> Settings:
         """Reads the environment; a JSON object in the action's UserParameters overrides it
-        (keys ``query``, ``instance_id_attribute``, ``sync``, ``status``)."""
+        (keys ``query``, ``instance_id_attribute``, ``sync``, ``status``, ``policy_group``)."""
         params: dict[str, Any] = {}
         env = {k: without_no_break_spaces(v, k) for k, v in env.items() if k in ENV_KEYS}
         if user_parameters and user_parameters.strip():
@@ -419,6 +515,7 @@ class Settings:
             ),
             run_sync=_truthy(params.get("sync", env.get("CHEF_SYNC_IN_LAMBDA", "false"))),
             status_gate=_truthy(params.get("status", env.get("CHEF_STATUS_GATE", "false"))),
+            policy_group=_policy_group(params.get("policy_group", env.get("CHEF_POLICY_GROUP"))),
             batch_size=batch,
             poll_interval=float(env.get("POLL_INTERVAL_SECONDS", 10)),
             deadline_margin=float(env.get("DEADLINE_MARGIN_SECONDS", 30)),
@@ -455,6 +552,39 @@ class Settings:
             ),
             unreachable_fails=_truthy(env.get("UNREACHABLE_FAILS", "false")),
         )
+
+
+#: erchef's rule for policy group names, plus ``*`` (each server's own group).
+POLICY_GROUP = re.compile(r"^(\*|[.A-Za-z0-9_:-]{1,255})$")
+
+
+def _policy_group(value: object) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    group = str(value).strip()
+    if not POLICY_GROUP.match(group):
+        raise ValueError(
+            f"policy_group {group!r} is not a policy group name ([.A-Za-z0-9_:-], or * for "
+            "each server's own)"
+        )
+    return group
+
+
+def publish(chef: ChefBackend, repo: Path, settings: Settings) -> SyncOutcome:
+    """The repository to every server: the policy lock when a policy group is set, else the
+    cookbook sync."""
+    if settings.policy_group is None:
+        return chef.sync(repo)
+    group = None if settings.policy_group == "*" else settings.policy_group
+    return chef.push_policy(repo, group)
+
+
+def verify_published(chef: ChefBackend, repo: Path, settings: Settings) -> Verification:
+    """:meth:`ChefBackend.verify`, or for a policy push :meth:`ChefBackend.verify_policy`."""
+    if settings.policy_group is None:
+        return chef.verify(repo)
+    group = None if settings.policy_group == "*" else settings.policy_group
+    return chef.verify_policy(repo, group)
 
 
 def _positive(value: object, name: str) -> int:
@@ -835,10 +965,11 @@ def converge(
         fetch_keys(repo, names, settings.key_bucket, s3)
         chef = backend()
         if settings.run_sync:
-            outcome = chef.sync(repo)
+            outcome = publish(chef, repo, settings)
             if not outcome.ok:
                 failed = "; ".join(f"{s.name}: {s.error}" for s in outcome.servers if not s.ok)
-                return JobResult(ok=False, summary=f"Cookbook sync failed on: {failed}.")
+                what = "Cookbook sync" if settings.policy_group is None else "Policy push"
+                return JobResult(ok=False, summary=f"{what} failed on: {failed}.")
         if settings.status_gate:
             status = chef.status(repo)
             if not status.ok:
@@ -1264,7 +1395,7 @@ def step_sync(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
         repo = _fetch_state_repository(state, Path(tmp) / "repo", s3, settings)
         chef = ctx.backend()
         if settings.run_sync:
-            outcome = chef.sync(repo)
+            outcome = publish(chef, repo, settings)
             if not outcome.ok:
                 sync_error = "; ".join(f"{s.name}: {s.error}" for s in outcome.servers if not s.ok)
         discovery = (
@@ -1372,7 +1503,7 @@ def step_verify(state: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
         repo = _fetch_state_repository(state, Path(tmp) / "repo", s3, settings)
         try:
-            verification = ctx.backend().verify(repo)
+            verification = verify_published(ctx.backend(), repo, settings)
         finally:
             shutil.rmtree(repo, ignore_errors=True)
     rollout.verify = {

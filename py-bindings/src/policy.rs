@@ -66,6 +66,12 @@ impl PyPolicyPushReport {
         self.report.ok
     }
 
+    /// True for a dry run: nothing was written; outcomes say what a push would do.
+    #[getter]
+    fn dry_run(&self) -> bool {
+        self.report.dry_run
+    }
+
     /// Wall time of the whole push, in milliseconds.
     #[getter]
     fn duration_ms(&self) -> u64 {
@@ -133,10 +139,12 @@ async fn run_push(
 /// that server. `policy_group` is the group on every server; without it each server's
 /// `policy_group` in `.chef/NAME/config.yml` is used. `keys` maps server names to PEM bytes;
 /// cached cookbooks are read from chef-cli's cache or fetched into `cache_dir` (unless
-/// `offline`). A failing server never raises: it is in the report. Raises `ConfigError` when
-/// the repository, a lock or a locked cookbook (edited since the lock) is at fault.
+/// `offline`). `dry_run` only reads the servers and reports, per server, the artifacts it would
+/// create (with their files) and the group entries it would move (`create` / `update`). A
+/// failing server never raises: it is in the report. Raises `ConfigError` when the repository,
+/// a lock or a locked cookbook (edited since the lock) is at fault.
 #[pyfunction]
-#[pyo3(signature = (repo, locks=None, policy_group=None, servers=None, keys=None, cache_dir=None, offline=false))]
+#[pyo3(signature = (repo, locks=None, policy_group=None, servers=None, keys=None, cache_dir=None, offline=false, dry_run=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn push_policy(
     py: Python<'_>,
@@ -147,6 +155,7 @@ pub fn push_policy(
     keys: Option<BTreeMap<String, Vec<u8>>>,
     cache_dir: Option<PathBuf>,
     offline: bool,
+    dry_run: bool,
 ) -> PyResult<PyPolicyPushReport> {
     let options = PushOptions {
         policy_group,
@@ -157,6 +166,7 @@ pub fn push_policy(
             only: Vec::new(),
         },
         cache: cache(cache_dir, offline),
+        dry_run,
         ..PushOptions::default()
     };
     runtime::block_on(py, run_push(repo, locks.unwrap_or_default(), options))

@@ -257,6 +257,20 @@ impl PyStatusReport {
             .collect()
     }
 
+    /// Every (policy group, policy) a server has, by group then policy, as plain data:
+    /// `[{"group", "policy", "servers": [{"server", "state", "revision_id"}], "drift"}]`;
+    /// `state` is `points`, `no_entry`, `no_group` or `unknown`.
+    #[getter]
+    fn policies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(&self.report.policies).map_err(|e| {
+            ErrorInfo::new(
+                ErrorKind::Other,
+                format!("cannot serialise the report: {e}"),
+            )
+        })?;
+        json_to_py(py, &value)
+    }
+
     /// The table the `status` example prints.
     fn render_table(&self) -> String {
         self.report.render_table()

@@ -84,3 +84,28 @@ def test_push_policy_without_a_lock_raises_config_error(tmp_path: Path) -> None:
     with pytest.raises(chef_sync.ConfigError) as raised:
         chef_sync.push_policy(repo, policy_group="prod", keys={"us-east-1": key.read_bytes()})
     assert "Policyfile.lock.json" in str(raised.value)
+
+
+def test_a_dry_run_push_says_so_and_status_has_no_policies_on_goiardi(
+    goiardi: Goiardi, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"us-east-1": goiardi.url})
+    write(repo / "cookbooks/web/metadata.rb", "name 'web'\nversion '0.3.0'\n")
+    write(repo / "cookbooks/web/recipes/default.rb", "log 'hi'\n")
+    write(
+        repo / "Policyfile.rb",
+        'name "site"\nrun_list "web"\ncookbook "web", path: "cookbooks/web"\n',
+    )
+    chef_sync.install_policy(repo / "Policyfile.rb", cache_dir=tmp_path / "cache")
+    keys = {"us-east-1": pivotal_key(goiardi)}
+    report = chef_sync.push_policy(
+        repo, policy_group="staging", keys=keys, cache_dir=tmp_path / "cache", dry_run=True
+    )
+    assert report.dry_run is True
+    assert report.to_dict()["dry_run"] is True
+    # goiardi has no cookbook_artifacts listing: even a dry run cannot say what it would send.
+    assert not report.ok
+    # goiardi answers `null` on policy_groups: no policies, not an unreadable server.
+    status = chef_sync.status(repo, keys=keys, only=["cookbooks"])
+    assert status.policies == []
+    assert all(s.ok for s in status.servers)

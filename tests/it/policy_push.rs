@@ -170,7 +170,7 @@ fn write(root: &Path, rel: &str, bytes: &str) {
 
 /// A cookbook under `root/cookbooks/NAME` with a recipe, a template and a file outside the
 /// nine segments (`test/smoke.rb`, which API v0 manifests cannot carry).
-fn cookbook(root: &Path, name: &str, recipe: &str) {
+pub(super) fn cookbook(root: &Path, name: &str, recipe: &str) {
     let dir = format!("cookbooks/{name}");
     write(
         root,
@@ -188,7 +188,7 @@ fn cookbook(root: &Path, name: &str, recipe: &str) {
 
 /// Writes `root/Policyfile.lock.json` for policy `name` over path cookbooks, as chef-cli
 /// would (identifiers, revision id, sorted locks, yajl bytes).
-fn write_lock(root: &Path, name: &str, cookbooks: &[&str]) -> PathBuf {
+pub(super) fn write_lock(root: &Path, name: &str, cookbooks: &[&str]) -> PathBuf {
     let mut locks = serde_json::Map::new();
     let mut sorted = cookbooks.to_vec();
     sorted.sort_unstable();
@@ -233,20 +233,22 @@ fn write_lock(root: &Path, name: &str, cookbooks: &[&str]) -> PathBuf {
     path
 }
 
-fn options(cache: &Path) -> PushOptions {
+pub(super) fn options(cache: &Path) -> PushOptions {
     PushOptions {
         cache: CookbookCache {
             root: cache.to_path_buf(),
             chef_cli_caches: Vec::new(),
             offline: true,
             supermarket: None,
+            artifactory: None,
+            chef_servers: Vec::new(),
         },
         commit_retry_delay: Duration::from_millis(1),
         ..PushOptions::default()
     }
 }
 
-fn target(fake: &FakeErchef, name: &str, group: &str) -> PushTarget {
+pub(super) fn target(fake: &FakeErchef, name: &str, group: &str) -> PushTarget {
     PushTarget {
         name: name.into(),
         url: fake.org_url(),
@@ -256,13 +258,13 @@ fn target(fake: &FakeErchef, name: &str, group: &str) -> PushTarget {
 }
 
 /// A repository with cookbooks `app` and `base` and a lock for policy `web`.
-struct Repo {
-    dir: tempfile::TempDir,
-    cache: tempfile::TempDir,
-    lock: PathBuf,
+pub(super) struct Repo {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) cache: tempfile::TempDir,
+    pub(super) lock: PathBuf,
 }
 
-fn repo() -> Repo {
+pub(super) fn repo() -> Repo {
     let dir = tempfile::tempdir().unwrap();
     cookbook(dir.path(), "app", "include_recipe 'base'\n");
     cookbook(dir.path(), "base", "package 'curl'\n");
@@ -274,7 +276,7 @@ fn repo() -> Repo {
     }
 }
 
-fn count(log: &[Logged], method: &str, prefix: &str) -> usize {
+pub(super) fn count(log: &[Logged], method: &str, prefix: &str) -> usize {
     log.iter()
         .filter(|l| l.method == method && l.path.starts_with(prefix))
         .count()

@@ -3,22 +3,28 @@
 //! ```text
 //! chef-sync install [POLICYFILE] [--update] [--cookbook NAME]... [--repo DIR]
 //!     [--offline] [--cache-dir DIR]
-//! chef-sync push [LOCK]... --repo DIR [--policy-group GROUP]
+//! chef-sync push [LOCK]... --repo DIR [--policy-group GROUP] [--dry-run]
 //!     [--server NAME]... [--json] [--offline] [--cache-dir DIR]
 //! ```
 //!
 //! `push` publishes each lock (default: `DIR/Policyfile.lock.json`) to every server of the
 //! repository: artifacts first, then the policy group, moved on a server only when every
 //! artifact the lock names is confirmed there. The group is `--policy-group` on every server,
-//! else each server's `policy_group:` in `.chef/NAME/config.yml`. Exit status: 0 when every
-//! server holds the policy, 1 otherwise.
+//! else each server's `policy_group:` in `.chef/NAME/config.yml`. On a terminal, one progress
+//! bar per server (as for a sync); otherwise one line per event on stderr. `--dry-run` reads
+//! the servers only and reports what would be uploaded and which group entries would move.
+//! Exit status: 0 when every server holds the policy (or, in a dry run, would), 1 otherwise.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::config::LoadOptions;
+use super::sync::{Bars, plain_line};
+use crate::SyncEventSink;
+use crate::config::{LoadOptions, RepoConfig};
 use crate::policy::{CookbookCache, InstallOptions, PushOptions};
 
 /// `chef install`: evaluate the Policyfile, resolve, write NAME.lock.json beside it.
@@ -61,6 +67,9 @@ pub struct PushArgs {
     /// Print only the JSON report on stdout.
     #[arg(long)]
     json: bool,
+    /// Read the servers only: report what would be uploaded and which groups would move.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -158,17 +167,47 @@ pub fn install(args: InstallArgs) -> u8 {
 
 /// Runs `chef-sync push`; returns the exit status (0 every server holds the policy, 1 not).
 pub fn push(args: PushArgs) -> u8 {
+    let load = LoadOptions {
+        env: process_env(),
+        ..LoadOptions::default()
+    };
+    // Read here (not by the push) for the bars' server names.
+    let config = match RepoConfig::load(&args.repo, &load) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let names: Vec<String> = config
+        .servers
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| args.servers.is_empty() || args.servers.contains(n))
+        .collect();
+    let bars = (!args.json && std::io::stderr().is_terminal()).then(|| Bars::new(&names));
+    let events: SyncEventSink = match &bars {
+        Some(bars) => {
+            let bars = bars.clone();
+            Arc::new(move |e| bars.on_event(&e))
+        }
+        None if args.json => Arc::new(|_| {}),
+        None => Arc::new(plain_line),
+    };
     let options = PushOptions {
         policy_group: args.policy_group,
         servers: args.servers,
-        load: LoadOptions {
-            env: process_env(),
-            ..LoadOptions::default()
-        },
+        load,
         cache: args.cache.cache(),
+        dry_run: args.dry_run,
+        events: Some(events),
         ..PushOptions::default()
     };
-    match super::block_on(crate::policy::push(&args.repo, &args.locks, &options)) {
+    let result = super::block_on(crate::policy::push(&config, &args.locks, &options));
+    if let Some(bars) = &bars {
+        bars.clear();
+    }
+    match result {
         Ok(report) => {
             if args.json {
                 println!("{}", report.to_json());
@@ -205,8 +244,10 @@ mod tests {
             "--offline",
             "--cache-dir",
             "/c",
+            "--dry-run",
         ])
         .expect("valid arguments");
+        assert!(push.dry_run);
         assert_eq!(push.locks, [PathBuf::from("a.lock.json")]);
         assert_eq!(push.policy_group.as_deref(), Some("prod"));
         assert_eq!(push.servers, ["eu"]);

@@ -219,13 +219,13 @@ pub fn run(args: Args) -> u8 {
 
 /// One progress bar per server; its length grows as cookbooks start uploading.
 #[derive(Clone)]
-struct Bars {
+pub(super) struct Bars {
     multi: MultiProgress,
     bars: Arc<BTreeMap<String, ProgressBar>>,
 }
 
 impl Bars {
-    fn new(names: &[String]) -> Self {
+    pub(super) fn new(names: &[String]) -> Self {
         let multi = MultiProgress::new();
         let width = names.iter().map(String::len).max().unwrap_or(0);
         let style = ProgressStyle::with_template(&format!(
@@ -248,7 +248,12 @@ impl Bars {
         }
     }
 
-    fn on_event(&self, e: &SyncEvent) {
+    /// Removes the bars (before the report is printed).
+    pub(super) fn clear(&self) {
+        self.multi.clear().ok();
+    }
+
+    pub(super) fn on_event(&self, e: &SyncEvent) {
         let Some(bar) = self.bars.get(&*e.server) else {
             return;
         };
@@ -278,6 +283,12 @@ impl Bars {
                 outcome,
                 ..
             } => bar.set_message(format!("{kind}[{name}]: {outcome}")),
+            SyncEventKind::PolicyGroup {
+                policy,
+                group,
+                outcome,
+                ..
+            } => bar.set_message(format!("policy {policy} → {group}: {outcome}")),
             SyncEventKind::Finished { ok, error } => {
                 let msg = match (ok, error) {
                     (true, _) => "done".to_owned(),
@@ -304,7 +315,7 @@ fn dry_run_json(report: &crate::SyncReport) -> String {
 }
 
 /// One line per notable event, for logs.
-fn plain_line(e: SyncEvent) {
+pub(super) fn plain_line(e: SyncEvent) {
     let server = &e.server;
     match e.kind {
         SyncEventKind::Planning => eprintln!("{server}: planning"),
@@ -342,6 +353,13 @@ fn plain_line(e: SyncEvent) {
             Some(error) => eprintln!("{server}: {kind}[{name}]: {outcome}: {error}"),
             None => eprintln!("{server}: {kind}[{name}]: {outcome}"),
         },
+        SyncEventKind::PolicyGroup {
+            policy,
+            group,
+            revision_id,
+            outcome,
+            ..
+        } => eprintln!("{server}: policy {policy} → group {group} ({revision_id}): {outcome}"),
         SyncEventKind::Finished { ok: true, .. } => eprintln!("{server}: done"),
         SyncEventKind::Finished {
             ok: false,

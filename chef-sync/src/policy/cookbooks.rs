@@ -8,14 +8,17 @@
 //! * Cached cookbooks are looked up by `cache_key` in chef-cli's own cache
 //!   (`$CHEF_WORKSTATION_HOME/cache/cookbooks`, `~/.chef-workstation/...`, `~/.chefdk/...`)
 //!   and in chef-sync's cache, and otherwise fetched into chef-sync's cache through the
-//!   Berkshelf sources code: Supermarket-style `artifactserver` URLs and `git` revisions.
-//!   Their identifier must match too (chef-cli's `CachedCookbookModified`).
+//!   Berkshelf sources code: Supermarket-style `artifactserver` URLs, `artifactory` URLs
+//!   (the same download with [`CookbookCache::artifactory`]'s API key header), `chef_server`
+//!   cookbook versions (signed, with the configured client whose URL is the lock's) and `git`
+//!   revisions. Their identifier must match too (chef-cli's `CachedCookbookModified`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::berkshelf::supermarket::SupermarketClient;
+use chef_api::client::ChefClient;
 use chef_api::cookbook::CookbookError;
 use chef_api::universe::{LocationType, UniverseEntry};
 use chef_api::version::Version;
@@ -153,6 +156,15 @@ pub struct CookbookCache {
     pub offline: bool,
     /// The Supermarket client for `artifactserver` downloads (default: a plain one).
     pub supermarket: Option<SupermarketClient>,
+    /// The client for `artifactory` downloads, carrying the API key header (default: one
+    /// built from `ARTIFACTORY_API_KEY`, sent as `X-Jfrog-Art-Api`, or
+    /// `ARTIFACTORY_IDENTITY_TOKEN`, sent as a bearer token, as chef-cli reads them; neither
+    /// set: no key).
+    pub artifactory: Option<SupermarketClient>,
+    /// Signed clients for `chef_server` sources: the one whose server URL is the lock's
+    /// `chef_server` URL downloads the cookbook version. A push fills it with its servers'
+    /// clients when empty.
+    pub chef_servers: Vec<ChefClient>,
 }
 
 impl Default for CookbookCache {
@@ -165,6 +177,8 @@ impl Default for CookbookCache {
             chef_cli_caches: chef_cli_cache_dirs(),
             offline: false,
             supermarket: None,
+            artifactory: None,
+            chef_servers: Vec::new(),
         }
     }
 }
@@ -353,14 +367,24 @@ async fn fetch(
         return Err(not_cached());
     }
     let store = CookbookStore::new(cache.root.join("cookbooks"));
-    if let Some(download) = lock.option("artifactserver") {
+    let download = lock
+        .option("artifactserver")
+        .map(|url| (url, false))
+        .or_else(|| lock.option("artifactory").map(|url| (url, true)));
+    if let Some((download, artifactory)) = download {
         let url = Url::parse(download).map_err(|e| fail(download, e.to_string()))?;
         let version: Version = lock
             .version
             .parse()
             .map_err(|e| fail(download, format!("version {:?}: {e}", lock.version)))?;
-        let client = match &cache.supermarket {
+        let configured = if artifactory {
+            &cache.artifactory
+        } else {
+            &cache.supermarket
+        };
+        let client = match configured {
             Some(c) => c.clone(),
+            None if artifactory => artifactory_client_from_env().map_err(|e| fail(download, e))?,
             None => SupermarketClient::builder()
                 .build()
                 .map_err(|e| fail(download, e.to_string()))?,
@@ -379,6 +403,44 @@ async fn fetch(
             .provide(&lock.name, &version, &entry, &store)
             .await
             .map_err(|e| fail(download, e.to_string()))?;
+        return Ok(dir);
+    }
+    if let Some(server) = lock.option("chef_server") {
+        let version: Version = lock
+            .version
+            .parse()
+            .map_err(|e| fail(server, format!("version {:?}: {e}", lock.version)))?;
+        let client = chef_server_client(&cache.chef_servers, server).ok_or_else(|| {
+            fail(
+                server,
+                format!(
+                    "no configured Chef server has this URL (configured: {})",
+                    if cache.chef_servers.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        cache
+                            .chef_servers
+                            .iter()
+                            .map(|c| c.server_url().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            )
+        })?;
+        let source = SourceClient::ChefServer {
+            client: client.clone(),
+        };
+        let entry = UniverseEntry {
+            location_type: LocationType::ChefServer,
+            location_path: server.to_owned(),
+            download_url: server.to_owned(),
+            dependencies: Default::default(),
+        };
+        let (dir, _) = source
+            .provide(&lock.name, &version, &entry, &store)
+            .await
+            .map_err(|e| fail(server, e.to_string()))?;
         return Ok(dir);
     }
     if let (Some(git), Some(revision)) = (lock.option("git"), lock.option("revision")) {
@@ -404,6 +466,39 @@ async fn fetch(
         return Ok(dir);
     }
     Err(not_cached())
+}
+
+/// The client of `url` among `clients`: same URL once trailing slashes are ignored.
+fn chef_server_client<'a>(clients: &'a [ChefClient], url: &str) -> Option<&'a ChefClient> {
+    let want = url.trim_end_matches('/');
+    clients
+        .iter()
+        .find(|c| c.server_url().as_str().trim_end_matches('/') == want)
+}
+
+/// An Artifactory download client with chef-cli's credentials from the environment:
+/// `ARTIFACTORY_API_KEY` as `X-Jfrog-Art-Api`, else `ARTIFACTORY_IDENTITY_TOKEN` as
+/// `Authorization: Bearer`. The client sends them to the download's host only.
+fn artifactory_client_from_env() -> Result<SupermarketClient, String> {
+    use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+    let mut builder = SupermarketClient::builder();
+    let header = if let Ok(key) = std::env::var("ARTIFACTORY_API_KEY") {
+        Some((
+            HeaderName::from_static(crate::berkshelf::sources::ARTIFACTORY_HEADER),
+            key,
+        ))
+    } else if let Ok(token) = std::env::var("ARTIFACTORY_IDENTITY_TOKEN") {
+        Some((AUTHORIZATION, format!("Bearer {token}")))
+    } else {
+        None
+    };
+    if let Some((name, value)) = header {
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            format!("{name}: the Artifactory credential is not a valid header value")
+        })?;
+        builder = builder.with_header(name, value);
+    }
+    builder.build().map_err(|e| e.to_string())
 }
 
 /// The files that changed in a path cookbook: by git against the locked revision when the

@@ -15,15 +15,26 @@
 //! erchef accepts a policy naming artifacts it lacks, so step 3 is the only guard: a server
 //! where one is missing gets no policy PUT for that lock, and its group keeps its revision.
 //! A re-run finds every artifact and every group entry in step 1 and sends nothing else.
+//!
+//! A dry run ([`PushOptions::dry_run`]) sends step 1 only (two GETs per server): per server it
+//! reports the artifacts it would create with their files, and which group entry it would
+//! point at which revision, as `create` / `update` outcomes.
+//!
+//! Progress goes to [`PushOptions::events`] as the sync's [`SyncEvent`](crate::SyncEvent)s,
+//! per server: `Planning`, `Planned` (artifacts to create / already there), the upload events
+//! of each artifact (`CookbookStarted` with the files the sandbox asked for, `BytesSent` per
+//! file, `CookbookFinished`), one `PolicyGroup` per policy, then `Finished`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chef_api::client::ChefClient;
 use chef_api::cookbook::manifest::{ALL_FILES_API_VERSION, ManifestFiles};
 use chef_api::cookbook::{CookbookFile, FileBody, Segment};
+use chef_api::upload::{Outcome, UploadEvent};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -33,7 +44,8 @@ use super::groups::{GroupError, group_for};
 use super::lock::{LockError, PolicyLock};
 use super::report::{ArtifactReport, PolicyOutcome, PolicyReport, PolicyServerReport, PushReport};
 use crate::config::{ConfigError, LoadOptions, ServerSpec};
-use crate::report::CookbookOutcome;
+use crate::events::{SyncEventKind, SyncEventSink, emit};
+use crate::report::{CookbookOutcome, ReportError};
 use crate::sync::Repo;
 
 /// Why a push could not run at all. Failures of single servers are in the [`PushReport`].
@@ -85,7 +97,7 @@ pub enum PushError {
 }
 
 /// How to push.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PushOptions {
     /// The policy group on every server (`--policy-group`). `None`: each server's
     /// `policy_group` from `.chef/NAME/config.yml`.
@@ -96,12 +108,33 @@ pub struct PushOptions {
     pub load: LoadOptions,
     /// Where cached (Supermarket, git) cookbooks are found and fetched to.
     pub cache: CookbookCache,
-    /// File PUTs and artifact PUTs in flight per server (default 64).
+    /// File PUTs and artifact PUTs in flight per server (default 256, as a sync's: at 64, a
+    /// 40-cookbook lock's ~1,240 files took ≥ 20 file rounds per server).
     pub per_server_concurrency: usize,
     /// Extra attempts at the sandbox commit on 400/503 (default 5, as chef push).
     pub commit_retries: u32,
     /// Delay between commit attempts (default 2 s, as chef push).
     pub commit_retry_delay: Duration,
+    /// Read each server's artifacts and groups only, and report what a push would create and
+    /// which group entries it would move; nothing is written on any server.
+    pub dry_run: bool,
+    /// Progress events, as a sync's (see the module documentation).
+    pub events: Option<SyncEventSink>,
+}
+
+impl std::fmt::Debug for PushOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushOptions")
+            .field("policy_group", &self.policy_group)
+            .field("servers", &self.servers)
+            .field("cache", &self.cache)
+            .field("per_server_concurrency", &self.per_server_concurrency)
+            .field("commit_retries", &self.commit_retries)
+            .field("commit_retry_delay", &self.commit_retry_delay)
+            .field("dry_run", &self.dry_run)
+            .field("events", &self.events.as_ref().map(|_| "<sink>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PushOptions {
@@ -111,9 +144,11 @@ impl Default for PushOptions {
             servers: Vec::new(),
             load: LoadOptions::default(),
             cache: CookbookCache::default(),
-            per_server_concurrency: 64,
+            per_server_concurrency: 256,
             commit_retries: 5,
             commit_retry_delay: Duration::from_secs(2),
+            dry_run: false,
+            events: None,
         }
     }
 }
@@ -209,17 +244,26 @@ pub async fn push(
             _ => None,
         }
     }));
-    let policies = async {
-        let loads = lock_paths
+    // `chef_server` sources are fetched with the configured server whose URL they name.
+    let mut cache = options.cache.clone();
+    if cache.chef_servers.is_empty() {
+        cache.chef_servers = targets
             .iter()
-            .map(|p| LoadedPolicy::load(p, &options.cache));
+            .filter_map(|t| t.client.as_ref().ok().cloned())
+            .collect();
+    }
+    let cache = &cache;
+    let policies = async {
+        let loads = lock_paths.iter().map(|p| LoadedPolicy::load(p, cache));
         futures::future::try_join_all(loads).await
     };
     let (policies, states) = futures::try_join!(policies, async { Ok(ahead.await) })?;
     check_unique(&policies)?;
     let warnings = config.warnings.iter().map(ToString::to_string).collect();
     let reports = run_targets(targets, states, &policies, options).await;
-    Ok(PushReport::new(reports, warnings, started.elapsed()))
+    let mut report = PushReport::new(reports, warnings, started.elapsed());
+    report.dry_run = options.dry_run;
+    Ok(report)
 }
 
 /// [`push`] for callers without an async runtime.
@@ -246,7 +290,9 @@ pub async fn push_to(
     let started = Instant::now();
     let states = targets.iter().map(|_| None).collect();
     let reports = run_targets(targets, states, policies, options).await;
-    PushReport::new(reports, Vec::new(), started.elapsed())
+    let mut report = PushReport::new(reports, Vec::new(), started.elapsed());
+    report.dry_run = options.dry_run;
+    report
 }
 
 async fn run_targets(
@@ -390,11 +436,58 @@ struct Pending<'a> {
     report: ArtifactReport,
 }
 
+/// One server's progress events.
+struct Progress {
+    sink: Option<SyncEventSink>,
+    server: Arc<str>,
+}
+
+impl Progress {
+    fn send(&self, kind: SyncEventKind) {
+        emit(self.sink.as_ref(), &self.server, kind);
+    }
+
+    fn upload(&self, event: UploadEvent) {
+        self.send(SyncEventKind::Upload(event));
+    }
+
+    fn finished(&self, cookbook: &LockedCookbook, outcome: Outcome) {
+        self.upload(UploadEvent::CookbookFinished {
+            name: cookbook.lock.name.clone(),
+            version: cookbook.lock.version.clone(),
+            outcome,
+        });
+    }
+}
+
 async fn push_server(
     target: PushTarget,
     state: Option<Result<ServerState, chef_api::Error>>,
     policies: &[LoadedPolicy],
     options: &PushOptions,
+) -> PolicyServerReport {
+    let progress = Progress {
+        sink: options.events.clone(),
+        server: Arc::from(target.name.as_str()),
+    };
+    progress.send(SyncEventKind::Planning);
+    let report = push_server_steps(&target, state, policies, options, &progress).await;
+    progress.send(SyncEventKind::Finished {
+        ok: report.ok,
+        error: report
+            .error
+            .as_ref()
+            .map(|e| ReportError::other(e.clone(), &target.name)),
+    });
+    report
+}
+
+async fn push_server_steps(
+    target: &PushTarget,
+    state: Option<Result<ServerState, chef_api::Error>>,
+    policies: &[LoadedPolicy],
+    options: &PushOptions,
+    progress: &Progress,
 ) -> PolicyServerReport {
     let started = Instant::now();
     let fail =
@@ -421,6 +514,7 @@ async fn push_server(
     let mut seen = BTreeSet::new();
     let mut pending: Vec<Pending<'_>> = Vec::new();
     let mut present: Vec<ArtifactReport> = Vec::new();
+    let mut there: Vec<&LockedCookbook> = Vec::new();
     for cookbook in policies.iter().flat_map(|p| &p.cookbooks) {
         let key = (cookbook.lock.name.clone(), cookbook.lock.identifier.clone());
         if !seen.insert(key) {
@@ -436,6 +530,7 @@ async fn push_server(
             error: None,
         };
         if state.has(&cookbook.lock.name, &cookbook.lock.identifier) {
+            there.push(cookbook);
             present.push(report);
         } else {
             let files = cookbook
@@ -451,10 +546,25 @@ async fn push_server(
             });
         }
     }
+    progress.send(SyncEventKind::Planned {
+        create: pending.len(),
+        update: 0,
+        unchanged: present.len(),
+        frozen_conflict: 0,
+    });
+    for cookbook in &there {
+        progress.finished(cookbook, Outcome::Unchanged);
+    }
 
     let mut server_error = None;
-    if !pending.is_empty() {
-        match upload_files(&client, &mut pending, options).await {
+    if options.dry_run {
+        let held: BTreeSet<String> = there
+            .iter()
+            .flat_map(|c| c.identity.files.iter().map(CookbookFile::checksum))
+            .collect();
+        plan_files(&mut pending, held);
+    } else if !pending.is_empty() {
+        match upload_files(&client, &mut pending, options, progress).await {
             Ok(()) => put_artifacts(&client, &mut pending, state.api_version, options).await,
             Err(e) => {
                 for p in &mut pending {
@@ -462,6 +572,14 @@ async fn push_server(
                     p.report.error = Some(e.clone());
                 }
             }
+        }
+        for p in &pending {
+            let outcome = match p.report.outcome {
+                CookbookOutcome::Created => Outcome::Created,
+                CookbookOutcome::Unchanged => Outcome::Unchanged,
+                _ => Outcome::Failed,
+            };
+            progress.finished(p.cookbook, outcome);
         }
         // Confirm on the server itself, whatever the PUTs answered.
         match list_artifacts(&client).await {
@@ -476,15 +594,33 @@ async fn push_server(
     }
 
     // An artifact that failed here (e.g. its identifier holds other content on the server)
-    // keeps its policies' groups where they are, even when the listing names it.
+    // keeps its policies' groups where they are, even when the listing names it. In a dry
+    // run, the artifacts it would create count as there.
     let failed: BTreeSet<(String, String)> = pending
         .iter()
         .filter(|p| p.report.outcome == CookbookOutcome::Failed)
         .map(|p| (p.report.name.clone(), p.report.identifier.clone()))
         .collect();
+    if options.dry_run {
+        for p in &pending {
+            state
+                .artifacts
+                .entry(p.report.name.clone())
+                .or_default()
+                .insert(p.report.identifier.clone());
+        }
+    }
     let mut policy_reports = Vec::new();
     for policy in policies {
-        policy_reports.push(point_group(&client, &mut state, &failed, policy, &group).await);
+        let report = point_group(&client, &mut state, &failed, policy, &group, options).await;
+        progress.send(SyncEventKind::PolicyGroup {
+            policy: report.name.clone(),
+            group: report.group.clone(),
+            revision_id: report.revision_id.clone(),
+            previous_revision_id: report.previous_revision_id.clone(),
+            outcome: report.outcome,
+        });
+        policy_reports.push(report);
     }
     let mut report = PolicyServerReport {
         name: target.name.clone(),
@@ -506,14 +642,34 @@ async fn push_server(
     report
 }
 
+/// Dry run: every pending artifact would be created; its files are counted as a push would
+/// offer them to the server's sandbox: each checksum once, on the first artifact naming it,
+/// leaving out those of the lock's artifacts the server already has (`held`). The server may
+/// hold more (files of artifacts or cookbook versions the lock does not name): only a
+/// sandbox answer says, and a dry run creates no sandbox, so the counts are an upper bound.
+fn plan_files(pending: &mut [Pending<'_>], held: BTreeSet<String>) {
+    let mut offered = held;
+    for p in pending {
+        p.report.outcome = CookbookOutcome::Create;
+        for f in &p.files {
+            if offered.insert(f.checksum()) {
+                p.report.files_sent += 1;
+                p.report.bytes_sent += f.size();
+            }
+        }
+    }
+}
+
 /// Points `group`'s entry for the policy at its revision, when every artifact it names is
-/// listed on the server and the group does not point there already.
+/// listed on the server and the group does not point there already (in a dry run, only says
+/// it would).
 async fn point_group(
     client: &ChefClient,
     state: &mut ServerState,
     failed: &BTreeSet<(String, String)>,
     policy: &LoadedPolicy,
     group: &str,
+    options: &PushOptions,
 ) -> PolicyReport {
     let name = policy.lock.name().to_owned();
     let revision_id = policy.lock.effective_revision_id();
@@ -544,6 +700,14 @@ async fn point_group(
         return report;
     }
     if previous.as_deref() == Some(revision_id.as_str()) {
+        return report;
+    }
+    if options.dry_run {
+        report.outcome = if previous.is_some() {
+            PolicyOutcome::Update
+        } else {
+            PolicyOutcome::Create
+        };
         return report;
     }
     let path = format!("policy_groups/{group}/policies/{name}");
@@ -592,6 +756,7 @@ async fn upload_files(
     client: &ChefClient,
     pending: &mut [Pending<'_>],
     options: &PushOptions,
+    progress: &Progress,
 ) -> Result<(), String> {
     let mut owners: BTreeMap<String, (usize, &CookbookFile)> = BTreeMap::new();
     for (i, p) in pending.iter().enumerate() {
@@ -616,19 +781,46 @@ async fn upload_files(
             .ok_or_else(|| format!("sandbox answer has no upload URL for {}", file.path()))?;
         needed.push((*owner, *file, url));
     }
-    let results: Vec<(usize, &CookbookFile, Result<(), chef_api::Error>)> =
-        futures::stream::iter(
-            // Collected first: lazy closures inside the stream fail rustc's `Send` proof.
-            needed
-                .into_iter()
-                .map(|(owner, file, url)| async move {
-                    (owner, file, put_file(client, file, &url).await)
-                })
-                .collect::<Vec<_>>(),
-        )
-        .buffer_unordered(options.per_server_concurrency.max(1))
-        .collect()
-        .await;
+    let labels: Vec<(String, String)> = pending
+        .iter()
+        .map(|p| {
+            (
+                p.cookbook.lock.name.clone(),
+                p.cookbook.lock.version.clone(),
+            )
+        })
+        .collect();
+    let labels = &labels;
+    for (i, p) in pending.iter().enumerate() {
+        let mine = needed.iter().filter(|(owner, _, _)| *owner == i);
+        progress.upload(UploadEvent::CookbookStarted {
+            name: p.cookbook.lock.name.clone(),
+            version: p.cookbook.lock.version.clone(),
+            files: mine.clone().count() as u64,
+            bytes: mine.map(|(_, f, _)| f.size()).sum(),
+        });
+    }
+    let results: Vec<(usize, &CookbookFile, Result<(), chef_api::Error>)> = futures::stream::iter(
+        // Collected first: lazy closures inside the stream fail rustc's `Send` proof.
+        needed
+            .into_iter()
+            .map(|(owner, file, url)| async move {
+                let result = put_file(client, file, &url).await;
+                if result.is_ok() {
+                    let (name, version) = labels[owner].clone();
+                    progress.upload(UploadEvent::BytesSent {
+                        name,
+                        version,
+                        bytes: file.size(),
+                    });
+                }
+                (owner, file, result)
+            })
+            .collect::<Vec<_>>(),
+    )
+    .buffer_unordered(options.per_server_concurrency.max(1))
+    .collect()
+    .await;
     let mut first_error = None;
     for (owner, file, result) in results {
         match result {

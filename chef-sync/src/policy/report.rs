@@ -33,6 +33,10 @@ pub enum PolicyOutcome {
     /// Not pointed: an artifact is missing on the server, or the PUT failed. The group was
     /// left as it was.
     Failed,
+    /// Dry run: the group has no entry for this policy; a push would point it at the revision.
+    Create,
+    /// Dry run: the group points at another revision; a push would repoint it.
+    Update,
 }
 
 impl PolicyOutcome {
@@ -43,6 +47,8 @@ impl PolicyOutcome {
             Self::Updated => "updated",
             Self::Unchanged => "unchanged",
             Self::Failed => "failed",
+            Self::Create => "create",
+            Self::Update => "update",
         }
     }
 }
@@ -62,11 +68,14 @@ pub struct ArtifactReport {
     pub version: String,
     /// Identifier.
     pub identifier: String,
-    /// `created`, `unchanged` (already there) or `failed`.
+    /// `created`, `unchanged` (already there) or `failed`; in a dry run `create` or
+    /// `unchanged`.
     pub outcome: CookbookOutcome,
-    /// Files sent for it.
+    /// Files sent for it (in a dry run: its files a push would offer the server, each
+    /// checksum once per server, less those of the lock's artifacts already there; an upper
+    /// bound, as the server may hold others).
     pub files_sent: u64,
-    /// Bytes sent for it.
+    /// Bytes sent for it (in a dry run: of those files).
     pub bytes_sent: u64,
     /// Why it failed, with the server's own message.
     pub error: Option<String>,
@@ -170,6 +179,9 @@ pub struct GroupDisagreement {
 pub struct PushReport {
     /// True only when every server is ok.
     pub ok: bool,
+    /// A dry run: nothing was written; outcomes say what a push would do.
+    #[serde(default)]
+    pub dry_run: bool,
     /// Wall time of the whole push, in milliseconds.
     pub duration_ms: u64,
     /// Warnings from reading the configuration and the locks.
@@ -188,6 +200,7 @@ impl PushReport {
         servers.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             ok: servers.iter().all(|s| s.ok),
+            dry_run: false,
             duration_ms: millis(duration),
             warnings,
             servers,
@@ -236,16 +249,32 @@ impl PushReport {
     /// then the groups that disagree across servers.
     pub fn render_table(&self) -> String {
         let mut out = String::new();
+        if self.dry_run {
+            out.push_str("dry run: nothing was written; files/bytes are what a push would offer\n");
+        }
         let _ = writeln!(
             out,
             "{:<16} {:>9} {:>9} {:>7} {:>9}  status",
-            "server", "artifacts", "uploaded", "files", "bytes"
+            "server",
+            "artifacts",
+            if self.dry_run {
+                "to upload"
+            } else {
+                "uploaded"
+            },
+            "files",
+            "bytes"
         );
         for s in &self.servers {
             let created = s
                 .artifacts
                 .iter()
-                .filter(|a| a.outcome == CookbookOutcome::Created)
+                .filter(|a| {
+                    matches!(
+                        a.outcome,
+                        CookbookOutcome::Created | CookbookOutcome::Create
+                    )
+                })
                 .count();
             let status = match (&s.error, s.ok) {
                 (Some(e), _) => format!("FAILED: {e}"),
@@ -280,11 +309,12 @@ impl PushReport {
                     short(&p.revision_id),
                     p.outcome
                 );
-                if let Some(prev) = p
-                    .previous_revision_id
-                    .as_deref()
-                    .filter(|_| matches!(p.outcome, PolicyOutcome::Updated | PolicyOutcome::Failed))
-                {
+                if let Some(prev) = p.previous_revision_id.as_deref().filter(|_| {
+                    matches!(
+                        p.outcome,
+                        PolicyOutcome::Updated | PolicyOutcome::Update | PolicyOutcome::Failed
+                    )
+                }) {
                     let _ = write!(out, " (was {})", short(prev));
                 }
                 if let Some(e) = &p.error {

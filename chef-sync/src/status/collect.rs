@@ -1,8 +1,8 @@
 //! Reading one server, read-only: its cookbook listing, every version's manifest (no file is
-//! downloaded) and its roles, environments and data bags.
+//! downloaded), its roles, environments and data bags, and its policy groups.
 //!
-//! Round trips: the cookbook listing, the API version and the object listings are asked
-//! together; then every manifest at once (at most `per_server` in flight on this server, and
+//! Round trips: the cookbook listing, the API version, the object listings and the policy
+//! groups are asked together; then every manifest at once (at most `per_server` in flight on this server, and
 //! never more than the global limit across all servers) while the objects are read by
 //! [`fetch_server_objects`] (listings and search rows; a GET only for an object whose row is
 //! not identical to the repository's). A server holding N cookbook versions costs
@@ -17,6 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
 use super::digest::ServerCookbook;
+use super::policies::{self, PolicyGroups};
 use crate::objects::{ObjectId, ObjectKinds, RepoObjects, fetch_server_objects};
 
 /// A cookbook version: name and version.
@@ -31,6 +32,8 @@ pub(crate) struct Inventory {
     pub cookbooks: BTreeMap<CookbookKey, ServerCookbook>,
     /// The digest of every role, environment, data bag and item's normalised JSON.
     pub objects: BTreeMap<ObjectId, String>,
+    /// Policy group → policy → revision id (empty on servers without policies).
+    pub policy_groups: PolicyGroups,
 }
 
 /// How much one server may be asked at once.
@@ -80,11 +83,13 @@ pub(crate) async fn collect(
             Ok((api_version, BTreeMap::new()))
         }
     };
-    let ((api_version, cookbooks), objects) = futures::try_join!(cookbooks, objects)?;
+    let ((api_version, cookbooks), objects, policy_groups) =
+        futures::try_join!(cookbooks, objects, policies::fetch(client))?;
     Ok(Inventory {
         api_version,
         cookbooks,
         objects,
+        policy_groups,
     })
 }
 

@@ -8,8 +8,10 @@
 //!         ├──► the repository's cookbooks (cookbook_path or the Berksfile's graph), loaded
 //!         │      and hashed once → the digest each server should hold (digest); its
 //!         │      objects (crate::objects), normalised the same way
-//!         └──► per object × server: match / differs / missing / extra, and across servers:
-//!                partial, diverged (compare) ──► StatusReport (report; table: render)
+//!         ├──► per object × server: match / differs / missing / extra, and across servers:
+//!         │      partial, diverged (compare) ──► StatusReport (report; table: render)
+//!         └──► per (policy group, policy) × server: the revision it points at; across the
+//!                servers having that group: partial, diverged (policies)
 //! ```
 //!
 //! A cookbook version's digest is a hash over the sorted `(path, checksum)` pairs of its
@@ -31,6 +33,7 @@
 mod collect;
 pub mod compare;
 pub mod digest;
+pub mod policies;
 mod render;
 pub mod report;
 
@@ -52,6 +55,7 @@ use collect::{CookbookKey, Inventory, Limits};
 pub use compare::{CellState, Drift};
 use compare::{ServerCopy, compare};
 pub use digest::{CookbookDigest, ServerCookbook};
+pub use policies::{PolicyCell, PolicyCellState, PolicyStatus};
 pub use report::{
     CookbookCell, CookbookStatus, ObjectCell, ObjectStatus, ServerStatus, StatusReport,
 };
@@ -163,6 +167,18 @@ pub async fn status(
         .zip(&inventories)
         .map(|(spec, (read, took))| server_row(spec, read, *took))
         .collect();
+    let policy_rows = policies::rows(
+        &servers
+            .iter()
+            .zip(&inventories)
+            .map(|(spec, (read, _))| {
+                (
+                    spec.name.as_str(),
+                    read.as_ref().ok().map(|inv| &inv.policy_groups),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
     Ok(StatusReport::new(
         options.strict,
         started.elapsed(),
@@ -170,7 +186,8 @@ pub async fn status(
         server_rows,
         cookbook_rows,
         object_rows,
-    ))
+    )
+    .with_policies(policy_rows))
 }
 
 /// [`status`] for callers without an async runtime: runs it on a new multi-threaded tokio

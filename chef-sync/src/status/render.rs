@@ -4,11 +4,17 @@
 //! OBJECT                REPO          eu-west-1             us-east-1     DRIFT
 //! cookbook base 1.4.2   3f2a9c1e04b2  ok*                   differs 9b01d2aa77c3*  differs, diverged
 //! role[web]             8c1d0e55a0f1  ok                    missing       missing, partial
+//! policy prod/web                     8d1f03aa91c2          77ab90e1c3d4  diverged
 //! ```
+//!
+//! A policy row shows the revision each server's group points at (`none`: the server has the
+//! group without this policy, `-`: not this group, `?`: unreadable); the repository column is
+//! empty (push decides what a group points at).
 
 use std::fmt::Write as _;
 
 use super::compare::{CellState, Drift};
+use super::policies::PolicyCellState;
 use super::report::StatusReport;
 
 /// How many hex digits of a digest the table shows.
@@ -75,6 +81,17 @@ impl StatusReport {
             row.push(drift_text(&o.drift));
             rows.push(row);
         }
+        for p in &self.policies {
+            let mut row = vec![format!("policy {}/{}", p.group, p.policy), String::new()];
+            row.extend(p.servers.iter().map(|cell| match cell.state {
+                PolicyCellState::Points => short(cell.revision_id.as_deref()).to_owned(),
+                PolicyCellState::NoEntry => "none".to_owned(),
+                PolicyCellState::NoGroup => "-".to_owned(),
+                PolicyCellState::Unknown => "?".to_owned(),
+            }));
+            row.push(drift_text(&p.drift));
+            rows.push(row);
+        }
         let columns = rows[0].len();
         let widths: Vec<usize> = (0..columns)
             .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
@@ -106,7 +123,9 @@ impl StatusReport {
                 s.error.as_deref().unwrap_or("unknown error")
             );
         }
-        let drifting = self.drifting_cookbooks().count() + self.drifting_objects().count();
+        let drifting = self.drifting_cookbooks().count()
+            + self.drifting_objects().count()
+            + self.drifting_policies().count();
         let verdict = match self.exit_code {
             0 => "every server matches the repository and each other".to_owned(),
             1 => format!(
@@ -246,6 +265,37 @@ mod tests {
             "{table}"
         );
         assert!(table.ends_with("(exit 1)\n"));
+    }
+
+    #[test]
+    fn a_policy_group_pointing_at_two_revisions_is_a_row_and_drift() {
+        use crate::status::policies::{PolicyCell, PolicyStatus};
+        let cell = |server: &str, rev: &str| PolicyCell {
+            server: server.into(),
+            state: PolicyCellState::Points,
+            revision_id: Some(rev.into()),
+        };
+        let r = report(vec![server("eu", None), server("us", None)], vec![]);
+        assert_eq!(r.exit_code(), 0);
+        let r = r.with_policies(vec![PolicyStatus {
+            group: "prod".into(),
+            policy: "web".into(),
+            servers: vec![cell("eu", &"1".repeat(64)), cell("us", &"2".repeat(64))],
+            drift: vec![Drift::Diverged],
+        }]);
+        assert_eq!(r.exit_code(), 2);
+        assert!(!r.in_sync);
+        let table = r.render_table();
+        assert!(
+            table.lines().any(|l| l.starts_with("policy prod/web")
+                && l.contains(&"1".repeat(12))
+                && l.contains(&"2".repeat(12))
+                && l.ends_with("diverged")),
+            "{table}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["policies"][0]["servers"][1]["state"], "points");
+        assert_eq!(json["policies"][0]["drift"][0], "diverged");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::compare::{CellState, Drift};
+use super::policies::PolicyStatus;
 
 /// One server as the status read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +110,10 @@ pub struct StatusReport {
     /// Every role, environment, data bag and item the repository or any server has, by kind
     /// then name.
     pub objects: Vec<ObjectStatus>,
+    /// Every (policy group, policy) any server has, by group then policy: the revision each
+    /// server points at (see [`policies`](super::policies)).
+    #[serde(default)]
+    pub policies: Vec<PolicyStatus>,
 }
 
 impl StatusReport {
@@ -130,18 +135,32 @@ impl StatusReport {
             servers,
             cookbooks,
             objects,
+            policies: Vec::new(),
         };
-        report.exit_code = if report.servers.iter().any(|s| !s.ok) {
+        report.set_exit_code();
+        report
+    }
+
+    /// The report with its policy rows (drifting ones count for the exit code).
+    #[must_use]
+    pub fn with_policies(mut self, policies: Vec<PolicyStatus>) -> Self {
+        self.policies = policies;
+        self.set_exit_code();
+        self
+    }
+
+    fn set_exit_code(&mut self) {
+        self.exit_code = if self.servers.iter().any(|s| !s.ok) {
             1
-        } else if report.drifting_cookbooks().next().is_some()
-            || report.drifting_objects().next().is_some()
+        } else if self.drifting_cookbooks().next().is_some()
+            || self.drifting_objects().next().is_some()
+            || self.drifting_policies().next().is_some()
         {
             2
         } else {
             0
         };
-        report.in_sync = report.exit_code == 0;
-        report
+        self.in_sync = self.exit_code == 0;
     }
 
     /// The process exit status a CLI should end with: 0 when every server matches the
@@ -164,6 +183,18 @@ impl StatusReport {
     /// The objects that drift.
     pub fn drifting_objects(&self) -> impl Iterator<Item = &ObjectStatus> {
         self.objects.iter().filter(|o| !o.drift.is_empty())
+    }
+
+    /// The (policy group, policy) entries the servers disagree about.
+    pub fn drifting_policies(&self) -> impl Iterator<Item = &PolicyStatus> {
+        self.policies.iter().filter(|p| !p.drift.is_empty())
+    }
+
+    /// The row of `policy` in `group`, if any server has it.
+    pub fn policy(&self, group: &str, policy: &str) -> Option<&PolicyStatus> {
+        self.policies
+            .iter()
+            .find(|p| p.group == group && p.policy == policy)
     }
 
     /// The cookbook version `name` `version`, if the repository or any server has it.

@@ -70,6 +70,9 @@ class FakeBackend:
     keys_seen: dict[str, bytes] = field(default_factory=dict)
     verification: handler.Verification = handler.Verification(True, "dry-run")
     verified: list[Path] = field(default_factory=list)
+    #: (repo, group) of every policy push and policy verification.
+    pushed: list[tuple[Path, str | None]] = field(default_factory=list)
+    policy_verified: list[tuple[Path, str | None]] = field(default_factory=list)
 
     def sync(self, repo: Path) -> handler.SyncOutcome:
         self.synced.append(repo)
@@ -92,6 +95,15 @@ class FakeBackend:
     def verify(self, repo: Path) -> handler.Verification:
         assert (repo / ".chef" / "knife.rb").read_text() == KNIFE_RB
         self.verified.append(repo)
+        return self.verification
+
+    def push_policy(self, repo: Path, group: str | None) -> handler.SyncOutcome:
+        self.pushed.append((repo, group))
+        assert self.sync_outcome is not None
+        return self.sync_outcome
+
+    def verify_policy(self, repo: Path, group: str | None) -> handler.Verification:
+        self.policy_verified.append((repo, group))
         return self.verification
 
 

@@ -532,3 +532,43 @@ def test_per_node_results_go_to_the_failure_and_a_json_summary(
     assert failed["server"] == "prod-eu" and failed["node"] == "web-2"
     assert failed["outcome"] == "failed" and failed["duration_seconds"] == 300.0
     assert failed["output_tail"].endswith("FATAL: Stacktrace dumped to /var/chef/x\n")
+
+
+def test_a_policy_group_pushes_the_policy_instead_of_syncing_cookbooks(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {"prod-eu": FakeServer("prod-eu", [node("web-1", iid(8))])},
+        sync_outcome=handler.SyncOutcome((handler.ServerOutcome("prod-eu", ok=True),)),
+    )
+    pipeline.expect(ok=True)
+    event = job_event(aws, user_parameters='{"sync": true, "policy_group": "prod"}')
+
+    result = run(aws, pipeline, backend, event=event)
+
+    assert backend.synced == []
+    assert [group for _, group in backend.pushed] == ["prod"]
+    assert result["statuses"] == {iid(8): "Success"}
+
+
+def test_a_failed_policy_push_stops_before_converging(
+    aws: boto3.session.Session, pipeline: Pipeline
+) -> None:
+    backend = FakeBackend(
+        {"prod-eu": FakeServer("prod-eu", [node("web-1", iid(9))])},
+        sync_outcome=handler.SyncOutcome(
+            (handler.ServerOutcome("prod-us", ok=False, error="artifact app 1.0.0: HTTP 500"),)
+        ),
+    )
+    pipeline.expect(ok=False)
+    env = {**ENV, "CHEF_SYNC_IN_LAMBDA": "true", "CHEF_POLICY_GROUP": "*"}
+
+    result = run(aws, pipeline, backend, env=env)
+
+    # "*": every server's own group from its config.yml.
+    assert [group for _, group in backend.pushed] == [None]
+    assert ssm_commands(aws) == []
+    assert result["ok"] is False
+    assert pipeline.failure_message == (
+        "Policy push failed on: prod-us: artifact app 1.0.0: HTTP 500."
+    )

@@ -182,3 +182,102 @@ def test_status_problems_name_servers_rows_and_cells() -> None:
         "cookbook base 1.4.2: differs, diverged (prod-eu: differs, prod-us: unknown)",
         "role[web]: partial (prod-eu: extra)",
     ]
+
+
+def test_a_policy_group_from_the_environment_or_user_parameters() -> None:
+    assert handler.Settings.load({}).policy_group is None
+    assert handler.Settings.load({"CHEF_POLICY_GROUP": " prod "}).policy_group == "prod"
+    assert handler.Settings.load({"CHEF_POLICY_GROUP": ""}).policy_group is None
+    over = handler.Settings.load({"CHEF_POLICY_GROUP": "prod"}, '{"policy_group": "*"}')
+    assert over.policy_group == "*"
+    with pytest.raises(ValueError, match="not a policy group name"):
+        handler.Settings.load({}, '{"policy_group": "prod west"}')
+
+
+def test_policy_differences_name_what_a_dry_run_push_would_change() -> None:
+    report = {
+        "servers": [
+            {"name": "prod-eu", "error": None, "artifacts": [
+                {"name": "app", "version": "1.2.0", "outcome": "create", "error": None},
+                {"name": "base", "version": "2.0.0", "outcome": "unchanged", "error": None},
+            ], "policies": [
+                {"name": "web", "group": "prod", "revision_id": "8d1f03aa91c2" + "0" * 52,
+                 "outcome": "update", "error": None},
+            ]},
+            {"name": "prod-us", "error": "GET https://us/cookbook_artifacts: HTTP 401",
+             "artifacts": [], "policies": []},
+            {"name": "prod-ap", "error": None, "artifacts": [], "policies": [
+                {"name": "web", "group": "prod", "revision_id": "8d1f", "outcome": "unchanged",
+                 "error": None},
+            ]},
+        ]
+    }
+    assert handler.policy_differences(report) == (
+        "prod-eu: artifact app 1.2.0 would be created",
+        "prod-eu: policy web in prod would be updated to 8d1f03aa91",
+        "prod-us: GET https://us/cookbook_artifacts: HTTP 401",
+    )
+
+
+def test_status_problems_name_policy_groups_that_disagree() -> None:
+    from types import SimpleNamespace as NS
+
+    report = NS(
+        servers=[NS(name="a", ok=True, error=None), NS(name="b", ok=True, error=None)],
+        cookbooks=[],
+        objects=[],
+        policies=[
+            {"group": "prod", "policy": "web", "drift": ["diverged"], "servers": [
+                {"server": "a", "state": "points", "revision_id": "1111111111aa"},
+                {"server": "b", "state": "points", "revision_id": "2222222222bb"},
+                {"server": "c", "state": "no_group", "revision_id": None},
+            ]},
+            {"group": "prod", "policy": "db", "drift": [], "servers": []},
+        ],
+    )
+    assert list(handler.status_problems(report)) == [
+        "policy prod/web: diverged (a: 1111111111, b: 2222222222)",
+    ]
+
+
+class _FakePolicyReport:
+    def __init__(self, servers: list[dict[str, Any]]) -> None:
+        self.ok = all(s["ok"] for s in servers)
+        self._servers = servers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "servers": self._servers}
+
+
+def test_the_chef_sync_backend_pushes_and_verifies_with_push_policy() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def push_policy(repo: Any, **kwargs: Any) -> _FakePolicyReport:
+        calls.append({"repo": repo, **kwargs})
+        if kwargs.get("dry_run"):
+            return _FakePolicyReport([{"name": "eu", "ok": True, "error": None,
+                                       "artifacts": [], "policies": []}])
+        return _FakePolicyReport([
+            {"name": "eu", "ok": True, "error": None, "artifacts": [], "policies": []},
+            {"name": "us", "ok": False, "error": None, "artifacts": [
+                {"name": "app", "version": "1.0.0", "outcome": "failed",
+                 "error": "HTTP 400: Manifest has a checksum that hasn't been uploaded."},
+            ], "policies": []},
+        ])
+
+    from types import SimpleNamespace as NS
+    from pathlib import Path
+
+    backend = handler.ChefSyncBackend(NS(__version__="9", push_policy=push_policy))
+    outcome = backend.push_policy(Path("/repo"), "prod")
+    assert not outcome.ok
+    assert outcome.servers[1] == handler.ServerOutcome(
+        "us", False,
+        "artifact app 1.0.0: HTTP 400: Manifest has a checksum that hasn't been uploaded.",
+    )
+    verification = backend.verify_policy(Path("/repo"), None)
+    assert verification == handler.Verification(True, "policy-dry-run", ())
+    assert [c.get("dry_run", False) for c in calls] == [False, True]
+    assert [c["policy_group"] for c in calls] == ["prod", None]
+    with pytest.raises(handler.BackendUnavailable, match="no push_policy"):
+        handler.ChefSyncBackend(NS(__version__="1")).push_policy(Path("/repo"), "prod")

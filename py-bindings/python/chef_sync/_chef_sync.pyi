@@ -445,6 +445,11 @@ class StatusReport:
     def cookbooks(self) -> list[CookbookStatus]: ...
     @property
     def objects(self) -> list[ObjectStatus]: ...
+    @property
+    def policies(self) -> list[dict[str, Any]]:
+        """Every (policy group, policy) a server has: ``[{"group", "policy", "servers":
+        [{"server", "state", "revision_id"}], "drift"}]``; ``state`` is ``points``,
+        ``no_entry``, ``no_group`` or ``unknown``."""
     def render_table(self) -> str:
         """The table the ``status`` example prints."""
     def to_dict(self) -> dict[str, Any]:
@@ -541,6 +546,9 @@ class PolicyPushReport:
         """True only when every server holds every artifact and every group points at its
         policy's revision."""
     @property
+    def dry_run(self) -> bool:
+        """True for a dry run: nothing was written; outcomes say what a push would do."""
+    @property
     def duration_ms(self) -> int: ...
     @property
     def warnings(self) -> list[str]:
@@ -563,12 +571,15 @@ def push_policy(
     keys: Mapping[str, bytes] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     offline: bool = False,
+    dry_run: bool = False,
 ) -> PolicyPushReport:
     """Publishes the policy locks ``locks`` (default: the repository's
     ``Policyfile.lock.json``) to every server of the repository at once: artifacts first, then
     each server's policy group, moved only when every artifact the lock names is confirmed on
     that server. ``policy_group`` is the group on every server; without it each server's
-    ``policy_group`` in ``.chef/NAME/config.yml`` is used. A failing server never raises: it
+    ``policy_group`` in ``.chef/NAME/config.yml`` is used. ``dry_run`` only reads the servers
+    and reports the artifacts each would get (with their files) and the group entries that
+    would move (outcomes ``create`` / ``update``). A failing server never raises: it
     is in the report. Raises :class:`ConfigError` when the repository, a lock or a locked
     cookbook (edited since the lock) is at fault.
     """
