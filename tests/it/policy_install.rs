@@ -40,6 +40,8 @@ fn options(cache: &Path, env: &[(&str, &str)], servers: Vec<ServerSpec>) -> Inst
             chef_cli_caches: Vec::new(),
             offline: false,
             supermarket: None,
+            artifactory: None,
+            chef_servers: Vec::new(),
         },
         chef_servers: servers,
         ..InstallOptions::default()
