@@ -13,6 +13,8 @@ use chef_sync::{CookbookOutcome, SyncError, SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, example_repo_dir};
 use serde_json::{Value, json};
 
+use crate::support::example_fleet;
+
 const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
 
 /// An encrypted data bag item as `knife data bag create --secret-file` writes it (version 1).
@@ -75,12 +77,7 @@ fn remove_objects(root: &Path) {
 }
 
 async fn fleet_with_objects() -> (Fleet, tempfile::TempDir) {
-    let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
-    let repo = tempfile::tempdir().unwrap();
-    fleet
-        .provision_repo(&example_repo_dir(), repo.path())
-        .await
-        .expect("pivotal users and repo");
+    let (fleet, repo) = example_fleet(&REGIONS).await;
     // The example's own objects (what the demo syncs) make way for the ones tested here.
     remove_objects(repo.path());
     add_objects(repo.path());

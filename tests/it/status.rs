@@ -10,16 +10,9 @@ use chef_api::upload::{Outcome, UploadOptions, Uploader};
 use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::status::{CellState, Drift};
 use chef_sync::{StatusOptions, StatusReport, SyncOptions};
-use chef_testkit::fleet::{Fleet, copy_tree, example_repo_dir};
+use chef_testkit::fleet::{Fleet, copy_tree};
 
-const REGIONS: [&str; 3] = ["ap-southeast-2", "eu-west-1", "us-east-1"];
-const COOKBOOKS: [&str; 5] = [
-    "app_web",
-    "base",
-    "nginx_proxy",
-    "ntp_client",
-    "role_marker",
-];
+use crate::support::{EXAMPLE_COOKBOOKS as COOKBOOKS, REGIONS, example_fleet};
 
 const OBJECTS: [&str; 5] = [
     "data_bag[users]",
@@ -63,12 +56,7 @@ fn write_objects(repo: &Path) {
 /// Three servers, the example repository laid out for them (with objects) and synced to all
 /// three.
 async fn synced_fleet() -> (Fleet, tempfile::TempDir, RepoConfig) {
-    let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
-    let repo = tempfile::tempdir().unwrap();
-    fleet
-        .provision_repo(&example_repo_dir(), repo.path())
-        .await
-        .expect("pivotal users and repo");
+    let (fleet, repo) = example_fleet(&REGIONS).await;
     write_objects(repo.path());
     let config = RepoConfig::load(repo.path(), &LoadOptions::default()).expect("config");
     let synced = chef_sync::sync(&config, &SyncOptions::default())

@@ -11,7 +11,7 @@ use chef_api::client::{ChefClient, RetryConfig};
 use chef_api::key::PrivateKey;
 use chef_sync::berkshelf::Prepared;
 use chef_sync::{ServerReport, SyncReport};
-use chef_testkit::fleet::cookbook_tarball;
+use chef_testkit::fleet::{Fleet, cookbook_tarball, example_repo_dir};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -206,4 +206,28 @@ pub async fn tls_listener(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     (acceptor, listener, port)
+}
+
+/// The three regions the end-to-end goiardi tests stand up.
+pub const REGIONS: [&str; 3] = ["ap-southeast-2", "eu-west-1", "us-east-1"];
+
+/// The example repository's cookbooks (`examples/repo`), sorted.
+pub const EXAMPLE_COOKBOOKS: [&str; 5] = [
+    "app_web",
+    "base",
+    "nginx_proxy",
+    "ntp_client",
+    "role_marker",
+];
+
+/// goiardi servers for `regions` and a temporary copy of the example repository laid out for
+/// them (each server's pivotal user created, knife.rb and keys in place).
+pub async fn example_fleet(regions: &[&str]) -> (Fleet, tempfile::TempDir) {
+    let fleet = Fleet::start(regions).expect("goiardi servers");
+    let repo = tempfile::tempdir().unwrap();
+    fleet
+        .provision_repo(&example_repo_dir(), repo.path())
+        .await
+        .expect("pivotal users and repo");
+    (fleet, repo)
 }

@@ -5,27 +5,12 @@ use std::path::Path;
 
 use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::{CookbookOutcome, PlanMatrix, SyncOptions, SyncReport};
-use chef_testkit::fleet::{Fleet, example_repo_dir};
+use chef_testkit::fleet::Fleet;
 
-use crate::support::server_report;
-
-const REGIONS: [&str; 3] = ["ap-southeast-2", "eu-west-1", "us-east-1"];
-const COOKBOOKS: [&str; 5] = [
-    "app_web",
-    "base",
-    "nginx_proxy",
-    "ntp_client",
-    "role_marker",
-];
+use crate::support::{EXAMPLE_COOKBOOKS as COOKBOOKS, REGIONS, example_fleet, server_report};
 
 async fn fleet_and_repo() -> (Fleet, tempfile::TempDir) {
-    let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
-    let repo = tempfile::tempdir().unwrap();
-    fleet
-        .provision_repo(&example_repo_dir(), repo.path())
-        .await
-        .expect("pivotal users and repo");
-    (fleet, repo)
+    example_fleet(&REGIONS).await
 }
 
 fn load(repo: &Path) -> RepoConfig {
