@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo bench --bench objects
+//! OBJECTS_BENCH_SHRINK=10 cargo bench --bench objects   # smoke run: every count ÷ 10
 //! ```
 //!
 //! Measures chef-sync's full sync, a no-op re-sync, a sync with one changed role and
@@ -17,7 +18,12 @@
 //!   every object read (ten at once) to compare: `3 + ⌈40/10⌉ + ⌈2600/10⌉` RTT per server
 //!   (+1 for the write);
 //!
-//! each times four servers. After the runs it reads one server once more with
+//! each times four servers. The no-op and one-change rows measure what they say only if the
+//! full sync left every server complete: before them the bench counts each server's items by
+//! its listings and runs `status`, and stops unless every server holds every object and
+//! `status` exits 0; the no-op must then write nothing and the one change exactly one role
+//! per server. (goiardi loses concurrent item writes into one bag; chef-sync writes one bag's
+//! items one at a time there, see `chef_sync::objects`.) After the runs it reads one server once more with
 //! `chef_sync::objects::fetch_counted` and prints how many objects came from search rows and
 //! how many needed their own GET.
 
@@ -39,10 +45,42 @@ use delay_proxy::DelayProxy;
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"];
 const ONE_WAY: Duration = Duration::from_millis(50);
 const RTT: f64 = 0.100;
-const ROLES: usize = 500;
-const ENVIRONMENTS: usize = 100;
-const BAGS: usize = 40;
-const ITEMS_PER_BAG: usize = 50;
+
+/// What is synced: issue #11's workload, every count divided by `OBJECTS_BENCH_SHRINK`
+/// (smoke runs of the bench itself; at least one of each).
+#[derive(Clone, Copy)]
+struct Workload {
+    roles: usize,
+    environments: usize,
+    bags: usize,
+    items_per_bag: usize,
+}
+
+impl Workload {
+    fn from_env() -> Self {
+        let shrink: usize = std::env::var("OBJECTS_BENCH_SHRINK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        let n = |full: usize| (full / shrink).max(1);
+        Self {
+            roles: n(500),
+            environments: n(100),
+            bags: n(40),
+            items_per_bag: n(50),
+        }
+    }
+
+    fn items(self) -> usize {
+        self.bags * self.items_per_bag
+    }
+
+    /// How many objects (bags included) a server gets.
+    fn objects(self) -> usize {
+        self.roles + self.environments + self.bags + self.items()
+    }
+}
 
 fn main() {
     // `cargo test --all-targets` runs bench binaries without `--bench`: minutes of goiardi
@@ -77,9 +115,15 @@ async fn run() {
         proxy.start(upstream, ONE_WAY);
     }
     let src = tempfile::tempdir().unwrap();
-    let objects = generate_workload(src.path());
+    let w = Workload::from_env();
+    generate_workload(src.path(), w);
+    let objects = w.objects();
     println!(
-        "workload: {ROLES} roles, {ENVIRONMENTS} environments, {BAGS} data bags × {ITEMS_PER_BAG} items ({objects} objects); {} servers, RTT {:.0} ms",
+        "workload: {} roles, {} environments, {} data bags × {} items ({objects} objects); {} servers, RTT {:.0} ms",
+        w.roles,
+        w.environments,
+        w.bags,
+        w.items_per_bag,
         REGIONS.len(),
         RTT * 1000.0
     );
@@ -123,20 +167,61 @@ async fn run() {
     let wall = t.elapsed().as_secs_f64();
     let notes = timed(&full, "full sync");
     let per_server = |writes: usize, reads: usize| {
-        3 + BAGS.div_ceil(10) + writes.div_ceil(10) + reads.div_ceil(10)
+        3 + w.bags.div_ceil(10) + writes.div_ceil(10) + reads.div_ceil(10)
     };
-    let items = BAGS * ITEMS_PER_BAG;
     let full_model = REGIONS.len()
-        * (3 + BAGS.div_ceil(10)
-            + items.div_ceil(10)
-            + ROLES.div_ceil(10)
-            + ENVIRONMENTS.div_ceil(10));
+        * (3 + w.bags.div_ceil(10)
+            + w.items().div_ceil(10)
+            + w.roles.div_ceil(10)
+            + w.environments.div_ceil(10));
     rows.push(("full sync", wall, full_model as f64, notes));
+
+    // The rows below measure a no-op and one change only if the full sync left every server
+    // complete: count what each server holds by its listings, and ask `status`.
+    let held = items_held(&config, w).await;
+    println!(
+        "after the full sync, data bag items held per server (of {}): {}",
+        w.items(),
+        held.iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (server, n) in &held {
+        assert_eq!(
+            *n,
+            w.items(),
+            "{server} lost data bag items in the full sync"
+        );
+    }
+    let status_options = StatusOptions {
+        kinds: "roles,environments,data_bags".parse().unwrap(),
+        ..StatusOptions::default()
+    };
+    let complete = chef_sync::status(&config, &status_options).await.unwrap();
+    assert_eq!(
+        complete.exit_code(),
+        0,
+        "every server matches the repository after the full sync"
+    );
+    assert_eq!(
+        complete.objects.len(),
+        objects,
+        "status compared every object"
+    );
 
     let t = Instant::now();
     let noop = chef_sync::sync(&config, &options).await.unwrap();
     let wall = t.elapsed().as_secs_f64();
     let notes = timed(&noop, "no-op");
+    assert_eq!(
+        (
+            total(&noop, ObjectOutcome::Created),
+            total(&noop, ObjectOutcome::Updated)
+        ),
+        (0, 0),
+        "the no-op wrote nothing"
+    );
     rows.push((
         "no-op",
         wall,
@@ -154,6 +239,14 @@ async fn run() {
     let one = chef_sync::sync(&config, &options).await.unwrap();
     let wall = t.elapsed().as_secs_f64();
     let notes = timed(&one, "one changed role");
+    assert_eq!(
+        (
+            total(&one, ObjectOutcome::Created),
+            total(&one, ObjectOutcome::Updated)
+        ),
+        (0, REGIONS.len()),
+        "one role updated per server, nothing else written"
+    );
     rows.push((
         "one changed role",
         wall,
@@ -161,10 +254,6 @@ async fn run() {
         notes,
     ));
 
-    let status_options = StatusOptions {
-        kinds: "roles,environments,data_bags".parse().unwrap(),
-        ..StatusOptions::default()
-    };
     let t = Instant::now();
     let status = chef_sync::status(&config, &status_options).await.unwrap();
     let wall = t.elapsed().as_secs_f64();
@@ -183,24 +272,15 @@ async fn run() {
             status.exit_code()
         ),
     ));
-    // What each server holds by its listings, whatever any report said: goiardi (in-memory)
-    // loses some of many concurrent item writes into one bag, each answered 201 (see
-    // benches/README.md), so the syncs above are not no-ops there.
-    let mut held = Vec::new();
-    for spec in &config.servers {
-        let client = spec.client().expect("client");
-        let mut items = 0;
-        for b in 0..BAGS {
-            let listing: std::collections::BTreeMap<String, serde_json::Value> =
-                client.get(&format!("data/bag_{b:02}")).await.unwrap();
-            items += listing.len();
-        }
-        held.push(format!("{} {items}", spec.name));
-    }
+    // What each server holds by its listings after all runs, whatever any report said.
+    let held = items_held(&config, w).await;
     println!(
-        "data bag items held per server (of {}): {}",
-        BAGS * ITEMS_PER_BAG,
-        held.join(", ")
+        "data bag items held per server after the runs (of {}): {}",
+        w.items(),
+        held.iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     let spec = &config.servers[0];
@@ -250,9 +330,34 @@ async fn run() {
     );
 }
 
-/// Writes the workload under `dir` (knife.rb from the example repository, no cookbooks);
-/// returns how many objects (bags included) a server gets.
-fn generate_workload(dir: &Path) -> usize {
+/// Objects with `outcome` in `report`, all servers.
+fn total(report: &SyncReport, outcome: ObjectOutcome) -> usize {
+    report
+        .servers
+        .iter()
+        .map(|s| s.count_objects(outcome))
+        .sum()
+}
+
+/// The data bag items each server holds by its listings (goiardi's lost updates answer 201
+/// and still lose items, so a report alone cannot tell).
+async fn items_held(config: &RepoConfig, w: Workload) -> Vec<(String, usize)> {
+    let mut held = Vec::new();
+    for spec in &config.servers {
+        let client = spec.client().expect("client");
+        let mut items = 0;
+        for b in 0..w.bags {
+            let listing: std::collections::BTreeMap<String, serde_json::Value> =
+                client.get(&format!("data/bag_{b:02}")).await.unwrap();
+            items += listing.len();
+        }
+        held.push((spec.name.clone(), items));
+    }
+    held
+}
+
+/// Writes the workload under `dir` (knife.rb from the example repository, no cookbooks).
+fn generate_workload(dir: &Path, w: Workload) {
     let write = |rel: String, text: String| {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -265,17 +370,17 @@ fn generate_workload(dir: &Path) -> usize {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("cookbooks")).unwrap();
-    for i in 0..ROLES {
+    for i in 0..w.roles {
         write(
             format!("roles/role_{i:03}.json"),
             format!(
                 r#"{{"name": "role_{i:03}", "description": "role {i}", "run_list": ["recipe[base]", "role[role_{:03}]"],
                    "default_attributes": {{"tier": {i}, "tags": ["a", "b"]}}}}"#,
-                (i + 1) % ROLES
+                (i + 1) % w.roles
             ),
         );
     }
-    for i in 0..ENVIRONMENTS {
+    for i in 0..w.environments {
         write(
             format!("environments/env_{i:03}.json"),
             format!(
@@ -283,8 +388,8 @@ fn generate_workload(dir: &Path) -> usize {
             ),
         );
     }
-    for b in 0..BAGS {
-        for i in 0..ITEMS_PER_BAG {
+    for b in 0..w.bags {
+        for i in 0..w.items_per_bag {
             write(
                 format!("data_bags/bag_{b:02}/item_{i:02}.json"),
                 format!(
@@ -293,5 +398,4 @@ fn generate_workload(dir: &Path) -> usize {
             );
         }
     }
-    ROLES + ENVIRONMENTS + BAGS + BAGS * ITEMS_PER_BAG
 }

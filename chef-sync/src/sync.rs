@@ -519,7 +519,7 @@ pub(crate) fn select_servers<'a>(
 }
 
 /// The server's client, or the reason (naming server and URL) it cannot be built.
-fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, ReportError> {
+pub(crate) fn client_for(spec: &ServerSpec) -> Result<chef_api::client::ChefClient, ReportError> {
     spec.client().map_err(|e| {
         let base = match &e {
             ConfigError::Client { source, .. } => ReportError::from_api(source, &spec.name),

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use crate::convert::json_to_py;
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::repo::knife_env;
+use crate::report_error::PyReportError;
 use crate::runtime;
 
 /// One server's copy of one cookbook version or object.
@@ -147,8 +148,8 @@ pub struct PyServerStatus {
     pub url: String,
     /// Whether it could be read.
     pub ok: bool,
-    /// Why it could not be read, or None.
-    pub error: Option<String>,
+    /// Why it could not be read (a `ReportError`, as in the sync report), or None.
+    pub error: Option<PyReportError>,
     /// Negotiated API version, or None.
     pub api_version: Option<u32>,
     /// Cookbook versions it holds.
@@ -165,7 +166,7 @@ impl From<&ServerStatus> for PyServerStatus {
             name: s.name.clone(),
             url: s.url.clone(),
             ok: s.ok,
-            error: s.error.clone(),
+            error: s.error.as_ref().map(PyReportError::from),
             api_version: s.api_version,
             cookbook_versions: s.cookbook_versions,
             objects: s.objects,

@@ -87,7 +87,11 @@ def test_in_sync_after_a_sync_then_drift_then_an_unreadable_server(
     unreadable = chef_sync.status(repo, keys=wrong, only=["cookbooks"])
     assert unreadable.exit_code == 1
     eu, us = unreadable.servers
-    assert not eu.ok and eu.error is not None and "401" in eu.error
+    assert not eu.ok and eu.error is not None and "401" in eu.error.message
+    # Typed as the sync report's errors, in the object and in to_dict().
+    assert (eu.error.kind, eu.error.status, eu.error.server) == ("unauthorized", 401, "eu-west-1")
+    assert eu.error.exception == "AuthenticationError"
+    assert unreadable.to_dict()["servers"][0]["error"]["kind"] == "unauthorized"
     assert us.ok
     assert [c.state for c in unreadable.cookbooks[0].servers] == ["unknown", "match"]
 

@@ -1023,3 +1023,168 @@ async fn a_failing_search_falls_back_to_a_get_per_object() {
     let app = s.objects.iter().find(|o| o.label() == "role[app]").unwrap();
     assert_eq!(app.outcome, ObjectOutcome::Created);
 }
+
+// ---- goiardi's lost data bag item updates (a server quirk) ----
+
+/// A repository with `per_bag` items in each of `bags`, nothing else.
+fn bags_repo(bags: &[&str], per_bag: usize) -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    for bag in bags {
+        for i in 0..per_bag {
+            write(
+                repo.path(),
+                &format!("data_bags/{bag}/item{i:02}.json"),
+                &format!("{{\"id\": \"item{i:02}\", \"n\": {i}}}"),
+            );
+        }
+    }
+    repo
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bag_written_in_one_run_is_complete_on_goiardi() {
+    // goiardi saves a whole bag per item write: concurrent item writes into one bag lose
+    // items (each answered 201). chef-sync writes one bag's items one at a time there.
+    let fleet = Fleet::start(&REGIONS).expect("goiardi servers");
+    let repo = tempfile::tempdir().unwrap();
+    fleet
+        .provision_repo(&example_repo_dir(), repo.path())
+        .await
+        .expect("pivotal users and repo");
+    remove_objects(repo.path());
+    let expected: Vec<String> = (0..30).map(|i| format!("item{i:02}")).collect();
+    for name in &expected {
+        write(
+            repo.path(),
+            &format!("data_bags/many/{name}.json"),
+            &format!(
+                "{{\"id\": \"{name}\", \"payload\": \"{}\"}}",
+                "x".repeat(200)
+            ),
+        );
+    }
+    write(
+        repo.path(),
+        "data_bags/other/solo.json",
+        "{\"id\": \"solo\"}",
+    );
+    let report = chef_sync::sync(&load(repo.path()), &objects_only())
+        .await
+        .unwrap();
+    assert!(report.ok, "{}", report.render_table());
+    for region in REGIONS {
+        let client = fleet.pivotal_client(region).unwrap();
+        assert_eq!(
+            names(&client, "data/many").await,
+            expected,
+            "{region} holds every item of the bag"
+        );
+        assert!(client.is_goiardi(), "goiardi marks its answers X-Goiardi");
+        assert_eq!(names(&client, "data/other").await, ["solo"]);
+        let created = server(&report, region)
+            .objects
+            .iter()
+            .filter(|o| o.outcome == ObjectOutcome::Created)
+            .count();
+        assert_eq!(created, 2 + 31, "{region}: 2 bags and 31 items created");
+    }
+    // And a second run finds nothing to do (no lost item to re-create).
+    let again = chef_sync::sync(&load(repo.path()), &objects_only())
+        .await
+        .unwrap();
+    for region in REGIONS {
+        assert!(
+            server(&again, region)
+                .objects
+                .iter()
+                .all(|o| o.outcome == ObjectOutcome::Unchanged),
+            "{}",
+            again.render_table()
+        );
+    }
+}
+
+/// An empty server whose item POSTs each take `delay`; goiardi's marker header on every
+/// answer when `goiardi`.
+async fn slow_item_server(bags: &[&str], delay: std::time::Duration, goiardi: bool) -> MockServer {
+    let server = MockServer::start().await;
+    let marked = |t: ResponseTemplate| {
+        if goiardi {
+            t.insert_header("X-Goiardi", "yes")
+        } else {
+            t
+        }
+    };
+    for (at, body) in [
+        ("/cookbooks", json!({})),
+        ("/environments/_default", json!({"name": "_default"})),
+        ("/roles", json!({})),
+        ("/environments", json!({"_default": "x"})),
+        ("/data", json!({})),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(at))
+            .respond_with(marked(ResponseTemplate::new(200).set_body_json(body)))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/data"))
+        .respond_with(marked(
+            ResponseTemplate::new(201).set_body_json(json!({"uri": "u"})),
+        ))
+        .mount(&server)
+        .await;
+    for bag in bags {
+        Mock::given(method("POST"))
+            .and(path(format!("/data/{bag}")))
+            .respond_with(marked(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({}))
+                    .set_delay(delay),
+            ))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_writes_are_concurrent_on_erchef_and_one_at_a_time_per_bag_on_goiardi() {
+    const DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
+    let bags = ["a", "b"];
+    let repo = bags_repo(&bags, 3);
+    let run = |goiardi: bool| {
+        let repo = repo.path().to_path_buf();
+        async move {
+            let server = slow_item_server(&bags, DELAY, goiardi).await;
+            let started = std::time::Instant::now();
+            let report = chef_sync::sync(&mock_config(&repo, &server.uri()), &objects_only())
+                .await
+                .unwrap();
+            let took = started.elapsed();
+            assert!(report.ok, "{}", report.render_table());
+            let posts = server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method.as_str() == "POST" && r.url.path().starts_with("/data/"))
+                .count();
+            assert_eq!(posts, 6, "every item sent once");
+            took
+        }
+    };
+    // erchef-like (no X-Goiardi): all six items in flight at once, about one DELAY; one bag's
+    // items one after the other would take at least three.
+    let erchef = run(false).await;
+    assert!(erchef < DELAY * 3, "erchef-like server: {erchef:?}");
+    // goiardi: each bag's three items one after the other (at least 3 × DELAY), the two bags
+    // side by side (all six in a row would take 6 × DELAY).
+    let goiardi = run(true).await;
+    assert!(goiardi >= DELAY * 3, "goiardi: {goiardi:?}");
+    assert!(
+        goiardi < DELAY * 6,
+        "goiardi, bags in parallel: {goiardi:?}"
+    );
+}

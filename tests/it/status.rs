@@ -421,7 +421,19 @@ async fn a_stopped_server_is_exit_1_and_the_others_are_still_compared() {
     let failed: Vec<&str> = report.failed_servers().map(|s| s.name.as_str()).collect();
     assert_eq!(failed, ["us-east-1"]);
     let down = &report.servers[2];
-    let error = down.error.as_deref().expect("says why");
+    let typed = down.error.as_ref().expect("says why");
+    // Typed as the sync report's errors: a refused connection is `network`, no status.
+    assert_eq!(typed.kind, chef_api::error::ErrorKind::Network, "{typed:?}");
+    assert_eq!(typed.status, None);
+    assert_eq!(typed.server.as_deref(), Some("us-east-1"));
+    assert!(
+        typed
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with(&down_url)),
+        "{typed:?}"
+    );
+    let error = typed.message.as_str();
     assert!(error.contains(&down_url), "names the URL: {error}");
     assert_eq!(down.api_version, None);
     let version = version_of(repo.path(), "base");
@@ -437,4 +449,7 @@ async fn a_stopped_server_is_exit_1_and_the_others_are_still_compared() {
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["exit_code"], 1);
     assert_eq!(json["servers"][2]["ok"], false);
+    assert_eq!(json["servers"][2]["error"]["kind"], "network");
+    assert_eq!(json["servers"][2]["error"]["server"], "us-east-1");
+    assert_eq!(json["servers"][2]["error"]["message"], error);
 }

@@ -265,6 +265,7 @@ impl ChefClientBuilder {
                 skew: Skew::default(),
                 api: ApiVersionState::new(),
                 license: super::license::LicenseState::default(),
+                flavor: super::flavor::FlavorState::default(),
             }),
         })
     }

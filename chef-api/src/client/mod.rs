@@ -28,6 +28,7 @@ mod builder;
 pub mod clock;
 mod config_key;
 mod dns;
+pub mod flavor;
 pub mod license;
 pub mod retry;
 pub mod send;
@@ -75,6 +76,7 @@ struct Inner {
     skew: clock::Skew,
     api: api_version::ApiVersionState,
     license: license::LicenseState,
+    flavor: flavor::FlavorState,
 }
 
 impl std::fmt::Debug for ChefClient {
@@ -146,6 +148,12 @@ impl ChefClient {
     /// if any.
     pub fn license_notice(&self) -> Option<LicenseNotice> {
         self.inner.license.get()
+    }
+
+    /// Whether the server is goiardi: true once any of its answers carried `X-Goiardi: yes`
+    /// ([`flavor`]), so false before the first answer. For server quirks only.
+    pub fn is_goiardi(&self) -> bool {
+        self.inner.flavor.is_goiardi()
     }
 
     /// Who requests are signed as: server, client name and where the key came from.

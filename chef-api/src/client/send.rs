@@ -207,6 +207,7 @@ impl ChefClient {
                         .skew
                         .observe(header_str(&headers, DATE.as_str()), inner.clock.now());
                     inner.license.observe(&headers);
+                    inner.flavor.observe(&headers);
                     let limit = inner.max_response_bytes;
                     // A success must arrive whole and under the ceiling; an error answer keeps
                     // a capped prefix, and what arrived even when its connection broke.

@@ -161,6 +161,56 @@ async fn send_all(
     bounded(jobs, concurrency).await
 }
 
+/// `planned`, grouped by data bag (first appearance order), each group in input order.
+fn by_bag(planned: Vec<&PlannedObject>) -> Vec<Vec<&PlannedObject>> {
+    let mut groups: Vec<(Option<&str>, Vec<&PlannedObject>)> = Vec::new();
+    for p in planned {
+        let bag = p.id.bag.as_deref();
+        match groups.iter_mut().find(|(b, _)| *b == bag) {
+            Some((_, group)) => group.push(p),
+            None => groups.push((bag, vec![p])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// Server quirk: goiardi's in-memory store (the Debian package's default) keeps a bag's items
+/// inside the bag. Each item POST, PUT or DELETE loads a copy of the whole bag, changes one
+/// item and saves the whole bag back (goiardi `databag/databag.go`: `NewDBItem`,
+/// `UpdateDBItem`, `DeleteDBItem` end in `db.Save()`, a `datastore.Set` of the bag), so
+/// concurrent writes into one bag overwrite each other: every POST is answered 201, yet items
+/// are lost. On goiardi (recognised by its `X-Goiardi` answer header, see
+/// [`ChefClient::is_goiardi`]) one bag's items are therefore written one at a time, bags still
+/// in parallel. erchef stores items as rows and gets them concurrently, as does any other
+/// server.
+fn one_item_at_a_time_per_bag(client: &ChefClient) -> bool {
+    client.is_goiardi()
+}
+
+/// Writes data bag items like [`send_all`], except on a server with goiardi's lost item
+/// updates ([`one_item_at_a_time_per_bag`]), where each bag's items go one after the other
+/// (up to `concurrency` bags at once). Reports grouped by bag there, else in input order.
+async fn send_items(
+    client: &ChefClient,
+    server: &str,
+    items: Vec<&PlannedObject>,
+    concurrency: usize,
+    on_object: OnObject<'_>,
+) -> Vec<ObjectReport> {
+    if !one_item_at_a_time_per_bag(client) {
+        return send_all(client, server, items, concurrency, on_object).await;
+    }
+    let jobs = by_bag(items)
+        .into_iter()
+        .map(|group| send_all(client, server, group, 1, on_object))
+        .collect();
+    bounded(jobs, concurrency)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// Carries out `plan` on the server of `client` (never call it with pin problems); `server`
 /// is its configured name (for the reports' errors), `on_object` hears of each object as soon
 /// as it is done.
@@ -217,7 +267,7 @@ pub async fn apply(
             format!("data bag '{bag}' could not be created"),
         )));
     }
-    reports.extend(send_all(client, server, items, concurrency, on_object).await);
+    reports.extend(send_items(client, server, items, concurrency, on_object).await);
     // 3. Roles.
     reports.extend(
         send_all(
@@ -255,18 +305,38 @@ pub async fn apply(
         step(ObjectKind::DataBagItem, deletes)
             .into_iter()
             .partition(|p| p.id.bag.as_deref().is_some_and(|b| doomed_bags.contains(b)));
-    let mut deletions: Vec<&PlannedObject> = items;
-    deletions.extend(step(ObjectKind::DataBag, deletes));
-    deletions.extend(step(ObjectKind::Role, deletes));
-    deletions.extend(step(ObjectKind::Environment, deletes));
-    let deleted = bounded(
+    // On goiardi an item delete also saves its whole bag: one bag's deletions one at a
+    // time ([`one_item_at_a_time_per_bag`]), each bag's chain one job among the others.
+    let item_chains: Vec<Vec<&PlannedObject>> = if one_item_at_a_time_per_bag(client) {
+        by_bag(items)
+    } else {
+        items.into_iter().map(|p| vec![p]).collect()
+    };
+    let mut deletions: Vec<Vec<&PlannedObject>> = item_chains;
+    for p in step(ObjectKind::DataBag, deletes)
+        .into_iter()
+        .chain(step(ObjectKind::Role, deletes))
+        .chain(step(ObjectKind::Environment, deletes))
+    {
+        deletions.push(vec![p]);
+    }
+    let deleted: Vec<ObjectReport> = bounded(
         deletions
             .iter()
-            .map(|p| async move { told(report(server, &p.id, delete(client, &p.id).await)) })
+            .map(|chain| async move {
+                let mut lines = Vec::with_capacity(chain.len());
+                for p in chain {
+                    lines.push(told(report(server, &p.id, delete(client, &p.id).await)));
+                }
+                lines
+            })
             .collect(),
         concurrency,
     )
-    .await;
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
     let bag_results: Vec<(String, ObjectOutcome, Option<ReportError>)> = deleted
         .iter()
         .filter(|r| r.kind == ObjectKind::DataBag)

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chef_api::client::ChefClient;
+use chef_api::error::ErrorKind;
 use chef_api::version::Version;
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 use super::digest::ServerCookbook;
 use super::policies::{self, PolicyGroups};
 use crate::objects::{ObjectId, ObjectKinds, RepoObjects, fetch_server_objects};
+use crate::report::ReportError;
 
 /// A cookbook version: name and version.
 pub(crate) type CookbookKey = (String, Version);
@@ -49,21 +51,22 @@ pub(crate) struct Limits {
 /// the objects of the other selected kinds, both at once.
 ///
 /// # Errors
-/// The first request that failed, or a manifest that is not one, as text naming the URL and
-/// the server's own message.
+/// The first request that failed (typed as the sync report's errors, on `server`), or a
+/// manifest that is not one (kind `invalid_response`, with its URL).
 pub(crate) async fn collect(
     client: &ChefClient,
+    server: &str,
     kinds: ObjectKinds,
     limits: &Limits,
     repo: impl std::future::Future<Output = Option<Arc<RepoObjects>>>,
-) -> Result<Inventory, String> {
+) -> Result<Inventory, ReportError> {
     let objects = async {
         if !kinds.any_objects() {
             return Ok(BTreeMap::new());
         }
         let fetched = fetch_server_objects(client, kinds, limits.per_server, repo)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ReportError::from_api(&e, server))?;
         Ok(fetched
             .into_iter()
             .map(|(id, json)| {
@@ -74,12 +77,12 @@ pub(crate) async fn collect(
     };
     let cookbooks = async {
         if kinds.cookbooks {
-            cookbooks(client, limits).await
+            cookbooks(client, server, limits).await
         } else {
             let api_version = client
                 .negotiate_api_version()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ReportError::from_api(&e, server))?;
             Ok((api_version, BTreeMap::new()))
         }
     };
@@ -96,12 +99,14 @@ pub(crate) async fn collect(
 /// The API version and every cookbook version's digest.
 async fn cookbooks(
     client: &ChefClient,
+    server: &str,
     limits: &Limits,
-) -> Result<(u32, BTreeMap<CookbookKey, ServerCookbook>), String> {
+) -> Result<(u32, BTreeMap<CookbookKey, ServerCookbook>), ReportError> {
+    let closed = |e: tokio::sync::AcquireError| ReportError::other(e.to_string(), server);
     let (listing, api_version) = {
-        let _permit = limits.global.acquire().await.map_err(|e| e.to_string())?;
+        let _permit = limits.global.acquire().await.map_err(closed)?;
         futures::try_join!(client.list_cookbooks(), client.negotiate_api_version())
-            .map_err(|e| e.to_string())?
+            .map_err(|e| ReportError::from_api(&e, server))?
     };
     let versions: Vec<CookbookKey> = listing
         .into_iter()
@@ -113,19 +118,23 @@ async fn cookbooks(
         .collect();
     let cookbooks = futures::stream::iter(versions)
         .map(|(name, version)| async move {
-            let _permit = limits.global.acquire().await.map_err(|e| e.to_string())?;
+            let _permit = limits.global.acquire().await.map_err(closed)?;
             let manifest = client
                 .cookbook_version(&name, &version.to_string())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ReportError::from_api(&e, server))?;
             let held = ServerCookbook::from_manifest(&manifest).map_err(|e| {
                 let url = client
                     .url_for(&format!("cookbooks/{name}/{version}"))
                     .map(|u| chef_api::error::redact_url(&u))
                     .unwrap_or_default();
-                format!("GET {url}: {e}")
+                ReportError {
+                    message: format!("GET {url}: {e}"),
+                    url: Some(url),
+                    ..ReportError::new(ErrorKind::InvalidResponse, "", server)
+                }
             })?;
-            Ok::<_, String>(((name, version), held))
+            Ok::<_, ReportError>(((name, version), held))
         })
         .buffer_unordered(limits.per_server.max(1))
         .try_collect()

@@ -49,6 +49,7 @@ use crate::berkshelf::PrepareOptions;
 use crate::config::{LoadOptions, RepoConfig, ServerSpec};
 use crate::cookbooks::CookbookSet;
 use crate::objects::{ObjectId, ObjectKind, ObjectKinds, ObjectPaths, RepoObjects};
+use crate::report::ReportError;
 use crate::sync::{Repo, SyncError, select_servers};
 
 use collect::{CookbookKey, Inventory, Limits};
@@ -143,7 +144,7 @@ pub async fn status(
     } else {
         (CookbookSet::default(), Vec::new())
     };
-    let inventories = reads.join().await;
+    let inventories = reads.join(&servers).await;
     let mut warnings: Vec<String> = config
         .warnings
         .iter()
@@ -206,7 +207,7 @@ pub fn status_blocking<'a>(
 /// Every server's read, each on its own task (signing and hashing of several servers spread
 /// over the cores).
 struct ServerReads {
-    handles: Vec<tokio::task::JoinHandle<(Result<Inventory, String>, Duration)>>,
+    handles: Vec<tokio::task::JoinHandle<(Result<Inventory, ReportError>, Duration)>>,
     /// Per server: where its repository objects go once loaded (see [`Self::hand_over`]).
     repos: Vec<Option<tokio::sync::oneshot::Sender<Option<Arc<RepoObjects>>>>>,
 }
@@ -222,7 +223,8 @@ impl ServerReads {
                 repos.push(Some(repo_tx));
                 // A repository that failed to load ends the status anyway: read by GET.
                 let repo = async move { repo_rx.await.ok().flatten() };
-                let client = spec.client().map_err(|e| e.to_string());
+                let client = crate::sync::client_for(spec);
+                let server = spec.name.clone();
                 let limits = Limits {
                     per_server: options.per_server_concurrency.max(1),
                     global: Arc::clone(&global),
@@ -231,7 +233,7 @@ impl ServerReads {
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let read = match client {
-                        Ok(client) => collect::collect(&client, kinds, &limits, repo)
+                        Ok(client) => collect::collect(&client, &server, kinds, &limits, repo)
                             .await
                             .map(without_default_environment),
                         Err(e) => Err(e),
@@ -257,12 +259,18 @@ impl ServerReads {
         }
     }
 
-    async fn join(mut self) -> Vec<(Result<Inventory, String>, Duration)> {
+    async fn join(
+        mut self,
+        servers: &[&ServerSpec],
+    ) -> Vec<(Result<Inventory, ReportError>, Duration)> {
         let mut out = Vec::with_capacity(self.handles.len());
-        for handle in std::mem::take(&mut self.handles) {
+        for (handle, spec) in std::mem::take(&mut self.handles).into_iter().zip(servers) {
             out.push(handle.await.unwrap_or_else(|e| {
                 (
-                    Err(format!("reading this server did not finish: {e}")),
+                    Err(ReportError::other(
+                        format!("reading this server did not finish: {e}"),
+                        &spec.name,
+                    )),
                     Duration::ZERO,
                 )
             }));
@@ -353,7 +361,7 @@ fn expected_objects(
 fn object_rows(
     servers: &[&ServerSpec],
     expected: &[BTreeMap<ObjectId, String>],
-    inventories: &[(Result<Inventory, String>, Duration)],
+    inventories: &[(Result<Inventory, ReportError>, Duration)],
     strict: bool,
 ) -> Vec<ObjectStatus> {
     let keys: BTreeSet<&ObjectId> = expected
@@ -497,7 +505,7 @@ fn expected_cookbooks(
 fn cookbook_rows(
     servers: &[&ServerSpec],
     expected: &[ExpectedCookbooks],
-    inventories: &[(Result<Inventory, String>, Duration)],
+    inventories: &[(Result<Inventory, ReportError>, Duration)],
     strict: bool,
 ) -> Vec<CookbookStatus> {
     let keys: BTreeSet<&CookbookKey> = expected
@@ -552,7 +560,11 @@ fn cookbook_rows(
         .collect()
 }
 
-fn server_row(spec: &ServerSpec, read: &Result<Inventory, String>, took: Duration) -> ServerStatus {
+fn server_row(
+    spec: &ServerSpec,
+    read: &Result<Inventory, ReportError>,
+    took: Duration,
+) -> ServerStatus {
     ServerStatus {
         name: spec.name.clone(),
         url: spec.url.clone(),

@@ -120,7 +120,9 @@ impl StatusReport {
                 out,
                 "{}: could not be read: {}",
                 s.name,
-                s.error.as_deref().unwrap_or("unknown error")
+                s.error
+                    .as_ref()
+                    .map_or("unknown error", |e| e.message.as_str())
             );
         }
         let drifting = self.drifting_cookbooks().count()
@@ -153,7 +155,7 @@ mod tests {
             name: name.into(),
             url: format!("http://127.0.0.1:1/{name}"),
             ok: error.is_none(),
-            error: error.map(str::to_owned),
+            error: error.map(|e| crate::report::ReportError::other(e, name)),
             api_version: Some(1),
             cookbook_versions: 1,
             objects: 1,

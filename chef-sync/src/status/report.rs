@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{CellState, Drift};
 use super::policies::PolicyStatus;
+use crate::report::ReportError;
 
 /// One server as the status read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,9 +18,9 @@ pub struct ServerStatus {
     pub url: String,
     /// Whether everything the status needed could be read from it.
     pub ok: bool,
-    /// Why it could not be read (client, listing, a manifest), with the URL and the server's
-    /// own message.
-    pub error: Option<String>,
+    /// Why it could not be read (client, listing, a manifest): typed as the sync report's
+    /// errors (kind, status, the server's messages, URL, server, message).
+    pub error: Option<ReportError>,
     /// The negotiated server API version (`None` when it could not be read).
     pub api_version: Option<u32>,
     /// How many cookbook versions it holds.

@@ -411,7 +411,8 @@ class ServerStatus:
     def ok(self) -> bool:
         """Whether it could be read."""
     @property
-    def error(self) -> str | None: ...
+    def error(self) -> ReportError | None:
+        """Why it could not be read (as in ``SyncReport``), or None."""
     @property
     def api_version(self) -> int | None: ...
     @property
