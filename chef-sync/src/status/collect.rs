@@ -87,7 +87,7 @@ pub(crate) async fn collect(
         }
     };
     let ((api_version, cookbooks), objects, policy_groups) =
-        futures::try_join!(cookbooks, objects, policies::fetch(client))?;
+        futures::try_join!(cookbooks, objects, policies::fetch(client, server))?;
     Ok(Inventory {
         api_version,
         cookbooks,

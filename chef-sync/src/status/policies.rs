@@ -15,6 +15,7 @@ use chef_api::client::ChefClient;
 use serde::{Deserialize, Serialize};
 
 use super::compare::Drift;
+use crate::report::ReportError;
 
 /// Group → policy → revision id, as one server lists them.
 pub(crate) type PolicyGroups = BTreeMap<String, BTreeMap<String, String>>;
@@ -34,8 +35,9 @@ struct GroupEntry {
 /// no groups.
 ///
 /// # Errors
-/// Any other failure, as text naming the URL and the server's own message.
-pub(crate) async fn fetch(client: &ChefClient) -> Result<PolicyGroups, String> {
+/// Any other failure, typed as the sync report's errors (kind, status, URL, the server's own
+/// messages) on `server`.
+pub(crate) async fn fetch(client: &ChefClient, server: &str) -> Result<PolicyGroups, ReportError> {
     match client
         .get::<Option<BTreeMap<String, GroupListing>>>("policy_groups")
         .await
@@ -53,7 +55,7 @@ pub(crate) async fn fetch(client: &ChefClient) -> Result<PolicyGroups, String> {
             })
             .collect()),
         Err(e) if e.status() == Some(404) => Ok(PolicyGroups::new()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(ReportError::from_api(&e, server)),
     }
 }
 
