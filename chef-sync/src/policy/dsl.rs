@@ -13,8 +13,9 @@
 //!   `VividMash`, chef: node/attribute_collections.rb) auto-vivify; keys are strings (symbols
 //!   become strings, as `Mash` converts them), in the order first written;
 //! * `include_policy "base", path: "base.lock.json" | remote: URL | server: URL,
-//!   policy_name:, policy_group: / policy_revision_id:` (cli: policyfile/
-//!   policyfile_location_specification.rb picks the fetcher in that order; `git:` is refused);
+//!   policy_name:, policy_group: / policy_revision_id: | git: URL, path:/rel:,
+//!   branch:/tag:/ref:` (cli: policyfile/policyfile_location_specification.rb picks the
+//!   fetcher in that order);
 //! * `metadata` (the cookbook next to the Policyfile, as a path cookbook).
 
 use std::path::{Path, PathBuf};
@@ -123,6 +124,23 @@ pub enum PolicyLocation {
         policy_group: Option<String>,
         /// `policy_revision_id:`.
         policy_revision_id: Option<String>,
+    },
+    /// `git:` a repository holding the lock: the file `path:` (or `rel:`; default
+    /// `Policyfile.lock.json`) at `ref:`, else `branch:`, else `tag:`, else `master`, as
+    /// chef-cli's `GitLockFetcher` reads it.
+    Git {
+        /// The repository URL.
+        url: String,
+        /// The lock file's path in the repository.
+        path: String,
+        /// What `git rev-parse` is given.
+        rev_parse: String,
+        /// `branch:`.
+        branch: Option<String>,
+        /// `tag:`.
+        tag: Option<String>,
+        /// `ref:`.
+        reference: Option<String>,
     },
 }
 
@@ -561,11 +579,23 @@ impl PolicyDsl {
                 policy_group,
                 policy_revision_id,
             }
-        } else if get("git")?.is_some() {
-            return Err(format!(
-                "include_policy '{name}': git: sources are not supported by chef-sync's install (use path:, remote: or server:)"
-            )
-            .into());
+        } else if let Some(url) = get("git")? {
+            let (branch, tag, reference) = (get("branch")?, get("tag")?, get("ref")?);
+            let rev_parse = reference
+                .clone()
+                .or_else(|| branch.clone())
+                .or_else(|| tag.clone())
+                .unwrap_or_else(|| "master".to_owned());
+            PolicyLocation::Git {
+                url,
+                path: get("path")?
+                    .or(get("rel")?)
+                    .unwrap_or_else(|| "Policyfile.lock.json".to_owned()),
+                rev_parse,
+                branch,
+                tag,
+                reference,
+            }
         } else if options.contains_key("path") {
             return Err(missing("path"));
         } else {
@@ -821,6 +851,31 @@ include_policy "srv", server: "https://chef.test/organizations/o", policy_group:
         assert!(
             err.contains(":3:") && err.contains("must specify policy_revision_id or policy_group"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn git_include_reads_ref_then_branch_then_tag_then_master() {
+        let p = eval(
+            "name 'x'\ninclude_policy 'a', git: 'file:///r', tag: 't', branch: 'b', rel: 'p/a.json'\ninclude_policy 'b', git: 'file:///r'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.included_policies[0].location,
+            PolicyLocation::Git {
+                url: "file:///r".into(),
+                path: "p/a.json".into(),
+                rev_parse: "b".into(),
+                branch: Some("b".into()),
+                tag: Some("t".into()),
+                reference: None,
+            }
+        );
+        assert!(matches!(&p.included_policies[1].location,
+            PolicyLocation::Git { path, rev_parse, .. } if path == "Policyfile.lock.json" && rev_parse == "master"));
+        assert_eq!(
+            serde_json::to_string(&p.included_policies[0].source_options).unwrap(),
+            r#"{"git":"file:///r","tag":"t","branch":"b","rel":"p/a.json"}"#
         );
     }
 
