@@ -963,3 +963,64 @@ async fn git_included_policies_lock_as_chef_cli_git_lock_fetcher_writes_them() {
         assert!(err.to_string().contains(expected), "{err}");
     }
 }
+
+#[tokio::test]
+async fn per_cookbook_chef_server_and_artifactory_locations_lock_from_the_default_source() {
+    // chef-cli's compiler solves a cookbook whose location is not version-fixed
+    // (chef_server:, artifactory:, artifactserver:) against the default sources and locks it
+    // from the one it prefers: the per-cookbook URL is never asked for anything.
+    let server = MockServer::start().await;
+    supermarket(
+        &server,
+        &[
+            ("nginx", "1.0.0", &[]),
+            ("nginx", "2.0.0", &[]),
+            ("users", "1.0.0", &[]),
+        ],
+    )
+    .await;
+    let elsewhere = MockServer::start().await;
+    forbid_requests(&elsewhere, "a per-cookbook chef_server:/artifactory: URL").await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'web'\ndefault_source :supermarket, '{sm}'\nrun_list 'nginx', 'users'\n\
+             cookbook 'nginx', '~> 1.0', chef_server: '{o}/organizations/x'\n\
+             cookbook 'users', artifactory: '{o}/api/chef/repo'\n",
+            sm = server.uri(),
+            o = elsewhere.uri()
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let installed = chef_sync::policy::install(
+        &r.join("Policyfile.rb"),
+        &options(cache.path(), &[], Vec::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        versions(&installed.lock),
+        pairs(&[("nginx", "1.0.0"), ("users", "1.0.0")])
+    );
+    let doc = installed.lock.document();
+    for (name, version) in [("nginx", "1.0.0"), ("users", "1.0.0")] {
+        let download = format!(
+            "{}/api/v1/cookbooks/{name}/versions/{version}/download",
+            server.uri()
+        );
+        assert_eq!(
+            doc["cookbook_locks"][name]["source_options"],
+            json!({"artifactserver": download, "version": version}),
+            "{name}"
+        );
+    }
+    // The default source's spec replaces the Policyfile's (all_cookbook_location_specs), so
+    // the Policyfile demand is the solved version, and `~> 1.0` kept 2.0.0 out.
+    assert_eq!(
+        doc["solution_dependencies"]["Policyfile"],
+        json!([["nginx", "= 1.0.0"], ["users", "= 1.0.0"]])
+    );
+}

@@ -4,9 +4,10 @@
 //! * `name "N"`;
 //! * `default_source :supermarket [URL]` (`:community`), `:chef_server URL`, `:chef_repo PATH`,
 //!   `:artifactory URL`, `:delivery_supermarket URL` (several allowed);
-//! * `cookbook "c"[, "~> 1.2"][, path: | git: (branch:/tag:/ref:/rel:) | github: "o/r"]`
-//!   (`chef_server:`, `chef_server_artifact:`, `artifactory:` per cookbook are refused with a
-//!   message: chef-sync does not fetch those);
+//! * `cookbook "c"[, "~> 1.2"][, path: | git: (branch:/tag:/ref:/rel:) | github: "o/r"]`;
+//!   `chef_server:`, `artifactory:`, `artifactserver:` are accepted and, as in chef-cli, do not
+//!   change where the cookbook comes from (it is solved and locked from the default sources);
+//!   `chef_server_artifact:` is refused with a message: chef-sync does not fetch it;
 //! * `run_list "a", "b::c"`, `named_run_list :deploy, "b::c"`;
 //! * `default["a"]["b"]["c"] = v`, `override[...] = v`: every level missing on the way is
 //!   created as an empty hash, as chef-cli's attribute hashes (`Chef::Node::Attribute`'s
@@ -460,7 +461,14 @@ impl PolicyDsl {
                 "path" | "git" | "github" | "branch" | "tag" | "ref" | "rel" => {
                     opts.push((key.clone(), text(&key, &v)?));
                 }
-                "chef_server" | "chef_server_artifact" | "artifactory" | "identifier" => {
+                // Not version-fixed locations: chef-cli solves these cookbooks against the
+                // default sources and locks them from the one it prefers (cli:
+                // policyfile_compiler.rb, create_spec_for_cookbook / best_source_for), so the
+                // location only has to be valid; chef-sync does the same.
+                "chef_server" | "artifactory" | "artifactserver" => {
+                    text(&key, &v)?;
+                }
+                "chef_server_artifact" | "identifier" => {
                     return Err(format!(
                         "cookbook '{name}': {key}: sources are not fetched by chef-sync's install (use path:, git:, github: or a default_source)"
                     )
@@ -468,7 +476,7 @@ impl PolicyDsl {
                 }
                 other => {
                     return Err(format!(
-                        "cookbook '{name}': unknown option {other}: (expected path:, git:, github:, branch:, tag:, ref:, rel:)"
+                        "cookbook '{name}': unknown option {other}: (expected path:, git:, github:, branch:, tag:, ref:, rel:, chef_server:, artifactory:, artifactserver:)"
                     )
                     .into());
                 }
@@ -881,9 +889,20 @@ include_policy "srv", server: "https://chef.test/organizations/o", policy_group:
 
     #[test]
     fn refuses_what_it_cannot_do_with_the_line() {
-        let err =
-            eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server: 'https://c'\n").unwrap_err();
-        assert!(err.contains(":3:") && err.contains("chef_server:"), "{err}");
+        let err = eval(
+            "name 'x'\nrun_list 'a'\ncookbook 'a', chef_server_artifact: 'https://c', identifier: 'ab'\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(":3:") && err.contains("chef_server_artifact:"),
+            "{err}"
+        );
+        let err = eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server: 1\n").unwrap_err();
+        assert!(err.contains(":3:") && err.contains("chef_server"), "{err}");
+        let p = eval("name 'x'\nrun_list 'a'\ncookbook 'a', '~> 1.0', artifactory: 'https://a'\n")
+            .unwrap();
+        assert_eq!(p.cookbooks[0].source, CookbookSource::Default);
+        assert_eq!(p.cookbooks[0].constraint.as_deref(), Some("~> 1.0"));
         let err = eval("run_list 'a'\n").unwrap_err();
         assert!(err.contains("no `name`"), "{err}");
         let err = eval("name 'x'\nrun_list 'a'\nsystem('id')\n").unwrap_err();
