@@ -1024,3 +1024,70 @@ async fn per_cookbook_chef_server_and_artifactory_locations_lock_from_the_defaul
         json!([["nginx", "= 1.0.0"], ["users", "= 1.0.0"]])
     );
 }
+
+#[tokio::test]
+async fn a_per_cookbook_chef_server_artifact_is_fixed_and_locked_as_omnifetch_writes_it() {
+    let server = MockServer::start().await;
+    let org_url = format!("{}/organizations/o", server.uri());
+    let scratch = tempfile::tempdir().unwrap();
+    let files = [
+        ("metadata.rb", "name 'ntp'\nversion '3.1.0'\n"),
+        ("recipes/default.rb", "log 'ntp'\n"),
+    ];
+    let ntp = identity_of(&scratch.path().join("ntp"), &files);
+    mount_server_cookbook(
+        &server,
+        "/organizations/o",
+        "ntp",
+        &format!("cookbook_artifacts/ntp/{}", ntp.identifier),
+        &files,
+    )
+    .await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'app'\nrun_list 'ntp'\ncookbook 'ntp', chef_server_artifact: '{org_url}', identifier: '{}'\n",
+            ntp.identifier
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], chef_servers(&org_url));
+    let installed = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    let doc = installed.lock.document();
+    assert_eq!(
+        serde_json::to_string(&doc["cookbook_locks"]["ntp"]).unwrap(),
+        serde_json::to_string(&json!({"version": "3.1.0", "identifier": ntp.identifier,
+            "dotted_decimal_identifier": ntp.dotted_decimal_identifier,
+            "cache_key": format!("ntp-{}", ntp.identifier), "origin": org_url,
+            "source_options": {"chef_server_artifact": org_url, "identifier": ntp.identifier}}))
+        .unwrap()
+    );
+    assert_eq!(
+        doc["solution_dependencies"]["Policyfile"],
+        json!([["ntp", ">= 0.0.0"]]),
+        "a version-fixed spec keeps the constraint as written (none: >= 0.0.0)"
+    );
+
+    // An identifier the server does not have: an error at the cookbook line.
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'app'\nrun_list 'ntp'\n\ncookbook 'ntp', chef_server_artifact: '{org_url}', identifier: 'ffff'\n"
+        ),
+    );
+    std::fs::remove_file(r.join("Policyfile.lock.json")).unwrap();
+    let err = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.position(),
+        Some(Position::at(r.join("Policyfile.rb"), 4, None)),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@
 //! * `cookbook "c"[, "~> 1.2"][, path: | git: (branch:/tag:/ref:/rel:) | github: "o/r"]`;
 //!   `chef_server:`, `artifactory:`, `artifactserver:` are accepted and, as in chef-cli, do not
 //!   change where the cookbook comes from (it is solved and locked from the default sources);
-//!   `chef_server_artifact:` is refused with a message: chef-sync does not fetch it;
+//!   `chef_server_artifact: URL, identifier: ID` fixes the cookbook to that artifact;
 //! * `run_list "a", "b::c"`, `named_run_list :deploy, "b::c"`;
 //! * `default["a"]["b"]["c"] = v`, `override[...] = v`: every level missing on the way is
 //!   created as an empty hash, as chef-cli's attribute hashes (`Chef::Node::Attribute`'s
@@ -89,6 +89,14 @@ pub enum CookbookSource {
     Path(String),
     /// `git:` / `github:`.
     Git(GitLocation),
+    /// `chef_server_artifact: URL, identifier: ID`: the artifact `GET
+    /// cookbook_artifacts/NAME/ID` of that organisation (signed), version-fixed.
+    ServerArtifact {
+        /// The organisation URL.
+        server: String,
+        /// The artifact's identifier.
+        identifier: String,
+    },
 }
 
 /// A `cookbook` line.
@@ -469,14 +477,11 @@ impl PolicyDsl {
                     text(&key, &v)?;
                 }
                 "chef_server_artifact" | "identifier" => {
-                    return Err(format!(
-                        "cookbook '{name}': {key}: sources are not fetched by chef-sync's install (use path:, git:, github: or a default_source)"
-                    )
-                    .into());
+                    opts.push((key.clone(), text(&key, &v)?));
                 }
                 other => {
                     return Err(format!(
-                        "cookbook '{name}': unknown option {other}: (expected path:, git:, github:, branch:, tag:, ref:, rel:, chef_server:, artifactory:, artifactserver:)"
+                        "cookbook '{name}': unknown option {other}: (expected path:, git:, github:, branch:, tag:, ref:, rel:, chef_server:, artifactory:, artifactserver:, chef_server_artifact:, identifier:)"
                     )
                     .into());
                 }
@@ -487,7 +492,14 @@ impl PolicyDsl {
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| v.clone())
         };
-        let source = if let Some(path) = get("path") {
+        let source = if let Some(server) = get("chef_server_artifact")
+            .filter(|_| get("git").is_none() && get("github").is_none() && get("path").is_none())
+        {
+            let identifier = get("identifier").ok_or_else(|| {
+                format!("cookbook '{name}': chef_server_artifact: needs identifier:")
+            })?;
+            CookbookSource::ServerArtifact { server, identifier }
+        } else if let Some(path) = get("path") {
             CookbookSource::Path(path)
         } else if get("git").is_some() || get("github").is_some() {
             let url = match get("github") {
@@ -889,12 +901,10 @@ include_policy "srv", server: "https://chef.test/organizations/o", policy_group:
 
     #[test]
     fn refuses_what_it_cannot_do_with_the_line() {
-        let err = eval(
-            "name 'x'\nrun_list 'a'\ncookbook 'a', chef_server_artifact: 'https://c', identifier: 'ab'\n",
-        )
-        .unwrap_err();
+        let err = eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server_artifact: 'https://c'\n")
+            .unwrap_err();
         assert!(
-            err.contains(":3:") && err.contains("chef_server_artifact:"),
+            err.contains(":3:") && err.contains("needs identifier:"),
             "{err}"
         );
         let err = eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server: 1\n").unwrap_err();

@@ -350,6 +350,9 @@ pub async fn install(
                 source,
             };
             match pf.cookbooks.iter_mut().find(|s| s.name == c.name) {
+                // Already fixed to one artifact.
+                Some(existing_spec)
+                    if matches!(existing_spec.source, CookbookSource::ServerArtifact { .. }) => {}
                 Some(existing_spec) => *existing_spec = spec,
                 None => pf.cookbooks.push(spec),
             }
@@ -522,6 +525,21 @@ pub async fn install(
         let (cookbook_dir, kind) = match &spec.source {
             CookbookSource::Default => continue,
             CookbookSource::Path(p) => (normalize(&dir.join(p)), SolvedKind::Local),
+            CookbookSource::ServerArtifact { server, identifier } => {
+                let fail = |m: String| at_line(spec.line, format!("cookbook '{}': {m}", spec.name));
+                let chef = chef_client_for(server, &options.chef_servers)
+                    .map_err(|m| fail(format!("chef_server_artifact: {server:?}: {m}")))?;
+                let (cookbook_dir, _) =
+                    load_server_artifact(&spec.name, identifier, server, &chef, &options.cache)
+                        .await
+                        .map_err(fail)?;
+                (
+                    cookbook_dir,
+                    SolvedKind::ServerArtifact {
+                        server: server.clone(),
+                    },
+                )
+            }
             CookbookSource::Git(loc) => {
                 let (git, name, loc2) = (git.clone(), spec.name.clone(), loc.clone());
                 let revision = pinned_revisions.get(&spec.name).cloned();
@@ -1359,55 +1377,62 @@ async fn load_server_artifacts(
 ) -> Result<Vec<(CookbookLock, PathBuf, CookbookIdentity)>, String> {
     let mut out = Vec::new();
     for c in cookbooks {
-        let key = format!("{}-{}", c.name, c.identifier);
-        if key.contains('/') || key.contains("..") {
-            return Err(format!("cookbook '{}': invalid identifier", c.name));
-        }
-        let ours = cache.root.join("cookbooks").join(&key);
-        let found = cache
-            .chef_cli_caches
-            .iter()
-            .map(|d| d.join(&key))
-            .chain([ours.clone()])
-            .find(|d| d.is_dir());
-        let cookbook_dir = match found {
-            Some(d) => d,
-            None if cache.offline => {
-                return Err(format!(
-                    "cookbook '{}' {}: not cached as {key} and fetching is off (offline)",
-                    c.name, c.version
-                ));
-            }
-            None => {
-                let partial = cache.root.join("cookbooks").join(format!(".{key}.partial"));
-                let _ = std::fs::remove_dir_all(&partial);
-                chef_api::download::download_cookbook_artifact(
-                    chef,
-                    &c.name,
-                    &c.identifier,
-                    &partial,
-                )
-                .await
-                .map_err(|e| format!("cookbook '{}' from {server}: {e}", c.name))?;
-                std::fs::rename(&partial, &ours).map_err(|e| format!("{}: {e}", ours.display()))?;
-                ours
-            }
-        };
-        let identity = identify(&c.name, &cookbook_dir)
-            .await
-            .map_err(|e| e.to_string())?;
-        if identity.identifier != c.identifier {
-            return Err(format!(
-                "cookbook '{}' in {}: identifier {} does not match the lock's {}",
-                c.name,
-                cookbook_dir.display(),
-                identity.identifier,
-                c.identifier
-            ));
-        }
+        let (cookbook_dir, identity) =
+            load_server_artifact(&c.name, &c.identifier, server, chef, cache).await?;
         out.push((c.clone(), cookbook_dir, identity));
     }
     Ok(out)
+}
+
+/// The artifact `name`/`identifier` of `server`: from a cache (chef-cli's or chef-sync's
+/// `NAME-IDENTIFIER`), else downloaded from `GET cookbook_artifacts/NAME/ID`; its identifier
+/// verified.
+async fn load_server_artifact(
+    name: &str,
+    identifier: &str,
+    server: &str,
+    chef: &ChefClient,
+    cache: &CookbookCache,
+) -> Result<(PathBuf, CookbookIdentity), String> {
+    let key = format!("{name}-{identifier}");
+    if key.contains('/') || key.contains("..") {
+        return Err(format!("cookbook '{name}': invalid identifier"));
+    }
+    let ours = cache.root.join("cookbooks").join(&key);
+    let found = cache
+        .chef_cli_caches
+        .iter()
+        .map(|d| d.join(&key))
+        .chain([ours.clone()])
+        .find(|d| d.is_dir());
+    let cookbook_dir = match found {
+        Some(d) => d,
+        None if cache.offline => {
+            return Err(format!(
+                "cookbook '{name}': not cached as {key} and fetching is off (offline)"
+            ));
+        }
+        None => {
+            let partial = cache.root.join("cookbooks").join(format!(".{key}.partial"));
+            let _ = std::fs::remove_dir_all(&partial);
+            chef_api::download::download_cookbook_artifact(chef, name, identifier, &partial)
+                .await
+                .map_err(|e| format!("cookbook '{name}' from {server}: {e}"))?;
+            std::fs::rename(&partial, &ours).map_err(|e| format!("{}: {e}", ours.display()))?;
+            ours
+        }
+    };
+    let identity = identify(name, &cookbook_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    if identity.identifier != identifier {
+        return Err(format!(
+            "cookbook '{name}' in {}: identifier {} does not match {identifier}",
+            cookbook_dir.display(),
+            identity.identifier,
+        ));
+    }
+    Ok((cookbook_dir, identity))
 }
 
 /// chef-cli's `AttributeMergeChecker#check!`: across all sources, one attribute path with two
