@@ -9,10 +9,12 @@
 //!   change where the cookbook comes from (it is solved and locked from the default sources);
 //!   `chef_server_artifact: URL, identifier: ID` fixes the cookbook to that artifact;
 //! * `run_list "a", "b::c"`, `named_run_list :deploy, "b::c"`;
-//! * `default["a"]["b"]["c"] = v`, `override[...] = v`: every level missing on the way is
-//!   created as an empty hash, as chef-cli's attribute hashes (`Chef::Node::Attribute`'s
-//!   `VividMash`, chef: node/attribute_collections.rb) auto-vivify; keys are strings (symbols
-//!   become strings, as `Mash` converts them), in the order first written;
+//! * `default["a"]["b"]["c"] = v`, `override[...] = v`, and a read `default["a"]["b"]`:
+//!   every level missing on the way is created as an empty hash (a read leaves it there), as
+//!   chef-cli's attribute hashes (`Chef::Node::Attribute`'s `VividMash`, chef:
+//!   node/attribute_collections.rb) auto-vivify; keys are strings (symbols become strings, as
+//!   `Mash` converts them), in the order first written. A value read is a copy: writing into
+//!   it (`x = default["a"]; x["b"] = 1`) does not reach the attributes as it would in chef-cli;
 //! * `include_policy "base", path: "base.lock.json" | remote: URL | server: URL,
 //!   policy_name:, policy_group: / policy_revision_id: | git: URL, path:/rel:,
 //!   branch:/tag:/ref:` (cli: policyfile/policyfile_location_specification.rb picks the
@@ -284,7 +286,7 @@ fn items(key: &str, args: Vec<Value>) -> Result<Vec<String>, CallError> {
     Ok(out)
 }
 
-const DSL_CALLS: [&str; 10] = [
+const DSL_CALLS: [&str; 12] = [
     "name",
     "default_source",
     "cookbook",
@@ -292,6 +294,8 @@ const DSL_CALLS: [&str; 10] = [
     "named_run_list",
     "default[]=",
     "override[]=",
+    "default[]",
+    "override[]",
     "include_policy",
     "metadata",
     "default",
@@ -357,6 +361,15 @@ impl Dsl for PolicyDsl {
                 } else {
                     self.model.override_attributes.clone()
                 })))
+            }
+            "default[]" | "override[]" => {
+                let level = call.name.trim_end_matches("[]");
+                let target = if level == "default" {
+                    &mut self.model.default_attributes
+                } else {
+                    &mut self.model.override_attributes
+                };
+                read_attribute(target, level, &call.args)
             }
             "default[]=" | "override[]=" => {
                 let level = call.name.trim_end_matches("[]=");
@@ -655,6 +668,64 @@ fn set_attribute(
     result
 }
 
+/// `default[k1]...[kn]` read as chef-cli's `VividMash#[]` reads: a key missing from a hash
+/// is created there as an empty hash (so it shows in the lock) and read as that; an array is
+/// indexed by an integer (nil past its end); below anything else the read fails as Ruby's
+/// would.
+fn read_attribute(
+    attributes: &mut Map<String, Json>,
+    level: &str,
+    keys: &[Value],
+) -> Result<Value, CallError> {
+    let mut root = Json::Object(std::mem::take(attributes));
+    let mut path = level.to_owned();
+    let result = read_in(&mut root, &mut path, keys);
+    if let Json::Object(map) = root {
+        *attributes = map;
+    }
+    result
+}
+
+fn read_in(container: &mut Json, path: &mut String, keys: &[Value]) -> Result<Value, CallError> {
+    let Some((key, rest)) = keys.split_first() else {
+        return Ok(Value::from_json(container));
+    };
+    path.push_str(&format!("[{}]", key.inspect()));
+    let next = match container {
+        Json::Object(map) => {
+            let k = attribute_key(path, key)?;
+            map.entry(k).or_insert_with(|| Json::Object(Map::new()))
+        }
+        Json::Array(items) => {
+            let Value::Int(i) = key else {
+                return Err(format!(
+                    "{path}: no implicit conversion of {} into Integer (the value there is an Array)",
+                    key.class_name()
+                )
+                .into());
+            };
+            let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            let found = usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i })
+                .ok()
+                .and_then(|idx| items.get_mut(idx));
+            match found {
+                Some(v) => v,
+                None if rest.is_empty() => return Ok(Value::Nil),
+                None => return Err(format!("{path}: undefined method '[]' for nil").into()),
+            }
+        }
+        Json::Null => return Err(format!("{path}: undefined method '[]' for nil").into()),
+        other => {
+            return Err(format!(
+                "{path}: the value there is {}, not a Hash",
+                json_class(other)
+            )
+            .into());
+        }
+    };
+    read_in(next, path, rest)
+}
+
 fn set_in(
     container: &mut Json,
     path: &mut String,
@@ -829,6 +900,35 @@ override["a"]["b"]["d"] = 2
         let err = eval("name 'x'\nrun_list 'a'\ndefault['a'] = 'text'\ndefault['a']['b'] = 1\n")
             .unwrap_err();
         assert!(err.contains(":4:") && err.contains("not a Hash"), "{err}");
+    }
+
+    #[test]
+    fn reading_a_missing_attribute_level_creates_it_as_chef_cli_vivid_mash_does() {
+        let p = eval(
+            r#"
+name "web"
+run_list "app"
+x = default["a"]["b"]
+default["seen"] = x
+default["list"] = [1, { "k" => "v" }]
+default["past_end"] = default["list"][5]
+default["inner"] = default["list"][1]["k"]
+y = override[:o]
+override["kept"] = default["list"][0]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&p.default_attributes).unwrap(),
+            r#"{"a":{"b":{}},"seen":{},"list":[1,{"k":"v"}],"past_end":null,"inner":"v"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&p.override_attributes).unwrap(),
+            r#"{"o":{},"kept":1}"#
+        );
+        let err = eval("name 'x'\nrun_list 'a'\ndefault['l'] = [1]\nv = default['l'][3]['x']\n")
+            .unwrap_err();
+        assert!(err.contains(":4:") && err.contains("for nil"), "{err}");
     }
 
     #[test]
