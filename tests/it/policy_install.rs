@@ -767,3 +767,329 @@ async fn install_errors_carry_a_typed_position() {
         assert_eq!(err.position(), Some(expected), "{err}");
     }
 }
+
+/// Runs git in `dir` with a fixed identity; returns its trimmed output.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(["-c", "tag.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn git_included_policies_lock_as_chef_cli_git_lock_fetcher_writes_them() {
+    // A policy repository: its lock (written by install, a path cookbook) committed on main,
+    // branch `stable` and annotated tag `v1` at that commit, then main moves on.
+    let repo = tempfile::tempdir().unwrap();
+    let work = repo.path();
+    write(
+        work,
+        "cookbooks/basecb/metadata.rb",
+        "name 'basecb'\nversion '1.2.0'\n",
+    );
+    write(work, "cookbooks/basecb/recipes/default.rb", "log 'base'\n");
+    write(
+        work,
+        "Policyfile.rb",
+        "name 'base'\nrun_list 'basecb'\ncookbook 'basecb', path: 'cookbooks/basecb'\ndefault['from']['base'] = true\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], Vec::new());
+    let base = chef_sync::policy::install(&work.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap()
+        .lock;
+    let base_cb = base.document()["cookbook_locks"]["basecb"].clone();
+    assert_eq!(
+        base_cb["source_options"],
+        json!({"path": "cookbooks/basecb"})
+    );
+    git(work, &["init", "-q"]);
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", "base"]);
+    let commit = git(work, &["rev-parse", "HEAD"]);
+    git(work, &["branch", "stable"]);
+    git(work, &["tag", "-a", "-m", "v1", "v1"]);
+    let tag_object = git(work, &["rev-parse", "v1"]);
+    assert_ne!(
+        tag_object, commit,
+        "an annotated tag is an object of its own"
+    );
+    write(
+        work,
+        "cookbooks/basecb/recipes/default.rb",
+        "log 'moved on'\n",
+    );
+    git(work, &["commit", "-q", "-am", "later"]);
+    let url = format!("file://{}", work.display());
+
+    let consumer = tempfile::tempdir().unwrap();
+    let c = consumer.path();
+    let install_with = |include: String| {
+        let policyfile = c.join("Policyfile.rb");
+        std::fs::write(&policyfile, format!("name 'app'\n{include}\n")).unwrap();
+        let _ = std::fs::remove_file(c.join("Policyfile.lock.json"));
+        let opts = &opts;
+        async move { chef_sync::policy::install(&policyfile, opts).await }
+    };
+    let cookbook_lock = |revision: &str, extra: Value| {
+        let mut so = json!({"git": url, "revision": revision});
+        for (k, v) in extra.as_object().unwrap() {
+            so[k] = v.clone();
+        }
+        json!({"version": "1.2.0", "identifier": base_cb["identifier"],
+            "dotted_decimal_identifier": base_cb["dotted_decimal_identifier"],
+            "cache_key": format!("basecb-{revision}"), "origin": url, "source_options": so})
+    };
+
+    // branch: the options as written plus `revision`; the path cookbook becomes the
+    // repository's at that revision with `rel` (a null `tag` left by chef-cli's branch
+    // check is dropped by omnifetch's lock_data).
+    let installed = install_with(format!(
+        "include_policy 'base', git: '{url}', branch: 'stable'"
+    ))
+    .await
+    .unwrap();
+    let doc = installed.lock.document();
+    assert_eq!(
+        serde_json::to_string(&doc["included_policy_locks"]).unwrap(),
+        serde_json::to_string(&json!([{"name": "base",
+            "revision_id": base.effective_revision_id(),
+            "source_options": {"git": url, "branch": "stable", "revision": commit}}]))
+        .unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&doc["cookbook_locks"]["basecb"]).unwrap(),
+        serde_json::to_string(&cookbook_lock(
+            &commit,
+            json!({"branch": "stable", "rel": "cookbooks/basecb"})
+        ))
+        .unwrap()
+    );
+    assert_eq!(doc["run_list"], json!(["recipe[basecb::default]"]));
+    assert_eq!(doc["default_attributes"], json!({"from": {"base": true}}));
+
+    // A second install from that lock, with a cold cache, fetches the cookbook from git.
+    let cold = tempfile::tempdir().unwrap();
+    let cold_opts = options(cold.path(), &[], Vec::new());
+    let again = chef_sync::policy::install(&c.join("Policyfile.rb"), &cold_opts)
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(again.lock.document(), doc);
+
+    // tag: the revision is what `git rev-parse v1` prints (the tag object); a tag alone is
+    // not copied into the cookbook's options (chef-cli copies it only beside a branch).
+    // path: names the lock file; `ref:` a full SHA is written as omnifetch's 7-char shortref.
+    let installed = install_with(format!(
+        "include_policy 'base', git: '{url}', tag: 'v1', path: 'Policyfile.lock.json'"
+    ))
+    .await
+    .unwrap();
+    let doc = installed.lock.document();
+    assert_eq!(
+        serde_json::to_string(&doc["included_policy_locks"][0]["source_options"]).unwrap(),
+        serde_json::to_string(&json!({"git": url, "tag": "v1",
+            "path": "Policyfile.lock.json", "revision": tag_object}))
+        .unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&doc["cookbook_locks"]["basecb"]).unwrap(),
+        serde_json::to_string(&cookbook_lock(
+            &tag_object,
+            json!({"rel": "cookbooks/basecb"})
+        ))
+        .unwrap()
+    );
+    let installed = install_with(format!(
+        "include_policy 'base', git: '{url}', ref: '{commit}'"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        installed.lock.document()["cookbook_locks"]["basecb"]["source_options"],
+        json!({"git": url, "revision": commit, "ref": &commit[..7], "rel": "cookbooks/basecb"})
+    );
+
+    // The same cookbook named directly with `rel:` is read from its checkout (which is that
+    // subdirectory) and locked in omnifetch's key order, `ref` as its shortref.
+    let installed = install_with(format!(
+        "run_list 'basecb'\ncookbook 'basecb', git: '{url}', rel: 'cookbooks/basecb', branch: 'stable', ref: '{commit}'"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_string(&installed.lock.document()["cookbook_locks"]["basecb"]).unwrap(),
+        serde_json::to_string(&cookbook_lock(
+            &commit,
+            json!({"ref": &commit[..7], "branch": "stable", "rel": "cookbooks/basecb"})
+        ))
+        .unwrap()
+    );
+
+    // Without branch:/tag:/ref: chef-cli reads `master`, which this repository lacks; a
+    // missing lock file names the path; both errors point at the include_policy line.
+    for (include, expected) in [
+        (format!("include_policy 'base', git: '{url}'"), "'master'"),
+        (
+            format!("include_policy 'base', git: '{url}', branch: 'stable', path: 'nope.json'"),
+            "nope.json",
+        ),
+    ] {
+        let err = install_with(include).await.unwrap_err();
+        assert_eq!(
+            err.position(),
+            Some(Position::at(c.join("Policyfile.rb"), 2, None)),
+            "{err}"
+        );
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn per_cookbook_chef_server_and_artifactory_locations_lock_from_the_default_source() {
+    // chef-cli's compiler solves a cookbook whose location is not version-fixed
+    // (chef_server:, artifactory:, artifactserver:) against the default sources and locks it
+    // from the one it prefers: the per-cookbook URL is never asked for anything.
+    let server = MockServer::start().await;
+    supermarket(
+        &server,
+        &[
+            ("nginx", "1.0.0", &[]),
+            ("nginx", "2.0.0", &[]),
+            ("users", "1.0.0", &[]),
+        ],
+    )
+    .await;
+    let elsewhere = MockServer::start().await;
+    forbid_requests(&elsewhere, "a per-cookbook chef_server:/artifactory: URL").await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'web'\ndefault_source :supermarket, '{sm}'\nrun_list 'nginx', 'users'\n\
+             cookbook 'nginx', '~> 1.0', chef_server: '{o}/organizations/x'\n\
+             cookbook 'users', artifactory: '{o}/api/chef/repo'\n",
+            sm = server.uri(),
+            o = elsewhere.uri()
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let installed = chef_sync::policy::install(
+        &r.join("Policyfile.rb"),
+        &options(cache.path(), &[], Vec::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        versions(&installed.lock),
+        pairs(&[("nginx", "1.0.0"), ("users", "1.0.0")])
+    );
+    let doc = installed.lock.document();
+    for (name, version) in [("nginx", "1.0.0"), ("users", "1.0.0")] {
+        let download = format!(
+            "{}/api/v1/cookbooks/{name}/versions/{version}/download",
+            server.uri()
+        );
+        assert_eq!(
+            doc["cookbook_locks"][name]["source_options"],
+            json!({"artifactserver": download, "version": version}),
+            "{name}"
+        );
+    }
+    // The default source's spec replaces the Policyfile's (all_cookbook_location_specs), so
+    // the Policyfile demand is the solved version, and `~> 1.0` kept 2.0.0 out.
+    assert_eq!(
+        doc["solution_dependencies"]["Policyfile"],
+        json!([["nginx", "= 1.0.0"], ["users", "= 1.0.0"]])
+    );
+}
+
+#[tokio::test]
+async fn a_per_cookbook_chef_server_artifact_is_fixed_and_locked_as_omnifetch_writes_it() {
+    let server = MockServer::start().await;
+    let org_url = format!("{}/organizations/o", server.uri());
+    let scratch = tempfile::tempdir().unwrap();
+    let files = [
+        ("metadata.rb", "name 'ntp'\nversion '3.1.0'\n"),
+        ("recipes/default.rb", "log 'ntp'\n"),
+    ];
+    let ntp = identity_of(&scratch.path().join("ntp"), &files);
+    mount_server_cookbook(
+        &server,
+        "/organizations/o",
+        "ntp",
+        &format!("cookbook_artifacts/ntp/{}", ntp.identifier),
+        &files,
+    )
+    .await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'app'\nrun_list 'ntp'\ncookbook 'ntp', chef_server_artifact: '{org_url}', identifier: '{}'\n",
+            ntp.identifier
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], chef_servers(&org_url));
+    let installed = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap();
+    let doc = installed.lock.document();
+    assert_eq!(
+        serde_json::to_string(&doc["cookbook_locks"]["ntp"]).unwrap(),
+        serde_json::to_string(&json!({"version": "3.1.0", "identifier": ntp.identifier,
+            "dotted_decimal_identifier": ntp.dotted_decimal_identifier,
+            "cache_key": format!("ntp-{}", ntp.identifier), "origin": org_url,
+            "source_options": {"chef_server_artifact": org_url, "identifier": ntp.identifier}}))
+        .unwrap()
+    );
+    assert_eq!(
+        doc["solution_dependencies"]["Policyfile"],
+        json!([["ntp", ">= 0.0.0"]]),
+        "a version-fixed spec keeps the constraint as written (none: >= 0.0.0)"
+    );
+
+    // An identifier the server does not have: an error at the cookbook line.
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'app'\nrun_list 'ntp'\n\ncookbook 'ntp', chef_server_artifact: '{org_url}', identifier: 'ffff'\n"
+        ),
+    );
+    std::fs::remove_file(r.join("Policyfile.lock.json")).unwrap();
+    let err = chef_sync::policy::install(&r.join("Policyfile.rb"), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.position(),
+        Some(Position::at(r.join("Policyfile.rb"), 4, None)),
+        "{err}"
+    );
+}

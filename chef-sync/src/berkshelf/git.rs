@@ -77,6 +77,16 @@ pub enum GitError {
         /// The revision.
         revision: String,
     },
+    /// A file asked for does not exist at that revision.
+    #[error("{url}: {path} does not exist at {revision}")]
+    MissingFile {
+        /// The repository URL.
+        url: String,
+        /// The file's path in the repository.
+        path: String,
+        /// The revision (as asked for).
+        revision: String,
+    },
     /// Extracting the exported tree failed.
     #[error("{url}: extracting revision {revision}: {source}")]
     Extract {
@@ -266,6 +276,61 @@ impl GitFetcher {
             path: dest,
             fetched,
         })
+    }
+
+    /// Reads `file` from the repository at `url` as it is at `rev` (any name `git rev-parse`
+    /// resolves in a bare clone: a branch, a tag, a SHA), after refreshing the mirror (unless
+    /// offline, when the mirror must already exist). Returns what `git rev-parse REV` prints
+    /// (for an annotated tag: the tag object, as chef-cli's `GitLockFetcher` records it) and
+    /// the file's bytes.
+    ///
+    /// # Errors
+    /// [`GitError`]: git failing, `rev` not found, `file` not at that revision, a value that
+    /// starts with `-`.
+    pub fn read_file(
+        &self,
+        url: &str,
+        rev: &str,
+        file: &str,
+    ) -> Result<(String, Vec<u8>), GitError> {
+        for v in [url, rev] {
+            if v.starts_with('-') {
+                return Err(GitError::Refused {
+                    url: url.to_owned(),
+                    value: v.to_owned(),
+                });
+            }
+        }
+        let mirror = self.mirror_dir(url);
+        if self.offline {
+            if !mirror.join("HEAD").is_file() {
+                return Err(GitError::Offline {
+                    url: url.to_owned(),
+                    revision: rev.to_owned(),
+                    cache: mirror,
+                });
+            }
+        } else {
+            if !mirror.join("HEAD").is_file() {
+                std::fs::create_dir_all(&mirror).map_err(io_err(&mirror))?;
+                self.git(url, None, &["init", "--quiet", "--bare"], Some(&mirror))?;
+            }
+            self.fetch(url, &mirror)?;
+        }
+        let revision = self
+            .resolve(url, &mirror, rev)
+            .ok_or_else(|| self.not_found(url, &mirror, format!("'{rev}'")))?;
+        let spec = format!("{revision}:{}", file.trim_start_matches('/'));
+        let kind = self.git(url, Some(&mirror), &["cat-file", "-t", &spec], None);
+        if kind.map(|k| k.trim_ascii() != b"blob").unwrap_or(true) {
+            return Err(GitError::MissingFile {
+                url: url.to_owned(),
+                path: file.to_owned(),
+                revision: rev.to_owned(),
+            });
+        }
+        let bytes = self.git(url, Some(&mirror), &["cat-file", "blob", &spec], None)?;
+        Ok((revision, bytes))
     }
 
     fn not_found(&self, url: &str, mirror: &Path, what: String) -> GitError {

@@ -4,17 +4,21 @@
 //! * `name "N"`;
 //! * `default_source :supermarket [URL]` (`:community`), `:chef_server URL`, `:chef_repo PATH`,
 //!   `:artifactory URL`, `:delivery_supermarket URL` (several allowed);
-//! * `cookbook "c"[, "~> 1.2"][, path: | git: (branch:/tag:/ref:/rel:) | github: "o/r"]`
-//!   (`chef_server:`, `chef_server_artifact:`, `artifactory:` per cookbook are refused with a
-//!   message: chef-sync does not fetch those);
+//! * `cookbook "c"[, "~> 1.2"][, path: | git: (branch:/tag:/ref:/rel:) | github: "o/r"]`;
+//!   `chef_server:`, `artifactory:`, `artifactserver:` are accepted and, as in chef-cli, do not
+//!   change where the cookbook comes from (it is solved and locked from the default sources);
+//!   `chef_server_artifact: URL, identifier: ID` fixes the cookbook to that artifact;
 //! * `run_list "a", "b::c"`, `named_run_list :deploy, "b::c"`;
-//! * `default["a"]["b"]["c"] = v`, `override[...] = v`: every level missing on the way is
-//!   created as an empty hash, as chef-cli's attribute hashes (`Chef::Node::Attribute`'s
-//!   `VividMash`, chef: node/attribute_collections.rb) auto-vivify; keys are strings (symbols
-//!   become strings, as `Mash` converts them), in the order first written;
+//! * `default["a"]["b"]["c"] = v`, `override[...] = v`, and a read `default["a"]["b"]`:
+//!   every level missing on the way is created as an empty hash (a read leaves it there), as
+//!   chef-cli's attribute hashes (`Chef::Node::Attribute`'s `VividMash`, chef:
+//!   node/attribute_collections.rb) auto-vivify; keys are strings (symbols become strings, as
+//!   `Mash` converts them), in the order first written. A value read is a copy: writing into
+//!   it (`x = default["a"]; x["b"] = 1`) does not reach the attributes as it would in chef-cli;
 //! * `include_policy "base", path: "base.lock.json" | remote: URL | server: URL,
-//!   policy_name:, policy_group: / policy_revision_id:` (cli: policyfile/
-//!   policyfile_location_specification.rb picks the fetcher in that order; `git:` is refused);
+//!   policy_name:, policy_group: / policy_revision_id: | git: URL, path:/rel:,
+//!   branch:/tag:/ref:` (cli: policyfile/policyfile_location_specification.rb picks the
+//!   fetcher in that order);
 //! * `metadata` (the cookbook next to the Policyfile, as a path cookbook).
 
 use std::path::{Path, PathBuf};
@@ -87,6 +91,14 @@ pub enum CookbookSource {
     Path(String),
     /// `git:` / `github:`.
     Git(GitLocation),
+    /// `chef_server_artifact: URL, identifier: ID`: the artifact `GET
+    /// cookbook_artifacts/NAME/ID` of that organisation (signed), version-fixed.
+    ServerArtifact {
+        /// The organisation URL.
+        server: String,
+        /// The artifact's identifier.
+        identifier: String,
+    },
 }
 
 /// A `cookbook` line.
@@ -123,6 +135,23 @@ pub enum PolicyLocation {
         policy_group: Option<String>,
         /// `policy_revision_id:`.
         policy_revision_id: Option<String>,
+    },
+    /// `git:` a repository holding the lock: the file `path:` (or `rel:`; default
+    /// `Policyfile.lock.json`) at `ref:`, else `branch:`, else `tag:`, else `master`, as
+    /// chef-cli's `GitLockFetcher` reads it.
+    Git {
+        /// The repository URL.
+        url: String,
+        /// The lock file's path in the repository.
+        path: String,
+        /// What `git rev-parse` is given.
+        rev_parse: String,
+        /// `branch:`.
+        branch: Option<String>,
+        /// `tag:`.
+        tag: Option<String>,
+        /// `ref:`.
+        reference: Option<String>,
     },
 }
 
@@ -257,7 +286,7 @@ fn items(key: &str, args: Vec<Value>) -> Result<Vec<String>, CallError> {
     Ok(out)
 }
 
-const DSL_CALLS: [&str; 10] = [
+const DSL_CALLS: [&str; 12] = [
     "name",
     "default_source",
     "cookbook",
@@ -265,6 +294,8 @@ const DSL_CALLS: [&str; 10] = [
     "named_run_list",
     "default[]=",
     "override[]=",
+    "default[]",
+    "override[]",
     "include_policy",
     "metadata",
     "default",
@@ -330,6 +361,15 @@ impl Dsl for PolicyDsl {
                 } else {
                     self.model.override_attributes.clone()
                 })))
+            }
+            "default[]" | "override[]" => {
+                let level = call.name.trim_end_matches("[]");
+                let target = if level == "default" {
+                    &mut self.model.default_attributes
+                } else {
+                    &mut self.model.override_attributes
+                };
+                read_attribute(target, level, &call.args)
             }
             "default[]=" | "override[]=" => {
                 let level = call.name.trim_end_matches("[]=");
@@ -442,15 +482,19 @@ impl PolicyDsl {
                 "path" | "git" | "github" | "branch" | "tag" | "ref" | "rel" => {
                     opts.push((key.clone(), text(&key, &v)?));
                 }
-                "chef_server" | "chef_server_artifact" | "artifactory" | "identifier" => {
-                    return Err(format!(
-                        "cookbook '{name}': {key}: sources are not fetched by chef-sync's install (use path:, git:, github: or a default_source)"
-                    )
-                    .into());
+                // Not version-fixed locations: chef-cli solves these cookbooks against the
+                // default sources and locks them from the one it prefers (cli:
+                // policyfile_compiler.rb, create_spec_for_cookbook / best_source_for), so the
+                // location only has to be valid; chef-sync does the same.
+                "chef_server" | "artifactory" | "artifactserver" => {
+                    text(&key, &v)?;
+                }
+                "chef_server_artifact" | "identifier" => {
+                    opts.push((key.clone(), text(&key, &v)?));
                 }
                 other => {
                     return Err(format!(
-                        "cookbook '{name}': unknown option {other}: (expected path:, git:, github:, branch:, tag:, ref:, rel:)"
+                        "cookbook '{name}': unknown option {other}: (expected path:, git:, github:, branch:, tag:, ref:, rel:, chef_server:, artifactory:, artifactserver:, chef_server_artifact:, identifier:)"
                     )
                     .into());
                 }
@@ -461,7 +505,14 @@ impl PolicyDsl {
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| v.clone())
         };
-        let source = if let Some(path) = get("path") {
+        let source = if let Some(server) = get("chef_server_artifact")
+            .filter(|_| get("git").is_none() && get("github").is_none() && get("path").is_none())
+        {
+            let identifier = get("identifier").ok_or_else(|| {
+                format!("cookbook '{name}': chef_server_artifact: needs identifier:")
+            })?;
+            CookbookSource::ServerArtifact { server, identifier }
+        } else if let Some(path) = get("path") {
             CookbookSource::Path(path)
         } else if get("git").is_some() || get("github").is_some() {
             let url = match get("github") {
@@ -561,11 +612,23 @@ impl PolicyDsl {
                 policy_group,
                 policy_revision_id,
             }
-        } else if get("git")?.is_some() {
-            return Err(format!(
-                "include_policy '{name}': git: sources are not supported by chef-sync's install (use path:, remote: or server:)"
-            )
-            .into());
+        } else if let Some(url) = get("git")? {
+            let (branch, tag, reference) = (get("branch")?, get("tag")?, get("ref")?);
+            let rev_parse = reference
+                .clone()
+                .or_else(|| branch.clone())
+                .or_else(|| tag.clone())
+                .unwrap_or_else(|| "master".to_owned());
+            PolicyLocation::Git {
+                url,
+                path: get("path")?
+                    .or(get("rel")?)
+                    .unwrap_or_else(|| "Policyfile.lock.json".to_owned()),
+                rev_parse,
+                branch,
+                tag,
+                reference,
+            }
         } else if options.contains_key("path") {
             return Err(missing("path"));
         } else {
@@ -603,6 +666,64 @@ fn set_attribute(
         *attributes = map;
     }
     result
+}
+
+/// `default[k1]...[kn]` read as chef-cli's `VividMash#[]` reads: a key missing from a hash
+/// is created there as an empty hash (so it shows in the lock) and read as that; an array is
+/// indexed by an integer (nil past its end); below anything else the read fails as Ruby's
+/// would.
+fn read_attribute(
+    attributes: &mut Map<String, Json>,
+    level: &str,
+    keys: &[Value],
+) -> Result<Value, CallError> {
+    let mut root = Json::Object(std::mem::take(attributes));
+    let mut path = level.to_owned();
+    let result = read_in(&mut root, &mut path, keys);
+    if let Json::Object(map) = root {
+        *attributes = map;
+    }
+    result
+}
+
+fn read_in(container: &mut Json, path: &mut String, keys: &[Value]) -> Result<Value, CallError> {
+    let Some((key, rest)) = keys.split_first() else {
+        return Ok(Value::from_json(container));
+    };
+    path.push_str(&format!("[{}]", key.inspect()));
+    let next = match container {
+        Json::Object(map) => {
+            let k = attribute_key(path, key)?;
+            map.entry(k).or_insert_with(|| Json::Object(Map::new()))
+        }
+        Json::Array(items) => {
+            let Value::Int(i) = key else {
+                return Err(format!(
+                    "{path}: no implicit conversion of {} into Integer (the value there is an Array)",
+                    key.class_name()
+                )
+                .into());
+            };
+            let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            let found = usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i })
+                .ok()
+                .and_then(|idx| items.get_mut(idx));
+            match found {
+                Some(v) => v,
+                None if rest.is_empty() => return Ok(Value::Nil),
+                None => return Err(format!("{path}: undefined method '[]' for nil").into()),
+            }
+        }
+        Json::Null => return Err(format!("{path}: undefined method '[]' for nil").into()),
+        other => {
+            return Err(format!(
+                "{path}: the value there is {}, not a Hash",
+                json_class(other)
+            )
+            .into());
+        }
+    };
+    read_in(next, path, rest)
 }
 
 fn set_in(
@@ -782,6 +903,35 @@ override["a"]["b"]["d"] = 2
     }
 
     #[test]
+    fn reading_a_missing_attribute_level_creates_it_as_chef_cli_vivid_mash_does() {
+        let p = eval(
+            r#"
+name "web"
+run_list "app"
+x = default["a"]["b"]
+default["seen"] = x
+default["list"] = [1, { "k" => "v" }]
+default["past_end"] = default["list"][5]
+default["inner"] = default["list"][1]["k"]
+y = override[:o]
+override["kept"] = default["list"][0]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&p.default_attributes).unwrap(),
+            r#"{"a":{"b":{}},"seen":{},"list":[1,{"k":"v"}],"past_end":null,"inner":"v"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&p.override_attributes).unwrap(),
+            r#"{"o":{},"kept":1}"#
+        );
+        let err = eval("name 'x'\nrun_list 'a'\ndefault['l'] = [1]\nv = default['l'][3]['x']\n")
+            .unwrap_err();
+        assert!(err.contains(":4:") && err.contains("for nil"), "{err}");
+    }
+
+    #[test]
     fn include_policy_locations_follow_chef_cli_fetcher_order() {
         let p = eval(
             r#"
@@ -825,10 +975,44 @@ include_policy "srv", server: "https://chef.test/organizations/o", policy_group:
     }
 
     #[test]
+    fn git_include_reads_ref_then_branch_then_tag_then_master() {
+        let p = eval(
+            "name 'x'\ninclude_policy 'a', git: 'file:///r', tag: 't', branch: 'b', rel: 'p/a.json'\ninclude_policy 'b', git: 'file:///r'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.included_policies[0].location,
+            PolicyLocation::Git {
+                url: "file:///r".into(),
+                path: "p/a.json".into(),
+                rev_parse: "b".into(),
+                branch: Some("b".into()),
+                tag: Some("t".into()),
+                reference: None,
+            }
+        );
+        assert!(matches!(&p.included_policies[1].location,
+            PolicyLocation::Git { path, rev_parse, .. } if path == "Policyfile.lock.json" && rev_parse == "master"));
+        assert_eq!(
+            serde_json::to_string(&p.included_policies[0].source_options).unwrap(),
+            r#"{"git":"file:///r","tag":"t","branch":"b","rel":"p/a.json"}"#
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_do_with_the_line() {
-        let err =
-            eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server: 'https://c'\n").unwrap_err();
-        assert!(err.contains(":3:") && err.contains("chef_server:"), "{err}");
+        let err = eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server_artifact: 'https://c'\n")
+            .unwrap_err();
+        assert!(
+            err.contains(":3:") && err.contains("needs identifier:"),
+            "{err}"
+        );
+        let err = eval("name 'x'\nrun_list 'a'\ncookbook 'a', chef_server: 1\n").unwrap_err();
+        assert!(err.contains(":3:") && err.contains("chef_server"), "{err}");
+        let p = eval("name 'x'\nrun_list 'a'\ncookbook 'a', '~> 1.0', artifactory: 'https://a'\n")
+            .unwrap();
+        assert_eq!(p.cookbooks[0].source, CookbookSource::Default);
+        assert_eq!(p.cookbooks[0].constraint.as_deref(), Some("~> 1.0"));
         let err = eval("run_list 'a'\n").unwrap_err();
         assert!(err.contains("no `name`"), "{err}");
         let err = eval("name 'x'\nrun_list 'a'\nsystem('id')\n").unwrap_err();

@@ -26,10 +26,13 @@
 //! Included policies (cli: policyfile/*_lock_fetcher.rb): `path:` (a lock file or a
 //! directory holding `NAME.lock.json`), `remote:` (a plain `GET` of the URL; its cookbooks must
 //! not be path cookbooks; `policy_revision_id:`, when given, must equal the lock's id or its
-//! first 10 characters) and `server:` (a signed `GET policies/N/revisions/R` or
+//! first 10 characters), `server:` (a signed `GET policies/N/revisions/R` or
 //! `policy_groups/G/policies/N`; every cookbook then comes from that server's
 //! `cookbook_artifacts`, locked as `{chef_server_artifact: URL, identifier}` with
-//! `cache_key` `NAME-IDENTIFIER`). Each becomes an `included_policy_locks` entry
+//! `cache_key` `NAME-IDENTIFIER`) and `git:` (the lock file at `ref:`/`branch:`/`tag:`/`master`
+//! in that repository; its path cookbooks become git cookbooks of that repository and
+//! revision with `rel`, as `GitLockFetcher#lock_data` rewrites them, and `revision` is added
+//! to the options). Each becomes an `included_policy_locks` entry
 //! `{name, revision_id, source_options}` with the options as written (`server:` ones with
 //! `policy_name` and the fetched `policy_revision_id` added). Their run lists come first, and
 //! their attributes are deep-merged under the Policyfile's after the same conflict check as
@@ -288,6 +291,12 @@ pub async fn install(
     };
     if let Some(lock) = existing.as_ref().filter(|_| !options.update) {
         prefetch_server_sources(lock, options, &lock_path).await?;
+        prefetch_git_rel_cookbooks(lock, &options.cache)
+            .await
+            .map_err(|message| InstallError::Source {
+                position: Position::file(&lock_path),
+                message,
+            })?;
         load_locked(lock, &options.cache).await?;
         return Ok(Installed {
             lock: lock.clone(),
@@ -341,6 +350,9 @@ pub async fn install(
                 source,
             };
             match pf.cookbooks.iter_mut().find(|s| s.name == c.name) {
+                // Already fixed to one artifact.
+                Some(existing_spec)
+                    if matches!(existing_spec.source, CookbookSource::ServerArtifact { .. }) => {}
                 Some(existing_spec) => *existing_spec = spec,
                 None => pf.cookbooks.push(spec),
             }
@@ -398,11 +410,21 @@ pub async fn install(
                         )
                     })?
             }
-            None => load_locked(lock, &options.cache)
-                .await?
-                .into_iter()
-                .map(|c| (c.lock, c.dir, c.identity))
-                .collect(),
+            None => {
+                prefetch_git_rel_cookbooks(lock, &options.cache)
+                    .await
+                    .map_err(|message| {
+                        at_line(
+                            inc.line,
+                            format!("include_policy '{}': {message}", inc.name),
+                        )
+                    })?;
+                load_locked(lock, &options.cache)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.lock, c.dir, c.identity))
+                    .collect()
+            }
         };
         let deps = lock
             .document()
@@ -436,7 +458,7 @@ pub async fn install(
                 Some((server, _)) => SolvedKind::ServerArtifact {
                     server: server.clone(),
                 },
-                None => SolvedKind::Included(
+                None => included_kind(
                     lock.document()["cookbook_locks"][&c.name]
                         .as_object()
                         .cloned()
@@ -503,6 +525,21 @@ pub async fn install(
         let (cookbook_dir, kind) = match &spec.source {
             CookbookSource::Default => continue,
             CookbookSource::Path(p) => (normalize(&dir.join(p)), SolvedKind::Local),
+            CookbookSource::ServerArtifact { server, identifier } => {
+                let fail = |m: String| at_line(spec.line, format!("cookbook '{}': {m}", spec.name));
+                let chef = chef_client_for(server, &options.chef_servers)
+                    .map_err(|m| fail(format!("chef_server_artifact: {server:?}: {m}")))?;
+                let (cookbook_dir, _) =
+                    load_server_artifact(&spec.name, identifier, server, &chef, &options.cache)
+                        .await
+                        .map_err(fail)?;
+                (
+                    cookbook_dir,
+                    SolvedKind::ServerArtifact {
+                        server: server.clone(),
+                    },
+                )
+            }
             CookbookSource::Git(loc) => {
                 let (git, name, loc2) = (git.clone(), spec.name.clone(), loc.clone());
                 let revision = pinned_revisions.get(&spec.name).cloned();
@@ -512,21 +549,14 @@ pub async fn install(
                 .await
                 .map_err(|e| source_error(e.to_string()))?
                 .map_err(|e| at_line(spec.line, format!("cookbook '{}': {e}", spec.name)))?;
-                let mut opts = Vec::new();
-                for (k, v) in [
-                    ("branch", &loc.branch),
-                    ("tag", &loc.tag),
-                    ("ref", &loc.reference),
-                    ("rel", &loc.rel),
-                ] {
-                    if let Some(v) = v {
-                        opts.push((k, v.clone()));
-                    }
-                }
-                let path = match &loc.rel {
-                    Some(rel) => checkout.path.join(rel),
-                    None => checkout.path,
-                };
+                let opts = git_lock_options(
+                    loc.branch.as_deref(),
+                    loc.tag.as_deref(),
+                    loc.reference.as_deref(),
+                    loc.rel.as_deref(),
+                );
+                // A `rel` checkout is that subdirectory itself.
+                let path = checkout.path;
                 (
                     path,
                     SolvedKind::Git {
@@ -731,6 +761,60 @@ pub async fn install(
                 recipe: recipe.to_owned(),
             });
         }
+    }
+
+    /// Puts every git cookbook of `lock` with a `rel` into chef-sync's store as
+    /// `cookbooks/NAME-REVISION`, where [`load_locked`] looks first, unless a cache already holds
+    /// it. (A `rel` checkout is the subdirectory itself: `load_locked`'s own git fetch looks for
+    /// the cookbook at `rel` below it, so it must not be the one to fetch these.) A revision that
+    /// is an annotated tag object (chef-cli's `GitLockFetcher` records `git rev-parse TAG`) is
+    /// checked out at its commit, then moved to the tag object's name.
+    async fn prefetch_git_rel_cookbooks(
+        lock: &PolicyLock,
+        cache: &CookbookCache,
+    ) -> Result<(), String> {
+        let store = CookbookStore::new(cache.root.join("cookbooks"));
+        for c in lock.cookbooks() {
+            let (Some(url), Some(revision), Some(rel)) =
+                (c.option("git"), c.option("revision"), c.option("rel"))
+            else {
+                continue;
+            };
+            let key = format!("{}-{revision}", c.name);
+            if key.contains('/')
+                || key.contains("..")
+                || cache
+                    .chef_cli_caches
+                    .iter()
+                    .chain([&store.root().to_path_buf()])
+                    .any(|d| d.join(&key).is_dir())
+            {
+                continue;
+            }
+            let location = GitLocation {
+                url: url.to_owned(),
+                branch: None,
+                tag: None,
+                reference: None,
+                rel: Some(rel.to_owned()),
+            };
+            let git = GitFetcher::new(cache.root.join("git"), store.root()).offline(cache.offline);
+            let (name, rev) = (c.name.clone(), revision.to_owned());
+            let checkout =
+                tokio::task::spawn_blocking(move || git.checkout(&name, &location, Some(&rev)))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("cookbook '{}': {e}", c.name))?;
+            if checkout.revision != revision {
+                let dest = store.root().join(&key);
+                if let Err(e) = std::fs::rename(&checkout.path, &dest)
+                    && !dest.is_dir()
+                {
+                    return Err(format!("{}: {e}", dest.display()));
+                }
+            }
+        }
+        Ok(())
     }
 
     let doc = lock_document(
@@ -1090,6 +1174,179 @@ async fn fetch_included(
                 server: Some((server.clone(), chef)),
             })
         }
+        PolicyLocation::Git {
+            url,
+            path,
+            rev_parse,
+            branch,
+            tag,
+            reference,
+        } => {
+            let store = CookbookStore::new(options.cache.root.join("cookbooks"));
+            let git = GitFetcher::new(options.cache.root.join("git"), store.root())
+                .offline(options.cache.offline);
+            let (url2, rev2, path2) = (url.clone(), rev_parse.clone(), path.clone());
+            let (revision, bytes) =
+                tokio::task::spawn_blocking(move || git.read_file(&url2, &rev2, &path2))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+            let text = String::from_utf8(bytes).map_err(|e| format!("{url}: {path}: {e}"))?;
+            let mut doc: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{url}: {path}: {e}"))?;
+            let at = GitAt {
+                url,
+                revision: &revision,
+                branch: branch.as_deref(),
+                tag: tag.as_deref(),
+                reference: reference.as_deref(),
+            };
+            if let Some(Value::Object(locks)) = doc.get_mut("cookbook_locks") {
+                for (name, lock) in locks.iter_mut() {
+                    if let Value::Object(l) = lock {
+                        at.rewrite_path_cookbook(name, l);
+                    }
+                }
+            }
+            let lock = PolicyLock::from_document(doc, &PathBuf::from(format!("{url}/{path}")))
+                .map_err(|e| e.to_string())?;
+            validate_revision_id(&lock, &inc.source_options)?;
+            // GitLockFetcher#source_options_for_lock: the options as written, with `revision`.
+            let mut source_options = inc.source_options.clone();
+            source_options.insert("revision".into(), Value::String(revision.clone()));
+            Ok(IncludedLock {
+                lock,
+                source_options,
+                server: None,
+            })
+        }
+    }
+}
+
+/// How an included policy's cookbook is locked again: a git one as cookbook-omnifetch's
+/// `GitLocation#lock_data` writes it (chef-cli builds a location from the included lock's
+/// `source_options`), any other one as the included lock has it.
+fn included_kind(entry: Map<String, Value>) -> SolvedKind {
+    let so = entry.get("source_options").and_then(Value::as_object);
+    let text = |k: &str| so.and_then(|o| o.get(k)).and_then(Value::as_str);
+    match (text("git"), text("revision")) {
+        (Some(url), Some(revision)) => SolvedKind::Git {
+            url: url.to_owned(),
+            revision: revision.to_owned(),
+            options: git_lock_options(text("branch"), text("tag"), text("ref"), text("rel")),
+        },
+        _ => SolvedKind::Included(entry),
+    }
+}
+
+/// The keys cookbook-omnifetch's `GitLocation#lock_data` writes after `git` and `revision`,
+/// in its order: `ref` (its first 7 characters, `shortref`), `branch`, `tag`, `rel`.
+fn git_lock_options(
+    branch: Option<&str>,
+    tag: Option<&str>,
+    reference: Option<&str>,
+    rel: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let shortref = reference.map(|r| r.chars().take(7).collect::<String>());
+    [
+        ("ref", shortref),
+        ("branch", branch.map(str::to_owned)),
+        ("tag", tag.map(str::to_owned)),
+        ("rel", rel.map(str::to_owned)),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .collect()
+}
+
+/// The repository and revision a lock was read from with `include_policy NAME, git:`.
+struct GitAt<'a> {
+    url: &'a str,
+    revision: &'a str,
+    branch: Option<&'a str>,
+    tag: Option<&'a str>,
+    reference: Option<&'a str>,
+}
+
+impl GitAt<'_> {
+    /// chef-cli's `GitLockFetcher#lock_data`: a cookbook whose `source_options` has `path`
+    /// comes from the same repository and revision, its path becoming `rel` (without a leading
+    /// `../` or `./`, as chef-cli's `%r{(^../)|(^./)}` strips one, `.` matching any
+    /// character; `"."` means the repository root). chef-cli keeps the lock's other keys and
+    /// reads the cookbook as a git one; here the entry becomes the cached git lock
+    /// (`cache_key` `NAME-REVISION`, `origin` the URL) so that it is fetched from git.
+    fn rewrite_path_cookbook(&self, name: &str, lock: &mut Map<String, Value>) {
+        let Some(Value::Object(opt)) = lock.get("source_options") else {
+            return;
+        };
+        if !opt.contains_key("path") {
+            return;
+        }
+        let mut opt = opt.clone();
+        if !opt.contains_key("git") {
+            opt.insert("git".into(), self.url.into());
+        }
+        if !opt.contains_key("revision") {
+            opt.insert("revision".into(), self.revision.into());
+        }
+        if let Some(b) = self.branch {
+            if !opt.contains_key("branch") {
+                opt.insert("branch".into(), b.into());
+            }
+            // chef-cli tests `branch.nil?` here too, so a tag is kept only beside a branch.
+            if !opt.contains_key("tag") {
+                opt.insert("tag".into(), self.tag.map_or(Value::Null, Value::from));
+            }
+        }
+        if let (Some(r), false) = (self.reference, opt.contains_key("ref")) {
+            opt.insert("ref".into(), r.into());
+        }
+        let path_keys: Vec<&str> = ["path", "rel"]
+            .into_iter()
+            .filter(|k| opt.contains_key(*k))
+            .collect();
+        for key in path_keys {
+            let value = opt
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if value == "." {
+                opt.remove(key);
+                continue;
+            }
+            opt.insert("rel".into(), strip_one_leading_dir(&value).into());
+        }
+        opt.shift_remove("path");
+        let revision = opt
+            .get("revision")
+            .and_then(Value::as_str)
+            .unwrap_or(self.revision)
+            .to_owned();
+        let origin = opt.get("git").cloned().unwrap_or(Value::Null);
+        let mut cached = Map::new();
+        for key in ["version", "identifier", "dotted_decimal_identifier"] {
+            cached.insert(key.into(), lock.get(key).cloned().unwrap_or(Value::Null));
+        }
+        cached.insert("cache_key".into(), format!("{name}-{revision}").into());
+        cached.insert("origin".into(), origin);
+        cached.insert("source_options".into(), Value::Object(opt));
+        *lock = cached;
+    }
+}
+
+/// `s.gsub(%r{(^../)|(^./)}, "")` as Ruby computes it: at most one match, at the start, of
+/// two or one characters (any, `.` being a regex dot) followed by `/`.
+fn strip_one_leading_dir(s: &str) -> &str {
+    let head: Vec<(usize, char)> = s.char_indices().take(3).collect();
+    let any = |i: usize| head.get(i).is_some_and(|(_, c)| *c != '\n');
+    let slash = |i: usize| head.get(i).is_some_and(|(_, c)| *c == '/');
+    if any(0) && any(1) && slash(2) {
+        &s[head[2].0 + 1..]
+    } else if any(0) && slash(1) {
+        &s[head[1].0 + 1..]
+    } else {
+        s
     }
 }
 
@@ -1120,55 +1377,62 @@ async fn load_server_artifacts(
 ) -> Result<Vec<(CookbookLock, PathBuf, CookbookIdentity)>, String> {
     let mut out = Vec::new();
     for c in cookbooks {
-        let key = format!("{}-{}", c.name, c.identifier);
-        if key.contains('/') || key.contains("..") {
-            return Err(format!("cookbook '{}': invalid identifier", c.name));
-        }
-        let ours = cache.root.join("cookbooks").join(&key);
-        let found = cache
-            .chef_cli_caches
-            .iter()
-            .map(|d| d.join(&key))
-            .chain([ours.clone()])
-            .find(|d| d.is_dir());
-        let cookbook_dir = match found {
-            Some(d) => d,
-            None if cache.offline => {
-                return Err(format!(
-                    "cookbook '{}' {}: not cached as {key} and fetching is off (offline)",
-                    c.name, c.version
-                ));
-            }
-            None => {
-                let partial = cache.root.join("cookbooks").join(format!(".{key}.partial"));
-                let _ = std::fs::remove_dir_all(&partial);
-                chef_api::download::download_cookbook_artifact(
-                    chef,
-                    &c.name,
-                    &c.identifier,
-                    &partial,
-                )
-                .await
-                .map_err(|e| format!("cookbook '{}' from {server}: {e}", c.name))?;
-                std::fs::rename(&partial, &ours).map_err(|e| format!("{}: {e}", ours.display()))?;
-                ours
-            }
-        };
-        let identity = identify(&c.name, &cookbook_dir)
-            .await
-            .map_err(|e| e.to_string())?;
-        if identity.identifier != c.identifier {
-            return Err(format!(
-                "cookbook '{}' in {}: identifier {} does not match the lock's {}",
-                c.name,
-                cookbook_dir.display(),
-                identity.identifier,
-                c.identifier
-            ));
-        }
+        let (cookbook_dir, identity) =
+            load_server_artifact(&c.name, &c.identifier, server, chef, cache).await?;
         out.push((c.clone(), cookbook_dir, identity));
     }
     Ok(out)
+}
+
+/// The artifact `name`/`identifier` of `server`: from a cache (chef-cli's or chef-sync's
+/// `NAME-IDENTIFIER`), else downloaded from `GET cookbook_artifacts/NAME/ID`; its identifier
+/// verified.
+async fn load_server_artifact(
+    name: &str,
+    identifier: &str,
+    server: &str,
+    chef: &ChefClient,
+    cache: &CookbookCache,
+) -> Result<(PathBuf, CookbookIdentity), String> {
+    let key = format!("{name}-{identifier}");
+    if key.contains('/') || key.contains("..") {
+        return Err(format!("cookbook '{name}': invalid identifier"));
+    }
+    let ours = cache.root.join("cookbooks").join(&key);
+    let found = cache
+        .chef_cli_caches
+        .iter()
+        .map(|d| d.join(&key))
+        .chain([ours.clone()])
+        .find(|d| d.is_dir());
+    let cookbook_dir = match found {
+        Some(d) => d,
+        None if cache.offline => {
+            return Err(format!(
+                "cookbook '{name}': not cached as {key} and fetching is off (offline)"
+            ));
+        }
+        None => {
+            let partial = cache.root.join("cookbooks").join(format!(".{key}.partial"));
+            let _ = std::fs::remove_dir_all(&partial);
+            chef_api::download::download_cookbook_artifact(chef, name, identifier, &partial)
+                .await
+                .map_err(|e| format!("cookbook '{name}' from {server}: {e}"))?;
+            std::fs::rename(&partial, &ours).map_err(|e| format!("{}: {e}", ours.display()))?;
+            ours
+        }
+    };
+    let identity = identify(name, &cookbook_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    if identity.identifier != identifier {
+        return Err(format!(
+            "cookbook '{name}' in {}: identifier {} does not match {identifier}",
+            cookbook_dir.display(),
+            identity.identifier,
+        ));
+    }
+    Ok((cookbook_dir, identity))
 }
 
 /// chef-cli's `AttributeMergeChecker#check!`: across all sources, one attribute path with two
@@ -1552,6 +1816,21 @@ fn scm_info(dir: &Path) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_leading_directory_is_stripped_as_chef_cli_regex_does() {
+        for (path, rel) in [
+            ("../cookbooks/a", "cookbooks/a"),
+            ("./a", "a"),
+            ("ab/c/d", "c/d"),
+            ("a/b", "b"),
+            ("../../a", "../a"),
+            ("cookbooks/a", "cookbooks/a"),
+            ("a", "a"),
+        ] {
+            assert_eq!(strip_one_leading_dir(path), rel, "{path}");
+        }
+    }
 
     #[test]
     fn run_list_items_are_qualified_as_chef_install_writes_them() {

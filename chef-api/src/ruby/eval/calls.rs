@@ -143,6 +143,11 @@ impl<'pr> Run<'_, 'pr> {
         if let Some(v) = self.mutating_call(call, &receiver, &name, dsl)? {
             return Ok(v);
         }
+        if name == "[]"
+            && let Some(v) = self.nested_dsl_index_read(&call.as_node(), dsl)?
+        {
+            return Ok(v);
+        }
         let recv = self.eval(&receiver, dsl)?;
         if call.is_safe_navigation() && recv == Value::Nil {
             return Ok(Value::Nil);

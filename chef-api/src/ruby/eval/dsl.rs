@@ -45,6 +45,8 @@ pub enum Missing {
 ///
 /// * `"NAME[]="`: `NAME[k] = v` (`knife[:aws_region] = 'eu-west-1'`) becomes the call `NAME[]=`
 ///   with `[k, v]`, and `NAME[k1][k2] = v` the call `NAME[]=` with `[k1, k2, v]`;
+/// * `"NAME[]"`: a read `NAME[k1]...[kn]` (`v = default["a"]["b"]`) becomes the call `NAME[]`
+///   with `[k1, ..., kn]` (without it, `NAME` is called and indexed as a plain value);
 /// * `"NAME.KEY"`: a configuration context, as Mixlib::Config has (`knife.editor 'vim'`,
 ///   `chef_zero.enabled true`, `knife.editor = 'vim'`, a bare `knife.editor` reads): the call
 ///   `NAME.KEY` with the arguments (none for a read).

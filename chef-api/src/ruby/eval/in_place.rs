@@ -140,12 +140,43 @@ impl<'pr> Run<'_, 'pr> {
             .map(Some)
     }
 
+    /// `x[k1]...[kn]` read, where `x` is a DSL method with a path reader (`x[]`,
+    /// `v = default["a"]["b"]` in a Policyfile): the DSL call `x[]` with `[k1, ..., kn]`, the
+    /// keys evaluated left to right. The DSL decides what reading means (chef-cli's attribute
+    /// hashes create a missing level as an empty hash). `None` when `node` is not such a chain.
+    pub(super) fn nested_dsl_index_read(
+        &mut self,
+        node: &Node<'pr>,
+        dsl: &mut dyn Dsl,
+    ) -> R<Option<Value>> {
+        let Some((root, key_nodes)) = self.dsl_index_chain_with(node, dsl, "[]")? else {
+            return Ok(None);
+        };
+        let start = node.location().start();
+        let mut path = Vec::with_capacity(key_nodes.len());
+        for key in &key_nodes {
+            path.push(self.eval(key, dsl)?);
+        }
+        self.plain_dsl_call(format!("{root}[]"), path, Vec::new(), dsl, start)
+            .map(Some)
+    }
+
     /// `x[k1]...[kn]` where `x` is a receiver-less DSL method without arguments that has an
     /// index writer (`x[]=`): `x` and the key nodes in source order. `None` for anything else.
     fn dsl_index_chain(
         &self,
         receiver: &Node<'pr>,
         dsl: &dyn Dsl,
+    ) -> R<Option<(String, Vec<Node<'pr>>)>> {
+        self.dsl_index_chain_with(receiver, dsl, "[]=")
+    }
+
+    /// [`Self::dsl_index_chain`] for a DSL that responds to `x` + `suffix`.
+    fn dsl_index_chain_with(
+        &self,
+        receiver: &Node<'pr>,
+        dsl: &dyn Dsl,
+        suffix: &str,
     ) -> R<Option<(String, Vec<Node<'pr>>)>> {
         let mut key_nodes: Vec<Node<'pr>> = Vec::new();
         let mut current = receiver.as_call_node();
@@ -173,7 +204,7 @@ impl<'pr> Run<'_, 'pr> {
                 _ => return Ok(None),
             }
         };
-        if !dsl.responds_to(&format!("{root}[]=")) {
+        if !dsl.responds_to(&format!("{root}{suffix}")) {
             return Ok(None);
         }
         key_nodes.reverse();

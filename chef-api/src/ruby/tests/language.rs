@@ -174,6 +174,21 @@ fn mutation_of_locals_constants_and_dsl_index_writes() {
         err_of("default['a']['b'] = 1", &[]).contains("default"),
         "a DSL without the writer still refuses the chain"
     );
+    // A read chain on a DSL with a path reader is one call `NAME[]` with the keys.
+    let (dsl, _) = run(
+        "k = 'b'
+x = default['a'][k]
+y = default[:z]
+default['w']['v'] = 1
+",
+        &["default[]", "default[]="],
+    )
+    .unwrap();
+    assert_eq!(
+        dsl.args_of("default[]"),
+        vec![vec![s("a"), s("b")], vec![Value::Sym("z".into())]]
+    );
+    assert_eq!(dsl.args_of("default[]=").len(), 1, "a write is not a read");
 }
 
 #[test]
