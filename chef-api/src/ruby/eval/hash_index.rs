@@ -5,7 +5,7 @@
 //! them as they are); an index is built beside it when many keys are stored: for every hash
 //! literal, `to_h` and `merge`, and, kept from one store to the next, for the hash in a
 //! variable that in-place stores (`h[k] = v`, `h.store`, `merge!`, `h[k] ||= v`) build one
-//! key at a time (see [`super::Run::indexed_store`]). Storing a key is then amortised O(1),
+//! key at a time (see `Run::hash_indexes`). Storing a key is then amortised O(1),
 //! like appending to an array (issue #17).
 //!
 //! The index keeps, per key hash, the position of the first key with that hash; a hit is
@@ -135,17 +135,6 @@ fn hash_value<H: Hasher>(v: &Value, h: &mut H) {
     }
 }
 
-/// `pairs` with later duplicates of a key replacing the earlier value in its place (as a Ruby
-/// hash literal or `to_h` does), in O(n).
-pub(super) fn dedup_pairs(pairs: impl IntoIterator<Item = (Value, Value)>) -> Vec<(Value, Value)> {
-    let mut out = Vec::new();
-    let mut index = HashIndex::new(&out);
-    for (k, v) in pairs {
-        index.insert(&mut out, k, v);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,21 +195,5 @@ mod tests {
             2
         );
         assert_eq!(pairs.len(), 2);
-    }
-
-    #[test]
-    fn dedup_keeps_the_first_position_and_the_last_value() {
-        let pairs = dedup_pairs([
-            (Value::Int(1), Value::Int(1)),
-            (Value::Int(2), Value::Int(2)),
-            (Value::Int(1), Value::Int(3)),
-        ]);
-        assert_eq!(
-            pairs,
-            vec![
-                (Value::Int(1), Value::Int(3)),
-                (Value::Int(2), Value::Int(2))
-            ]
-        );
     }
 }
