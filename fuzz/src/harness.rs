@@ -439,13 +439,8 @@ pub fn supervise(
 ) -> RunReport {
     let started = Instant::now();
     // The current-input file is rewritten before every input: on tmpfs when there is one.
-    let shm = Path::new("/dev/shm");
-    let tmp = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    let state = tmp.join(format!("chef-sync-fuzz-state-{}", std::process::id()));
+    let state =
+        crate::targets::scratch_root().join(format!("chef-sync-fuzz-state-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&state);
     let current = state.join(format!("{}.cur", target.name));
     let stderr_path = state.join(format!("{}.stderr", target.name));
@@ -466,6 +461,8 @@ pub fn supervise(
             .arg((max_execs - report.stats.execs).to_string())
             .arg(seed.wrapping_add(restarts).to_string())
             .arg(&current)
+            // Temporary files of the library (and the harness's scratch directory) on tmpfs.
+            .env("TMPDIR", crate::targets::scratch_root())
             .stdout(std::process::Stdio::piped())
             .stderr(stderr_file)
             .spawn();
@@ -505,9 +502,7 @@ pub fn supervise(
             report.crashes += 1;
             // The worker died; its scratch directory is left behind.
             if let Ok(id) = status.map(|_| child.id()) {
-                let _ = std::fs::remove_dir_all(
-                    std::env::temp_dir().join(format!("chef-sync-fuzz-{id}")),
-                );
+                let _ = std::fs::remove_dir_all(crate::targets::scratch_dir(id));
             }
         }
         restarts += 1;

@@ -103,8 +103,10 @@ pub fn mutate(input: &mut Vec<u8>, rng: &mut Rng, shape: Shape, dict: &[&str], c
         } else {
             bytewise(input, rng, dict, corpus);
         }
+        // After every round: stacked rounds that each multiply the input (a line repeated
+        // 2,000 times, then that line again) would otherwise build gigabytes to keep 64 KiB.
+        input.truncate(MAX_INPUT);
     }
-    input.truncate(MAX_INPUT);
 }
 
 fn span(len: usize, rng: &mut Rng) -> (usize, usize) {
@@ -256,7 +258,8 @@ fn structural(input: &mut Vec<u8>, rng: &mut Rng, shape: Shape, dict: &[&str]) {
             if let Some(&(a, b)) = lines.get(rng.below(lines.len().max(1))) {
                 let line = input[a..b].to_vec();
                 let most = if rng.one_in(4) { 2000 } else { 20 };
-                let n = 1 + rng.below(most);
+                // No more copies than fit in an input.
+                let n = (1 + rng.below(most)).min(1 + MAX_INPUT / line.len().max(1));
                 let mut run = Vec::with_capacity(line.len() * n);
                 for _ in 0..n {
                     run.extend_from_slice(&line);

@@ -432,11 +432,29 @@ fn read_data(rel: &str) -> Vec<u8> {
     std::fs::read(data_dir().join(rel)).unwrap_or_default()
 }
 
+/// Where scratch directories go: tmpfs (`/dev/shm`) when there is one, else the temporary
+/// directory. Targets that read files write every input to one, and on a disk file system
+/// each write and unlink costs a journal update (on this project's VMs, most of the time of
+/// an input).
+pub fn scratch_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// The scratch directory of process `pid`.
+pub fn scratch_dir(pid: u32) -> PathBuf {
+    scratch_root().join(format!("chef-sync-fuzz-{pid}"))
+}
+
 /// The process's scratch directory (removed by [`cleanup`]).
 fn work() -> &'static Path {
     static WORK: OnceLock<PathBuf> = OnceLock::new();
     WORK.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("chef-sync-fuzz-{}", std::process::id()));
+        let dir = scratch_dir(std::process::id());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("fuzz scratch directory");
         dir
@@ -445,8 +463,7 @@ fn work() -> &'static Path {
 
 /// Removes this process's scratch directory.
 pub fn cleanup() {
-    let dir = std::env::temp_dir().join(format!("chef-sync-fuzz-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(scratch_dir(std::process::id()));
 }
 
 /// A directory under the scratch directory, created with `files` once.

@@ -65,7 +65,7 @@
 //!
 //! | limit | value | why |
 //! |---|---|---|
-//! | stack | parsing and evaluation run on a thread of their own with [`EVAL_STACK_BYTES`] (64 MiB) of stack | the caller's thread may have a small stack; prism recurses up to 10,000 levels |
+//! | stack | parsing and evaluation always have [`EVAL_STACK_BYTES`] (64 MiB) of stack: the calling thread's when that much of it is left, else a stack of that size allocated for the evaluation and switched to on the calling thread (the `stacker` crate; no thread is started) | the caller's thread may have a small stack; prism recurses up to 10,000 levels |
 //! | source size | [`MAX_SOURCE_BYTES`] (256 KiB) | real files are a few KiB; prism's time on hostile input grows faster than linearly |
 //! | operator runs | [`MAX_OPERATOR_CHAIN`] (256) operator characters (`!+-~*&`) in a row outside strings and comments | prism parses unary chains in quadratic time (the fuzzer found a 64 KiB `+++…` taking 0.4 s) |
 //! | nesting | [`MAX_NESTING`] (1,000) levels of brackets, braces, parentheses, `#{}` and `do`/`begin`/`def`/`case` blocks, checked by a scan before prism parses | deep nesting is the cheap way to make a parser recurse |
@@ -73,13 +73,17 @@
 //! | steps | [`MAX_STEPS`] (1,000,000) syntax-tree nodes evaluated per file | loops (`times`, `each`) and recursion; the real metadata.rb files in `tests/data/metadata` use at most 70 (the fuzz crate measures them) |
 //! | loop count | 1,000,000 iterations of one `n.times` | |
 //! | value sizes | strings 16 MiB; arrays and hashes 1,048,576 elements | |
-//! | built in all | 256 M bytes and elements built by one file (every string or collection a method, `+`, `*`, interpolation or in-place call makes, and the work of finding a hash key) | bounds quadratic patterns (a string doubled in a loop, a hash of 20,000+ keys built one by one) in time as well as memory |
+//! | built in all | 256 M bytes and elements built by one file (every string or collection a method, `+`, `*`, interpolation or in-place call makes, and the key comparisons of hash stores) | bounds quadratic patterns (a string doubled in a loop, `a = a + [x]` in a loop) in time as well as memory |
 //! | reads | `File.read`/`IO.read`/`File.readlines` read only regular files inside the read root ([`Interpreter::with_read_root`]; default the evaluated file's directory: the cookbook for metadata.rb, the repository for knife.rb and a Berksfile), after resolving symbolic links, of at most [`MAX_READ_BYTES`] (4 MiB) | a downloaded cookbook must not read a device, a FIFO, a huge file or another file's secrets |
 //!
 //! A missing file is still a Ruby runtime error (`File.read('VERSION') rescue '1.0.0'` works).
-//! In-place calls (`list << x`, `push`, `concat`, `h[k] = v`) change the variable without
-//! copying it, so building an array is amortised O(1) per element; hashes keep their order in a
-//! list, so finding a key is linear and charged to the built-in-all budget.
+//! In-place calls (`list << x`, `push`, `concat`, `h[k] = v`, `store`, `merge!`, `h[k] ||= v`)
+//! change the variable without copying it, and a hash store finds its key through an index of
+//! the hash's keys kept between stores, so building an array or a hash is amortised O(1) per
+//! element; hash literals, `to_h` and `merge` use such an index too. (A hash is still the
+//! ordered list of pairs [`Value::Hash`] handlers receive; two keys with the same 64-bit hash,
+//! or a NaN key, make one store scan the list, and that scan is charged to the built-in-all
+//! budget.)
 //!
 //! # DSL conventions
 //!

@@ -1,7 +1,7 @@
 //! `knife.rb` / `config.rb`: evaluated with the sandboxed Ruby evaluator against a table of
 //! knife settings. The same table applies credentials profiles, so both share one parser.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -94,6 +94,10 @@ pub(crate) struct Settings {
     /// appearance: a likely typo of a setting chef-sync uses, or a setting that changes how
     /// knife talks to the server and that chef-sync does not apply.
     pub(crate) unknown: Vec<Ignored>,
+    /// Names of settings chef-sync does not know that were already looked at: whether one is a
+    /// likely typo is worked out once per name, not once per call (the fuzzer found a knife.rb
+    /// calling one unknown setting in a loop that took 5 s of CPU in the typo check).
+    unknown_seen: HashSet<String>,
 }
 
 /// A setting chef-sync ignores and says so.
@@ -365,6 +369,11 @@ impl Settings {
             _ => {
                 self.stored.insert(name.to_owned(), value.clone());
                 let known = KNOWN_TO_CHEF.contains(&name) || CONTEXTS.contains(&name);
+                // An unknown name is reported (or not) the first time; later calls change
+                // nothing else.
+                if !known && !self.unknown_seen.insert(name.to_owned()) {
+                    return Ok(Applied::Unknown);
+                }
                 let reason = NOT_APPLIED
                     .iter()
                     .find(|(n, _)| *n == name)
@@ -965,11 +974,15 @@ mod tests {
         let ev = eval(
             "fancy_thing 1\nfancy_thing 2\nother_thing 'x', 'y'\nlog_level :info\n\
              chef_server_ur 'https://typo'\nssl_client_cert '/c.pem'\n\
-             node_name \"#{fancy_thing}-#{other_thing.join}-#{never_set.inspect}\"\n",
+             node_name \"#{fancy_thing}-#{other_thing.join}-#{never_set.inspect}\"\n\
+             3.times { |i| chef_server_ur i; ssl_client_cert i; fancy_thing i }\n",
         )
         .unwrap();
         let s = ev.settings;
         assert_eq!(s.node_name.unwrap().value, "2-xy-nil");
+        // Repeated calls store their value; the warning stays the first call's.
+        assert_eq!(s.stored["fancy_thing"], Value::Int(2));
+        assert_eq!(s.stored["chef_server_ur"], Value::Int(2));
         assert_eq!(s.stored["log_level"], Value::Sym("info".into()));
         let warned: Vec<(&str, Option<u32>, &str)> = s
             .unknown

@@ -7,7 +7,7 @@ use ruby_prism::{BlockNode, Node};
 
 use super::super::error::{ErrorKind, EvalError};
 use super::super::value::Value;
-use super::{Block, Dsl, Flow, R, Run, name_of};
+use super::{Block, Dsl, Flow, HashSlot, R, Run, name_of};
 
 /// How a block was given: a literal `do |x| .. end` or `&:sym`.
 pub(super) enum BlockArg<'pr> {
@@ -137,6 +137,11 @@ impl<'pr> Run<'_, 'pr> {
                 let r = self.eval_opt(b.body(), dsl);
                 self.block_depth -= 1;
                 self.scopes.pop();
+                // The block's locals are gone: so are the indexes of hashes they held.
+                let depth = self.scopes.len();
+                self.forget_hash_indexes(
+                    |s| matches!(s, HashSlot::Local { depth: d, .. } if *d >= depth),
+                );
                 match r {
                     Err(Flow::Next { value, .. }) => Ok(value),
                     other => other,

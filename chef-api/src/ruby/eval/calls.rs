@@ -8,6 +8,7 @@ use super::super::value::Value;
 use super::blocks::{BlockArg, BlockRef};
 use super::builtins::paths::{dirname, expand_path};
 use super::flow::complete_break;
+use super::hash_index::HashIndex;
 use super::{Call, Dsl, Flow, Missing, R, Run, name_of};
 
 /// Library names `require` accepts (and ignores).
@@ -77,13 +78,14 @@ impl<'pr> Run<'_, 'pr> {
     pub(super) fn call_args(&mut self, call: &CallNode<'pr>, dsl: &mut dyn Dsl) -> R<Args<'pr>> {
         let mut args = Vec::new();
         let mut kwargs = Vec::new();
+        let mut kwargs_index = HashIndex::new(&kwargs);
         if let Some(a) = call.arguments() {
             for el in &a.arguments() {
                 match &el {
                     Node::KeywordHashNode { .. } => {
                         let k = el.as_keyword_hash_node().expect("kwhash");
                         for a in &k.elements() {
-                            self.push_assoc(&a, &mut kwargs, dsl)?;
+                            self.push_assoc(&a, &mut kwargs, &mut kwargs_index, dsl)?;
                         }
                     }
                     Node::BlockArgumentNode { .. } => {

@@ -7,7 +7,7 @@ use ruby_prism::{DefNode, Node};
 
 use super::super::error::ErrorKind;
 use super::super::value::Value;
-use super::{Dsl, Flow, R, Run, name_of};
+use super::{Dsl, Flow, HashSlot, R, Run, name_of};
 
 impl<'pr> Run<'_, 'pr> {
     /// `def name(..) .. end`: remembers the method (its value is the name, as a symbol).
@@ -140,6 +140,11 @@ impl<'pr> Run<'_, 'pr> {
             ));
         }
         let saved = std::mem::replace(&mut self.scopes, vec![scope]);
+        // The caller's locals are out of reach of the method: their hash indexes wait aside.
+        let (saved_indexes, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.hash_indexes)
+            .into_iter()
+            .partition(|(s, _)| matches!(s, HashSlot::Local { .. }));
+        self.hash_indexes = others;
         // Blocks running around the call are not the method's: `next`/`break` directly in its
         // body are invalid (prism rejects them already), and `return` ends this call.
         let saved_blocks = std::mem::replace(&mut self.block_depth, 0);
@@ -162,6 +167,10 @@ impl<'pr> Run<'_, 'pr> {
         self.def_depth -= 1;
         self.block_depth = saved_blocks;
         self.scopes = saved;
+        self.forget_hash_indexes(|s| matches!(s, HashSlot::Local { .. }));
+        for (slot, index) in saved_indexes {
+            self.keep_hash_index(slot, index);
+        }
         match result {
             Err(Flow::Return { value, .. }) => Ok(value),
             other => other,

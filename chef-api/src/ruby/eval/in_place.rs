@@ -5,8 +5,8 @@ use ruby_prism::{CallNode, Node};
 
 use super::super::error::{CallError, ErrorKind};
 use super::super::value::Value;
-use super::builtins::hash_insert;
-use super::{Call, Dsl, Flow, MAX_BUILT_SIZE, MAX_COLLECTION_LEN, R, Run, name_of};
+use super::hash_index::HashIndex;
+use super::{Call, Dsl, Flow, HashSlot, MAX_BUILT_SIZE, MAX_COLLECTION_LEN, R, Run, name_of};
 
 impl<'pr> Run<'_, 'pr> {
     /// Calls that mutate their receiver: `list << x`, `h[k] = v` on a local variable or a
@@ -79,13 +79,24 @@ impl<'pr> Run<'_, 'pr> {
         if !kwargs.is_empty() {
             args.push(Value::Hash(kwargs));
         }
+        let hash_slot = match &slot {
+            Slot::Local(n) => self.local_depth(n).map(|depth| HashSlot::Local {
+                name: n.clone(),
+                depth,
+            }),
+            Slot::Const(n) => Some(HashSlot::Const(n.clone())),
+            Slot::Ivar(n) => Some(HashSlot::Ivar(n.clone())),
+        };
+        // The key index of the hash in this variable, kept from the last store (put back
+        // below, after the variable: putting it back must not count as assigning it).
+        let mut index = hash_slot.as_ref().and_then(|s| self.take_hash_index(s));
         let taken = match &slot {
             Slot::Local(n) => self.take_local(n),
             Slot::Const(n) => self.constants.get_mut(n).map(std::mem::take),
             Slot::Ivar(n) => self.ivars.get_mut(n).map(std::mem::take),
         };
         let mut current = taken.unwrap_or(Value::Nil);
-        let outcome = self.mutate_value(&mut current, name, args, start);
+        let outcome = self.mutate_value(&mut current, name, args, start, &mut index);
         // Back into its slot whatever happened (a rescued error leaves the variable set).
         let receiver_copy = match &outcome {
             Ok(None) if !result_unused => {
@@ -96,12 +107,11 @@ impl<'pr> Run<'_, 'pr> {
         };
         match slot {
             Slot::Local(n) => self.set_local(n, current),
-            Slot::Const(n) => {
-                self.constants.insert(n, current);
-            }
-            Slot::Ivar(n) => {
-                self.ivars.insert(n, current);
-            }
+            Slot::Const(n) => self.set_constant(n, current),
+            Slot::Ivar(n) => self.set_ivar(n, current),
+        }
+        if let (Some(s), Some(i)) = (hash_slot, index) {
+            self.keep_hash_index(s, i);
         }
         match (outcome?, receiver_copy) {
             (Some(value), _) => Ok(Some(value)),
@@ -212,7 +222,8 @@ impl<'pr> Run<'_, 'pr> {
     }
 
     /// Applies the in-place call `name` to `value`. `Ok(None)`: the call's value is the
-    /// receiver itself; `Ok(Some(v))`: it is `v`. Appends are amortised O(1) and every
+    /// receiver itself; `Ok(Some(v))`: it is `v`. Appends and hash stores are amortised O(1)
+    /// (`index` is the key index of a hash `value`, kept between stores, or `None`) and every
     /// growth is charged to the sandbox's size limits.
     fn mutate_value(
         &mut self,
@@ -220,6 +231,7 @@ impl<'pr> Run<'_, 'pr> {
         name: &str,
         args: Vec<Value>,
         start: u32,
+        index: &mut Option<HashIndex>,
     ) -> R<Option<Value>> {
         match (value, name) {
             (Value::Array(items), "<<" | "push") => {
@@ -284,10 +296,12 @@ impl<'pr> Run<'_, 'pr> {
             },
             (Value::Hash(pairs), "[]=" | "store") => match <[Value; 2]>::try_from(args) {
                 Ok([k, v]) => {
-                    // Hashes keep their pairs in order in a list: finding the key is linear, and that
-                    // work is charged too (so building a hash is bounded, at ~20,000 keys).
-                    self.grow(start, pairs.len() + 1, pairs.len() + 1, MAX_COLLECTION_LEN)?;
-                    hash_insert(pairs, k, v.clone());
+                    // Hashes keep their pairs in order in a list; the key is found through the
+                    // index (built once, charged as one pass over the hash).
+                    self.grow(start, 1, pairs.len() + 1, MAX_COLLECTION_LEN)?;
+                    let (index, built) = current_index(index, pairs);
+                    let compared = index.insert(pairs, k, v.clone());
+                    self.charge_work(start, built.saturating_add(compared))?;
                     Ok(Some(v))
                 }
                 Err(_) => Err(self.runtime(start, format!("Hash#{name} needs a key and a value"))),
@@ -299,13 +313,15 @@ impl<'pr> Run<'_, 'pr> {
                     };
                     self.grow(
                         start,
-                        pairs.len().saturating_mul(more.len().max(1)),
+                        more.len(),
                         pairs.len() + more.len(),
                         MAX_COLLECTION_LEN,
                     )?;
+                    let (index, mut work) = current_index(index, pairs);
                     for (k, v) in more {
-                        hash_insert(pairs, k, v);
+                        work = work.saturating_add(index.insert(pairs, k, v));
                     }
+                    self.charge_work(start, work)?;
                 }
                 Ok(None)
             }
@@ -387,69 +403,137 @@ impl<'pr> Run<'_, 'pr> {
         } else {
             return Err(self.unsupported(node, "`||=` on this receiver is"));
         };
-        let mut path = Vec::new();
-        let current = match &slot {
-            Slot::Local(n) => self.get_local(n).cloned().unwrap_or(Value::Nil),
-            Slot::Ivar(n) => self.ivars.get(n).cloned().unwrap_or(Value::Nil),
-            Slot::Const(n) => self.constants.get(n).cloned().unwrap_or(Value::Nil),
-            Slot::Dsl(n) => self.plain_dsl_call(n.clone(), Vec::new(), Vec::new(), dsl, start)?,
-            Slot::DslPath(root, key_nodes) => {
-                // A missing level reads as an empty hash: the write creates it (the DSL's
-                // `[]=` decides how, e.g. auto-vivifying).
-                let mut here =
-                    self.plain_dsl_call(root.clone(), Vec::new(), Vec::new(), dsl, start)?;
-                for k in key_nodes {
-                    let key = self.eval(k, dsl)?;
-                    here = match here {
-                        Value::Hash(pairs) => pairs
-                            .into_iter()
-                            .find(|(pk, _)| *pk == key)
-                            .map_or(Value::Hash(Vec::new()), |(_, v)| v),
-                        other => {
-                            return Err(self.unsupported(
-                                node,
-                                &format!("`||=` below {} is", other.class_name()),
-                            ));
-                        }
-                    };
-                    path.push(key);
+        if let Slot::Dsl(dsl_name) | Slot::DslPath(dsl_name, _) = &slot {
+            let dsl_name = dsl_name.clone();
+            let mut path = Vec::new();
+            let current = match &slot {
+                Slot::DslPath(_, key_nodes) => {
+                    // A missing level reads as an empty hash: the write creates it (the DSL's
+                    // `[]=` decides how, e.g. auto-vivifying).
+                    let mut here =
+                        self.plain_dsl_call(dsl_name.clone(), Vec::new(), Vec::new(), dsl, start)?;
+                    for k in key_nodes {
+                        let key = self.eval(k, dsl)?;
+                        here = match here {
+                            Value::Hash(pairs) => pairs
+                                .into_iter()
+                                .find(|(pk, _)| *pk == key)
+                                .map_or(Value::Hash(Vec::new()), |(_, v)| v),
+                            other => {
+                                return Err(self.unsupported(
+                                    node,
+                                    &format!("`||=` below {} is", other.class_name()),
+                                ));
+                            }
+                        };
+                        path.push(key);
+                    }
+                    here
                 }
-                here
+                _ => self.plain_dsl_call(dsl_name.clone(), Vec::new(), Vec::new(), dsl, start)?,
+            };
+            let Value::Hash(pairs) = current else {
+                return Err(
+                    self.unsupported(node, &format!("`||=` on {} is", current.class_name()))
+                );
+            };
+            let key = self.eval(key_node, dsl)?;
+            if let Some((_, v)) = pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .filter(|(_, v)| v.truthy())
+            {
+                return Ok(v.clone());
             }
+            let value = self.eval(&n.value(), dsl)?;
+            path.push(key);
+            path.push(value.clone());
+            self.plain_dsl_call(format!("{dsl_name}[]="), path, Vec::new(), dsl, start)?;
+            return Ok(value);
+        }
+        // A hash in a variable: read and stored in place through its key index, as `h[k] = v`
+        // does, so a hash built with `||=` is amortised O(1) per key too.
+        let hash_slot = match &slot {
+            Slot::Local(n) => HashSlot::Local {
+                name: n.clone(),
+                depth: self.local_depth(n).unwrap_or(usize::MAX),
+            },
+            Slot::Ivar(n) => HashSlot::Ivar(n.clone()),
+            Slot::Const(n) => HashSlot::Const(n.clone()),
+            Slot::Dsl(_) | Slot::DslPath(..) => unreachable!("handled above"),
         };
-        let Value::Hash(mut pairs) = current else {
-            return Err(self.unsupported(node, &format!("`||=` on {} is", current.class_name())));
+        let class = match self.slot_value(&hash_slot) {
+            Some(Value::Hash(_)) => None,
+            Some(other) => Some(other.class_name()),
+            None => Some(Value::Nil.class_name()),
         };
+        if let Some(class) = class {
+            return Err(self.unsupported(node, &format!("`||=` on {class} is")));
+        }
         let key = self.eval(key_node, dsl)?;
-        if let Some((_, v)) = pairs
-            .iter()
-            .find(|(k, _)| *k == key)
-            .filter(|(_, v)| v.truthy())
-        {
-            return Ok(v.clone());
+        // Evaluating the key may have changed the variable: read it again.
+        let mut index = self.take_hash_index(&hash_slot);
+        if let Some(Value::Hash(pairs)) = self.slot_value(&hash_slot) {
+            let (kept, built) = current_index(&mut index, pairs);
+            let (found, compared) = kept.get(pairs, &key);
+            let found = found.filter(|v| v.truthy()).cloned();
+            let (s, i) = (hash_slot.clone(), index.take());
+            if let Some(i) = i {
+                self.keep_hash_index(s, i);
+            }
+            self.charge_work(start, built.saturating_add(compared))?;
+            if let Some(v) = found {
+                return Ok(v);
+            }
         }
         let value = self.eval(&n.value(), dsl)?;
-        match slot {
-            Slot::Dsl(n) | Slot::DslPath(n, _) => {
-                path.push(key);
-                path.push(value.clone());
-                self.plain_dsl_call(format!("{n}[]="), path, Vec::new(), dsl, start)?;
+        // Evaluating the value may have changed the variable too: store into what it is now.
+        let hash_slot = match hash_slot {
+            HashSlot::Local { name, .. } => {
+                let depth = self.local_depth(&name).unwrap_or(usize::MAX);
+                HashSlot::Local { name, depth }
             }
-            other => {
-                hash_insert(&mut pairs, key, value.clone());
-                let updated = Value::Hash(pairs);
-                match other {
-                    Slot::Local(n) => self.set_local(n, updated),
-                    Slot::Ivar(n) => {
-                        self.ivars.insert(n, updated);
-                    }
-                    Slot::Const(n) => {
-                        self.constants.insert(n, updated);
-                    }
-                    Slot::Dsl(_) | Slot::DslPath(..) => {}
-                }
+            other => other,
+        };
+        let mut index = self.take_hash_index(&hash_slot);
+        let taken = match &hash_slot {
+            HashSlot::Local { name, .. } => self.take_local(name),
+            HashSlot::Const(name) => self.constants.get_mut(name).map(std::mem::take),
+            HashSlot::Ivar(name) => self.ivars.get_mut(name).map(std::mem::take),
+        };
+        let mut current = taken.unwrap_or(Value::Nil);
+        let outcome = match &mut current {
+            Value::Hash(pairs) => {
+                let (kept, built) = current_index(&mut index, pairs);
+                let compared = kept.insert(pairs, key, value.clone());
+                let grew = self.grow(start, 1, pairs.len(), MAX_COLLECTION_LEN);
+                grew.and_then(|()| self.charge_work(start, built.saturating_add(compared)))
             }
+            other => Err(self.unsupported(node, &format!("`||=` on {} is", other.class_name()))),
+        };
+        match hash_slot.clone() {
+            HashSlot::Local { name, .. } => self.set_local(name, current),
+            HashSlot::Const(name) => self.set_constant(name, current),
+            HashSlot::Ivar(name) => self.set_ivar(name, current),
         }
+        if let Some(i) = index {
+            self.keep_hash_index(hash_slot, i);
+        }
+        outcome?;
         Ok(value)
     }
+}
+
+/// The key index of `pairs`: `kept` when it covers them, else a new one (kept from now on).
+/// Also returns the work of building it (one hash of each key).
+fn current_index<'x>(
+    kept: &'x mut Option<HashIndex>,
+    pairs: &[(Value, Value)],
+) -> (&'x mut HashIndex, usize) {
+    let mut work = 0;
+    if !kept.as_ref().is_some_and(|i| i.covers(pairs.len())) {
+        *kept = None;
+        work = pairs.len();
+    }
+    (kept.get_or_insert_with(|| HashIndex::new(pairs)), work)
 }

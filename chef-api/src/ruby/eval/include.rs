@@ -11,7 +11,8 @@ use super::super::error::ErrorKind;
 use super::super::value::Value;
 use super::nbsp::replace_nbsp;
 use super::{
-    Dsl, Flow, MAX_NESTING, MAX_OPERATOR_CHAIN, MAX_SOURCE_BYTES, R, Run, name_of, nesting,
+    Dsl, Flow, HashSlot, MAX_NESTING, MAX_OPERATOR_CHAIN, MAX_SOURCE_BYTES, R, Run, name_of,
+    nesting,
 };
 
 /// How many files deep `from_file`/`instance_eval` may nest (a file that includes itself
@@ -97,6 +98,8 @@ impl<'pr> Run<'_, 'pr> {
         self.built = inner.built;
         self.constants = std::mem::take(&mut inner.constants);
         self.ivars = std::mem::take(&mut inner.ivars);
+        // The included file may have changed any constant or instance variable.
+        self.forget_hash_indexes(|s| matches!(s, HashSlot::Const(_) | HashSlot::Ivar(_)));
         self.warnings.append(&mut inner.warnings);
         outcome
     }

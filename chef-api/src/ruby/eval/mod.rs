@@ -30,6 +30,7 @@ mod defs;
 mod dsl;
 mod flow;
 mod fs;
+mod hash_index;
 mod in_place;
 mod include;
 mod nbsp;
@@ -154,32 +155,23 @@ impl Interpreter {
     /// Parses and evaluates `source` (the contents of `file`) against `dsl`.
     ///
     /// U+00A0 no-break spaces are treated as spaces (one [`Warning`] per affected line).
-    /// Parsing and evaluation run on a thread of their own with an [`EVAL_STACK_BYTES`] stack,
-    /// whatever the caller's stack, within the limits of the [module docs](crate::ruby#limits).
+    /// Parsing and evaluation run with an [`EVAL_STACK_BYTES`] stack whatever the caller's
+    /// stack, within the limits of the [module docs](crate::ruby#limits): on the calling thread
+    /// when it has that much stack left, else on a stack of that size allocated for this call
+    /// and switched to on the calling thread (no thread is started).
     pub fn eval(
         &self,
         source: &str,
         file: &Path,
         dsl: &mut (dyn Dsl + Send),
     ) -> Result<Evaluation, EvalError> {
-        std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .name("ruby-sandbox".to_owned())
-                .stack_size(EVAL_STACK_BYTES)
-                .spawn_scoped(scope, || self.eval_here(source, file, dsl));
-            match worker {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread could be started (resources): a positioned error, not a panic.
-                Err(e) => Err(EvalError {
-                    file: file.to_path_buf(),
-                    line: 1,
-                    column: 1,
-                    kind: ErrorKind::Limit,
-                    message: format!("cannot start the sandbox's evaluation thread: {e}"),
-                }),
-            }
+        // `maybe_grow` runs the closure here only if at least EVAL_STACK_BYTES of this
+        // thread's stack are left (and when that cannot be known, on a new stack), so the
+        // evaluation always has the whole EVAL_STACK_BYTES, as on a thread of its own, and
+        // STACK_BUDGET (measured from where it starts) stays well inside it. A panic inside
+        // comes back out of `maybe_grow` on the caller's stack.
+        stacker::maybe_grow(EVAL_STACK_BYTES, EVAL_STACK_BYTES, || {
+            self.eval_here(source, file, dsl)
         })
     }
 
@@ -306,8 +298,9 @@ pub const MAX_NESTING: usize = 1000;
 /// Largest file `File.read`/`IO.read`/`File.readlines` read.
 pub const MAX_READ_BYTES: u64 = 4 << 20;
 
-/// Stack of the thread every evaluation runs on: prism's own recursion (at most 10,000
-/// levels) and the evaluator's fit in it even in a debug build.
+/// Stack every evaluation runs with (the calling thread's, when that much is left, else one
+/// allocated for the call): prism's own recursion (at most 10,000 levels) and the
+/// evaluator's fit in it even in a debug build.
 pub const EVAL_STACK_BYTES: usize = 64 << 20;
 
 /// How much stack evaluation may use (measured from where it started), so nested literals,
@@ -354,6 +347,24 @@ struct Run<'i, 'pr> {
     warnings: Vec<Warning>,
     /// How many files deep this evaluation is included (`from_file`, `instance_eval`).
     include_depth: usize,
+    /// Key indexes of the hashes in-place stores are building, by the variable that holds
+    /// each (at most [`KEPT_HASH_INDEXES`]); dropped whenever that variable is assigned or goes
+    /// out of scope (see [`Run::forget_hash_indexes`]).
+    hash_indexes: Vec<(HashSlot, hash_index::HashIndex)>,
+}
+
+/// How many hash key indexes one evaluation keeps between in-place stores.
+const KEPT_HASH_INDEXES: usize = 8;
+
+/// A variable holding a hash that in-place stores change, for [`Run::hash_indexes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HashSlot {
+    /// A local variable, and how many scopes deep it is (`scopes[depth]`).
+    Local { name: String, depth: usize },
+    /// A constant defined in the file.
+    Const(String),
+    /// An instance variable.
+    Ivar(String),
 }
 
 /// A name from the syntax tree (identifiers are UTF-8 in practice; lossy otherwise).
@@ -386,6 +397,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
             ivars: HashMap::new(),
             warnings: Vec::new(),
             include_depth: 0,
+            hash_indexes: Vec::new(),
         }
     }
 
@@ -473,6 +485,12 @@ impl<'i, 'pr> Run<'i, 'pr> {
         Ok(())
     }
 
+    /// Counts `units` of work done at `start` (key comparisons, say) against
+    /// [`MAX_BUILT_TOTAL`].
+    fn charge_work(&mut self, start: u32, units: usize) -> R<()> {
+        self.grow(start, units, 0, usize::MAX)
+    }
+
     /// [`Run::charge`] for a whole value: string bytes, or collection elements.
     fn charge_value(&mut self, start: u32, v: &Value) -> R<()> {
         match v {
@@ -518,6 +536,7 @@ impl<'i, 'pr> Run<'i, 'pr> {
     }
 
     fn set_local(&mut self, name: String, value: Value) {
+        self.forget_hash_indexes(|s| matches!(s, HashSlot::Local { name: n, .. } if *n == name));
         for scope in self.scopes.iter_mut().rev() {
             if let Some(slot) = scope.get_mut(&name) {
                 *slot = value;
@@ -527,6 +546,55 @@ impl<'i, 'pr> Run<'i, 'pr> {
         if let Some(top) = self.scopes.last_mut() {
             top.insert(name, value);
         }
+    }
+
+    /// How many scopes deep the local `name` is (the innermost that has it).
+    fn local_depth(&self, name: &str) -> Option<usize> {
+        self.scopes.iter().rposition(|s| s.contains_key(name))
+    }
+
+    /// Assigns the constant `name`.
+    fn set_constant(&mut self, name: String, value: Value) {
+        self.forget_hash_indexes(|s| matches!(s, HashSlot::Const(n) if *n == name));
+        self.constants.insert(name, value);
+    }
+
+    /// Assigns the instance variable `name`.
+    fn set_ivar(&mut self, name: String, value: Value) {
+        self.forget_hash_indexes(|s| matches!(s, HashSlot::Ivar(n) if *n == name));
+        self.ivars.insert(name, value);
+    }
+
+    /// Drops the hash key indexes of the variables `which` selects: a variable's index is
+    /// valid only while nothing but an in-place store has changed the variable.
+    fn forget_hash_indexes(&mut self, which: impl Fn(&HashSlot) -> bool) {
+        if !self.hash_indexes.is_empty() {
+            self.hash_indexes.retain(|(slot, _)| !which(slot));
+        }
+    }
+
+    /// The value of the variable `slot` names, if it is set.
+    fn slot_value(&self, slot: &HashSlot) -> Option<&Value> {
+        match slot {
+            HashSlot::Local { name, depth } => self.scopes.get(*depth)?.get(name),
+            HashSlot::Const(name) => self.constants.get(name),
+            HashSlot::Ivar(name) => self.ivars.get(name),
+        }
+    }
+
+    /// Takes the key index kept for the hash in `slot`, if there is one.
+    fn take_hash_index(&mut self, slot: &HashSlot) -> Option<hash_index::HashIndex> {
+        let i = self.hash_indexes.iter().position(|(s, _)| s == slot)?;
+        Some(self.hash_indexes.remove(i).1)
+    }
+
+    /// Keeps `index` for the hash in `slot` until the next in-place store (the oldest kept
+    /// index goes when there are too many).
+    fn keep_hash_index(&mut self, slot: HashSlot, index: hash_index::HashIndex) {
+        if self.hash_indexes.len() >= KEPT_HASH_INDEXES {
+            self.hash_indexes.remove(0);
+        }
+        self.hash_indexes.push((slot, index));
     }
 
     fn file_str(&self) -> String {

@@ -5,7 +5,7 @@ use ruby_prism::Node;
 
 use super::super::error::ErrorKind;
 use super::super::value::Value;
-use super::builtins::hash_insert;
+use super::hash_index::HashIndex;
 use super::{Dsl, Flow, MAX_BUILT_SIZE, MAX_DEPTH, MAX_STEPS, R, Run, STACK_BUDGET, name_of};
 
 impl<'pr> Run<'_, 'pr> {
@@ -149,8 +149,9 @@ impl<'pr> Run<'_, 'pr> {
             Node::HashNode { .. } => {
                 let n = node.as_hash_node().expect("hash");
                 let mut pairs = Vec::new();
+                let mut index = HashIndex::new(&pairs);
                 for el in &n.elements() {
-                    self.push_assoc(&el, &mut pairs, dsl)?;
+                    self.push_assoc(&el, &mut pairs, &mut index, dsl)?;
                 }
                 Ok(Value::Hash(pairs))
             }
@@ -209,7 +210,7 @@ impl<'pr> Run<'_, 'pr> {
             Node::ConstantWriteNode { .. } => {
                 let n = node.as_constant_write_node().expect("cdecl");
                 let v = self.eval(&n.value(), dsl)?;
-                self.constants.insert(name_of(&n.name()), v.clone());
+                self.set_constant(name_of(&n.name()), v.clone());
                 Ok(v)
             }
             Node::ConstantOrWriteNode { .. } => {
@@ -219,7 +220,7 @@ impl<'pr> Run<'_, 'pr> {
                     return Ok(v.clone());
                 }
                 let v = self.eval(&n.value(), dsl)?;
-                self.constants.insert(name, v.clone());
+                self.set_constant(name, v.clone());
                 Ok(v)
             }
             Node::GlobalVariableReadNode { .. } => {
@@ -375,7 +376,7 @@ impl<'pr> Run<'_, 'pr> {
             Node::InstanceVariableWriteNode { .. } => {
                 let n = node.as_instance_variable_write_node().expect("iasgn");
                 let v = self.eval(&n.value(), dsl)?;
-                self.ivars.insert(name_of(&n.name()), v.clone());
+                self.set_ivar(name_of(&n.name()), v.clone());
                 Ok(v)
             }
             Node::InstanceVariableOrWriteNode { .. } => {
@@ -385,7 +386,7 @@ impl<'pr> Run<'_, 'pr> {
                     return Ok(v.clone());
                 }
                 let v = self.eval(&n.value(), dsl)?;
-                self.ivars.insert(name, v.clone());
+                self.set_ivar(name, v.clone());
                 Ok(v)
             }
             Node::InstanceVariableAndWriteNode { .. } => {
@@ -398,7 +399,7 @@ impl<'pr> Run<'_, 'pr> {
                     return Ok(cur);
                 }
                 let v = self.eval(&n.value(), dsl)?;
-                self.ivars.insert(name, v.clone());
+                self.set_ivar(name, v.clone());
                 Ok(v)
             }
             Node::InstanceVariableOperatorWriteNode { .. } => {
@@ -410,7 +411,7 @@ impl<'pr> Run<'_, 'pr> {
                 let rhs = self.eval(&n.value(), dsl)?;
                 let op = name_of(&n.binary_operator());
                 let v = self.value_method(cur, &op, vec![rhs], None, dsl, start)?;
-                self.ivars.insert(name, v.clone());
+                self.set_ivar(name, v.clone());
                 Ok(v)
             }
             Node::ClassVariableReadNode { .. } | Node::ClassVariableWriteNode { .. } => {
@@ -488,8 +489,9 @@ impl<'pr> Run<'_, 'pr> {
             Node::KeywordHashNode { .. } => {
                 let k = el.as_keyword_hash_node().expect("kwhash");
                 let mut pairs = Vec::new();
+                let mut index = HashIndex::new(&pairs);
                 for a in &k.elements() {
-                    self.push_assoc(&a, &mut pairs, dsl)?;
+                    self.push_assoc(&a, &mut pairs, &mut index, dsl)?;
                 }
                 items.push(Value::Hash(pairs));
             }
@@ -502,6 +504,7 @@ impl<'pr> Run<'_, 'pr> {
         &mut self,
         el: &Node<'pr>,
         pairs: &mut Vec<(Value, Value)>,
+        index: &mut HashIndex,
         dsl: &mut dyn Dsl,
     ) -> R<()> {
         match el {
@@ -509,15 +512,18 @@ impl<'pr> Run<'_, 'pr> {
                 let a = el.as_assoc_node().expect("assoc");
                 let k = self.eval(&a.key(), dsl)?;
                 let v = self.eval(&a.value(), dsl)?;
-                hash_insert(pairs, k, v);
+                let compared = index.insert(pairs, k, v);
+                self.charge_work(el.location().start(), compared)?;
             }
             Node::AssocSplatNode { .. } => {
                 let a = el.as_assoc_splat_node().expect("assoc splat");
                 match self.eval_opt(a.value(), dsl)? {
                     Value::Hash(h) => {
+                        let mut compared = 0usize;
                         for (k, v) in h {
-                            hash_insert(pairs, k, v);
+                            compared = compared.saturating_add(index.insert(pairs, k, v));
                         }
+                        self.charge_work(el.location().start(), compared)?;
                     }
                     Value::Nil => {}
                     other => {

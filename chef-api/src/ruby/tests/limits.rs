@@ -37,8 +37,8 @@ fn deep_nesting_is_refused_before_parsing_on_any_stack() {
 }
 
 #[test]
-fn deep_unary_chains_parse_and_evaluate_on_the_sandbox_thread_not_the_callers() {
-    // Prism recurses once per unary operator; this runs on the sandbox's own thread, so a
+fn deep_unary_chains_parse_and_evaluate_on_the_sandbox_stack_not_the_callers() {
+    // Prism recurses once per unary operator; this runs on the sandbox's own stack, so a
     // 256 KiB caller survives. Longer runs are refused before parsing.
     let src = format!("x = {}true", "!".repeat(250));
     let r = on_small_stack(move || run(&src, &[]).map(|(_, ev)| ev.value));
@@ -107,6 +107,100 @@ fn appending_is_linear_and_keeps_ruby_semantics() {
     // A failed in-place call (rescued) leaves the variable as it was.
     let (_, ev) = run("s = 'a'\n(s << 1) rescue nil\ns", &[]).unwrap();
     assert_eq!(ev.value, s("a"));
+}
+
+/// Issue #17, point 3: `h[k] = v` finds `k` through the hash's key index, not by a scan.
+#[test]
+fn hash_stores_are_amortised_constant_time() {
+    // 60,000 new keys, then 60,000 overwrites: a scan per store would compare ~5e9 keys,
+    // and the sandbox charges every key comparison to its budget of 256 M units of work (see
+    // `HashIndex::insert`), so a quadratic store ends in a limit error here instead of passing
+    // slowly.
+    let (_, ev) = run(
+        "h = {}\n60_000.times { |i| h[i] = i }\n60_000.times { |i| h.store(i, -i) }\n[h.size, h[0], h[59_999], h.keys.last]",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        ev.value,
+        Value::Array(vec![
+            Value::Int(60_000),
+            Value::Int(0),
+            Value::Int(-59_999),
+            Value::Int(59_999)
+        ])
+    );
+    // `||=` stores the same way.
+    let (_, ev) = run(
+        "h = {}\n60_000.times { |i| h[i] ||= i }\n60_000.times { |i| h[i] ||= 0 }\n[h.size, h[5]]",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        ev.value,
+        Value::Array(vec![Value::Int(60_000), Value::Int(5)])
+    );
+    // So do constants and instance variables.
+    let (_, ev) = run(
+        "H = {}\n@h = {}\n40_000.times { |i| H[i] = i; @h[i] = i }\n[H.size, @h.size]",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        ev.value,
+        Value::Array(vec![Value::Int(40_000), Value::Int(40_000)])
+    );
+}
+
+/// The key index of a hash is the index of what the variable holds now.
+#[test]
+fn hash_stores_see_every_change_of_the_variable() {
+    let sym = |x: &str| Value::Sym(x.to_owned());
+    let h = |pairs: &[(&str, i64)]| {
+        Value::Hash(
+            pairs
+                .iter()
+                .map(|(k, v)| (sym(k), Value::Int(*v)))
+                .collect(),
+        )
+    };
+    for (src, want) in [
+        // Assigned another hash of the same size.
+        (
+            "h = {}\nh[:a] = 1\nh = {b: 2}\nh[:a] = 3\nh",
+            h(&[("b", 2), ("a", 3)]),
+        ),
+        // A block's local of the same name, in a new scope at the same depth each run.
+        (
+            "out = []\n2.times { |i| g = {}\ng[:a] = i\ng[:b] = i\nout << g }\nout[1]",
+            h(&[("a", 1), ("b", 1)]),
+        ),
+        // A block parameter shadowing the variable.
+        (
+            "x = {}\nx[:a] = 1\n[{z: 0}].each { |x| x[:b] = 2 }\nx[:c] = 3\nx",
+            h(&[("a", 1), ("c", 3)]),
+        ),
+        // A method's own locals.
+        (
+            "def f(h)\n  h[:x] = 1\n  h\nend\nh = {}\nh[:a] = 1\ny = f({})\nh[:b] = 2\nh",
+            h(&[("a", 1), ("b", 2)]),
+        ),
+        // `merge!` and `||=` whose value stores into the hash first.
+        (
+            "h = {a: 1}\nh[:b] = 2\nh.merge!({a: 3, c: 4})\nh[:d] = 5\nh[:e] ||= (h[:f] = 6)\nh",
+            h(&[("a", 3), ("b", 2), ("c", 4), ("d", 5), ("f", 6), ("e", 6)]),
+        ),
+        // Constants and instance variables assigned anew.
+        ("H = {}\nH[:a] = 1\nH = {}\nH[:b] = 2\nH", h(&[("b", 2)])),
+        (
+            "@h = {}\n@h[:a] = 1\n@h = {}\n@h[:b] = 2\n@h",
+            h(&[("b", 2)]),
+        ),
+        // Duplicate keys in a literal: the last value, in the first key's place.
+        ("{a: 1, b: 2, a: 3}", h(&[("a", 3), ("b", 2)])),
+    ] {
+        assert_eq!(value_of(src), want, "{src}");
+    }
 }
 
 #[test]

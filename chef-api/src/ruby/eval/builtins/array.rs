@@ -3,8 +3,8 @@
 use super::super::super::error::ErrorKind;
 use super::super::super::value::Value;
 use super::super::blocks::BlockArg;
+use super::super::hash_index::HashIndex;
 use super::super::{Dsl, MAX_COLLECTION_LEN, R, Run};
-use super::hash::hash_insert;
 use super::values_eq;
 
 impl<'pr> Run<'_, 'pr> {
@@ -181,6 +181,8 @@ impl<'pr> Run<'_, 'pr> {
             }
             "to_h" => {
                 let mut pairs = Vec::new();
+                let mut index = HashIndex::new(&pairs);
+                let mut compared = 0usize;
                 for it in items {
                     match it {
                         Value::Array(kv) if kv.len() == 2 => {
@@ -189,11 +191,12 @@ impl<'pr> Run<'_, 'pr> {
                                 kv.next().unwrap_or(Value::Nil),
                                 kv.next().unwrap_or(Value::Nil),
                             );
-                            hash_insert(&mut pairs, k, v);
+                            compared = compared.saturating_add(index.insert(&mut pairs, k, v));
                         }
                         _ => return Err(self.runtime(start, "Array#to_h: wrong element type")),
                     }
                 }
+                self.charge_work(start, compared)?;
                 Ok(Value::Hash(pairs))
             }
             _ => Err(self.unsupported_method(recv_class, name, start)),

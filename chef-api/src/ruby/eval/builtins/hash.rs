@@ -2,6 +2,7 @@
 
 use super::super::super::value::Value;
 use super::super::blocks::BlockArg;
+use super::super::hash_index::HashIndex;
 use super::super::{Dsl, R, Run};
 use super::values_eq;
 
@@ -59,14 +60,17 @@ impl<'pr> Run<'_, 'pr> {
             "to_h" | "to_hash" => Ok(Value::Hash(pairs)),
             "merge" => {
                 let mut out = pairs;
+                let mut index = HashIndex::new(&out);
+                let mut compared = 0usize;
                 for a in args {
                     let Value::Hash(o) = a else {
                         return Err(self.runtime(start, "Hash#merge needs a Hash"));
                     };
                     for (k, v) in o {
-                        hash_insert(&mut out, k, v);
+                        compared = compared.saturating_add(index.insert(&mut out, k, v));
                     }
                 }
+                self.charge_work(start, compared)?;
                 Ok(Value::Hash(out))
             }
             "each" | "each_pair" | "map" | "collect" => {
@@ -94,14 +98,5 @@ impl<'pr> Run<'_, 'pr> {
             )),
             _ => Err(self.unsupported_method("Hash", name, start)),
         }
-    }
-}
-
-/// Sets `k` to `v`, in place if the key is there, else at the end (Ruby keeps insertion order).
-pub(in crate::ruby::eval) fn hash_insert(pairs: &mut Vec<(Value, Value)>, k: Value, v: Value) {
-    if let Some(slot) = pairs.iter_mut().find(|(kk, _)| *kk == k) {
-        slot.1 = v;
-    } else {
-        pairs.push((k, v));
     }
 }

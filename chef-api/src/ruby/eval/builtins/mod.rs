@@ -20,8 +20,6 @@ mod scalars;
 mod sprintf;
 mod string;
 
-pub(super) use hash::hash_insert;
-
 impl<'pr> Run<'_, 'pr> {
     /// A call on a built-in module (`File.join(..)`, `ENV.fetch(..)`, ...), by module.
     pub(super) fn module_call(
