@@ -16,14 +16,11 @@
 //! Exit status: 0 when every server holds the policy (or, in a dry run, would), 1 otherwise.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Parser;
 
-use super::sync::{Bars, plain_line};
-use crate::SyncEventSink;
+use super::sync::progress;
 use crate::config::{LoadOptions, RepoConfig};
 use crate::policy::{CookbookCache, InstallOptions, PushOptions};
 
@@ -179,21 +176,7 @@ pub fn push(args: PushArgs) -> u8 {
             return 1;
         }
     };
-    let names: Vec<String> = config
-        .servers
-        .iter()
-        .map(|s| s.name.clone())
-        .filter(|n| args.servers.is_empty() || args.servers.contains(n))
-        .collect();
-    let bars = (!args.json && std::io::stderr().is_terminal()).then(|| Bars::new(&names));
-    let events: SyncEventSink = match &bars {
-        Some(bars) => {
-            let bars = bars.clone();
-            Arc::new(move |e| bars.on_event(&e))
-        }
-        None if args.json => Arc::new(|_| {}),
-        None => Arc::new(plain_line),
-    };
+    let (bars, events) = progress(&config, &args.servers, args.json);
     let options = PushOptions {
         policy_group: args.policy_group,
         servers: args.servers,

@@ -128,6 +128,32 @@ fn berkshelf_options(args: &Args) -> PrepareOptions {
     }
 }
 
+/// Where a run's events go: a bar per selected server on a terminal, nothing with `--json`
+/// (stdout holds the report alone), else a line per notable event on stderr. The bars are
+/// returned too, to be cleared before the report is printed.
+pub(super) fn progress(
+    config: &RepoConfig,
+    servers: &[String],
+    json: bool,
+) -> (Option<Bars>, SyncEventSink) {
+    let names: Vec<String> = config
+        .servers
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| servers.is_empty() || servers.contains(n))
+        .collect();
+    let bars = (!json && std::io::stderr().is_terminal()).then(|| Bars::new(&names));
+    let events: SyncEventSink = match &bars {
+        Some(bars) => {
+            let bars = bars.clone();
+            Arc::new(move |e| bars.on_event(&e))
+        }
+        None if json => Arc::new(|_| {}),
+        None => Arc::new(plain_line),
+    };
+    (bars, events)
+}
+
 /// Runs `chef-sync sync`; returns the exit status.
 pub fn run(args: Args) -> u8 {
     let load = LoadOptions {
@@ -142,21 +168,7 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
-    let names: Vec<String> = config
-        .servers
-        .iter()
-        .map(|s| s.name.clone())
-        .filter(|n| args.servers.is_empty() || args.servers.contains(n))
-        .collect();
-    let bars = (!args.json && std::io::stderr().is_terminal()).then(|| Bars::new(&names));
-    let events: SyncEventSink = match &bars {
-        Some(bars) => {
-            let bars = bars.clone();
-            Arc::new(move |e| bars.on_event(&e))
-        }
-        None if args.json => Arc::new(|_| {}),
-        None => Arc::new(plain_line),
-    };
+    let (bars, events) = progress(&config, &args.servers, args.json);
     let options = SyncOptions {
         dry_run: args.dry_run,
         freeze: freeze_option(&args),

@@ -8,7 +8,11 @@
 //! policy_group: 'staging'
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use chef_api::client::ChefClient;
+use serde::Deserialize;
 
 use super::lock::is_server_id;
 use crate::config::ServerSpec;
@@ -145,5 +149,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"a/b\""), "{err}");
+    }
+}
+
+/// Group → policy → revision id, as one server lists them.
+pub(crate) type PolicyGroups = BTreeMap<String, BTreeMap<String, String>>;
+
+#[derive(Debug, Deserialize)]
+struct GroupListing {
+    #[serde(default)]
+    policies: BTreeMap<String, GroupEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupEntry {
+    revision_id: String,
+}
+
+/// `GET policy_groups`: every group on the server, its policies and the revision each points
+/// at. A 404 (a server without policy endpoints) or a `null` body (goiardi's answer) is no
+/// groups. The one reader for push and status.
+///
+/// # Errors
+/// Any other failure of the request.
+pub(crate) async fn list(client: &ChefClient) -> Result<PolicyGroups, chef_api::Error> {
+    match client
+        .get::<Option<BTreeMap<String, GroupListing>>>("policy_groups")
+        .await
+    {
+        Ok(groups) => Ok(groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(group, listing)| {
+                let policies = listing
+                    .policies
+                    .into_iter()
+                    .map(|(name, entry)| (name, entry.revision_id))
+                    .collect();
+                (group, policies)
+            })
+            .collect()),
+        Err(e) if e.status() == Some(404) => Ok(PolicyGroups::new()),
+        Err(e) => Err(e),
     }
 }

@@ -356,7 +356,7 @@ fn select_servers<'a>(
 struct ServerState {
     api_version: u32,
     artifacts: BTreeMap<String, BTreeSet<String>>,
-    groups: BTreeMap<String, BTreeMap<String, String>>,
+    groups: super::groups::PolicyGroups,
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,36 +370,12 @@ struct ArtifactRef {
     identifier: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct GroupListing {
-    #[serde(default)]
-    policies: BTreeMap<String, GroupEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GroupEntry {
-    revision_id: String,
-}
-
 impl ServerState {
     /// Both listings, at once.
     async fn fetch(client: &ChefClient) -> Result<Self, chef_api::Error> {
-        let (artifacts, groups) = futures::join!(
-            list_artifacts(client),
-            client.get::<BTreeMap<String, GroupListing>>("policy_groups")
-        );
-        let artifacts = artifacts?;
-        let groups = groups?
-            .into_iter()
-            .map(|(g, l)| {
-                let policies = l
-                    .policies
-                    .into_iter()
-                    .map(|(n, e)| (n, e.revision_id))
-                    .collect();
-                (g, policies)
-            })
-            .collect();
+        let (artifacts, groups) =
+            futures::join!(list_artifacts(client), super::groups::list(client));
+        let (artifacts, groups) = (artifacts?, groups?);
         let api_version = match client.api_version() {
             Some(v) => v,
             None => client.negotiate_api_version().await?,

@@ -9,7 +9,7 @@
 //! have the group, one without an entry for the policy is [`Drift::Partial`], and entries
 //! pointing at different revisions are [`Drift::Diverged`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chef_api::client::ChefClient;
 use serde::{Deserialize, Serialize};
@@ -17,19 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::compare::Drift;
 use crate::report::ReportError;
 
-/// Group → policy → revision id, as one server lists them.
-pub(crate) type PolicyGroups = BTreeMap<String, BTreeMap<String, String>>;
-
-#[derive(Debug, Deserialize)]
-struct GroupListing {
-    #[serde(default)]
-    policies: BTreeMap<String, GroupEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GroupEntry {
-    revision_id: String,
-}
+pub(crate) use crate::policy::groups::PolicyGroups;
 
 /// `GET policy_groups`; a 404 (no policy endpoints) or a `null` body (goiardi's answer) is
 /// no groups.
@@ -38,25 +26,9 @@ struct GroupEntry {
 /// Any other failure, typed as the sync report's errors (kind, status, URL, the server's own
 /// messages) on `server`.
 pub(crate) async fn fetch(client: &ChefClient, server: &str) -> Result<PolicyGroups, ReportError> {
-    match client
-        .get::<Option<BTreeMap<String, GroupListing>>>("policy_groups")
+    crate::policy::groups::list(client)
         .await
-    {
-        Ok(groups) => Ok(groups
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(group, listing)| {
-                let policies = listing
-                    .policies
-                    .into_iter()
-                    .map(|(name, entry)| (name, entry.revision_id))
-                    .collect();
-                (group, policies)
-            })
-            .collect()),
-        Err(e) if e.status() == Some(404) => Ok(PolicyGroups::new()),
-        Err(e) => Err(ReportError::from_api(&e, server)),
-    }
+        .map_err(|e| ReportError::from_api(&e, server))
 }
 
 /// One server's entry for one (group, policy).
