@@ -21,7 +21,8 @@
 //! `NAME-VERSION`, `origin` the URL) and `:artifactory URL` (`URL/universe` with
 //! `Authorization: Bearer` from `ARTIFACTORY_IDENTITY_TOKEN`, else `X-Jfrog-Art-Api` from
 //! `ARTIFACTORY_API_KEY`, as `ArtifactoryCookbookSource#auth_headers` sends them;
-//! `{artifactory: DOWNLOAD_URL, version}`, `cache_key` `NAME-VERSION-HOST`).
+//! `{artifactory: DOWNLOAD_URL, version}`, `cache_key` `NAME-VERSION-HOST`). Each cookbook
+//! comes from one of them, as [`super::preference`] decides (`preferred_for`, conflicts).
 //!
 //! Included policies (cli: policyfile/*_lock_fetcher.rb): `path:` (a lock file or a
 //! directory holding `NAME.lock.json`), `remote:` (a plain `GET` of the URL; its cookbooks must
