@@ -1093,3 +1093,214 @@ async fn a_per_cookbook_chef_server_artifact_is_fixed_and_locked_as_omnifetch_wr
         "{err}"
     );
 }
+
+/// Two fake Supermarkets offering nginx: `older` 1.0.0 (and users), `newer` 2.0.0 (and ohai).
+async fn two_supermarkets() -> (MockServer, MockServer) {
+    let older = MockServer::start().await;
+    supermarket(&older, &[("nginx", "1.0.0", &[]), ("users", "1.0.0", &[])]).await;
+    let newer = MockServer::start().await;
+    supermarket(&newer, &[("nginx", "2.0.0", &[]), ("ohai", "1.0.0", &[])]).await;
+    (older, newer)
+}
+
+#[tokio::test]
+async fn the_preferred_source_alone_provides_a_cookbook_several_sources_offer() {
+    // Berkshelf would take nginx 2.0.0 from the first source; chef-cli takes it from the
+    // source preferred for it only, even at a lower version and declared second.
+    let (older, newer) = two_supermarkets().await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name \"web\"\ndefault_source :supermarket, \"{new}\"\n\
+             default_source :supermarket, \"{old}\" do |s|\n  s.preferred_for \"nginx\"\nend\n\
+             run_list \"nginx\"\n",
+            new = newer.uri(),
+            old = older.uri()
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let installed = chef_sync::policy::install(
+        &r.join("Policyfile.rb"),
+        &options(cache.path(), &[], Vec::new()),
+    )
+    .await
+    .unwrap();
+    assert!(installed.written);
+    let scratch = tempfile::tempdir().unwrap();
+    let n = tarball_identity(scratch.path(), "nginx", "1.0.0");
+    let download = format!(
+        "{}/api/v1/cookbooks/nginx/versions/1.0.0/download",
+        older.uri()
+    );
+    let (expected, rev) = with_revision(json!({
+        "revision_id": null,
+        "name": "web",
+        "run_list": ["recipe[nginx::default]"],
+        "included_policy_locks": [],
+        "cookbook_locks": {
+            "nginx": {"version": "1.0.0", "identifier": n.identifier,
+                "dotted_decimal_identifier": n.dotted_decimal_identifier,
+                "cache_key": "nginx-1.0.0-127.0.0.1", "origin": download,
+                "source_options": {"artifactserver": download, "version": "1.0.0"}}
+        },
+        "default_attributes": {},
+        "override_attributes": {},
+        "solution_dependencies": {
+            "Policyfile": [["nginx", "= 1.0.0"]],
+            "dependencies": {"nginx (1.0.0)": []}
+        }
+    }));
+    let text = std::fs::read_to_string(r.join("Policyfile.lock.json")).unwrap();
+    let expected_text = format!(
+        r#"{{
+  "revision_id": "{rev}",
+  "name": "web",
+  "run_list": [
+    "recipe[nginx::default]"
+  ],
+  "included_policy_locks": [
+
+  ],
+  "cookbook_locks": {{
+    "nginx": {{
+      "version": "1.0.0",
+      "identifier": "{nid}",
+      "dotted_decimal_identifier": "{ndot}",
+      "cache_key": "nginx-1.0.0-127.0.0.1",
+      "origin": "{download}",
+      "source_options": {{
+        "artifactserver": "{download}",
+        "version": "1.0.0"
+      }}
+    }}
+  }},
+  "default_attributes": {{
+
+  }},
+  "override_attributes": {{
+
+  }},
+  "solution_dependencies": {{
+    "Policyfile": [
+      [
+        "nginx",
+        "= 1.0.0"
+      ]
+    ],
+    "dependencies": {{
+      "nginx (1.0.0)": [
+
+      ]
+    }}
+  }}
+}}
+"#,
+        nid = n.identifier,
+        ndot = n.dotted_decimal_identifier,
+    );
+    assert_eq!(text, expected_text);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        expected,
+        "same document"
+    );
+}
+
+#[tokio::test]
+async fn a_cookbook_several_sources_offer_without_preference_is_chef_clis_conflict() {
+    let (older, newer) = two_supermarkets().await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    let policyfile = r.join("Policyfile.rb");
+    // users and ohai are each in one source; nginx is in both, and wanted.
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'web'\ndefault_source :supermarket, '{old}'\n\n\
+             default_source :supermarket, '{new}'\nrun_list 'nginx', 'users', 'ohai'\n",
+            new = newer.uri(),
+            old = older.uri()
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], Vec::new());
+    let err = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, InstallError::SourceConflict { .. }),
+        "{err:?}"
+    );
+    // The file and the line of the second source offering it.
+    assert_eq!(err.position(), Some(Position::at(&policyfile, 4, None)));
+    let expected = format!(
+        "Source supermarket({old}) and supermarket({new}) contain conflicting cookbooks:\n\
+         - nginx\n\n\
+         You can set a preferred source to resolve this issue with code like:\n\n\
+         default_source :supermarket, \"{old}\" do |s|\n  s.preferred_for \"nginx\"\nend\n",
+        old = older.uri(),
+        new = newer.uri()
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("{}: {expected}", Position::at(&policyfile, 4, None))
+    );
+    assert!(!r.join("Policyfile.lock.json").exists());
+
+    // A cookbook nothing wants is not a conflict: nginx fixed by path, the rest installs.
+    write(
+        r,
+        "cookbooks/nginx/metadata.rb",
+        "name 'nginx'\nversion '3.0.0'\n",
+    );
+    write(r, "cookbooks/nginx/recipes/default.rb", "log 'local'\n");
+    let mut text = std::fs::read_to_string(&policyfile).unwrap();
+    text.push_str("cookbook 'nginx', path: 'cookbooks/nginx'\n");
+    std::fs::write(&policyfile, text).unwrap();
+    let installed = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions(&installed.lock),
+        pairs(&[("nginx", "3.0.0"), ("ohai", "1.0.0"), ("users", "1.0.0")])
+    );
+}
+
+#[tokio::test]
+async fn a_preference_for_a_cookbook_the_source_lacks_is_an_error_naming_both() {
+    let (older, newer) = two_supermarkets().await;
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    let policyfile = r.join("Policyfile.rb");
+    // users is only in `older`; `newer` is preferred for it.
+    write(
+        r,
+        "Policyfile.rb",
+        &format!(
+            "name 'web'\ndefault_source :supermarket, '{old}'\n\
+             default_source :supermarket, '{new}' do |s|\n  s.preferred_for 'users', 'nginx'\nend\n\
+             run_list 'users'\n",
+            new = newer.uri(),
+            old = older.uri()
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(cache.path(), &[], Vec::new());
+    let err = chef_sync::policy::install(&policyfile, &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(err.position(), Some(Position::at(&policyfile, 3, None)));
+    assert!(
+        err.to_string().contains(&format!(
+            "cookbook 'users': the default source preferred for it, supermarket({new}), does not offer it (offered by supermarket({old}))",
+            new = newer.uri(),
+            old = older.uri()
+        )),
+        "{err}"
+    );
+    assert!(!r.join("Policyfile.lock.json").exists());
+}

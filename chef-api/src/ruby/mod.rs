@@ -89,7 +89,9 @@
 //!
 //! * A receiver-less call goes to [`Dsl::call`] when [`Dsl::responds_to`] says so; positional
 //!   and keyword arguments arrive separately in [`Call`]; a block is passed as a [`Block`] the
-//!   handler may run (`group :test do .. end`).
+//!   handler may run (`group :test do .. end`), with arguments: a handler that calls it with
+//!   [`Value::Opaque`]`(OBJECT)` receives that object's method calls as `"OBJECT#METHOD"`
+//!   (`default_source :supermarket do |s| s.preferred_for "nginx" end`).
 //! * `x[:k] = v` where `x` is a DSL method (`knife[:aws_region] = 'eu-west-1'`) becomes the
 //!   call `x[]=` with arguments `[k, v]`, if the DSL responds to `"x[]="`; a chain
 //!   `x[k1][k2][k3] = v` (`default["a"]["b"]["c"] = 1`) becomes `x[]=` with `[k1, k2, k3, v]`.

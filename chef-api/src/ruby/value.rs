@@ -22,8 +22,14 @@ pub enum Value {
     /// A hash, in insertion order (Ruby hashes are ordered).
     Hash(Vec<(Value, Value)>),
     /// An opaque object that can be passed around but not inspected, such as `STDOUT`
-    /// (also what `$stdout` evaluates to) or `STDERR`.
+    /// (also what `$stdout` evaluates to) or `STDERR`, or an object a DSL hands to a block
+    /// (whose methods go to the DSL as `"OBJECT#METHOD"`, see [`Dsl`](super::Dsl)).
     Opaque(&'static str),
+}
+
+/// Whether an opaque object is one of the standard streams.
+fn is_io(name: &str) -> bool {
+    matches!(name, "STDOUT" | "STDERR")
 }
 
 impl Default for Value {
@@ -59,7 +65,8 @@ impl Value {
             Value::Sym(_) => "Symbol",
             Value::Array(_) => "Array",
             Value::Hash(_) => "Hash",
-            Value::Opaque(_) => "IO",
+            Value::Opaque(name) if is_io(name) => "IO",
+            Value::Opaque(_) => "Object",
         }
     }
 
@@ -99,7 +106,8 @@ impl Value {
                     .collect();
                 format!("{{{}}}", parts.join(", "))
             }
-            Value::Opaque(name) => format!("#<IO:<{name}>>"),
+            Value::Opaque(name) if is_io(name) => format!("#<IO:<{name}>>"),
+            Value::Opaque(name) => format!("#<{name}>"),
         }
     }
 

@@ -3,7 +3,10 @@
 //!
 //! * `name "N"`;
 //! * `default_source :supermarket [URL]` (`:community`), `:chef_server URL`, `:chef_repo PATH`,
-//!   `:artifactory URL`, `:delivery_supermarket URL` (several allowed);
+//!   `:artifactory URL`, `:delivery_supermarket URL` (several allowed), each with an optional
+//!   block `do |s| s.preferred_for "nginx", "mysql" end` naming the cookbooks that source wins
+//!   for when several default sources offer them (chef-cli's `preferred_for`; two sources
+//!   preferred for one cookbook is an error at the second `preferred_for`);
 //! * `cookbook "c"[, "~> 1.2"][, path: | git: (branch:/tag:/ref:/rel:) | github: "o/r"]`;
 //!   `chef_server:`, `artifactory:`, `artifactserver:` are accepted and, as in chef-cli, do not
 //!   change where the cookbook comes from (it is solved and locked from the default sources);
@@ -79,6 +82,38 @@ pub enum DefaultSource {
         /// The repository URL.
         url: String,
     },
+}
+
+impl DefaultSource {
+    /// How chef-cli names the source in messages (`desc`): `supermarket(URL)`,
+    /// `chef_server(URL)`, `chef_repo(PATH)`, `artifactory(URL)`.
+    pub fn desc(&self) -> String {
+        let (kind, location) = self.args();
+        format!("{kind}({location})")
+    }
+
+    /// The `default_source` arguments that declare this source (chef-cli's
+    /// `default_source_args`): the type and its URL or path.
+    pub fn args(&self) -> (&'static str, &str) {
+        match self {
+            DefaultSource::Supermarket { url } => ("supermarket", url),
+            DefaultSource::ChefServer { url } => ("chef_server", url),
+            DefaultSource::ChefRepo { path } => ("chef_repo", path),
+            DefaultSource::Artifactory { url } => ("artifactory", url),
+        }
+    }
+}
+
+/// A `default_source` line and what its block said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultSourceSpec {
+    /// The source.
+    pub source: DefaultSource,
+    /// `s.preferred_for "a", "b"` in the line's block, in order: the cookbooks this source
+    /// wins for when several default sources offer them.
+    pub preferred_for: Vec<String>,
+    /// 1-based line of the (first) `default_source` call declaring this source.
+    pub line: u32,
 }
 
 /// Where a `cookbook` line fixes a cookbook.
@@ -175,8 +210,8 @@ pub struct IncludedPolicy {
 pub struct Policyfile {
     /// `name`.
     pub name: String,
-    /// `default_source` lines, in order.
-    pub default_sources: Vec<DefaultSource>,
+    /// `default_source` lines, in order (a source declared twice is one entry).
+    pub default_sources: Vec<DefaultSourceSpec>,
     /// `cookbook` lines (and `metadata`), in order.
     pub cookbooks: Vec<CookbookSpec>,
     /// `run_list` items as written.
@@ -232,6 +267,7 @@ pub fn evaluate(
         interp: interp.clone(),
         model: Policyfile::default(),
         warnings: Vec::new(),
+        open_source: None,
     };
     let ev = interp.eval(source, path, &mut dsl)?;
     let invalid = |message: &str| PolicyfileError::Invalid {
@@ -257,7 +293,14 @@ struct PolicyDsl {
     interp: Interpreter,
     model: Policyfile,
     warnings: Vec<Warning>,
+    /// The `default_source` whose block is running (index into `model.default_sources`).
+    open_source: Option<usize>,
 }
+
+/// The object a `default_source` block receives (`do |s| ... end`).
+const SOURCE_OBJECT: &str = "default_source";
+/// Its one method, as the evaluator dispatches it.
+const PREFERRED_FOR: &str = "default_source#preferred_for";
 
 fn text(key: &str, v: &Value) -> Result<String, CallError> {
     match v {
@@ -303,10 +346,10 @@ const DSL_CALLS: [&str; 12] = [
 
 impl Dsl for PolicyDsl {
     fn responds_to(&self, name: &str) -> bool {
-        DSL_CALLS.contains(&name) || name == "override"
+        DSL_CALLS.contains(&name) || name == "override" || name == PREFERRED_FOR
     }
 
-    fn call(&mut self, call: Call, _block: Option<&mut dyn Block>) -> Result<Value, CallError> {
+    fn call(&mut self, call: Call, block: Option<&mut dyn Block>) -> Result<Value, CallError> {
         match call.name.as_str() {
             "name" => {
                 let [v] = call.args.as_slice() else {
@@ -386,7 +429,8 @@ impl Dsl for PolicyDsl {
                 set_attribute(target, level, &args, value.to_json())?;
                 Ok(value)
             }
-            "default_source" => self.default_source(call),
+            "default_source" => self.default_source(call, block),
+            PREFERRED_FOR => self.preferred_for(call),
             "cookbook" => self.cookbook(call),
             "include_policy" => self.include_policy(call),
             "metadata" => {
@@ -410,7 +454,12 @@ impl Dsl for PolicyDsl {
 }
 
 impl PolicyDsl {
-    fn default_source(&mut self, call: Call) -> Result<Value, CallError> {
+    fn default_source(
+        &mut self,
+        call: Call,
+        block: Option<&mut dyn Block>,
+    ) -> Result<Value, CallError> {
+        let line = call.line;
         let mut args = call.args.into_iter();
         let kind = match args.next() {
             Some(Value::Sym(s)) => s,
@@ -443,10 +492,78 @@ impl PolicyDsl {
             "artifactory" => DefaultSource::Artifactory { url: need("URL")? },
             other => return Err(format!("unknown default_source type :{other}").into()),
         };
-        if !self.model.default_sources.contains(&source) {
-            self.model.default_sources.push(source);
+        let index = match self
+            .model
+            .default_sources
+            .iter()
+            .position(|s| s.source == source)
+        {
+            Some(i) => i,
+            None => {
+                self.model.default_sources.push(DefaultSourceSpec {
+                    source,
+                    preferred_for: Vec::new(),
+                    line,
+                });
+                self.model.default_sources.len() - 1
+            }
+        };
+        // chef-cli's sources `yield self` from their constructor: the block runs at once.
+        if let Some(block) = block {
+            self.open_source = Some(index);
+            let result = block.call(self, vec![Value::Opaque(SOURCE_OBJECT)]);
+            self.open_source = None;
+            result?;
         }
         Ok(Value::Nil)
+    }
+
+    /// `s.preferred_for "a", "b"` inside a `default_source` block.
+    fn preferred_for(&mut self, call: Call) -> Result<Value, CallError> {
+        let Some(index) = self.open_source else {
+            return Err("preferred_for is only available inside its default_source block".into());
+        };
+        let mut names = Vec::new();
+        for arg in &call.args {
+            match arg {
+                Value::Str(name) => names.push(name.clone()),
+                other => {
+                    return Err(format!(
+                        "preferred_for takes cookbook names as strings, got {}",
+                        other.inspect()
+                    )
+                    .into());
+                }
+            }
+        }
+        // chef-cli's DSL#handle_preferred_cookbooks_conflicts: one preferred source per cookbook.
+        let this = &self.model.default_sources[index];
+        for (i, other) in self.model.default_sources.iter().enumerate() {
+            if i == index {
+                continue;
+            }
+            let both: Vec<&str> = names
+                .iter()
+                .filter(|n| other.preferred_for.contains(n))
+                .map(String::as_str)
+                .collect();
+            if !both.is_empty() {
+                return Err(format!(
+                    "Multiple sources are marked as the preferred source for some cookbooks. Only one source can be preferred for a cookbook: {} and {} are both set as the preferred source for cookbook(s) '{}'",
+                    other.source.desc(),
+                    this.source.desc(),
+                    both.join(", ")
+                )
+                .into());
+            }
+        }
+        let list = &mut self.model.default_sources[index].preferred_for;
+        for name in names {
+            if !list.contains(&name) {
+                list.push(name);
+            }
+        }
+        Ok(Value::Opaque(SOURCE_OBJECT))
     }
 
     fn cookbook(&mut self, call: Call) -> Result<Value, CallError> {
@@ -835,12 +952,18 @@ override["app"] = { "port" => 8080 }
         .unwrap();
         assert_eq!(p.name, "web");
         assert_eq!(
-            p.default_sources,
+            p.default_sources
+                .iter()
+                .map(|s| (&s.source, s.line))
+                .collect::<Vec<_>>(),
             [
-                DefaultSource::Supermarket {
-                    url: "https://supermarket.chef.io".into()
-                },
-                DefaultSource::ChefRepo { path: "../".into() }
+                (
+                    &DefaultSource::Supermarket {
+                        url: "https://supermarket.chef.io".into()
+                    },
+                    3
+                ),
+                (&DefaultSource::ChefRepo { path: "../".into() }, 4)
             ]
         );
         assert_eq!(p.run_list, ["app::default", "base"]);
@@ -1017,5 +1140,84 @@ include_policy "srv", server: "https://chef.test/organizations/o", policy_group:
         assert!(err.contains("no `name`"), "{err}");
         let err = eval("name 'x'\nrun_list 'a'\nsystem('id')\n").unwrap_err();
         assert!(err.contains(":3:"), "{err}");
+    }
+
+    #[test]
+    fn default_source_blocks_name_the_cookbooks_each_source_is_preferred_for() {
+        let p = eval(
+            r#"
+name "x"
+run_list "nginx"
+default_source :supermarket do |s|
+  s.preferred_for "nginx", "mysql"
+end
+default_source(:chef_repo, "..") { |repo| repo.preferred_for "app" }
+default_source :artifactory, "https://art.example/api/chef/r" do |a|
+  %w(x y).each { |n| a.preferred_for n }
+end
+default_source :chef_server, "https://c.example/organizations/o" do
+end
+"#,
+        )
+        .unwrap();
+        let prefs: Vec<(String, Vec<&str>, u32)> = p
+            .default_sources
+            .iter()
+            .map(|s| {
+                (
+                    s.source.desc(),
+                    s.preferred_for.iter().map(String::as_str).collect(),
+                    s.line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            prefs,
+            [
+                (
+                    "supermarket(https://supermarket.chef.io)".to_owned(),
+                    vec!["nginx", "mysql"],
+                    4
+                ),
+                ("chef_repo(..)".to_owned(), vec!["app"], 7),
+                (
+                    "artifactory(https://art.example/api/chef/r)".to_owned(),
+                    vec!["x", "y"],
+                    8
+                ),
+                (
+                    "chef_server(https://c.example/organizations/o)".to_owned(),
+                    vec![],
+                    11
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_preferred_sources_for_one_cookbook_is_an_error_at_the_second() {
+        let err = eval(
+            "name 'x'\nrun_list 'a'\ndefault_source :supermarket do |s|\n  s.preferred_for 'a'\nend\ndefault_source :chef_repo, '.' do |s|\n  s.preferred_for 'b', 'a'\nend\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(":7:")
+                && err.contains("supermarket(https://supermarket.chef.io) and chef_repo(.) are both set as the preferred source for cookbook(s) 'a'"),
+            "{err}"
+        );
+        let err = eval("name 'x'\nrun_list 'a'\ndefault_source :supermarket do |s|\n  s.preferred_for :a\nend\n")
+            .unwrap_err();
+        assert!(
+            err.contains(":4:") && err.contains("as strings, got :a"),
+            "{err}"
+        );
+        let err = eval(
+            "name 'x'\nrun_list 'a'\nkeep = nil\ndefault_source :supermarket do |s|\n  keep = s\nend\nkeep.preferred_for 'a'\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(":7:") && err.contains("inside its default_source block"),
+            "{err}"
+        );
     }
 }

@@ -21,7 +21,8 @@
 //! `NAME-VERSION`, `origin` the URL) and `:artifactory URL` (`URL/universe` with
 //! `Authorization: Bearer` from `ARTIFACTORY_IDENTITY_TOKEN`, else `X-Jfrog-Art-Api` from
 //! `ARTIFACTORY_API_KEY`, as `ArtifactoryCookbookSource#auth_headers` sends them;
-//! `{artifactory: DOWNLOAD_URL, version}`, `cache_key` `NAME-VERSION-HOST`).
+//! `{artifactory: DOWNLOAD_URL, version}`, `cache_key` `NAME-VERSION-HOST`). Each cookbook
+//! comes from one of them, as [`super::preference`] decides (`preferred_for`, conflicts).
 //!
 //! Included policies (cli: policyfile/*_lock_fetcher.rb): `path:` (a lock file or a
 //! directory holding `NAME.lock.json`), `remote:` (a plain `GET` of the URL; its cookbooks must
@@ -65,6 +66,7 @@ use super::dsl::{
 use super::identifier::{self, CookbookIdentity};
 use super::json::to_lock_string;
 use super::lock::{CookbookLock, LockError, LockSource, PolicyLock};
+use super::preference::{SourceConflict, SourcePreferences};
 use crate::berkshelf::CookbookInfo;
 use crate::berkshelf::GitLocation;
 use crate::berkshelf::archive::CookbookStore;
@@ -103,6 +105,17 @@ pub enum InstallError {
         position: Position,
         /// What is wrong.
         message: String,
+    },
+    /// A cookbook that several default sources offer and none is preferred for, or whose
+    /// preferred source lacks it (chef-cli's rules, [`super::preference`]); `position` is the
+    /// `default_source` line at fault.
+    #[error("{position}: {source}")]
+    SourceConflict {
+        /// Where in the Policyfile.
+        position: Position,
+        /// The cookbooks and sources.
+        #[source]
+        source: SourceConflict,
     },
     /// No versions satisfy the demands.
     #[error("{}: {source}", policyfile.display())]
@@ -159,7 +172,9 @@ impl InstallError {
             Self::Lock(LockError::Io { path, .. } | LockError::Invalid { path, .. }) => {
                 Some(Position::file(path.clone()))
             }
-            Self::Source { position, .. } => Some(position.clone()),
+            Self::Source { position, .. } | Self::SourceConflict { position, .. } => {
+                Some(position.clone())
+            }
             Self::Resolve { policyfile, .. } | Self::MissingRecipe { policyfile, .. } => {
                 Some(Position::file(policyfile.clone()))
             }
@@ -620,7 +635,7 @@ pub async fn install(
     let mut sources = Vec::new();
     let mut kinds: Vec<(Url, SourceKind)> = Vec::new();
     for s in &pf.default_sources {
-        let (source, kind) = match s {
+        let (source, kind) = match &s.source {
             DefaultSource::Supermarket { url } => (
                 SourceClient::Supermarket {
                     url: Url::parse(url).map_err(|e| source_error(format!("{url}: {e}")))?,
@@ -662,6 +677,16 @@ pub async fn install(
         kinds.push((source.url().clone(), kind));
         sources.push(source);
     }
+    let source_urls: Vec<Url> = kinds.iter().map(|(u, _)| u.clone()).collect();
+    let preferences = SourcePreferences::new(&pf.default_sources, &source_urls);
+    let conflict_error = |source: SourceConflict| InstallError::SourceConflict {
+        position: if source.line() == 0 {
+            whole_file()
+        } else {
+            Position::at(policyfile, source.line(), None)
+        },
+        source,
+    };
     let sources = SourceSet::new(sources);
     let mut demands: Vec<(String, Constraint)> = Vec::new();
     let mut demand = |name: &str, c: Constraint| {
@@ -699,6 +724,21 @@ pub async fn install(
         Default::default()
     };
     warnings.extend(source_errors.iter().map(ToString::to_string));
+    // chef-cli: each cookbook from one default source (`preferred_for`, else a conflict).
+    let wanted: BTreeSet<String> = demands
+        .iter()
+        .map(|(n, _)| n.clone())
+        .chain(
+            catalog_local
+                .iter()
+                .flat_map(|c| c.dependencies.iter().map(|(d, _)| d.clone())),
+        )
+        .collect();
+    let universes = preferences
+        .apply(universes, &wanted, |name| {
+            solved.contains_key(name) || pf.cookbooks.iter().any(|c| c.name == name && c.line == 0)
+        })
+        .map_err(conflict_error)?;
     let mut catalog = Catalog::from_universes(&universes);
     for info in &catalog_local {
         catalog.set_local(info);
@@ -718,6 +758,9 @@ pub async fn install(
         let (universe, entry) = universes
             .find(&cookbook.name, &cookbook.version)
             .expect("the installer provided it from a universe");
+        preferences
+            .check_solved(&cookbook.name, &universe.source)
+            .map_err(conflict_error)?;
         let source_kind = kinds
             .iter()
             .find(|(u, _)| *u == universe.source)

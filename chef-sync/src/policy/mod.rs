@@ -9,6 +9,7 @@
 //!   cache (fetched through the Berkshelf sources), each checked against its identifier.
 //! * [`push`](mod@push): per server one artifact listing, one sandbox, the file PUTs, the
 //!   commit, the artifact PUTs, a confirming listing, then the group PUT; all servers at once.
+//! * [`preference`]: which default source a cookbook comes from (`preferred_for`, conflicts).
 //! * [`groups`]: the policy group per server (`--policy-group` or `.chef/NAME/config.yml`).
 //! * [`report`]: per server, per artifact, per policy, and groups that disagree.
 //!
@@ -29,6 +30,7 @@ pub mod identifier;
 pub mod install;
 pub mod json;
 pub mod lock;
+pub mod preference;
 pub mod push;
 pub mod report;
 

@@ -154,6 +154,13 @@ impl<'pr> Run<'_, 'pr> {
         if call.is_safe_navigation() && recv == Value::Nil {
             return Ok(Value::Nil);
         }
+        // A method of an object the DSL yielded to a block (`do |s| s.preferred_for "x" end`).
+        if let Value::Opaque(object) = recv
+            && dsl.responds_to(&format!("{object}#{name}"))
+        {
+            let (args, kwargs, _) = self.call_args(call, dsl)?;
+            return self.plain_dsl_call(format!("{object}#{name}"), args, kwargs, dsl, start);
+        }
         // `a && b` style operators evaluate lazily only for && / ||, which prism gives as
         // AndNode/OrNode; everything here is a plain method call.
         let (mut args, kwargs, block) = self.call_args(call, dsl)?;

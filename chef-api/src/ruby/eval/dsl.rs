@@ -49,7 +49,11 @@ pub enum Missing {
 ///   with `[k1, ..., kn]` (without it, `NAME` is called and indexed as a plain value);
 /// * `"NAME.KEY"`: a configuration context, as Mixlib::Config has (`knife.editor 'vim'`,
 ///   `chef_zero.enabled true`, `knife.editor = 'vim'`, a bare `knife.editor` reads): the call
-///   `NAME.KEY` with the arguments (none for a read).
+///   `NAME.KEY` with the arguments (none for a read);
+/// * `"OBJECT#METHOD"`: a method called on [`Value::Opaque`]`(OBJECT)`, an object the DSL
+///   handed to a block (chef-cli's `default_source :supermarket do |s| s.preferred_for "x"
+///   end`, where the DSL calls the block with `Value::Opaque("default_source")`): the call
+///   `OBJECT#METHOD` with the arguments. A method the DSL does not answer is the value's.
 pub trait Dsl {
     /// Whether the DSL has this method (also what `respond_to?(:name)` answers).
     fn responds_to(&self, name: &str) -> bool;

@@ -249,3 +249,24 @@ fn interpreter_is_shareable_across_threads() {
         assert_eq!(h.join().unwrap().unwrap(), s("1"));
     }
 }
+
+#[test]
+fn methods_of_an_object_the_dsl_yields_go_back_to_the_dsl() {
+    let known = ["yields_object", "src#prefer"];
+    let (dsl, _) = run(
+        "yields_object do |s|\n  s.prefer 'a', 'b'\n  %w(c).each { |n| s.prefer(n) }\nend\n",
+        &known,
+    )
+    .unwrap();
+    assert_eq!(
+        dsl.args_of("src#prefer"),
+        [vec![s("a"), s("b")], vec![s("c")]]
+    );
+    assert_eq!(dsl.calls[1].3, 2, "the method call's own line");
+    // A method the DSL does not answer is the value's: an error with the position.
+    let err = err_of("yields_object do |s|\n  s.other 1\nend\n", &known);
+    assert!(err.contains(":2:") && err.contains("other"), "{err}");
+    let (dsl, ev) = run("x = nil\nyields_object { |s| x = s.inspect }\nx\n", &known).unwrap();
+    assert_eq!(dsl.calls.len(), 1);
+    assert_eq!(ev.value, s("#<src>"));
+}

@@ -52,7 +52,13 @@ impl Dsl for Recorder {
         self.calls
             .push((call.name.clone(), call.args, call.kwargs, line));
         if let Some(b) = block {
-            b.call(self, vec![Value::Str("from-dsl".into())])?;
+            // `yields_object` hands its block an object whose methods come back as `src#NAME`.
+            let arg = if self.calls.last().is_some_and(|c| c.0 == "yields_object") {
+                Value::Opaque("src")
+            } else {
+                Value::Str("from-dsl".into())
+            };
+            b.call(self, vec![arg])?;
         }
         Ok(Value::Nil)
     }
