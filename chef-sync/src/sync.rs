@@ -98,10 +98,11 @@ pub struct SyncOptions {
     /// it: file bodies are shared between servers under a global byte budget
     /// ([`SharedBodies`]).
     pub concurrency: usize,
-    /// File uploads (and manifest reads) in flight per server (default 256). Each file PUT is
+    /// File uploads (and manifest reads) in flight per server (default 128). Each file PUT is
     /// one round trip (the protocol has no batch upload); at 100 ms RTT, 64 in flight left
     /// the server idle between ~20 latency-bound rounds for 1,240 files (knife sends 10 at a
-    /// time).
+    /// time). 256 was no faster (the file bodies' byte budgets pace the PUTs) and held ~20 MiB
+    /// more in connection buffers (benches/README.md, quiet runs).
     pub per_server_concurrency: usize,
     /// Only these servers (empty: all).
     pub servers: Vec<String>,
@@ -133,7 +134,7 @@ impl Default for SyncOptions {
             freeze: None,
             force: false,
             concurrency: 1024,
-            per_server_concurrency: 256,
+            per_server_concurrency: 128,
             servers: Vec::new(),
             load: LoadOptions::default(),
             events: None,

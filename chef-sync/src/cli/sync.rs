@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
     /// File uploads in flight per server.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     per_server_concurrency: usize,
     /// `berks update`: let these cookbooks (all, when none is named) move away from their
     /// versions in Berksfile.lock.
