@@ -451,7 +451,7 @@ async fn fetch(
             reference: lock.option("ref").map(str::to_owned),
             rel: lock.option("rel").map(str::to_owned),
         };
-        let fetcher = GitFetcher::new(cache.root.join("git"), store.root());
+        let fetcher = GitFetcher::new(cache.root.join("git"), store.root()).offline(cache.offline);
         let (name, revision) = (lock.name.clone(), revision.to_owned());
         let checkout = tokio::task::spawn_blocking(move || {
             fetcher.checkout(&name, &location, Some(&revision))
@@ -459,11 +459,8 @@ async fn fetch(
         .await
         .map_err(|e| fail(git, e.to_string()))?
         .map_err(|e| fail(git, e.to_string()))?;
-        let dir = match lock.option("rel") {
-            Some(rel) => checkout.path.join(rel),
-            None => checkout.path,
-        };
-        return Ok(dir);
+        // A `rel:` checkout is already that subdirectory (the fetcher exports only it).
+        return Ok(checkout.path);
     }
     Err(not_cached())
 }

@@ -306,12 +306,6 @@ pub async fn install(
     };
     if let Some(lock) = existing.as_ref().filter(|_| !options.update) {
         prefetch_server_sources(lock, options, &lock_path).await?;
-        prefetch_git_rel_cookbooks(lock, &options.cache)
-            .await
-            .map_err(|message| InstallError::Source {
-                position: Position::file(&lock_path),
-                message,
-            })?;
         load_locked(lock, &options.cache).await?;
         return Ok(Installed {
             lock: lock.clone(),
@@ -425,21 +419,11 @@ pub async fn install(
                         )
                     })?
             }
-            None => {
-                prefetch_git_rel_cookbooks(lock, &options.cache)
-                    .await
-                    .map_err(|message| {
-                        at_line(
-                            inc.line,
-                            format!("include_policy '{}': {message}", inc.name),
-                        )
-                    })?;
-                load_locked(lock, &options.cache)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.lock, c.dir, c.identity))
-                    .collect()
-            }
+            None => load_locked(lock, &options.cache)
+                .await?
+                .into_iter()
+                .map(|c| (c.lock, c.dir, c.identity))
+                .collect(),
         };
         let deps = lock
             .document()
@@ -804,60 +788,6 @@ pub async fn install(
                 recipe: recipe.to_owned(),
             });
         }
-    }
-
-    /// Puts every git cookbook of `lock` with a `rel` into chef-sync's store as
-    /// `cookbooks/NAME-REVISION`, where [`load_locked`] looks first, unless a cache already holds
-    /// it. (A `rel` checkout is the subdirectory itself: `load_locked`'s own git fetch looks for
-    /// the cookbook at `rel` below it, so it must not be the one to fetch these.) A revision that
-    /// is an annotated tag object (chef-cli's `GitLockFetcher` records `git rev-parse TAG`) is
-    /// checked out at its commit, then moved to the tag object's name.
-    async fn prefetch_git_rel_cookbooks(
-        lock: &PolicyLock,
-        cache: &CookbookCache,
-    ) -> Result<(), String> {
-        let store = CookbookStore::new(cache.root.join("cookbooks"));
-        for c in lock.cookbooks() {
-            let (Some(url), Some(revision), Some(rel)) =
-                (c.option("git"), c.option("revision"), c.option("rel"))
-            else {
-                continue;
-            };
-            let key = format!("{}-{revision}", c.name);
-            if key.contains('/')
-                || key.contains("..")
-                || cache
-                    .chef_cli_caches
-                    .iter()
-                    .chain([&store.root().to_path_buf()])
-                    .any(|d| d.join(&key).is_dir())
-            {
-                continue;
-            }
-            let location = GitLocation {
-                url: url.to_owned(),
-                branch: None,
-                tag: None,
-                reference: None,
-                rel: Some(rel.to_owned()),
-            };
-            let git = GitFetcher::new(cache.root.join("git"), store.root()).offline(cache.offline);
-            let (name, rev) = (c.name.clone(), revision.to_owned());
-            let checkout =
-                tokio::task::spawn_blocking(move || git.checkout(&name, &location, Some(&rev)))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("cookbook '{}': {e}", c.name))?;
-            if checkout.revision != revision {
-                let dest = store.root().join(&key);
-                if let Err(e) = std::fs::rename(&checkout.path, &dest)
-                    && !dest.is_dir()
-                {
-                    return Err(format!("{}: {e}", dest.display()));
-                }
-            }
-        }
-        Ok(())
     }
 
     let doc = lock_document(
