@@ -384,7 +384,11 @@ async fn fetch(
         };
         let client = match configured {
             Some(c) => c.clone(),
-            None if artifactory => artifactory_client_from_env().map_err(|e| fail(download, e))?,
+            None if artifactory => {
+                artifactory_client(|k| std::env::var(k).ok(), SupermarketClient::builder())
+                    .map_err(|e| fail(download, e))?
+                    .0
+            }
             None => SupermarketClient::builder()
                 .build()
                 .map_err(|e| fail(download, e.to_string()))?,
@@ -473,29 +477,40 @@ fn chef_server_client<'a>(clients: &'a [ChefClient], url: &str) -> Option<&'a Ch
         .find(|c| c.server_url().as_str().trim_end_matches('/') == want)
 }
 
-/// An Artifactory download client with chef-cli's credentials from the environment:
-/// `ARTIFACTORY_API_KEY` as `X-Jfrog-Art-Api`, else `ARTIFACTORY_IDENTITY_TOKEN` as
-/// `Authorization: Bearer`. The client sends them to the download's host only.
-fn artifactory_client_from_env() -> Result<SupermarketClient, String> {
+/// A client for Artifactory's Supermarket API carrying chef-cli's credential:
+/// `ARTIFACTORY_IDENTITY_TOKEN` as a bearer token, else `ARTIFACTORY_API_KEY` as
+/// `X-Jfrog-Art-Api`, read through `env` (the process environment for a push, the install
+/// options' environment for an install); blank values count as unset (cli:
+/// policyfile/artifactory_cookbook_source.rb, auth_headers). The header goes to the
+/// Artifactory host only. The warning says when neither is set. The one place install and
+/// push build it.
+pub(crate) fn artifactory_client(
+    env: impl Fn(&str) -> Option<String>,
+    builder: crate::berkshelf::supermarket::SupermarketClientBuilder,
+) -> Result<(SupermarketClient, Option<String>), String> {
     use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
-    let mut builder = SupermarketClient::builder();
-    let header = if let Ok(key) = std::env::var("ARTIFACTORY_API_KEY") {
-        Some((
+    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let bad = |what: &str| format!("{what} is not a valid HTTP header value");
+    let mut warning = None;
+    let builder = if let Some(token) = env("ARTIFACTORY_IDENTITY_TOKEN") {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| bad("ARTIFACTORY_IDENTITY_TOKEN"))?;
+        builder.with_header(AUTHORIZATION, value)
+    } else if let Some(key) = env("ARTIFACTORY_API_KEY") {
+        let value = HeaderValue::from_str(&key).map_err(|_| bad("ARTIFACTORY_API_KEY"))?;
+        builder.with_header(
             HeaderName::from_static(crate::berkshelf::sources::ARTIFACTORY_HEADER),
-            key,
-        ))
-    } else if let Ok(token) = std::env::var("ARTIFACTORY_IDENTITY_TOKEN") {
-        Some((AUTHORIZATION, format!("Bearer {token}")))
+            value,
+        )
     } else {
-        None
+        warning = Some(
+            "neither ARTIFACTORY_IDENTITY_TOKEN nor ARTIFACTORY_API_KEY is set; asking without credentials"
+                .to_owned(),
+        );
+        builder
     };
-    if let Some((name, value)) = header {
-        let value = HeaderValue::from_str(&value).map_err(|_| {
-            format!("{name}: the Artifactory credential is not a valid header value")
-        })?;
-        builder = builder.with_header(name, value);
-    }
-    builder.build().map_err(|e| e.to_string())
+    let built = builder.build().map_err(|e| e.to_string())?;
+    Ok((built, warning))
 }
 
 /// The files that changed in a path cookbook: by git against the locked revision when the

@@ -55,7 +55,6 @@ use chef_api::client::ChefClient;
 use chef_api::cookbook::CookbookError;
 use chef_api::ruby::Interpreter;
 use chef_api::version::{Constraint, Version};
-use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -73,7 +72,7 @@ use crate::berkshelf::archive::CookbookStore;
 use crate::berkshelf::git::GitFetcher;
 use crate::berkshelf::install::Installer;
 use crate::berkshelf::resolver::{Catalog, ResolveError, resolve};
-use crate::berkshelf::sources::{ARTIFACTORY_HEADER, SourceClient, SourceSet, same_url};
+use crate::berkshelf::sources::{SourceClient, SourceSet, same_url};
 
 /// Why an install failed.
 #[derive(Debug, thiserror::Error)]
@@ -1013,35 +1012,18 @@ fn chef_client_for(url: &str, servers: &[ServerSpec]) -> Result<ChefClient, Stri
     spec.client().map_err(|e| e.to_string())
 }
 
-/// The HTTP client for an Artifactory source: `Authorization: Bearer TOKEN` when
-/// `ARTIFACTORY_IDENTITY_TOKEN` is set, else `X-Jfrog-Art-Api: KEY` from
-/// `ARTIFACTORY_API_KEY` (cli: policyfile/artifactory_cookbook_source.rb, auth_headers; blank
-/// values count as unset). The header goes to the Artifactory host only.
+/// The Artifactory client of an install: chef-cli's credential from the install's
+/// environment, with `base`'s retries and the universe cache.
 fn artifactory_client(
     base: &SupermarketClient,
     options: &InstallOptions,
 ) -> Result<(SupermarketClient, Option<String>), String> {
-    let env = |k: &str| options.env.get(k).filter(|v| !v.trim().is_empty()).cloned();
-    let mut builder = SupermarketClient::builder()
-        .with_retry(base.retry().clone())
-        .with_cache_dir(options.cache.root.join("universe"));
-    let mut warning = None;
-    let bad = |what: &str| format!("{what} is not a valid HTTP header value");
-    if let Some(token) = env("ARTIFACTORY_IDENTITY_TOKEN") {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| bad("ARTIFACTORY_IDENTITY_TOKEN"))?;
-        builder = builder.with_header(reqwest::header::AUTHORIZATION, value);
-    } else if let Some(key) = env("ARTIFACTORY_API_KEY") {
-        let value = HeaderValue::from_str(&key).map_err(|_| bad("ARTIFACTORY_API_KEY"))?;
-        builder = builder.with_header(HeaderName::from_static(ARTIFACTORY_HEADER), value);
-    } else {
-        warning = Some(
-            "neither ARTIFACTORY_IDENTITY_TOKEN nor ARTIFACTORY_API_KEY is set; asking without credentials"
-                .to_owned(),
-        );
-    }
-    let built = builder.build().map_err(|e| e.to_string())?;
-    Ok((built, warning))
+    super::cookbooks::artifactory_client(
+        |k| options.env.get(k).cloned(),
+        SupermarketClient::builder()
+            .with_retry(base.retry().clone())
+            .with_cache_dir(options.cache.root.join("universe")),
+    )
 }
 
 /// Fetches an included policy's lock from where `inc` says (cli: policyfile/
