@@ -6,19 +6,28 @@
 //!                                                 # schedule (one server after another)
 //! POLICY_BENCH_PER_SERVER=64 cargo bench --bench policy_push   # another in-flight limit
 //! POLICY_BENCH_ONE_WAY_MS=0 cargo bench --bench policy_push     # no latency: the CPU part
+//! POLICY_BENCH_COOKBOOKS=4 cargo bench --bench policy_push      # a quick smoke run
 //! ```
 //!
-//! The servers are the in-process erchef-like fake of the tests (`chef_testkit::policy_server`):
-//! goiardi serves no policies. The fake hands out sandbox upload URLs through the proxy, so
-//! file PUTs pay the RTT too. "chef push schedule" runs each server alone, one after the
-//! other, with 10 files in flight (chef push's uploader threads); it still sends the artifact
-//! PUTs of one server concurrently where chef push sends them one by one, so it is a lower
-//! bound of chef push; the modelled count (1 listing + 1 sandbox + ⌈files/10⌉ file rounds +
-//! 1 commit + 1 per artifact + 1 group PUT, per server, ×4) is printed beside it.
+//! The servers are the erchef-like fake of the tests (`chef_testkit::policy_server`, started
+//! lean: no request recording, uploads kept as checksums): goiardi serves no policies. They
+//! and their proxies run in a **child process** (this binary re-executed,
+//! `benches/policy/fake_child.rs`), so that this process's CPU and peak RSS are chef-sync's
+//! own; each run prints the client's CPU (this process) beside the child's (fakes + proxies).
+//! The fake hands out sandbox upload URLs through the proxy, so file PUTs pay the RTT too.
+//! "chef push schedule" runs each server alone, one after the other, with 10 files in flight
+//! (chef push's uploader threads), against a second child's fresh servers; it still sends the
+//! artifact PUTs of one server concurrently where chef push sends them one by one, so it is a
+//! lower bound of chef push; the modelled count (1 listing + 1 sandbox + ⌈files/10⌉ file
+//! rounds + 1 commit + 1 per artifact + 1 group PUT, per server, ×4) is printed beside it.
 
 #[allow(dead_code)]
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
+#[path = "policy/fake_child.rs"]
+mod fake_child;
+#[path = "sync/proc_stats.rs"]
+mod proc_stats;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,8 +37,8 @@ use chef_api::key::PrivateKey;
 use chef_sync::policy::{
     CookbookCache, InstallOptions, LoadedPolicy, PushOptions, PushReport, PushTarget, push_to,
 };
-use chef_testkit::policy_server::{self, FakeErchef};
-use delay_proxy::DelayProxy;
+use fake_child::FakeChild;
+use proc_stats::{cpu_seconds, reset_peak_rss, vm_hwm_kb};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::{Rng, SeedableRng};
 
@@ -59,8 +68,13 @@ const KEY: &str = concat!(
 );
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == fake_child::CHILD_ARG) {
+        fake_child::run_child(&args[at + 1..]);
+        return;
+    }
     // `cargo test --all-targets` runs bench binaries without `--bench`.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         println!("benches/policy_push: skipped (run it with `cargo bench --bench policy_push`)");
         return;
     }
@@ -69,25 +83,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(run());
-}
-
-/// Four fakes, each behind its delaying proxy; returns the fakes and the org URLs to use.
-async fn servers() -> (Vec<FakeErchef>, Vec<DelayProxy>, Vec<String>) {
-    let (mut fakes, mut proxies, mut urls) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..SERVERS {
-        let fake = FakeErchef::start().await;
-        let mut proxy = DelayProxy::bind().await.expect("proxy port");
-        proxy.start(*fake.server.address(), one_way());
-        fake.set_public_base(proxy.url());
-        urls.push(format!(
-            "{}/organizations/{}",
-            proxy.url(),
-            policy_server::ORG
-        ));
-        fakes.push(fake);
-        proxies.push(proxy);
-    }
-    (fakes, proxies, urls)
 }
 
 fn targets(urls: &[String]) -> Vec<PushTarget> {
@@ -151,50 +146,77 @@ async fn run() {
         load_average()
     );
 
-    let (_fakes, _proxies, urls) = servers().await;
+    // Both children start before the clock: the second one's fresh servers take chef push's
+    // schedule.
+    let servers = FakeChild::spawn(SERVERS, one_way()).expect("fake child");
+    let serial_servers = FakeChild::spawn(SERVERS, one_way()).expect("fake child");
     // Clients are built before the clock starts (TLS roots and key parsing are local work).
-    let (first, second) = (targets(&urls), targets(&urls));
+    let (first, second) = (targets(servers.urls()), targets(servers.urls()));
+    let serial_targets = targets(serial_servers.urls());
+    reset_peak_rss();
+
+    let cpu = Cpu::now(&servers);
     let t = Instant::now();
     let full = push_to(first, std::slice::from_ref(&policy), &options).await;
     let full_wall = t.elapsed().as_secs_f64();
+    let full_cpu = cpu.delta(&servers);
     check(&full, "full push");
+    let cpu = Cpu::now(&servers);
     let t = Instant::now();
     let noop = push_to(second, std::slice::from_ref(&policy), &options).await;
     let noop_wall = t.elapsed().as_secs_f64();
+    let noop_cpu = cpu.delta(&servers);
     check(&noop, "no-op push");
     let sent: u64 = full.servers.iter().map(|s| s.files_sent).sum();
 
     // chef push: one server after another, 10 files at a time.
-    let (_fakes2, _proxies2, urls2) = servers().await;
     let serial_options = PushOptions {
         per_server_concurrency: 10,
         ..options.clone()
     };
-    let serial_targets = targets(&urls2);
+    let cpu = Cpu::now(&serial_servers);
     let t = Instant::now();
     for target in serial_targets {
         let report = push_to(vec![target], std::slice::from_ref(&policy), &serial_options).await;
         check(&report, "chef push schedule");
     }
     let serial_wall = t.elapsed().as_secs_f64();
+    let serial_cpu = cpu.delta(&serial_servers);
+    let client_peak_mib = vm_hwm_kb("/proc/self/status") as f64 / 1024.0;
     let per_server_files = full.servers[0].files_sent as usize;
     let modelled = SERVERS * (1 + 1 + per_server_files.div_ceil(10) + 1 + cookbooks() + 1);
 
-    println!("| Run | Wall | RTTs | Sent |");
-    println!("| --- | ---: | ---: | --- |");
-    println!(
-        "| chef-sync full push, {SERVERS} servers | {full_wall:.2} s | {:.1} | {sent} files |",
-        full_wall / RTT
+    println!("| Run | Wall | RTTs | Client CPU | Fakes + proxies CPU | Sent |");
+    println!("| --- | ---: | ---: | ---: | ---: | --- |");
+    let row = |label: &str, wall: f64, cpu: Cpu, sent: u64| {
+        println!(
+            "| {label} | {wall:.2} s | {:.1} | {:.2} s | {:.2} s | {sent} files |",
+            wall / RTT,
+            cpu.client,
+            cpu.servers
+        );
+    };
+    row(
+        &format!("chef-sync full push, {SERVERS} servers"),
+        full_wall,
+        full_cpu,
+        sent,
     );
-    println!(
-        "| chef-sync no-op push | {noop_wall:.2} s | {:.1} | 0 files |",
-        noop_wall / RTT
+    row("chef-sync no-op push", noop_wall, noop_cpu, 0);
+    row(
+        "chef push schedule (servers in turn, 10 files in flight)",
+        serial_wall,
+        serial_cpu,
+        sent,
     );
+    println!("| chef push modelled (serial artifact PUTs) | | {modelled} | | | |");
     println!(
-        "| chef push schedule (servers in turn, 10 files in flight) | {serial_wall:.2} s | {:.1} | {sent} files |",
-        serial_wall / RTT
+        "client peak RSS (VmHWM over the three runs) {client_peak_mib:.1} MiB; fake children's \
+         peak RSS {:.1} / {:.1} MiB (not counted); {} cores",
+        servers.peak_rss_kb() as f64 / 1024.0,
+        serial_servers.peak_rss_kb() as f64 / 1024.0,
+        std::thread::available_parallelism().map_or(0, usize::from)
     );
-    println!("| chef push modelled (serial artifact PUTs) | | {modelled} | |");
     println!("load average after: {}", load_average());
 }
 
@@ -203,6 +225,32 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// CPU seconds (user + system) used so far by the client (this process) and by a fake child
+/// (fakes + proxies), or used between two such readings.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    client: f64,
+    servers: f64,
+}
+
+impl Cpu {
+    fn now(servers: &FakeChild) -> Self {
+        Self {
+            client: cpu_seconds("/proc/self/stat"),
+            servers: servers.cpu_seconds(),
+        }
+    }
+
+    /// CPU used since `self`.
+    fn delta(self, servers: &FakeChild) -> Self {
+        let now = Self::now(servers);
+        Self {
+            client: now.client - self.client,
+            servers: now.servers - self.servers,
+        }
+    }
 }
 
 fn check(report: &PushReport, what: &str) {

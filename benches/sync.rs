@@ -33,6 +33,8 @@
 
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
+#[path = "sync/proc_stats.rs"]
+mod proc_stats;
 #[path = "sync/proxy_child.rs"]
 mod proxy_child;
 #[path = "sync/reference.rs"]
@@ -49,6 +51,7 @@ use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::cookbooks::CookbookSet;
 use chef_sync::{SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, NODE_NAME, example_repo_dir, layout_repo};
+use proc_stats::{cpu_seconds, reset_peak_rss, vm_hwm_kb};
 use proxy_child::ProxyChild;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::{Rng, SeedableRng};
@@ -179,7 +182,7 @@ async fn run(mut proxies: ProxyChild) {
     }
     change(false);
     let (peak_threads, peak_thread_names) = threads.stop();
-    let peak_rss_mb = vm_hwm_kb() as f64 / 1024.0;
+    let peak_rss_mb = vm_hwm_kb("/proc/self/status") as f64 / 1024.0;
     reset_peak_rss();
 
     // The reference on emptied servers: goiardi keeps data in memory (and its file store is
@@ -233,7 +236,7 @@ async fn run(mut proxies: ProxyChild) {
         });
     }
     change(false);
-    let ref_peak_rss_mb = vm_hwm_kb() as f64 / 1024.0;
+    let ref_peak_rss_mb = vm_hwm_kb("/proc/self/status") as f64 / 1024.0;
 
     let sequential_rows = sequential_schedules(
         &mut fleet,
@@ -524,36 +527,4 @@ impl Cpu {
             goiardi: now.goiardi - self.goiardi,
         }
     }
-}
-
-/// utime + stime of a `/proc/PID/stat` file, in seconds (USER_HZ = 100 on Linux).
-fn cpu_seconds(stat_path: &str) -> f64 {
-    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / 100.0
-}
-
-/// Resets this process's peak RSS to its current RSS (`5` to `/proc/self/clear_refs`), so that
-/// the next [`vm_hwm_kb`] is the peak of what ran in between.
-fn reset_peak_rss() {
-    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
-        eprintln!("cannot reset the peak RSS (the figure includes the setup): {e}");
-    }
-}
-
-/// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in kB.
-fn vm_hwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }

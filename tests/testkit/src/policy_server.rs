@@ -16,7 +16,8 @@
 //!   the max gets a 406 naming it.
 //!
 //! Signatures are not verified (chef-api's signing has its own oracle tests). Faults can be
-//! scripted per request ([`Fault`]). Every request is logged.
+//! scripted per request ([`Fault`]). Every request is logged, unless the fake was started with
+//! [`FakeErchef::start_lean`] (benchmarks: it keeps only what a server keeps).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,7 +75,8 @@ pub struct State {
     pub max_api_version: u32,
     /// Committed checksums (usable by manifests).
     pub committed: BTreeSet<String>,
-    /// Uploaded file bodies by checksum.
+    /// Uploaded file bodies by checksum (empty bodies in a [`FakeErchef::start_lean`] fake,
+    /// which keeps only the checksums).
     pub files: BTreeMap<String, Vec<u8>>,
     /// Open sandboxes: id → checksums.
     pub sandboxes: BTreeMap<String, BTreeSet<String>>,
@@ -84,7 +86,7 @@ pub struct State {
     pub revisions: BTreeMap<String, BTreeMap<String, Value>>,
     /// Groups: group → policy → revision id.
     pub groups: BTreeMap<String, BTreeMap<String, String>>,
-    /// Every request, in arrival order.
+    /// Every request, in arrival order (none in a [`FakeErchef::start_lean`] fake).
     pub log: Vec<Logged>,
     /// Scripted faults.
     pub faults: Vec<Fault>,
@@ -95,6 +97,7 @@ pub struct State {
     pub public_base: Option<String>,
     counts: BTreeMap<(String, String), usize>,
     next_sandbox: u64,
+    lean: bool,
 }
 
 /// A running fake: the mock server and its state.
@@ -112,9 +115,26 @@ impl FakeErchef {
 
     /// Starts a fake serving API versions 0..=`max`.
     pub async fn start_with_max_api(max: u32) -> Self {
-        let server = MockServer::start().await;
+        Self::start_on(MockServer::start().await, max, false).await
+    }
+
+    /// Starts a fake serving API versions 0..=2 that keeps only what a server keeps, for
+    /// benchmarks: wiremock records no requests, [`State::log`] stays empty and uploaded files
+    /// are kept as their checksums (empty bodies in [`State::files`]). It behaves the same
+    /// otherwise (faults included). wiremock 0.6 still keeps a copy of every request its one
+    /// mock matched (it has no switch for that).
+    pub async fn start_lean() -> Self {
+        let server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        Self::start_on(server, 2, true).await
+    }
+
+    async fn start_on(server: MockServer, max: u32, lean: bool) -> Self {
         let state = Arc::new(Mutex::new(State {
             max_api_version: max,
+            lean,
             ..State::default()
         }));
         Mock::given(wiremock::matchers::any())
@@ -510,7 +530,12 @@ impl Handler {
         if hex != checksum || header != expected {
             return error(400, json!({"error": ["checksum mismatch"]}));
         }
-        st.files.insert(checksum.to_owned(), req.body.clone());
+        let body = if st.lean {
+            Vec::new()
+        } else {
+            req.body.clone()
+        };
+        st.files.insert(checksum.to_owned(), body);
         ResponseTemplate::new(204)
     }
 }
@@ -542,11 +567,13 @@ impl Handler {
         } else {
             (full.clone(), false)
         };
-        st.log.push(Logged {
-            method: method.clone(),
-            path: path.clone(),
-            at: std::time::Instant::now(),
-        });
+        if !st.lean {
+            st.log.push(Logged {
+                method: method.clone(),
+                path: path.clone(),
+                at: std::time::Instant::now(),
+            });
+        }
         let key = (method.clone(), path.clone());
         let count = {
             let c = st.counts.entry(key).or_insert(0);
