@@ -29,7 +29,7 @@ use super::lock::{CookbookLock, LockSource, PolicyLock};
 use crate::berkshelf::GitLocation;
 use crate::berkshelf::archive::CookbookStore;
 use crate::berkshelf::git::GitFetcher;
-use crate::berkshelf::sources::SourceClient;
+use crate::berkshelf::sources::{SourceClient, same_url};
 
 /// A path cookbook whose files no longer hash to the lock's identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,7 +289,7 @@ async fn identify(name: &str, dir: &Path) -> Result<CookbookIdentity, LockedCook
 
 /// The cookbook's directory in a cache, if there: chef-cli's caches by `cache_key`, then
 /// chef-sync's by `cache_key` and by `NAME-VERSION` / `NAME-REVISION`.
-fn find_cached(
+pub(super) fn find_cached(
     lock: &CookbookLock,
     cache_key: Option<&str>,
     cache: &CookbookCache,
@@ -469,12 +469,12 @@ async fn fetch(
     Err(not_cached())
 }
 
-/// The client of `url` among `clients`: same URL once trailing slashes are ignored.
+/// The first client of `url` among `clients` ([`same_url`]: scheme, host, port and path,
+/// trailing slashes ignored).
 fn chef_server_client<'a>(clients: &'a [ChefClient], url: &str) -> Option<&'a ChefClient> {
-    let want = url.trim_end_matches('/');
     clients
         .iter()
-        .find(|c| c.server_url().as_str().trim_end_matches('/') == want)
+        .find(|c| same_url(c.server_url().as_str(), url))
 }
 
 /// A client for Artifactory's Supermarket API carrying chef-cli's credential:

@@ -58,7 +58,7 @@ use chef_api::version::{Constraint, Version};
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::cookbooks::{CookbookCache, LockedCookbookError, load_locked};
+use super::cookbooks::{CookbookCache, LockedCookbookError, find_cached, load_locked};
 use super::dsl::{
     self, CookbookSource, DefaultSource, IncludedPolicy, PolicyLocation, PolicyfileError,
 };
@@ -304,8 +304,8 @@ pub async fn install(
         None
     };
     if let Some(lock) = existing.as_ref().filter(|_| !options.update) {
-        prefetch_server_sources(lock, options, &lock_path).await?;
-        load_locked(lock, &options.cache).await?;
+        let cache = cache_for_lock(lock, options, &lock_path).await?;
+        load_locked(lock, &cache).await?;
         return Ok(Installed {
             lock: lock.clone(),
             written: false,
@@ -812,46 +812,34 @@ pub async fn install(
     })
 }
 
-/// Before installing from an existing lock: fetches into chef-sync's cache the locked
-/// cookbooks whose sources [`load_locked`] does not fetch itself (`chef_server`,
-/// `artifactory`, `chef_server_artifact`), unless a cache already holds them. The cache keys
-/// are where `load_locked` looks (`NAME-VERSION`, `NAME-IDENTIFIER`).
-async fn prefetch_server_sources(
+/// Before installing from an existing lock: the cache [`load_locked`] fetches the lock's
+/// cookbooks with, holding install's clients for the locked cookbooks that no cache holds yet
+/// (`chef_server`: signed as [`InstallOptions::chef_servers`] say, ahead of the cache's own
+/// clients; `artifactory`: chef-cli's credential from [`InstallOptions::env`]), and those of
+/// them locked as `chef_server_artifact` fetched into chef-sync's cache as `NAME-IDENTIFIER`
+/// (`load_locked` does not fetch artifacts).
+async fn cache_for_lock(
     lock: &PolicyLock,
     options: &InstallOptions,
     lock_path: &Path,
-) -> Result<(), InstallError> {
+) -> Result<CookbookCache, InstallError> {
     let fail = |message: String| InstallError::Source {
         position: Position::file(lock_path),
         message,
     };
-    let cache = &options.cache;
-    let store = CookbookStore::new(cache.root.join("cookbooks"));
-    let mut plain: Option<SupermarketClient> = None;
+    let mut cache = options.cache.clone();
+    if cache.offline {
+        return Ok(cache);
+    }
+    let mut signed: Vec<ChefClient> = Vec::new();
+    let mut artifactory: Option<SupermarketClient> = None;
     for c in lock.cookbooks() {
         let LockSource::Cached { cache_key, .. } = &c.source else {
             continue;
         };
-        let cached = |key: &str| {
-            !key.contains('/')
-                && !key.contains("..")
-                && cache
-                    .chef_cli_caches
-                    .iter()
-                    .chain([&cache.root.join("cookbooks")])
-                    .any(|d| d.join(key).is_dir())
-        };
-        let by_version = format!("{}-{}", c.name, c.version);
-        if cache_key.as_deref().is_some_and(cached) || cached(&by_version) || cache.offline {
+        if find_cached(c, cache_key.as_deref(), &options.cache).is_some() {
             continue;
         }
-        let version = parse_version(&c.name, &c.version).map_err(&fail)?;
-        let entry = |location_type, url: &str| chef_api::universe::UniverseEntry {
-            location_type,
-            location_path: url.to_owned(),
-            download_url: url.to_owned(),
-            dependencies: BTreeMap::new(),
-        };
         let what = |url: &str, e: &dyn std::fmt::Display| {
             fail(format!(
                 "cookbook '{}' {} from {url}: {e}",
@@ -859,50 +847,35 @@ async fn prefetch_server_sources(
             ))
         };
         if let Some(url) = c.option("chef_server") {
-            let chef = chef_client_for(url, &options.chef_servers).map_err(|e| what(url, &e))?;
-            SourceClient::ChefServer { client: chef }
-                .provide(
-                    &c.name,
-                    &version,
-                    &entry(chef_api::universe::LocationType::ChefServer, url),
-                    &store,
-                )
-                .await
-                .map_err(|e| what(url, &e))?;
-        } else if let Some(url) = c.option("artifactory") {
-            let base = match &plain {
-                Some(p) => p.clone(),
-                None => {
-                    let built = SupermarketClient::builder()
-                        .build()
-                        .map_err(|e| what(url, &e))?;
-                    plain = Some(built.clone());
-                    built
-                }
-            };
-            let (client, _) = artifactory_client(&base, options).map_err(|e| what(url, &e))?;
-            let parsed = Url::parse(url).map_err(|e| what(url, &e))?;
-            SourceClient::Supermarket {
-                url: parsed,
-                client,
+            if !signed
+                .iter()
+                .any(|s| same_url(s.server_url().as_str(), url))
+            {
+                signed
+                    .push(chef_client_for(url, &options.chef_servers).map_err(|e| what(url, &e))?);
             }
-            .provide(
-                &c.name,
-                &version,
-                &entry(chef_api::universe::LocationType::Supermarket, url),
-                &store,
-            )
-            .await
-            .map_err(|e| what(url, &e))?;
+        } else if let Some(url) = c.option("artifactory") {
+            if artifactory.is_none() {
+                let plain = SupermarketClient::builder()
+                    .build()
+                    .map_err(|e| what(url, &e))?;
+                let (client, _) = artifactory_client(&plain, options).map_err(|e| what(url, &e))?;
+                artifactory = Some(client);
+            }
         } else if let Some(server) = c.option("chef_server_artifact") {
             let chef =
                 chef_client_for(server, &options.chef_servers).map_err(|e| what(server, &e))?;
-            load_server_artifacts(std::slice::from_ref(c), server, &chef, cache)
+            load_server_artifacts(std::slice::from_ref(c), server, &chef, &cache)
                 .await
                 .map_err(fail)?;
         }
     }
-    Ok(())
+    signed.append(&mut cache.chef_servers);
+    cache.chef_servers = signed;
+    if artifactory.is_some() {
+        cache.artifactory = artifactory;
+    }
+    Ok(cache)
 }
 
 /// The name a run-list item compares by in `Chef::RunList` (`recipe[x]` and `x` are one item;
