@@ -156,4 +156,23 @@ async fn a_chef_server_cookbook_is_downloaded_with_the_matching_client_and_verif
     let mut paths: Vec<&str> = cookbook.identity.files.iter().map(|f| f.path()).collect();
     paths.sort_unstable();
     assert!(paths.contains(&"metadata.rb") && paths.contains(&"recipes/default.rb"));
+
+    // The lock's URL spelled otherwise (scheme in capitals, a trailing slash) names the same
+    // server, so the same client fetches it (install relies on it: it hands load_locked a
+    // client built for the lock's URL).
+    let respelled = format!(
+        "{}/",
+        server_url
+            .trim_end_matches('/')
+            .replacen("http://", "HTTP://", 1)
+    );
+    let source = json!({"chef_server": respelled, "version": "1.0.0"});
+    let lock_path = lock(work.path(), "corp", &expected, "corp-1.0.0", source);
+    let fresh = CookbookCache {
+        root: work.path().join("cache-respelled"),
+        ..cache.clone()
+    };
+    let policy = LoadedPolicy::load(&lock_path, &fresh).await.unwrap();
+    assert_eq!(policy.cookbooks[0].identity.identifier, expected);
+    assert!(policy.cookbooks[0].dir.starts_with(&fresh.root));
 }
