@@ -21,6 +21,8 @@
 //! lower bound of chef push; the modelled count (1 listing + 1 sandbox + ⌈files/10⌉ file
 //! rounds + 1 commit + 1 per artifact + 1 group PUT, per server, ×4) is printed beside it.
 
+#[path = "sync/bench_child.rs"]
+mod bench_child;
 #[allow(dead_code)]
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;

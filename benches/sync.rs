@@ -31,6 +31,8 @@
 //! The reference sends every file PUT at once up to 4,960 over all servers (what the file
 //! descriptors allow through the proxies), split evenly between the servers beyond that.
 
+#[path = "sync/bench_child.rs"]
+mod bench_child;
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
 #[path = "sync/proc_stats.rs"]

@@ -2,17 +2,17 @@
 //! are the client's own: the proxies buffer every byte in transit for the delay (tens of MB
 //! with a thousand PUTs in flight) and run their own runtime.
 //!
-//! The child is this bench binary re-executed with [`CHILD_ARG`]. It speaks one line at a
-//! time over its stdin/stdout: it prints the ports it listens on, then their URLs (known before goiardi starts,
-//! so goiardi can hand out upload URLs through them), reads the upstream ports, starts
-//! forwarding, says `started`, and exits when its stdin closes (when the parent drops it or
-//! dies).
+//! The child is this bench binary re-executed with [`CHILD_ARG`] (`bench_child.rs`). It speaks
+//! one line at a time over its stdin/stdout: it prints the ports it listens on, then their URLs
+//! (known before goiardi starts, so goiardi can hand out upload URLs through them), reads the
+//! upstream ports, starts forwarding, says `started`, and exits when its stdin closes (when the
+//! parent drops it or dies).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+use crate::bench_child::{self, BenchChild, child_args, wait_for_parent};
 use crate::delay_proxy::DelayProxy;
 
 /// The argument that makes the bench binary a proxy child: `--proxy-child COUNT DELAY_MS`.
@@ -23,9 +23,7 @@ const THREAD_NAME: &str = "delay-proxy";
 
 /// `count` delay proxies in a child process.
 pub struct ProxyChild {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    child: BenchChild,
     urls: Vec<String>,
     ports: Vec<u16>,
 }
@@ -33,17 +31,10 @@ pub struct ProxyChild {
 impl ProxyChild {
     /// Starts the child and waits for its listening ports.
     pub fn spawn(count: usize, one_way: Duration) -> io::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg(CHILD_ARG)
-            .arg(count.to_string())
-            .arg(one_way.as_millis().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdin = child.stdin.take();
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let ports = parse_ports(&read_line(&mut stdout)?)?;
-        let urls: Vec<String> = read_line(&mut stdout)?
+        let mut child = BenchChild::spawn(CHILD_ARG, count, one_way)?;
+        let ports = parse_ports(&child.read_line()?)?;
+        let urls: Vec<String> = child
+            .read_line()?
             .split_whitespace()
             .map(str::to_owned)
             .collect();
@@ -53,13 +44,7 @@ impl ProxyChild {
                 ports.len()
             )));
         }
-        Ok(Self {
-            child,
-            stdin,
-            stdout,
-            urls,
-            ports,
-        })
+        Ok(Self { child, urls, ports })
     }
 
     /// The ports the proxies listen on, one per server.
@@ -75,30 +60,12 @@ impl ProxyChild {
     /// Makes proxy `i` forward to `upstreams[i]` (ports on 127.0.0.1); returns once they do.
     pub fn start(&mut self, upstreams: &[u16]) -> io::Result<()> {
         let line: Vec<String> = upstreams.iter().map(u16::to_string).collect();
-        let stdin = self.stdin.as_mut().expect("child running");
-        writeln!(stdin, "{}", line.join(" "))?;
-        stdin.flush()?;
-        match read_line(&mut self.stdout)?.as_str() {
+        self.child.write_line(&line.join(" "))?;
+        match self.child.read_line()?.as_str() {
             "started" => Ok(()),
             other => Err(io::Error::other(format!("proxy child: {other}"))),
         }
     }
-}
-
-impl Drop for ProxyChild {
-    fn drop(&mut self) {
-        // Closing its stdin ends the child; wait so that no zombie is left behind.
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn read_line(from: &mut impl BufRead) -> io::Result<String> {
-    let mut line = String::new();
-    if from.read_line(&mut line)? == 0 {
-        return Err(io::Error::other("proxy child closed its output"));
-    }
-    Ok(line.trim().to_owned())
 }
 
 fn parse_ports(line: &str) -> io::Result<Vec<u16>> {
@@ -109,8 +76,7 @@ fn parse_ports(line: &str) -> io::Result<Vec<u16>> {
 
 /// The child's main: `args` are what follows [`CHILD_ARG`] (count, one-way delay in ms).
 pub fn run_child(args: &[String]) {
-    let count: usize = args.first().and_then(|a| a.parse().ok()).expect("count");
-    let delay_ms: u64 = args.get(1).and_then(|a| a.parse().ok()).expect("delay");
+    let (count, one_way) = child_args(args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(THREAD_NAME)
@@ -126,7 +92,7 @@ pub fn run_child(args: &[String]) {
     writeln!(out, "{}\n{}", ports.join(" "), urls.join(" ")).expect("stdout");
     out.flush().expect("stdout");
     let mut input = io::stdin().lock();
-    let upstreams = read_line(&mut input)
+    let upstreams = bench_child::read_line(&mut input)
         .and_then(|l| parse_ports(&l))
         .expect("upstream ports");
     assert_eq!(upstreams.len(), count, "one upstream per proxy");
@@ -134,14 +100,10 @@ pub fn run_child(args: &[String]) {
         let _context = runtime.enter();
         for (proxy, port) in proxies.iter_mut().zip(upstreams) {
             let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
-            proxy.start(upstream, Duration::from_millis(delay_ms));
+            proxy.start(upstream, one_way);
         }
     }
     writeln!(out, "started").expect("stdout");
     out.flush().expect("stdout");
-    // Until the parent closes our stdin (or dies).
-    let mut rest = String::new();
-    while input.read_line(&mut rest).is_ok_and(|n| n > 0) {
-        rest.clear();
-    }
+    wait_for_parent(&mut input);
 }
