@@ -1,15 +1,21 @@
-//! `chef install` / `chef update` for Policyfiles against wiremock sources: a Chef server's
-//! `/universe` and cookbooks, Artifactory's Supermarket API, remote and server-included locks.
+//! `chef install` / `chef update` for Policyfiles against wiremock sources (a Chef server's
+//! `/universe` and cookbooks, Artifactory's Supermarket API, remote and server-included locks)
+//! and, where a signature must be checked, goiardi.
 //! Locks are compared byte for byte with what chef-cli's rules give (lock_data and cache_key of
 //! cookbook-omnifetch's locations, included_policy_locks of chef-cli's lock fetchers).
 
 use std::path::{Path, PathBuf};
 
+use chef_api::cookbook::LoadedCookbook;
+use chef_api::cookbook::manifest::ManifestFiles;
+use chef_api::upload::{UploadOptions, Uploader};
 use chef_sync::config::{KeySource, ServerSpec};
 use chef_sync::policy::identifier::{self, CookbookIdentity};
+use chef_sync::policy::json::to_lock_string;
 use chef_sync::policy::{CookbookCache, InstallError, InstallOptions};
 use chef_sync::position::Position;
 use chef_testkit::fleet::cookbook_tarball;
+use chef_testkit::goiardi::Goiardi;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -1303,4 +1309,176 @@ async fn a_preference_for_a_cookbook_the_source_lacks_is_an_error_naming_both() 
         "{err}"
     );
     assert!(!r.join("Policyfile.lock.json").exists());
+}
+
+/// A lock `name` with one cached cookbook `cookbook` 1.0.0 of `identifier`, locked with
+/// `source` as its `source_options`.
+fn single_cookbook_lock(name: &str, cookbook: &str, identifier: &str, source: Value) -> Value {
+    let origin = source.as_object().and_then(|o| o.values().next()).cloned();
+    with_revision(json!({
+        "revision_id": null, "name": name, "run_list": [format!("recipe[{cookbook}::default]")],
+        "included_policy_locks": [],
+        "cookbook_locks": {cookbook: {"version": "1.0.0", "identifier": identifier,
+            "dotted_decimal_identifier": identifier::dotted_decimal(identifier).unwrap(),
+            "cache_key": format!("{cookbook}-1.0.0"), "origin": origin,
+            "source_options": source}},
+        "default_attributes": {}, "override_attributes": {},
+        "solution_dependencies": {"Policyfile": [[cookbook, "= 1.0.0"]],
+            "dependencies": {format!("{cookbook} (1.0.0)"): []}}
+    }))
+    .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_included_locks_chef_server_cookbook_is_fetched_signed_as_install_signs() {
+    // chef install has one set of credentials: an included lock's chef_server cookbook is
+    // fetched with the client install signs the main lock's with (goiardi checks signatures).
+    let g = Goiardi::start().expect("goiardi");
+    let admin = g.admin_client().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("corp");
+    write(&src, "metadata.rb", "name 'corp'\nversion '1.0.0'\n");
+    write(&src, "recipes/default.rb", "log 'corp'\n");
+    Uploader::new(admin.clone(), UploadOptions::default())
+        .upload(&[std::sync::Arc::new(LoadedCookbook::load(&src).unwrap())])
+        .await
+        .unwrap();
+    // chef-cli hashes what the server serves (the upload added metadata.json).
+    let manifest: Value = admin.get("cookbooks/corp/1.0.0").await.unwrap();
+    let served = ManifestFiles::from_json(&manifest).unwrap();
+    let corp = identifier::content_identifier(&identifier::fingerprint_text(
+        served.files.iter().map(|(p, c)| (p.as_str(), c.as_str())),
+    ));
+    let base = single_cookbook_lock(
+        "base",
+        "corp",
+        &corp,
+        json!({"chef_server": g.url(), "version": "1.0.0"}),
+    );
+
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    write(r, "base/base.lock.json", &to_lock_string(&base));
+    let policyfile = write(
+        r,
+        "Policyfile.rb",
+        "name 'app'\ninclude_policy 'base', path: 'base'\n",
+    );
+    let signed_as_admin =
+        vec![ServerSpec::new("g", g.url(), "admin", KeySource::Path(g.admin_key_path())).unwrap()];
+
+    // Without a configured server, the include_policy line is at fault, naming the cookbook.
+    let cache = tempfile::tempdir().unwrap();
+    let err = chef_sync::policy::install(&policyfile, &options(cache.path(), &[], Vec::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.position(),
+        Some(Position::at(&policyfile, 2, None)),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("include_policy 'base'")
+            && message.contains("cookbook 'corp' 1.0.0")
+            && message.contains("no Chef server is configured"),
+        "{message}"
+    );
+
+    // Signed as a client goiardi does not know (the key configured for the server, used), the
+    // download is refused.
+    let err = chef_sync::policy::install(
+        &policyfile,
+        &options(cache.path(), &[], chef_servers(&g.url())),
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("cookbook 'corp'")
+            && message.contains("401")
+            && message.contains("spec-user"),
+        "{message}"
+    );
+    assert!(!r.join("Policyfile.lock.json").exists());
+
+    // Signed as install's configured admin, it is fetched, verified and locked as included.
+    let installed =
+        chef_sync::policy::install(&policyfile, &options(cache.path(), &[], signed_as_admin))
+            .await
+            .unwrap();
+    assert!(installed.written);
+    let doc = installed.lock.document();
+    assert_eq!(
+        doc["cookbook_locks"]["corp"],
+        base["cookbook_locks"]["corp"]
+    );
+    assert_eq!(doc["run_list"], json!(["recipe[corp::default]"]));
+
+    // It is in install's cache now: an offline install from the written lock finds it there.
+    let mut offline = options(cache.path(), &[], Vec::new());
+    offline.cache.offline = true;
+    let again = chef_sync::policy::install(&policyfile, &offline)
+        .await
+        .unwrap();
+    assert!(!again.written);
+}
+
+#[tokio::test]
+async fn a_remote_included_locks_artifactory_cookbook_is_fetched_with_installs_credential() {
+    // The Artifactory credential is chef-cli's from the install's environment
+    // (InstallOptions::env), for included locks as for the Policyfile's own sources.
+    let server = MockServer::start().await;
+    let base_url = server.uri();
+    let route = "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/1.0.0/download";
+    let download = format!("{base_url}{route}");
+    Mock::given(method("GET"))
+        .and(path(route))
+        .and(header("x-jfrog-art-api", "s3cret"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+            "nginx",
+            "1.0.0",
+            &[],
+            &[],
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let nginx = tarball_identity(scratch.path(), "nginx", "1.0.0");
+    let base = single_cookbook_lock(
+        "base",
+        "nginx",
+        &nginx.identifier,
+        json!({"artifactory": download, "version": "1.0.0"}),
+    );
+    Mock::given(method("GET"))
+        .and(path("/locks/base.lock.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&base))
+        .mount(&server)
+        .await;
+
+    let repo = tempfile::tempdir().unwrap();
+    let policyfile = write(
+        repo.path(),
+        "Policyfile.rb",
+        &format!("name 'app'\ninclude_policy 'base', remote: '{base_url}/locks/base.lock.json'\n"),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let installed = chef_sync::policy::install(
+        &policyfile,
+        &options(
+            cache.path(),
+            &[("ARTIFACTORY_API_KEY", "s3cret")],
+            Vec::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(installed.written);
+    assert_eq!(
+        installed.lock.document()["cookbook_locks"]["nginx"],
+        base["cookbook_locks"]["nginx"]
+    );
+    server.verify().await;
 }

@@ -304,7 +304,13 @@ pub async fn install(
         None
     };
     if let Some(lock) = existing.as_ref().filter(|_| !options.update) {
-        let cache = cache_for_lock(lock, options, &lock_path).await?;
+        let cache =
+            cache_for_lock(lock, options)
+                .await
+                .map_err(|message| InstallError::Source {
+                    position: Position::file(&lock_path),
+                    message,
+                })?;
         load_locked(lock, &cache).await?;
         return Ok(Installed {
             lock: lock.clone(),
@@ -418,11 +424,21 @@ pub async fn install(
                         )
                     })?
             }
-            None => load_locked(lock, &options.cache)
-                .await?
-                .into_iter()
-                .map(|c| (c.lock, c.dir, c.identity))
-                .collect(),
+            // One set of credentials for the whole install, as `chef install` has: an
+            // included lock's chef_server and artifactory cookbooks get install's clients too.
+            None => {
+                let cache = cache_for_lock(lock, options).await.map_err(|message| {
+                    at_line(
+                        inc.line,
+                        format!("include_policy '{}': {message}", inc.name),
+                    )
+                })?;
+                load_locked(lock, &cache)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.lock, c.dir, c.identity))
+                    .collect()
+            }
         };
         let deps = lock
             .document()
@@ -812,21 +828,18 @@ pub async fn install(
     })
 }
 
-/// Before installing from an existing lock: the cache [`load_locked`] fetches the lock's
-/// cookbooks with, holding install's clients for the locked cookbooks that no cache holds yet
-/// (`chef_server`: signed as [`InstallOptions::chef_servers`] say, ahead of the cache's own
-/// clients; `artifactory`: chef-cli's credential from [`InstallOptions::env`]), and those of
-/// them locked as `chef_server_artifact` fetched into chef-sync's cache as `NAME-IDENTIFIER`
-/// (`load_locked` does not fetch artifacts).
+/// Before installing from a lock (the existing one, or an included one from a path, a URL or
+/// git): the cache [`load_locked`] fetches the lock's cookbooks with, holding install's
+/// clients for the locked cookbooks that no cache holds yet (`chef_server`: signed as
+/// [`InstallOptions::chef_servers`] say, ahead of the cache's own clients; `artifactory`:
+/// chef-cli's credential from [`InstallOptions::env`]), and those of them locked as
+/// `chef_server_artifact` fetched into chef-sync's cache as `NAME-IDENTIFIER` (`load_locked`
+/// does not fetch artifacts). Errors are messages naming the cookbook and its URL; the caller
+/// says where (the lock file, the `include_policy` line).
 async fn cache_for_lock(
     lock: &PolicyLock,
     options: &InstallOptions,
-    lock_path: &Path,
-) -> Result<CookbookCache, InstallError> {
-    let fail = |message: String| InstallError::Source {
-        position: Position::file(lock_path),
-        message,
-    };
+) -> Result<CookbookCache, String> {
     let mut cache = options.cache.clone();
     if cache.offline {
         return Ok(cache);
@@ -841,10 +854,7 @@ async fn cache_for_lock(
             continue;
         }
         let what = |url: &str, e: &dyn std::fmt::Display| {
-            fail(format!(
-                "cookbook '{}' {} from {url}: {e}",
-                c.name, c.version
-            ))
+            format!("cookbook '{}' {} from {url}: {e}", c.name, c.version)
         };
         if let Some(url) = c.option("chef_server") {
             if !signed
@@ -865,9 +875,7 @@ async fn cache_for_lock(
         } else if let Some(server) = c.option("chef_server_artifact") {
             let chef =
                 chef_client_for(server, &options.chef_servers).map_err(|e| what(server, &e))?;
-            load_server_artifacts(std::slice::from_ref(c), server, &chef, &cache)
-                .await
-                .map_err(fail)?;
+            load_server_artifacts(std::slice::from_ref(c), server, &chef, &cache).await?;
         }
     }
     signed.append(&mut cache.chef_servers);
