@@ -31,6 +31,8 @@
 //! The reference sends every file PUT at once up to 4,960 over all servers (what the file
 //! descriptors allow through the proxies), split evenly between the servers beyond that.
 
+#[path = "sync/cpu.rs"]
+mod cpu;
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
 #[path = "sync/proxy_child.rs"]
@@ -49,6 +51,7 @@ use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::cookbooks::CookbookSet;
 use chef_sync::{SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, NODE_NAME, example_repo_dir, layout_repo};
+use cpu::Cpu;
 use proxy_child::ProxyChild;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::{Rng, SeedableRng};
@@ -158,7 +161,7 @@ async fn run(mut proxies: ProxyChild) {
         ("chef-sync one changed cookbook", true),
     ] {
         change(one_changed);
-        let cpu = Cpu::now(&mut fleet, &regions);
+        let cpu = Cpu::now(&fleet, &regions);
         let t = Instant::now();
         let report = chef_sync::sync(&config, &SyncOptions::default())
             .await
@@ -169,7 +172,7 @@ async fn run(mut proxies: ProxyChild) {
         rows.push(Row {
             label: label.into(),
             wall,
-            cpu: cpu.delta(&mut fleet, &regions),
+            cpu: cpu.delta(&fleet, &regions),
             notes: format!(
                 "{} files, {:.1} MB sent",
                 report.files_sent(),
@@ -206,7 +209,7 @@ async fn run(mut proxies: ProxyChild) {
         ("reference one changed cookbook", true),
     ] {
         change(one_changed);
-        let cpu = Cpu::now(&mut fleet, &regions);
+        let cpu = Cpu::now(&fleet, &regions);
         let t = Instant::now();
         let dir = repo.path().join("cookbooks");
         let servers = Arc::clone(&ref_servers);
@@ -225,7 +228,7 @@ async fn run(mut proxies: ProxyChild) {
         rows.push(Row {
             label: label.into(),
             wall,
-            cpu: cpu.delta(&mut fleet, &regions),
+            cpu: cpu.delta(&fleet, &regions),
             notes: format!(
                 "{} files, {} cookbook manifests sent; ≤ {ref_puts} PUTs in flight per server",
                 outcome.files_sent, outcome.cookbooks_written
@@ -493,51 +496,6 @@ fn generate_workload(dir: &Path, cookbooks: usize) -> (usize, u64) {
         }
     }
     (files, bytes)
-}
-
-/// CPU seconds used so far by the client (this process; the proxies are a child process) and
-/// by the goiardi servers.
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    own: f64,
-    goiardi: f64,
-}
-
-impl Cpu {
-    fn now(fleet: &mut Fleet, regions: &[&str]) -> Self {
-        let goiardi = regions
-            .iter()
-            .filter_map(|r| fleet.server_mut(r).pid())
-            .map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
-            .sum();
-        Self {
-            own: cpu_seconds("/proc/self/stat"),
-            goiardi,
-        }
-    }
-
-    /// CPU used since `self` (goiardi restarts reset its counters; measured after restarts).
-    fn delta(self, fleet: &mut Fleet, regions: &[&str]) -> Self {
-        let now = Self::now(fleet, regions);
-        Self {
-            own: now.own - self.own,
-            goiardi: now.goiardi - self.goiardi,
-        }
-    }
-}
-
-/// utime + stime of a `/proc/PID/stat` file, in seconds (USER_HZ = 100 on Linux).
-fn cpu_seconds(stat_path: &str) -> f64 {
-    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / 100.0
 }
 
 /// Resets this process's peak RSS to its current RSS (`5` to `/proc/self/clear_refs`), so that

@@ -6,17 +6,23 @@
 //! time over its stdin/stdout: it prints the ports it listens on, then their URLs (known before goiardi starts,
 //! so goiardi can hand out upload URLs through them), reads the upstream ports, starts
 //! forwarding, says `started`, and exits when its stdin closes (when the parent drops it or
-//! dies).
+//! dies). Until then, each line `signed` it reads is answered with the signed requests each
+//! proxy has forwarded so far (see `delay_proxy`).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::delay_proxy::DelayProxy;
 
 /// The argument that makes the bench binary a proxy child: `--proxy-child COUNT DELAY_MS`.
 pub const CHILD_ARG: &str = "--proxy-child";
+
+/// The line that asks the child for its signed request counts.
+const SIGNED_ARG: &str = "signed";
 
 /// Thread name of the child's runtime.
 const THREAD_NAME: &str = "delay-proxy";
@@ -83,6 +89,16 @@ impl ProxyChild {
             other => Err(io::Error::other(format!("proxy child: {other}"))),
         }
     }
+
+    /// The signed requests the proxies have forwarded so far, all proxies together.
+    #[allow(dead_code)] // benches/sync.rs does not ask
+    pub fn signed_requests(&mut self) -> io::Result<u64> {
+        let stdin = self.stdin.as_mut().expect("child running");
+        writeln!(stdin, "{SIGNED_ARG}")?;
+        stdin.flush()?;
+        let counts = parse_counts(&read_line(&mut self.stdout)?)?;
+        Ok(counts.iter().sum())
+    }
 }
 
 impl Drop for ProxyChild {
@@ -102,6 +118,13 @@ fn read_line(from: &mut impl BufRead) -> io::Result<String> {
 }
 
 fn parse_ports(line: &str) -> io::Result<Vec<u16>> {
+    line.split_whitespace()
+        .map(|p| p.parse().map_err(io::Error::other))
+        .collect()
+}
+
+#[allow(dead_code)] // benches/sync.rs does not ask
+fn parse_counts(line: &str) -> io::Result<Vec<u64>> {
     line.split_whitespace()
         .map(|p| p.parse().map_err(io::Error::other))
         .collect()
@@ -130,18 +153,28 @@ pub fn run_child(args: &[String]) {
         .and_then(|l| parse_ports(&l))
         .expect("upstream ports");
     assert_eq!(upstreams.len(), count, "one upstream per proxy");
+    let mut signed: Vec<Arc<AtomicU64>> = Vec::new();
     {
         let _context = runtime.enter();
         for (proxy, port) in proxies.iter_mut().zip(upstreams) {
             let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
+            signed.push(proxy.count_signed_requests());
             proxy.start(upstream, Duration::from_millis(delay_ms));
         }
     }
     writeln!(out, "started").expect("stdout");
     out.flush().expect("stdout");
     // Until the parent closes our stdin (or dies).
-    let mut rest = String::new();
-    while input.read_line(&mut rest).is_ok_and(|n| n > 0) {
-        rest.clear();
+    let mut line = String::new();
+    while input.read_line(&mut line).is_ok_and(|n| n > 0) {
+        if line.trim() == SIGNED_ARG {
+            let counts: Vec<String> = signed
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed).to_string())
+                .collect();
+            writeln!(out, "{}", counts.join(" ")).expect("stdout");
+            out.flush().expect("stdout");
+        }
+        line.clear();
     }
 }

@@ -1,0 +1,52 @@
+//! CPU seconds of the bench process and of the goiardi servers, from `/proc/<pid>/stat`
+//! (shared by `benches/sync.rs` and `benches/objects.rs`).
+
+use chef_testkit::fleet::Fleet;
+
+/// CPU seconds (user + system) used so far by the client (this process; run the proxies in a
+/// child process for the figure to be the client's alone) and by the goiardi servers.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu {
+    /// This process.
+    pub own: f64,
+    /// The goiardi servers of `regions`, summed.
+    pub goiardi: f64,
+}
+
+impl Cpu {
+    /// What this process and the servers of `regions` have used so far.
+    pub fn now(fleet: &Fleet, regions: &[&str]) -> Self {
+        let goiardi = regions
+            .iter()
+            .filter_map(|r| fleet.server(r).pid())
+            .map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
+            .sum();
+        Self {
+            own: cpu_seconds("/proc/self/stat"),
+            goiardi,
+        }
+    }
+
+    /// CPU used since `self` (goiardi restarts reset its counters; measured after restarts).
+    pub fn delta(self, fleet: &Fleet, regions: &[&str]) -> Self {
+        let now = Self::now(fleet, regions);
+        Self {
+            own: now.own - self.own,
+            goiardi: now.goiardi - self.goiardi,
+        }
+    }
+}
+
+/// utime + stime of a `/proc/PID/stat` file, in seconds (USER_HZ = 100 on Linux).
+fn cpu_seconds(stat_path: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
