@@ -4,8 +4,22 @@
 //!
 //! ```sh
 //! cargo bench --bench objects
-//! OBJECTS_BENCH_SHRINK=10 cargo bench --bench objects   # smoke run: every count ÷ 10
+//! OBJECTS_BENCH_SHRINK=10 cargo bench --bench objects      # smoke run: every count ÷ 10
+//! OBJECTS_BENCH_ONE_WAY_MS=0 cargo bench --bench objects   # no latency: the CPU part
 //! ```
+//!
+//! Knobs: `OBJECTS_BENCH_SHRINK=N` divides every count of the workload by N (at least one of
+//! each; for smoke runs of the bench itself); `OBJECTS_BENCH_ONE_WAY_MS=MS` is the proxies'
+//! delay each way (default 50). The RTTs columns always divide by 100 ms, whatever the proxies
+//! add, so a run without latency reads as the RTTs its CPU alone costs.
+//!
+//! The proxies run in a child process (`benches/sync/proxy_child.rs`, as in the sync bench),
+//! so this process's CPU is the client's own. For each run the bench prints the wall time,
+//! the CPU seconds (user + system, `/proc/<pid>/stat`) of this process and of the four
+//! goiardi servers, the signed requests chef-sync sent (counted at the proxies: the
+//! `X-Ops-Sign` header lines they forwarded to the servers) and the client CPU per signed
+//! request that implies, and the floor the CPU alone sets on the wall time: (client + goiardi
+//! CPU) ÷ the cores.
 //!
 //! Measures chef-sync's full sync, a no-op re-sync, a sync with one changed role and
 //! `status`, in seconds and RTTs, and prints beside them chef-fs's schedule (`knife upload`,
@@ -27,8 +41,17 @@
 //! `chef_sync::objects::fetch_counted` and prints how many objects came from search rows and
 //! how many needed their own GET.
 
+#[path = "sync/bench_child.rs"]
+mod bench_child;
+#[path = "sync/cpu.rs"]
+mod cpu;
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
+#[path = "sync/proc_stats.rs"]
+#[allow(dead_code, reason = "this bench prints no peak RSS")]
+mod proc_stats;
+#[path = "sync/proxy_child.rs"]
+mod proxy_child;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,11 +63,22 @@ use chef_sync::objects::{ObjectKinds, RepoObjects, fetch_counted};
 use chef_sync::report::ObjectOutcome;
 use chef_sync::{StatusOptions, SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, example_repo_dir, layout_repo};
-use delay_proxy::DelayProxy;
+use cpu::Cpu;
+use proxy_child::ProxyChild;
 
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"];
 const ONE_WAY: Duration = Duration::from_millis(50);
+/// The RTT the "RTTs" columns divide by (100 ms, whatever the proxies add).
 const RTT: f64 = 0.100;
+
+/// The proxies' delay each way: 50 ms, or `OBJECTS_BENCH_ONE_WAY_MS` (0: the same run without
+/// latency, to see how much of the wall time is CPU).
+fn one_way() -> Duration {
+    std::env::var("OBJECTS_BENCH_ONE_WAY_MS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .map_or(ONE_WAY, Duration::from_millis)
+}
 
 /// What is synced: issue #11's workload, every count divided by `OBJECTS_BENCH_SHRINK`
 /// (smoke runs of the bench itself; at least one of each).
@@ -83,9 +117,14 @@ impl Workload {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == proxy_child::CHILD_ARG) {
+        proxy_child::run_child(&args[at + 1..]);
+        return;
+    }
     // `cargo test --all-targets` runs bench binaries without `--bench`: minutes of goiardi
     // traffic have no place in the test suite.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         println!("benches/objects: skipped (run it with `cargo bench --bench objects`)");
         return;
     }
@@ -95,45 +134,90 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    // The proxies live in a child process: this process's CPU is the client's alone.
+    let proxies = ProxyChild::spawn(REGIONS.len(), one_way()).expect("proxy child");
+    // The runtime chef-sync builds for itself (bounded worker and blocking threads).
+    let runtime = chef_sync::runtime::build().expect("runtime");
+    runtime.block_on(run(proxies));
 }
 
-async fn run() {
-    let mut proxies = Vec::new();
-    for _ in REGIONS {
-        proxies.push(DelayProxy::bind().await.expect("proxy port"));
+/// One measured run.
+struct Row {
+    label: &'static str,
+    wall: f64,
+    /// chef-fs's schedule, modelled in RTTs.
+    model: f64,
+    cpu: Cpu,
+    /// Signed requests the proxies forwarded to the servers during the run.
+    signed: u64,
+    notes: String,
+}
+
+/// What a run costs besides its wall time, measured around it.
+struct Meter {
+    started: Instant,
+    cpu: Cpu,
+    signed: u64,
+}
+
+impl Meter {
+    fn start(fleet: &Fleet, proxies: &mut ProxyChild) -> Self {
+        Self {
+            signed: proxies.signed_requests().expect("proxy child counts"),
+            cpu: Cpu::now(fleet, &REGIONS),
+            started: Instant::now(),
+        }
     }
-    let ports: Vec<u16> = proxies.iter().map(DelayProxy::port).collect();
-    let fleet =
-        Fleet::start_with_proxy_ports(&REGIONS, &ports).expect("goiardi (run scripts/setup)");
-    for (region, proxy) in REGIONS.iter().zip(&mut proxies) {
-        let upstream = ([127, 0, 0, 1], fleet.server(region).port()).into();
-        proxy.start(upstream, ONE_WAY);
+
+    fn row(
+        self,
+        fleet: &Fleet,
+        proxies: &mut ProxyChild,
+        label: &'static str,
+        model: f64,
+        notes: String,
+    ) -> Row {
+        let wall = self.started.elapsed().as_secs_f64();
+        let cpu = self.cpu.delta(fleet, &REGIONS);
+        let signed = proxies.signed_requests().expect("proxy child counts") - self.signed;
+        Row {
+            label,
+            wall,
+            model,
+            cpu,
+            signed,
+            notes,
+        }
     }
+}
+
+async fn run(mut proxies: ProxyChild) {
+    let fleet = Fleet::start_with_proxy_ports(&REGIONS, proxies.ports())
+        .expect("goiardi (run scripts/setup)");
+    let upstreams: Vec<u16> = REGIONS.iter().map(|r| fleet.server(r).port()).collect();
+    proxies.start(&upstreams).expect("proxies");
     let src = tempfile::tempdir().unwrap();
     let w = Workload::from_env();
     generate_workload(src.path(), w);
     let objects = w.objects();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
-        "workload: {} roles, {} environments, {} data bags × {} items ({objects} objects); {} servers, RTT {:.0} ms",
+        "workload: {} roles, {} environments, {} data bags × {} items ({objects} objects); {} servers, one way {} ms (RTTs below count {:.0} ms); {cores} cores",
         w.roles,
         w.environments,
         w.bags,
         w.items_per_bag,
         REGIONS.len(),
+        one_way().as_millis(),
         RTT * 1000.0
     );
     let repo = tempfile::tempdir().unwrap();
     let mut servers = Vec::new();
-    for (region, proxy) in REGIONS.iter().zip(&proxies) {
+    for (i, region) in REGIONS.iter().enumerate() {
         fleet.create_pivotal(region).await.expect("pivotal");
         servers.push((
             (*region).to_owned(),
-            proxy.url(),
+            proxies.url(i),
             fleet.pivotal_pem(region).to_owned(),
         ));
     }
@@ -144,7 +228,7 @@ async fn run() {
         ..SyncOptions::default()
     };
 
-    let mut rows: Vec<(&str, f64, f64, String)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let timed = |report: &SyncReport, what: &str| {
         assert!(report.ok, "{what}:\n{}", report.render_table());
         let count = |o: ObjectOutcome| {
@@ -162,9 +246,8 @@ async fn run() {
         )
     };
 
-    let t = Instant::now();
+    let meter = Meter::start(&fleet, &mut proxies);
     let full = chef_sync::sync(&config, &options).await.unwrap();
-    let wall = t.elapsed().as_secs_f64();
     let notes = timed(&full, "full sync");
     let per_server = |writes: usize, reads: usize| {
         3 + w.bags.div_ceil(10) + writes.div_ceil(10) + reads.div_ceil(10)
@@ -174,7 +257,7 @@ async fn run() {
             + w.items().div_ceil(10)
             + w.roles.div_ceil(10)
             + w.environments.div_ceil(10));
-    rows.push(("full sync", wall, full_model as f64, notes));
+    rows.push(meter.row(&fleet, &mut proxies, "full sync", full_model as f64, notes));
 
     // The rows below measure a no-op and one change only if the full sync left every server
     // complete: count what each server holds by its listings, and ask `status`.
@@ -210,9 +293,8 @@ async fn run() {
         "status compared every object"
     );
 
-    let t = Instant::now();
+    let meter = Meter::start(&fleet, &mut proxies);
     let noop = chef_sync::sync(&config, &options).await.unwrap();
-    let wall = t.elapsed().as_secs_f64();
     let notes = timed(&noop, "no-op");
     assert_eq!(
         (
@@ -222,9 +304,10 @@ async fn run() {
         (0, 0),
         "the no-op wrote nothing"
     );
-    rows.push((
+    rows.push(meter.row(
+        &fleet,
+        &mut proxies,
         "no-op",
-        wall,
         (REGIONS.len() * per_server(0, objects)) as f64,
         notes,
     ));
@@ -235,9 +318,8 @@ async fn run() {
         r#"{"name": "role_000", "description": "changed", "run_list": ["recipe[base]"]}"#,
     )
     .unwrap();
-    let t = Instant::now();
+    let meter = Meter::start(&fleet, &mut proxies);
     let one = chef_sync::sync(&config, &options).await.unwrap();
-    let wall = t.elapsed().as_secs_f64();
     let notes = timed(&one, "one changed role");
     assert_eq!(
         (
@@ -247,30 +329,32 @@ async fn run() {
         (0, REGIONS.len()),
         "one role updated per server, nothing else written"
     );
-    rows.push((
+    rows.push(meter.row(
+        &fleet,
+        &mut proxies,
         "one changed role",
-        wall,
         (REGIONS.len() * (per_server(0, objects) + 1)) as f64,
         notes,
     ));
 
-    let t = Instant::now();
+    let meter = Meter::start(&fleet, &mut proxies);
     let status = chef_sync::status(&config, &status_options).await.unwrap();
-    let wall = t.elapsed().as_secs_f64();
     let differing = status
         .objects
         .iter()
         .filter(|o| !o.drift.is_empty())
         .count();
-    rows.push((
+    let notes = format!(
+        "{} objects compared, exit {}, {differing} not identical everywhere",
+        status.objects.len(),
+        status.exit_code()
+    );
+    rows.push(meter.row(
+        &fleet,
+        &mut proxies,
         "status",
-        wall,
         (REGIONS.len() * per_server(0, objects)) as f64,
-        format!(
-            "{} objects compared, exit {}, {differing} not identical everywhere",
-            status.objects.len(),
-            status.exit_code()
-        ),
+        notes,
     ));
     // What each server holds by its listings after all runs, whatever any report said.
     let held = items_held(&config, w).await;
@@ -313,20 +397,34 @@ async fn run() {
         counts.listed, counts.from_search, counts.fetched
     );
     println!(
-        "| run | chef-sync s | chef-sync RTTs | chef-fs model RTTs (10 at once, server by server) | notes |"
+        "| run | chef-sync s | chef-sync RTTs | chef-fs model RTTs (10 at once, server by server) | CPU s (client) | CPU s (4 goiardi) | CPU floor RTTs ((client + goiardi) / {cores} cores) | signed requests (at the proxies) | client CPU ms / signed request | notes |"
     );
-    println!("| --- | ---: | ---: | ---: | --- |");
-    for (label, wall, model, notes) in &rows {
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for r in &rows {
+        let floor = (r.cpu.own + r.cpu.goiardi) / cores as f64;
+        let per_request = if r.signed == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.2}", r.cpu.own * 1000.0 / r.signed as f64)
+        };
         println!(
-            "| {label} | {wall:.2} | {:.1} | {model:.0} | {notes} |",
-            wall / RTT
+            "| {} | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {per_request} | {} |",
+            r.label,
+            r.wall,
+            r.wall / RTT,
+            r.model,
+            r.cpu.own,
+            r.cpu.goiardi,
+            floor / RTT,
+            r.signed,
+            r.notes
         );
     }
     println!(
         "targets: no-op ≤ 12 RTT ({:.1}), status ≤ 12 RTT ({:.1}), full ≤ 20 RTT ({:.1})",
-        rows[1].1 / RTT,
-        rows[3].1 / RTT,
-        rows[0].1 / RTT
+        rows[1].wall / RTT,
+        rows[3].wall / RTT,
+        rows[0].wall / RTT
     );
 }
 

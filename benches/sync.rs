@@ -33,6 +33,8 @@
 
 #[path = "sync/bench_child.rs"]
 mod bench_child;
+#[path = "sync/cpu.rs"]
+mod cpu;
 #[path = "sync/delay_proxy.rs"]
 mod delay_proxy;
 #[path = "sync/proc_stats.rs"]
@@ -53,7 +55,8 @@ use chef_sync::config::{LoadOptions, RepoConfig};
 use chef_sync::cookbooks::CookbookSet;
 use chef_sync::{SyncOptions, SyncReport};
 use chef_testkit::fleet::{Fleet, NODE_NAME, example_repo_dir, layout_repo};
-use proc_stats::{cpu_seconds, reset_peak_rss, vm_hwm_kb};
+use cpu::Cpu;
+use proc_stats::{reset_peak_rss, vm_hwm_kb};
 use proxy_child::ProxyChild;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::{Rng, SeedableRng};
@@ -163,7 +166,7 @@ async fn run(mut proxies: ProxyChild) {
         ("chef-sync one changed cookbook", true),
     ] {
         change(one_changed);
-        let cpu = Cpu::now(&mut fleet, &regions);
+        let cpu = Cpu::now(&fleet, &regions);
         let t = Instant::now();
         let report = chef_sync::sync(&config, &SyncOptions::default())
             .await
@@ -174,7 +177,7 @@ async fn run(mut proxies: ProxyChild) {
         rows.push(Row {
             label: label.into(),
             wall,
-            cpu: cpu.delta(&mut fleet, &regions),
+            cpu: cpu.delta(&fleet, &regions),
             notes: format!(
                 "{} files, {:.1} MB sent",
                 report.files_sent(),
@@ -211,7 +214,7 @@ async fn run(mut proxies: ProxyChild) {
         ("reference one changed cookbook", true),
     ] {
         change(one_changed);
-        let cpu = Cpu::now(&mut fleet, &regions);
+        let cpu = Cpu::now(&fleet, &regions);
         let t = Instant::now();
         let dir = repo.path().join("cookbooks");
         let servers = Arc::clone(&ref_servers);
@@ -230,7 +233,7 @@ async fn run(mut proxies: ProxyChild) {
         rows.push(Row {
             label: label.into(),
             wall,
-            cpu: cpu.delta(&mut fleet, &regions),
+            cpu: cpu.delta(&fleet, &regions),
             notes: format!(
                 "{} files, {} cookbook manifests sent; ≤ {ref_puts} PUTs in flight per server",
                 outcome.files_sent, outcome.cookbooks_written
@@ -498,35 +501,4 @@ fn generate_workload(dir: &Path, cookbooks: usize) -> (usize, u64) {
         }
     }
     (files, bytes)
-}
-
-/// CPU seconds used so far by the client (this process; the proxies are a child process) and
-/// by the goiardi servers.
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    own: f64,
-    goiardi: f64,
-}
-
-impl Cpu {
-    fn now(fleet: &mut Fleet, regions: &[&str]) -> Self {
-        let goiardi = regions
-            .iter()
-            .filter_map(|r| fleet.server_mut(r).pid())
-            .map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
-            .sum();
-        Self {
-            own: cpu_seconds("/proc/self/stat"),
-            goiardi,
-        }
-    }
-
-    /// CPU used since `self` (goiardi restarts reset its counters; measured after restarts).
-    fn delta(self, fleet: &mut Fleet, regions: &[&str]) -> Self {
-        let now = Self::now(fleet, regions);
-        Self {
-            own: now.own - self.own,
-            goiardi: now.goiardi - self.goiardi,
-        }
-    }
 }

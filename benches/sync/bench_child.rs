@@ -2,8 +2,8 @@
 //! for the servers or proxies a bench starts, so that the bench process's CPU, threads and peak
 //! RSS are the client's own. Parent and child speak one line at a time over the child's
 //! stdin/stdout; the child exits when its stdin closes (when the parent drops [`BenchChild`] or
-//! dies). Both sides are here: [`BenchChild`] for the parent, [`child_args`] and
-//! [`wait_for_parent`] for the child's main.
+//! dies). Both sides are here: [`BenchChild`] for the parent, [`child_args`],
+//! [`wait_for_parent`] and [`answer_until_parent_closes`] for the child's main.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -92,9 +92,28 @@ pub fn child_args(args: &[String]) -> (usize, Duration) {
 }
 
 /// The child's side: returns once the parent closes the child's stdin (or dies).
+#[allow(
+    dead_code,
+    reason = "the proxy child answers its parent's questions instead"
+)]
 pub fn wait_for_parent(input: &mut impl BufRead) {
-    let mut rest = String::new();
-    while input.read_line(&mut rest).is_ok_and(|n| n > 0) {
-        rest.clear();
+    answer_until_parent_closes(input, &mut io::sink(), |_| None);
+}
+
+/// The child's side: until the parent closes the child's stdin (or dies), writes
+/// `answer(line)` to `out` for each line the parent sends, when there is an answer.
+pub fn answer_until_parent_closes(
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+    mut answer: impl FnMut(&str) -> Option<String>,
+) {
+    let mut line = String::new();
+    while input.read_line(&mut line).is_ok_and(|n| n > 0) {
+        if let Some(reply) = answer(line.trim()) {
+            if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
+                return;
+            }
+        }
+        line.clear();
     }
 }

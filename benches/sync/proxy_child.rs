@@ -6,17 +6,23 @@
 //! one line at a time over its stdin/stdout: it prints the ports it listens on, then their URLs
 //! (known before goiardi starts, so goiardi can hand out upload URLs through them), reads the
 //! upstream ports, starts forwarding, says `started`, and exits when its stdin closes (when the
-//! parent drops it or dies).
+//! parent drops it or dies). Until then, each line `signed` it reads is answered with the signed
+//! requests each proxy has forwarded so far (see `delay_proxy`).
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::bench_child::{self, BenchChild, child_args, wait_for_parent};
+use crate::bench_child::{self, BenchChild, answer_until_parent_closes, child_args};
 use crate::delay_proxy::DelayProxy;
 
 /// The argument that makes the bench binary a proxy child: `--proxy-child COUNT DELAY_MS`.
 pub const CHILD_ARG: &str = "--proxy-child";
+
+/// The line that asks the child for its signed request counts.
+const SIGNED_ARG: &str = "signed";
 
 /// Thread name of the child's runtime.
 const THREAD_NAME: &str = "delay-proxy";
@@ -66,9 +72,24 @@ impl ProxyChild {
             other => Err(io::Error::other(format!("proxy child: {other}"))),
         }
     }
+
+    /// The signed requests the proxies have forwarded so far, all proxies together.
+    #[allow(dead_code)] // benches/sync.rs does not ask
+    pub fn signed_requests(&mut self) -> io::Result<u64> {
+        self.child.write_line(SIGNED_ARG)?;
+        let counts = parse_counts(&self.child.read_line()?)?;
+        Ok(counts.iter().sum())
+    }
 }
 
 fn parse_ports(line: &str) -> io::Result<Vec<u16>> {
+    line.split_whitespace()
+        .map(|p| p.parse().map_err(io::Error::other))
+        .collect()
+}
+
+#[allow(dead_code)] // benches/sync.rs does not ask
+fn parse_counts(line: &str) -> io::Result<Vec<u64>> {
     line.split_whitespace()
         .map(|p| p.parse().map_err(io::Error::other))
         .collect()
@@ -96,14 +117,24 @@ pub fn run_child(args: &[String]) {
         .and_then(|l| parse_ports(&l))
         .expect("upstream ports");
     assert_eq!(upstreams.len(), count, "one upstream per proxy");
+    let mut signed: Vec<Arc<AtomicU64>> = Vec::new();
     {
         let _context = runtime.enter();
         for (proxy, port) in proxies.iter_mut().zip(upstreams) {
             let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
+            signed.push(proxy.count_signed_requests());
             proxy.start(upstream, one_way);
         }
     }
     writeln!(out, "started").expect("stdout");
     out.flush().expect("stdout");
-    wait_for_parent(&mut input);
+    answer_until_parent_closes(&mut input, &mut out, |line| {
+        (line == SIGNED_ARG).then(|| {
+            let counts: Vec<String> = signed
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed).to_string())
+                .collect();
+            counts.join(" ")
+        })
+    });
 }

@@ -1106,7 +1106,48 @@ async fn a_bag_written_in_one_run_is_complete_on_goiardi() {
 
 /// An empty server whose item POSTs each take `delay`; goiardi's marker header on every
 /// answer when `goiardi`.
-async fn slow_item_server(bags: &[&str], delay: std::time::Duration, goiardi: bool) -> MockServer {
+/// The arrival instant of every item write the fake received, by bag, in arrival order.
+type Arrivals = std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<std::time::Instant>>>>;
+
+/// Answers an item write `delay` after it arrived, noting when it arrived. The instant is
+/// taken when wiremock hands the whole request over, before the delay starts: a request that
+/// arrived less than `delay` after another of its bag was sent before that one's answer
+/// could have reached the client.
+struct RecordArrival {
+    bag: String,
+    delay: std::time::Duration,
+    goiardi: bool,
+    arrivals: Arrivals,
+}
+
+impl wiremock::Respond for RecordArrival {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let now = std::time::Instant::now();
+        self.arrivals
+            .lock()
+            .unwrap()
+            .entry(self.bag.clone())
+            .or_default()
+            .push(now);
+        let answer = ResponseTemplate::new(201)
+            .set_body_json(json!({}))
+            .set_delay(self.delay);
+        if self.goiardi {
+            answer.insert_header("X-Goiardi", "yes")
+        } else {
+            answer
+        }
+    }
+}
+
+/// A server with empty listings whose item writes into `bags` are answered `delay` late and
+/// recorded in `arrivals`; marked as goiardi (`X-Goiardi`) on every answer if `goiardi`.
+async fn slow_item_server(
+    bags: &[&str],
+    delay: std::time::Duration,
+    goiardi: bool,
+    arrivals: &Arrivals,
+) -> MockServer {
     let server = MockServer::start().await;
     let marked = |t: ResponseTemplate| {
         if goiardi {
@@ -1138,11 +1179,12 @@ async fn slow_item_server(bags: &[&str], delay: std::time::Duration, goiardi: bo
     for bag in bags {
         Mock::given(method("POST"))
             .and(path(format!("/data/{bag}")))
-            .respond_with(marked(
-                ResponseTemplate::new(201)
-                    .set_body_json(json!({}))
-                    .set_delay(delay),
-            ))
+            .respond_with(RecordArrival {
+                bag: (*bag).to_owned(),
+                delay,
+                goiardi,
+                arrivals: std::sync::Arc::clone(arrivals),
+            })
             .mount(&server)
             .await;
     }
@@ -1151,40 +1193,69 @@ async fn slow_item_server(bags: &[&str], delay: std::time::Duration, goiardi: bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_writes_are_concurrent_on_erchef_and_one_at_a_time_per_bag_on_goiardi() {
-    const DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
+    // The witness is causal, not a stopwatch: each item write's arrival at the fake, whose
+    // answers leave `DELAY` after arrival. A write arriving less than `DELAY` after an
+    // earlier one was sent without waiting for that one's answer; a write arriving `DELAY` or
+    // more after the previous one is all a client waiting for each answer can do. Only the
+    // "without waiting" checks depend on timing, and they leave the client `DELAY` to send
+    // writes it has all in hand at once.
+    const DELAY: std::time::Duration = std::time::Duration::from_millis(300);
     let bags = ["a", "b"];
     let repo = bags_repo(&bags, 3);
     let run = |goiardi: bool| {
         let repo = repo.path().to_path_buf();
         async move {
-            let server = slow_item_server(&bags, DELAY, goiardi).await;
-            let started = std::time::Instant::now();
+            let arrivals = Arrivals::default();
+            let server = slow_item_server(&bags, DELAY, goiardi, &arrivals).await;
             let report = chef_sync::sync(&mock_config(&repo, &server.uri()), &objects_only())
                 .await
                 .unwrap();
-            let took = started.elapsed();
             assert!(report.ok, "{}", report.render_table());
-            let posts = server
-                .received_requests()
-                .await
-                .unwrap()
-                .iter()
-                .filter(|r| r.method.as_str() == "POST" && r.url.path().starts_with("/data/"))
-                .count();
-            assert_eq!(posts, 6, "every item sent once");
-            took
+            let arrivals = std::mem::take(&mut *arrivals.lock().unwrap());
+            for bag in bags {
+                assert_eq!(
+                    arrivals.get(bag).map_or(0, Vec::len),
+                    3,
+                    "every item of bag {bag} sent once"
+                );
+            }
+            arrivals
         }
     };
-    // erchef-like (no X-Goiardi): all six items in flight at once, about one DELAY; one bag's
-    // items one after the other would take at least three.
+    let offsets = |arrivals: &BTreeMap<String, Vec<std::time::Instant>>| {
+        let first = arrivals.values().flatten().min().copied().unwrap();
+        arrivals
+            .iter()
+            .map(|(bag, at)| (bag.clone(), at.iter().map(|t| *t - first).collect()))
+            .collect::<BTreeMap<String, Vec<std::time::Duration>>>()
+    };
+
+    // erchef-like (no X-Goiardi): within each bag, some item was sent before the bag's first
+    // answer could have come back.
     let erchef = run(false).await;
-    assert!(erchef < DELAY * 3, "erchef-like server: {erchef:?}");
-    // goiardi: each bag's three items one after the other (at least 3 × DELAY), the two bags
-    // side by side (all six in a row would take 6 × DELAY).
+    for (bag, at) in &erchef {
+        assert!(
+            at[1..].iter().any(|t| *t < at[0] + DELAY),
+            "erchef-like server: bag {bag}'s items waited for each other (arrivals since the first: {:?})",
+            offsets(&erchef)
+        );
+    }
+
+    // goiardi: within each bag, every item sent only after the previous one's answer...
     let goiardi = run(true).await;
-    assert!(goiardi >= DELAY * 3, "goiardi: {goiardi:?}");
+    for (bag, at) in &goiardi {
+        assert!(
+            at.windows(2).all(|w| w[1] >= w[0] + DELAY),
+            "goiardi: bag {bag}'s items overlapped (arrivals since the first: {:?})",
+            offsets(&goiardi)
+        );
+    }
+    // ...and the bags side by side: each bag's first item was sent before any answer could
+    // have come back.
+    let first = goiardi.values().map(|at| at[0]).min().unwrap();
     assert!(
-        goiardi < DELAY * 6,
-        "goiardi, bags in parallel: {goiardi:?}"
+        goiardi.values().all(|at| at[0] < first + DELAY),
+        "goiardi: the bags waited for each other (arrivals since the first: {:?})",
+        offsets(&goiardi)
     );
 }
