@@ -109,10 +109,10 @@ pub fn answer_until_parent_closes(
 ) {
     let mut line = String::new();
     while input.read_line(&mut line).is_ok_and(|n| n > 0) {
-        if let Some(reply) = answer(line.trim()) {
-            if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
-                return;
-            }
+        if let Some(reply) = answer(line.trim())
+            && writeln!(out, "{reply}").and_then(|()| out.flush()).is_err()
+        {
+            return;
         }
         line.clear();
     }
