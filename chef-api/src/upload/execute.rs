@@ -337,7 +337,7 @@ async fn upload_files<'a>(
                         Some(limit) => limit.acquire_owned().await.ok(),
                         None => None,
                     };
-                    let result = put_file(client, bodies, n.file, &n.url).await;
+                    let result = put_sandbox_file(client, bodies, n.file, &n.url).await;
                     (n.owner, n.file, result)
                 }
             })
@@ -366,9 +366,13 @@ async fn upload_files<'a>(
     failures
 }
 
-/// One file PUT as knife sends it: `Content-Type: application/x-binary`, `Content-MD5`,
-/// exact `Content-Length`; the body from `bodies` (read once for all servers, or streamed).
-async fn put_file(
+/// One file PUT to a sandbox upload URL as knife sends it: `Content-Type:
+/// application/x-binary`, `Content-MD5`, exact `Content-Length`; the body from `bodies` (read
+/// once for all servers, or streamed). Cookbook uploads and policy pushes both send files so.
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io) when the file cannot be read, otherwise the PUT's error.
+pub async fn put_sandbox_file(
     client: &ChefClient,
     bodies: &SharedBodies,
     file: &CookbookFile,

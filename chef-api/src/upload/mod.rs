@@ -49,6 +49,7 @@ use crate::cookbook::LoadedCookbook;
 
 pub use bodies::{Body, SharedBodies};
 pub use error::UploadError;
+pub use execute::put_sandbox_file;
 pub use order::dependency_order;
 
 /// Progress events, for bars and Python callbacks. Events of one cookbook come in order

@@ -30,11 +30,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use chef_api::client::ChefClient;
 use chef_api::cookbook::manifest::{ALL_FILES_API_VERSION, ManifestFiles};
-use chef_api::cookbook::{CookbookFile, FileBody, Segment};
-use chef_api::upload::{Outcome, UploadEvent};
+use chef_api::cookbook::{CookbookFile, Segment};
+use chef_api::upload::{Outcome, SharedBodies, UploadEvent, put_sandbox_file};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -301,10 +300,13 @@ async fn run_targets(
     policies: &[LoadedPolicy],
     options: &PushOptions,
 ) -> Vec<PolicyServerReport> {
+    // Each file is read once for all servers (as a sync's uploads), not once per server.
+    let bodies = SharedBodies::new(targets.len());
+    let bodies = &bodies;
     let jobs = targets
         .into_iter()
         .zip(states)
-        .map(|(target, state)| push_server(target, state, policies, options));
+        .map(|(target, state)| push_server(target, state, policies, options, bodies));
     futures::future::join_all(jobs).await
 }
 
@@ -441,13 +443,14 @@ async fn push_server(
     state: Option<Result<ServerState, chef_api::Error>>,
     policies: &[LoadedPolicy],
     options: &PushOptions,
+    bodies: &SharedBodies,
 ) -> PolicyServerReport {
     let progress = Progress {
         sink: options.events.clone(),
         server: Arc::from(target.name.as_str()),
     };
     progress.send(SyncEventKind::Planning);
-    let report = push_server_steps(&target, state, policies, options, &progress).await;
+    let report = push_server_steps(&target, state, policies, options, &progress, bodies).await;
     progress.send(SyncEventKind::Finished {
         ok: report.ok,
         error: report
@@ -464,6 +467,7 @@ async fn push_server_steps(
     policies: &[LoadedPolicy],
     options: &PushOptions,
     progress: &Progress,
+    bodies: &SharedBodies,
 ) -> PolicyServerReport {
     let started = Instant::now();
     let fail =
@@ -540,7 +544,7 @@ async fn push_server_steps(
             .collect();
         plan_files(&mut pending, held);
     } else if !pending.is_empty() {
-        match upload_files(&client, &mut pending, options, progress).await {
+        match upload_files(&client, &mut pending, options, progress, bodies).await {
             Ok(()) => put_artifacts(&client, &mut pending, state.api_version, options).await,
             Err(e) => {
                 for p in &mut pending {
@@ -733,6 +737,7 @@ async fn upload_files(
     pending: &mut [Pending<'_>],
     options: &PushOptions,
     progress: &Progress,
+    bodies: &SharedBodies,
 ) -> Result<(), String> {
     let mut owners: BTreeMap<String, (usize, &CookbookFile)> = BTreeMap::new();
     for (i, p) in pending.iter().enumerate() {
@@ -781,7 +786,7 @@ async fn upload_files(
         needed
             .into_iter()
             .map(|(owner, file, url)| async move {
-                let result = put_file(client, file, &url).await;
+                let result = put_sandbox_file(client, bodies, file, &url).await;
                 if result.is_ok() {
                     let (name, version) = labels[owner].clone();
                     progress.upload(UploadEvent::BytesSent {
@@ -816,18 +821,6 @@ async fn upload_files(
     commit(client, &answer.uri, options)
         .await
         .map_err(|e| format!("sandbox commit: {e}"))
-}
-
-async fn put_file(
-    client: &ChefClient,
-    file: &CookbookFile,
-    url: &url::Url,
-) -> Result<(), chef_api::Error> {
-    let md5 = base64::engine::general_purpose::STANDARD.encode(file.md5());
-    let FileBody::Disk(path) = file.body() else {
-        unreachable!("artifact files are read from disk; none is generated")
-    };
-    client.put_file(url, path.clone(), &md5).await.map(drop)
 }
 
 async fn commit(
