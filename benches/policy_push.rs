@@ -238,8 +238,11 @@ async fn run() {
 #[derive(Clone)]
 struct Timeline {
     start: Instant,
-    events: std::sync::Arc<std::sync::Mutex<Vec<(f64, String, &'static str)>>>,
+    events: std::sync::Arc<std::sync::Mutex<Vec<Stamp>>>,
 }
+
+/// Seconds from the start, server, what was answered.
+type Stamp = (f64, String, &'static str);
 
 impl Timeline {
     fn new(start: Instant) -> Self {
@@ -276,8 +279,7 @@ impl Timeline {
     /// PUTs also per 100 ms.
     fn print(&self, server: &str, wall: f64) {
         let events = self.events.lock().unwrap();
-        let mine: Vec<&(f64, String, &str)> =
-            events.iter().filter(|(_, s, _)| s == server).collect();
+        let mine: Vec<&Stamp> = events.iter().filter(|(_, s, _)| s == server).collect();
         println!(
             "timeline of {server} (full push, wall {:.2} s = {:.1} RTT):",
             wall,
