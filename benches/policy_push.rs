@@ -10,11 +10,14 @@
 //! ```
 //!
 //! The servers are the erchef-like fake of the tests (`chef_testkit::policy_server`, started
-//! lean: no request recording, uploads kept as checksums): goiardi serves no policies. They
+//! lean: no request recording, uploads taken by a bare hyper "bookshelf" and kept as
+//! checksums): goiardi serves no policies. They
 //! and their proxies run in a **child process** (this binary re-executed,
 //! `benches/policy/fake_child.rs`), so that this process's CPU and peak RSS are chef-sync's
 //! own; each run prints the client's CPU (this process) beside the child's (fakes + proxies).
-//! The fake hands out sandbox upload URLs through the proxy, so file PUTs pay the RTT too.
+//! The fake hands out sandbox upload URLs through its bookshelf's proxy, so file PUTs pay the
+//! RTT too. The full push prints a timeline of one server: when its listings, sandbox, file
+//! PUTs, commit + artifact PUTs and confirming listing + group PUT were answered, in RTTs.
 //! "chef push schedule" runs each server alone, one after the other, with 10 files in flight
 //! (chef push's uploader threads), against a second child's fresh servers; it still sends the
 //! artifact PUTs of one server concurrently where chef push sends them one by one, so it is a
@@ -159,10 +162,16 @@ async fn run() {
 
     let cpu = Cpu::now(&servers);
     let t = Instant::now();
-    let full = push_to(first, std::slice::from_ref(&policy), &options).await;
+    let timeline = Timeline::new(t);
+    let full_options = PushOptions {
+        events: Some(timeline.sink()),
+        ..options.clone()
+    };
+    let full = push_to(first, std::slice::from_ref(&policy), &full_options).await;
     let full_wall = t.elapsed().as_secs_f64();
     let full_cpu = cpu.delta(&servers);
     check(&full, "full push");
+    timeline.print("region-0", full_wall);
     let cpu = Cpu::now(&servers);
     let t = Instant::now();
     let noop = push_to(second, std::slice::from_ref(&policy), &options).await;
@@ -220,6 +229,94 @@ async fn run() {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     println!("load average after: {}", load_average());
+}
+
+/// When each of a push's progress events arrived, from the start of the run: the full push's
+/// critical path per server (listings → `Planned`; sandbox POST → `CookbookStarted`; file
+/// rounds → `BytesSent`; commit and artifact PUTs → `CookbookFinished`; confirming listing
+/// and group PUT → `PolicyGroup`).
+#[derive(Clone)]
+struct Timeline {
+    start: Instant,
+    events: std::sync::Arc<std::sync::Mutex<Vec<Stamp>>>,
+}
+
+/// Seconds from the start, server, what was answered.
+type Stamp = (f64, String, &'static str);
+
+impl Timeline {
+    fn new(start: Instant) -> Self {
+        Self {
+            start,
+            events: std::sync::Arc::default(),
+        }
+    }
+
+    fn sink(&self) -> chef_sync::SyncEventSink {
+        let me = self.clone();
+        std::sync::Arc::new(move |event: chef_sync::SyncEvent| {
+            use chef_api::upload::UploadEvent;
+            use chef_sync::SyncEventKind as K;
+            let label = match event.kind {
+                K::Planning => "planning (listings sent)",
+                K::Planned { .. } => "planned (listings answered)",
+                K::Upload(UploadEvent::CookbookStarted { .. }) => "sandbox answered",
+                K::Upload(UploadEvent::BytesSent { .. }) => "file PUT answered",
+                K::Upload(UploadEvent::CookbookFinished { .. }) => "commit + artifact PUT answered",
+                K::PolicyGroup { .. } => "confirming listing + group PUT answered",
+                K::Finished { .. } => "finished",
+                _ => "other",
+            };
+            let at = me.start.elapsed().as_secs_f64();
+            me.events
+                .lock()
+                .unwrap()
+                .push((at, event.server.to_string(), label));
+        })
+    }
+
+    /// One server's events, each kind as its first and last time and count, in RTTs; file
+    /// PUTs also per 100 ms.
+    fn print(&self, server: &str, wall: f64) {
+        let events = self.events.lock().unwrap();
+        let mine: Vec<&Stamp> = events.iter().filter(|(_, s, _)| s == server).collect();
+        println!(
+            "timeline of {server} (full push, wall {:.2} s = {:.1} RTT):",
+            wall,
+            wall / RTT
+        );
+        let mut kinds: Vec<&str> = Vec::new();
+        for (_, _, label) in &mine {
+            if !kinds.contains(label) {
+                kinds.push(label);
+            }
+        }
+        for kind in kinds {
+            let times: Vec<f64> = mine
+                .iter()
+                .filter(|(_, _, l)| *l == kind)
+                .map(|(t, _, _)| *t)
+                .collect();
+            let (first, last) = (times[0], times[times.len() - 1]);
+            println!(
+                "  {:>6.1} .. {:>6.1} RTT  ×{:<5} {kind}",
+                first / RTT,
+                last / RTT,
+                times.len()
+            );
+        }
+        let mut buckets = std::collections::BTreeMap::<u64, usize>::new();
+        for (t, _, label) in &mine {
+            if *label == "file PUT answered" {
+                *buckets.entry((t / RTT) as u64).or_default() += 1;
+            }
+        }
+        let per: Vec<String> = buckets
+            .iter()
+            .map(|(rtt, n)| format!("RTT {rtt}: {n}"))
+            .collect();
+        println!("  file PUTs answered per RTT: {}", per.join(", "));
+    }
 }
 
 /// `/proc/loadavg`'s three averages.

@@ -1,7 +1,8 @@
 //! The policy bench's servers in a child process: erchef-like fakes
-//! ([`FakeErchef::start_lean`]), each behind a delaying proxy, so that the bench process's CPU
-//! and peak RSS are the client's own (the fakes hash every upload and parse every document; the
-//! proxies buffer every byte in transit for the delay).
+//! ([`FakeErchef::start_lean`]), each behind a delaying proxy (and its bookshelf, which takes
+//! the file uploads, behind another), so that the bench process's CPU and peak RSS are the
+//! client's own (the fakes hash every upload and parse every document; the proxies buffer
+//! every byte in transit for the delay).
 //!
 //! The child is the bench binary re-executed with [`CHILD_ARG`] (`sync/bench_child.rs`). It
 //! starts the fakes and the proxies, prints one line with the org URLs to push to (through the
@@ -77,6 +78,11 @@ pub fn run_child(args: &[String]) {
             let mut proxy = DelayProxy::bind().await.expect("proxy port");
             proxy.start(*fake.server.address(), one_way);
             fake.set_public_base(proxy.url());
+            // The uploads go to the fake's own bookshelf, behind a proxy of their own.
+            let mut shelf_proxy = DelayProxy::bind().await.expect("proxy port");
+            shelf_proxy.start(fake.bookshelf_address().expect("lean fake"), one_way);
+            fake.set_bookshelf_public_base(shelf_proxy.url());
+            proxies.push(shelf_proxy);
             urls.push(format!(
                 "{}/organizations/{}",
                 proxy.url(),

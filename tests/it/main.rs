@@ -24,6 +24,7 @@ mod error_causes;
 mod metadata_fixtures;
 mod policy_install;
 mod policy_push;
+mod policy_push_lean_fake;
 mod policy_push_progress;
 mod policy_sources;
 mod repo_objects;

@@ -148,7 +148,7 @@ const KEY: &str = concat!(
     "/tests/data/keys/mixlib-spec.pem"
 );
 
-fn client(url: &str) -> ChefClient {
+pub(super) fn client(url: &str) -> ChefClient {
     ChefClient::builder(url)
         .with_client_name("spec-user")
         .with_key(PrivateKey::from_pem_file(KEY).unwrap())

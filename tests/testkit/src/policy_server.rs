@@ -17,7 +17,10 @@
 //!
 //! Signatures are not verified (chef-api's signing has its own oracle tests). Faults can be
 //! scripted per request ([`Fault`]). Every request is logged, unless the fake was started with
-//! [`FakeErchef::start_lean`] (benchmarks: it keeps only what a server keeps).
+//! [`FakeErchef::start_lean`] (benchmarks: it keeps only what a server keeps, and its upload
+//! URLs point at a bare HTTP/1.1 "bookshelf" of its own instead of wiremock).
+
+mod bookshelf;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,6 +98,9 @@ pub struct State {
     /// The base URL handed out in sandbox upload URLs and `uri`s (default: the mock's own;
     /// set it to a proxy in front of the fake).
     pub public_base: Option<String>,
+    /// The base URL of sandbox upload URLs when it is not [`State::public_base`]: a lean
+    /// fake's own bookshelf, or a proxy in front of it.
+    pub bookshelf_base: Option<String>,
     counts: BTreeMap<(String, String), usize>,
     next_sandbox: u64,
     lean: bool,
@@ -105,6 +111,7 @@ pub struct FakeErchef {
     /// The wiremock server.
     pub server: MockServer,
     state: Arc<Mutex<State>>,
+    bookshelf: Option<bookshelf::Bookshelf>,
 }
 
 impl FakeErchef {
@@ -120,15 +127,24 @@ impl FakeErchef {
 
     /// Starts a fake serving API versions 0..=2 that keeps only what a server keeps, for
     /// benchmarks: wiremock records no requests, [`State::log`] stays empty and uploaded files
-    /// are kept as their checksums (empty bodies in [`State::files`]). It behaves the same
-    /// otherwise (faults included). wiremock 0.6 still keeps a copy of every request its one
-    /// mock matched (it has no switch for that).
+    /// are kept as their checksums (empty bodies in [`State::files`]). The sandbox upload URLs
+    /// point at a bare HTTP/1.1 server of the fake's own ([`FakeErchef::bookshelf_address`]):
+    /// wiremock 0.6 keeps a copy of every request its one mock matched (it has no switch for
+    /// that), i.e. of every uploaded byte. The bookshelf checks each upload as erchef's does
+    /// (the body's MD5 must be the checksum of the URL and the `Content-MD5` header), and the
+    /// commit still fails while a checksum is missing. It behaves the same otherwise (faults
+    /// included, `bookshelf/CHECKSUM` paths as with wiremock).
     pub async fn start_lean() -> Self {
         let server = MockServer::builder()
             .disable_request_recording()
             .start()
             .await;
-        Self::start_on(server, 2, true).await
+        let mut fake = Self::start_on(server, 2, true).await;
+        let shelf = bookshelf::Bookshelf::start(Arc::clone(&fake.state))
+            .expect("the lean fake's bookshelf cannot listen on 127.0.0.1");
+        fake.state().bookshelf_base = Some(format!("http://{}", shelf.address()));
+        fake.bookshelf = Some(shelf);
+        fake
     }
 
     async fn start_on(server: MockServer, max: u32, lean: bool) -> Self {
@@ -144,7 +160,23 @@ impl FakeErchef {
             })
             .mount(&server)
             .await;
-        Self { server, state }
+        Self {
+            server,
+            state,
+            bookshelf: None,
+        }
+    }
+
+    /// Where a lean fake's bookshelf listens (`None` for [`FakeErchef::start`]'s fakes, whose
+    /// uploads go to wiremock).
+    pub fn bookshelf_address(&self) -> Option<std::net::SocketAddr> {
+        self.bookshelf.as_ref().map(bookshelf::Bookshelf::address)
+    }
+
+    /// Hands out `base` (e.g. a delaying proxy's URL in front of
+    /// [`FakeErchef::bookshelf_address`]) in sandbox upload URLs.
+    pub fn set_bookshelf_public_base(&self, base: String) {
+        self.state().bookshelf_base = Some(base);
     }
 
     /// The organisation URL clients use.
@@ -292,12 +324,13 @@ impl Handler {
                 };
                 st.next_sandbox += 1;
                 let id = format!("{:032x}", st.next_sandbox);
+                let shelf = st.bookshelf_base.clone().unwrap_or_else(|| base.clone());
                 let mut answer = Map::new();
                 for c in checksums.keys() {
                     let needs = !st.committed.contains(c);
                     let mut entry = json!({"needs_upload": needs});
                     if needs {
-                        entry["url"] = format!("{base}/bookshelf/{c}").into();
+                        entry["url"] = format!("{shelf}/bookshelf/{c}").into();
                     }
                     answer.insert(c.clone(), entry);
                 }
@@ -518,17 +551,9 @@ impl Handler {
     }
 
     fn put_file(&self, st: &mut State, checksum: &str, req: &Request) -> ResponseTemplate {
-        let digest = md5::Md5::digest(&req.body);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let header = req
-            .headers
-            .get("content-md5")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let expected = base64::engine::general_purpose::STANDARD.encode(digest);
-        if hex != checksum || header != expected {
-            return error(400, json!({"error": ["checksum mismatch"]}));
+        let header = req.headers.get("content-md5").and_then(|v| v.to_str().ok());
+        if let Err((status, body)) = check_upload(checksum, &req.body, header) {
+            return error(status, body);
         }
         let body = if st.lean {
             Vec::new()
@@ -538,6 +563,54 @@ impl Handler {
         st.files.insert(checksum.to_owned(), body);
         ResponseTemplate::new(204)
     }
+}
+
+/// What bookshelf checks of an upload to `bookshelf/CHECKSUM`: the body's MD5 is the URL's
+/// checksum and the `Content-MD5` header (base64) names it too; else 400.
+fn check_upload(
+    checksum: &str,
+    body: &[u8],
+    content_md5: Option<&str>,
+) -> Result<(), (u16, Value)> {
+    let digest = md5::Md5::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let expected = base64::engine::general_purpose::STANDARD.encode(digest);
+    if hex != checksum || content_md5 != Some(expected.as_str()) {
+        return Err((400, json!({"error": ["checksum mismatch"]})));
+    }
+    Ok(())
+}
+
+/// Counts the request and applies the scripted faults matching it: a status to answer
+/// instead, if one says so (an artifact deletion happens here and the request goes on).
+fn apply_faults(st: &mut State, method: &str, path: &str) -> Option<(u16, Value)> {
+    let key = (method.to_owned(), path.to_owned());
+    let count = {
+        let c = st.counts.entry(key).or_insert(0);
+        *c += 1;
+        *c
+    };
+    let mut actions = Vec::new();
+    for f in &st.faults {
+        if f.method == method
+            && f.path == path
+            && count >= f.from
+            && (f.times == 0 || count < f.from + f.times)
+        {
+            actions.push(f.action.clone());
+        }
+    }
+    for action in actions {
+        match action {
+            FaultAction::Status(status, body) => return Some((status, body)),
+            FaultAction::DeleteArtifact(name, id) => {
+                if let Some(ids) = st.artifacts.get_mut(&name) {
+                    ids.remove(&id);
+                }
+            }
+        }
+    }
+    None
 }
 
 impl Respond for Handler {
@@ -574,31 +647,8 @@ impl Handler {
                 at: std::time::Instant::now(),
             });
         }
-        let key = (method.clone(), path.clone());
-        let count = {
-            let c = st.counts.entry(key).or_insert(0);
-            *c += 1;
-            *c
-        };
-        let mut actions = Vec::new();
-        for f in &st.faults {
-            if f.method == method
-                && f.path == path
-                && count >= f.from
-                && (f.times == 0 || count < f.from + f.times)
-            {
-                actions.push(f.action.clone());
-            }
-        }
-        for action in actions {
-            match action {
-                FaultAction::Status(status, body) => return error(status, body),
-                FaultAction::DeleteArtifact(name, id) => {
-                    if let Some(ids) = st.artifacts.get_mut(&name) {
-                        ids.remove(&id);
-                    }
-                }
-            }
+        if let Some((status, body)) = apply_faults(&mut st, &method, &path) {
+            return error(status, body);
         }
         if !signed {
             return match path.split_once('/') {
