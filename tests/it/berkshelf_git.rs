@@ -3,39 +3,12 @@
 //! Berksfile with git cookbooks through `prepare` writing `revision:` into the lock.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use chef_sync::berkshelf::git::{GitError, GitFetcher};
 use chef_sync::berkshelf::lockfile::Update;
 use chef_sync::berkshelf::{GitLocation, PrepareError, PrepareOptions, prepare};
 
-use crate::support::write;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.invalid",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use crate::support::{git, write};
 
 /// A bare repository with a cookbook `gitcb` at the root and `sub` under `cookbooks/sub`:
 /// main has 1.0.0 (tagged v1.0.0) then 1.0.1; branch `feature` has 1.1.0.

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{SupermarketCookbook, forbid_requests, mount_catalog, spec_key_path, write};
+use crate::support::{
+    SupermarketCookbook, forbid_requests, git, mount_catalog, spec_key_path, write,
+};
 
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
@@ -117,6 +119,27 @@ async fn mount_server_cookbook(
         .await;
 }
 
+/// Serves cookbook `nginx` VERSION's tarball once from the fake Artifactory's `chef-virtual`
+/// repository, only with the API key `s3cret`; returns its path.
+async fn mount_artifactory_nginx(server: &MockServer, version: &str) -> String {
+    let route = format!(
+        "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/{version}/download"
+    );
+    Mock::given(method("GET"))
+        .and(path(route.as_str()))
+        .and(header("x-jfrog-art-api", "s3cret"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
+            "nginx",
+            version,
+            &[],
+            &[],
+        )))
+        .expect(1)
+        .mount(server)
+        .await;
+    route
+}
+
 /// The lock text chef-cli writes (FFI_Yajl pretty output) for `doc`, checked by hand in the
 /// expected strings below; the revision id is recomputed from the expected document.
 fn with_revision(mut doc: Value) -> (Value, String) {
@@ -168,20 +191,7 @@ async fn chef_server_and_artifactory_default_sources_lock_as_chef_cli_writes_the
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(
-            "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/2.0.0/download",
-        ))
-        .and(header("x-jfrog-art-api", "s3cret"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
-            "nginx",
-            "2.0.0",
-            &[],
-            &[],
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_artifactory_nginx(&server, "2.0.0").await;
 
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
@@ -336,20 +346,7 @@ default["app"]["db"]["host"] = "db1"
         &base_files,
     )
     .await;
-    Mock::given(method("GET"))
-        .and(path(
-            "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/2.0.0/download",
-        ))
-        .and(header("x-jfrog-art-api", "s3cret"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
-            "nginx",
-            "2.0.0",
-            &[],
-            &[],
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_artifactory_nginx(&server, "2.0.0").await;
     let cold = tempfile::tempdir().unwrap();
     let cold_opts = options(
         cold.path(),
@@ -775,33 +772,6 @@ async fn install_errors_carry_a_typed_position() {
 }
 
 /// Runs git in `dir` with a fixed identity; returns its trimmed output.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.invalid",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(["-c", "tag.gpgsign=false"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test]
 async fn git_included_policies_lock_as_chef_cli_git_lock_fetcher_writes_them() {
     // A policy repository: its lock (written by install, a path cookbook) committed on main,
@@ -1430,20 +1400,10 @@ async fn a_remote_included_locks_artifactory_cookbook_is_fetched_with_installs_c
     // (InstallOptions::env), for included locks as for the Policyfile's own sources.
     let server = MockServer::start().await;
     let base_url = server.uri();
-    let route = "/artifactory/api/chef/chef-virtual/api/v1/cookbooks/nginx/versions/1.0.0/download";
-    let download = format!("{base_url}{route}");
-    Mock::given(method("GET"))
-        .and(path(route))
-        .and(header("x-jfrog-art-api", "s3cret"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(cookbook_tarball(
-            "nginx",
-            "1.0.0",
-            &[],
-            &[],
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let download = format!(
+        "{base_url}{}",
+        mount_artifactory_nginx(&server, "1.0.0").await
+    );
     let scratch = tempfile::tempdir().unwrap();
     let nginx = tarball_identity(scratch.path(), "nginx", "1.0.0");
     let base = single_cookbook_lock(

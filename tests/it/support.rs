@@ -231,3 +231,32 @@ pub async fn example_fleet(regions: &[&str]) -> (Fleet, tempfile::TempDir) {
         .expect("pivotal users and repo");
     (fleet, repo)
 }
+
+/// Runs `git ARGS` in `dir` with a fixed identity, `main` as the default branch and no signing
+/// (whatever the user's git config says); asserts it succeeded and returns its trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(["-c", "tag.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
