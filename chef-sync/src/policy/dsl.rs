@@ -814,17 +814,7 @@ fn read_in(container: &mut Json, path: &mut String, keys: &[Value]) -> Result<Va
             map.entry(k).or_insert_with(|| Json::Object(Map::new()))
         }
         Json::Array(items) => {
-            let Value::Int(i) = key else {
-                return Err(format!(
-                    "{path}: no implicit conversion of {} into Integer (the value there is an Array)",
-                    key.class_name()
-                )
-                .into());
-            };
-            let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
-            let found = usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i })
-                .ok()
-                .and_then(|idx| items.get_mut(idx));
+            let found = array_index(path, key, items.len())?.and_then(|idx| items.get_mut(idx));
             match found {
                 Some(v) => v,
                 None if rest.is_empty() => return Ok(Value::Nil),
@@ -863,20 +853,12 @@ fn set_in(
             map.entry(k).or_insert_with(|| Json::Object(Map::new()))
         }
         Json::Array(items) => {
-            let Value::Int(i) = key else {
-                return Err(format!(
-                    "{path}: no implicit conversion of {} into Integer (the value there is an Array)",
-                    key.class_name()
-                )
-                .into());
-            };
-            let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
-            let idx = usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i })
-                .map_err(|_| format!("{path}: index {i} too small for array"))?;
+            let idx = array_index(path, key, items.len())?
+                .ok_or_else(|| format!("{path}: index {} too small for array", key.inspect()))?;
             if rest.is_empty() {
                 if idx >= items.len() {
                     if idx > 100_000 {
-                        return Err(format!("{path}: index {i} too large").into());
+                        return Err(format!("{path}: index {} too large", key.inspect()).into());
                     }
                     items.resize(idx + 1, Json::Null);
                 }
@@ -896,6 +878,20 @@ fn set_in(
         }
     };
     set_in(next, path, rest, value)
+}
+
+/// Where Ruby's `array[key]` points in an array of `len` items: an `Integer`, counted from the
+/// end when negative; `None` when a negative index reaches before the start.
+fn array_index(path: &str, key: &Value, len: usize) -> Result<Option<usize>, CallError> {
+    let Value::Int(i) = key else {
+        return Err(format!(
+            "{path}: no implicit conversion of {} into Integer (the value there is an Array)",
+            key.class_name()
+        )
+        .into());
+    };
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    Ok(usize::try_from(if *i < 0 { len.saturating_add(*i) } else { *i }).ok())
 }
 
 /// An attribute key as `Mash` stores it: symbols become strings; integers are kept by Ruby
