@@ -62,11 +62,7 @@ pub fn config_err(err: &ConfigError) -> PyErr {
 /// The environment knife.rb sees: the given mapping, or the process environment (its
 /// UTF-8 entries) when none is given, as when knife runs.
 pub fn knife_env(env: Option<BTreeMap<String, String>>) -> BTreeMap<String, String> {
-    env.unwrap_or_else(|| {
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect()
-    })
+    env.unwrap_or_else(LoadOptions::process_env)
 }
 
 /// Logs configuration warnings (pasted no-break spaces, unknown settings, ...) on the

@@ -266,3 +266,35 @@ fn warns_about_servers_sharing_a_url_and_keys_for_unknown_servers() {
     );
     assert_eq!(config.warnings[0].file, root.join(".chef/knife.rb"));
 }
+
+/// A variable whose value is not UTF-8 (any byte string is legal in a Unix environment) is
+/// left out of what knife.rb sees, as knife leaves it out of `ENV`, and no command panics on
+/// it: `std::env::vars` would (the sync and status commands used it).
+#[test]
+fn a_non_utf8_environment_variable_is_left_out_and_no_command_panics_on_it() {
+    use std::os::unix::ffi::OsStrExt as _;
+    const NOT_UTF8: &str = "CHEF_SYNC_IT_NOT_UTF8";
+    crate::support::run_in_own_process_with_env(
+        "config_seed::a_non_utf8_environment_variable_is_left_out_and_no_command_panics_on_it",
+        &[(NOT_UTF8, std::ffi::OsStr::from_bytes(b"caf\xe9"))],
+        || {
+            assert!(
+                std::env::var_os(NOT_UTF8).is_some(),
+                "the child has the variable"
+            );
+            let env = LoadOptions::process_env();
+            assert!(!env.contains_key(NOT_UTF8));
+            assert!(env.contains_key("PATH"), "the UTF-8 ones are kept");
+            let missing = tempfile::tempdir().unwrap().path().join("no-repo");
+            for command in ["sync", "status", "push"] {
+                let status = chef_sync::cli::run([
+                    std::ffi::OsStr::new("chef-sync"),
+                    command.as_ref(),
+                    "--repo".as_ref(),
+                    missing.as_os_str(),
+                ]);
+                assert_eq!(status, 1, "chef-sync {command} on a missing repository");
+            }
+        },
+    );
+}

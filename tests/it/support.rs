@@ -162,6 +162,18 @@ const OWN_PROCESS: &str = "CHEF_SYNC_IT_OWN_PROCESS";
 /// # Panics
 /// When the child fails or does not run exactly that test.
 pub fn run_in_own_process(test_path: &str, body: impl FnOnce()) {
+    run_in_own_process_with_env(test_path, &[], body);
+}
+
+/// [`run_in_own_process`] with extra variables in the child's environment.
+///
+/// # Panics
+/// As [`run_in_own_process`].
+pub fn run_in_own_process_with_env(
+    test_path: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+    body: impl FnOnce(),
+) {
     if std::env::var_os(OWN_PROCESS).is_some_and(|v| v == test_path) {
         body();
         return;
@@ -169,6 +181,7 @@ pub fn run_in_own_process(test_path: &str, body: impl FnOnce()) {
     let out = Command::new(std::env::current_exe().expect("test binary"))
         .args([test_path, "--exact", "--test-threads=1"])
         .env(OWN_PROCESS, test_path)
+        .envs(env.iter().copied())
         .output()
         .expect("run the test binary");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -92,15 +92,9 @@ impl CacheArgs {
     }
 }
 
-fn process_env() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
 /// Runs `chef-sync install`; returns the exit status (0 lock written or up to date, 1 error).
 pub fn install(args: InstallArgs) -> u8 {
-    let env = process_env();
+    let env = LoadOptions::process_env();
     let policy_dir = args
         .policyfile
         .parent()
@@ -165,7 +159,7 @@ pub fn install(args: InstallArgs) -> u8 {
 /// Runs `chef-sync push`; returns the exit status (0 every server holds the policy, 1 not).
 pub fn push(args: PushArgs) -> u8 {
     let load = LoadOptions {
-        env: process_env(),
+        env: LoadOptions::process_env(),
         ..LoadOptions::default()
     };
     // Read here (not by the push) for the bars' server names.

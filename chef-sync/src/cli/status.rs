@@ -62,7 +62,7 @@ impl Args {
             servers: self.servers.clone(),
             kinds: self.only,
             load: LoadOptions {
-                env: std::env::vars().collect(),
+                env: LoadOptions::process_env(),
                 keys: BTreeMap::new(),
                 only: self.servers.clone(),
             },

@@ -157,7 +157,7 @@ pub(super) fn progress(
 /// Runs `chef-sync sync`; returns the exit status.
 pub fn run(args: Args) -> u8 {
     let load = LoadOptions {
-        env: std::env::vars().collect(),
+        env: LoadOptions::process_env(),
         keys: BTreeMap::new(),
         only: args.servers.clone(),
     };

@@ -134,6 +134,16 @@ pub struct LoadOptions {
     pub only: Vec<String>,
 }
 
+impl LoadOptions {
+    /// The process environment as knife.rb sees it when knife runs: every variable whose name
+    /// and value are UTF-8 (`std::env::vars` would panic on one that is not).
+    pub fn process_env() -> BTreeMap<String, String> {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    }
+}
+
 /// A warning found while reading the configuration (file and line where known).
 ///
 /// Displays as `file:line: message`.
