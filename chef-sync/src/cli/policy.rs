@@ -15,7 +15,6 @@
 //! the servers only and reports what would be uploaded and which group entries would move.
 //! Exit status: 0 when every server holds the policy (or, in a dry run, would), 1 otherwise.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
