@@ -7,6 +7,7 @@
 //! POLICY_BENCH_PER_SERVER=64 cargo bench --bench policy_push   # another in-flight limit
 //! POLICY_BENCH_ONE_WAY_MS=0 cargo bench --bench policy_push     # no latency: the CPU part
 //! POLICY_BENCH_COOKBOOKS=4 cargo bench --bench policy_push      # a quick smoke run
+//! POLICY_BENCH_SKIP_SERIAL=1 cargo bench --bench policy_push    # chef-sync's runs only
 //! ```
 //!
 //! The servers are the erchef-like fake of the tests (`chef_testkit::policy_server`, started
@@ -155,9 +156,12 @@ async fn run() {
     // schedule.
     let servers = FakeChild::spawn(SERVERS, one_way()).expect("fake child");
     let serial_servers = FakeChild::spawn(SERVERS, one_way()).expect("fake child");
-    // Clients are built before the clock starts (TLS roots and key parsing are local work).
+    // Clients are built before the clock starts (TLS roots and key parsing are local work),
+    // and the signatures' random generator seeded.
     let (first, second) = (targets(servers.urls()), targets(servers.urls()));
     let serial_targets = targets(serial_servers.urls());
+    // As `push` does at its start, beside reading the configuration and the locks.
+    chef_api::sign::seed_random_generator();
     reset_peak_rss();
 
     let cpu = Cpu::now(&servers);
@@ -180,14 +184,16 @@ async fn run() {
     check(&noop, "no-op push");
     let sent: u64 = full.servers.iter().map(|s| s.files_sent).sum();
 
-    // chef push: one server after another, 10 files at a time.
+    // chef push: one server after another, 10 files at a time (≈ 54 s; skipped on request
+    // while iterating on chef-sync's own runs).
+    let skip_serial = std::env::var_os("POLICY_BENCH_SKIP_SERIAL").is_some();
     let serial_options = PushOptions {
         per_server_concurrency: 10,
         ..options.clone()
     };
     let cpu = Cpu::now(&serial_servers);
     let t = Instant::now();
-    for target in serial_targets {
+    for target in serial_targets.into_iter().filter(|_| !skip_serial) {
         let report = push_to(vec![target], std::slice::from_ref(&policy), &serial_options).await;
         check(&report, "chef push schedule");
     }
@@ -214,12 +220,14 @@ async fn run() {
         sent,
     );
     row("chef-sync no-op push", noop_wall, noop_cpu, 0);
-    row(
-        "chef push schedule (servers in turn, 10 files in flight)",
-        serial_wall,
-        serial_cpu,
-        sent,
-    );
+    if !skip_serial {
+        row(
+            "chef push schedule (servers in turn, 10 files in flight)",
+            serial_wall,
+            serial_cpu,
+            sent,
+        );
+    }
     println!("| chef push modelled (serial artifact PUTs) | | {modelled} | | | |");
     println!(
         "client peak RSS (VmHWM over the three runs) {client_peak_mib:.1} MiB; fake children's \

@@ -364,6 +364,19 @@ fn raw_signature(
     }
 }
 
+/// Seeds the random generator that protocol-1.3 signatures draw from (RSA blinding), if it is
+/// not seeded yet; cheap once it is.
+///
+/// AWS-LC seeds it on its first use from CPU-jitter entropy: ≈ 40 ms of CPU once per process
+/// (measured with `perf` as most of the time before a push's first request left the client),
+/// which the first signature would otherwise wait for. Engines call it on a blocking thread as
+/// they start, so that it overlaps with reading the configuration, the locks and the keys.
+pub fn seed_random_generator() {
+    let mut byte = [0u8; 1];
+    // A generator that cannot be seeded fails the first signature too, which reports it.
+    let _ = aws_lc_rs::rand::fill(&mut byte);
+}
+
 /// Splits a base64 signature into `X-Ops-Authorization-1..N` headers of 60 characters.
 pub fn authorization_headers(signature_base64: &str) -> Vec<(String, String)> {
     signature_base64

@@ -46,7 +46,7 @@ pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config_key::{ChefConfigKey, parse_sign_version};
 pub use license::LicenseNotice;
 pub use retry::RetryConfig;
-pub use send::Response;
+pub use send::{Response, SignedAhead};
 pub use tls::TlsOptions;
 
 use crate::key::PrivateKey;

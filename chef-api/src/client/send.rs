@@ -88,6 +88,54 @@ impl Response {
     }
 }
 
+/// A signed request made before it is sent ([`ChefClient::sign_ahead`]): its signature, the
+/// costly part of a request (one RSA private-key operation, ≈ 0.7 ms), is made while the
+/// caller still waits for something else, e.g. on another thread during a sandbox commit.
+///
+/// [`ChefClient::send_signed_ahead`] sends it as it is when the client's API version and
+/// signing version are still those it was signed with and it is younger than
+/// [`SignedAhead::MAX_AGE`]; otherwise, and for every retry, the request is signed again.
+pub struct SignedAhead {
+    method: Method,
+    url: Url,
+    body: Option<Bytes>,
+    request: reqwest::Request,
+    api_version: u32,
+    sign_version: SignVersion,
+    signed_at: Instant,
+}
+
+impl SignedAhead {
+    /// How long a signature made ahead is used as it is (erchef accepts timestamps up to
+    /// 15 minutes off; an older one is simply signed again).
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// The request's method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// Whether `client` would send this request as it was signed (see the type's
+    /// documentation).
+    fn still_fits(&self, api_version: u32, sign_version: SignVersion) -> bool {
+        self.api_version == api_version
+            && self.sign_version == sign_version
+            && self.signed_at.elapsed() < Self::MAX_AGE
+    }
+}
+
+impl std::fmt::Debug for SignedAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The headers (signature) are left out; the URL is shown redacted.
+        f.debug_struct("SignedAhead")
+            .field("method", &self.method)
+            .field("url", &redact_url(&self.url))
+            .field("api_version", &self.api_version)
+            .field("sign_version", &self.sign_version)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Recoveries already used by one request.
 #[derive(Debug, Default)]
 struct Recovery {
@@ -188,6 +236,55 @@ impl ChefClient {
         url: &Url,
         body: Option<Bytes>,
     ) -> Result<Response> {
+        self.send_signed_from(method, url, body, None).await
+    }
+
+    /// Signs a request to `path` (relative to the server URL, or absolute) now, to be sent
+    /// later with [`ChefClient::send_signed_ahead`]. CPU-bound: call it on a blocking thread
+    /// (or where nothing else waits) when signing many.
+    ///
+    /// # Errors
+    /// A bad `path`, or a signing failure.
+    pub fn sign_ahead(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<SignedAhead> {
+        let url = self.url_for(path)?;
+        let api_version = self.inner.api.to_request();
+        let sign_version = self.sign_version();
+        let request = self.build_signed(&method, &url, body.as_ref(), api_version, sign_version)?;
+        Ok(SignedAhead {
+            method,
+            url,
+            body,
+            request,
+            api_version,
+            sign_version,
+            signed_at: Instant::now(),
+        })
+    }
+
+    /// Sends a request signed by [`ChefClient::sign_ahead`], with everything
+    /// [`ChefClient::send_signed`] does (recoveries and retries sign again).
+    ///
+    /// # Errors
+    /// As [`ChefClient::send_signed`].
+    pub async fn send_signed_ahead(&self, ahead: SignedAhead) -> Result<Response> {
+        let (method, url, body) = (ahead.method.clone(), ahead.url.clone(), ahead.body.clone());
+        self.send_signed_from(method, &url, body, Some(ahead)).await
+    }
+
+    /// The pipeline of [`ChefClient::send_signed`]; the first attempt sends `ahead` when it
+    /// still fits.
+    async fn send_signed_from(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<Bytes>,
+        mut ahead: Option<SignedAhead>,
+    ) -> Result<Response> {
         let inner = &self.inner;
         let shown = redact_url(url);
         let started = Instant::now();
@@ -196,8 +293,10 @@ impl ChefClient {
         loop {
             let api_version = state.api_override.unwrap_or_else(|| inner.api.to_request());
             let sign_version = self.sign_version();
-            let request =
-                self.build_signed(&method, url, body.as_ref(), api_version, sign_version)?;
+            let request = match ahead.take() {
+                Some(a) if a.still_fits(api_version, sign_version) => a.request,
+                _ => self.build_signed(&method, url, body.as_ref(), api_version, sign_version)?,
+            };
             let error = match inner.http.execute(request).await {
                 Err(e) => Error::from_reqwest(method.as_str(), &shown, e),
                 Ok(resp) => {
