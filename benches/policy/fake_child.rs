@@ -1,8 +1,8 @@
 //! The policy bench's servers in a child process: erchef-like fakes
-//! ([`FakeErchef::start_lean`]), each behind a delaying proxy (and its bookshelf, which takes
-//! the file uploads, behind another), so that the bench process's CPU and peak RSS are the
-//! client's own (the fakes hash every upload and parse every document; the proxies buffer
-//! every byte in transit for the delay).
+//! ([`FakeErchef::start_lean`]), each behind a delaying proxy, their bookshelves (which take
+//! the file uploads) playing the same round trip themselves; so that the bench process's CPU
+//! and peak RSS are the client's own (the fakes hash every upload and parse every document;
+//! the proxies buffer every byte in transit for the delay).
 //!
 //! The child is the bench binary re-executed with [`CHILD_ARG`] (`sync/bench_child.rs`). It
 //! starts the fakes and the proxies, prints one line with the org URLs to push to (through the
@@ -61,6 +61,14 @@ impl FakeChild {
     }
 }
 
+/// Whether the bookshelves sit behind delaying proxies (`POLICY_BENCH_SHELF_PROXY=1`, the
+/// set-up before 2026-12-06 23:00) instead of playing the round trip themselves
+/// ([`FakeErchef::set_bookshelf_rtt`]): the same times for the client, but every uploaded
+/// byte crosses two more loopback hops and a proxy's buffers, on the cores the client uses.
+fn shelf_behind_proxy() -> bool {
+    std::env::var("POLICY_BENCH_SHELF_PROXY").is_ok_and(|v| v == "1")
+}
+
 /// The child's main: `args` are what follows [`CHILD_ARG`] (count, one-way delay in ms).
 pub fn run_child(args: &[String]) {
     let (count, one_way) = child_args(args);
@@ -78,11 +86,17 @@ pub fn run_child(args: &[String]) {
             let mut proxy = DelayProxy::bind().await.expect("proxy port");
             proxy.start(*fake.server.address(), one_way);
             fake.set_public_base(proxy.url());
-            // The uploads go to the fake's own bookshelf, behind a proxy of their own.
-            let mut shelf_proxy = DelayProxy::bind().await.expect("proxy port");
-            shelf_proxy.start(fake.bookshelf_address().expect("lean fake"), one_way);
-            fake.set_bookshelf_public_base(shelf_proxy.url());
-            proxies.push(shelf_proxy);
+            // The uploads go to the fake's own bookshelf, which plays the round trip itself
+            // (or, on request, sits behind a proxy of its own as the API does).
+            let shelf = fake.bookshelf_address().expect("lean fake");
+            if shelf_behind_proxy() {
+                let mut shelf_proxy = DelayProxy::bind().await.expect("proxy port");
+                shelf_proxy.start(shelf, one_way);
+                fake.set_bookshelf_public_base(shelf_proxy.url());
+                proxies.push(shelf_proxy);
+            } else {
+                fake.set_bookshelf_rtt(2 * one_way);
+            }
             urls.push(format!(
                 "{}/organizations/{}",
                 proxy.url(),

@@ -723,3 +723,148 @@ async fn too_many_requests_is_retried_and_keeps_retry_after() {
     assert_eq!(err.messages(), ["slow down"]);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
+
+/// A clock the test moves.
+#[derive(Debug)]
+struct Settable(std::sync::atomic::AtomicU64);
+
+impl Settable {
+    fn at(secs: u64) -> Arc<Self> {
+        Arc::new(Self(std::sync::atomic::AtomicU64::new(secs)))
+    }
+    fn set(&self, secs: u64) {
+        self.0.store(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for Settable {
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+fn settable_client(url: &str, clock: Arc<Settable>) -> ChefClient {
+    ChefClient::builder(url)
+        .with_client_name("spec-user")
+        .with_key(spec_key())
+        .with_retry(fast_retry(3))
+        .with_clock(clock)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_signed_ahead_is_sent_as_signed_and_a_retry_signs_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/cookbook_artifacts/web/abc"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": ["busy"]})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cookbook_artifacts/web/abc"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let (signed_at, sent_at) = (1_700_000_000, 1_700_000_030);
+    let clock = Settable::at(signed_at);
+    let c = settable_client(&server.uri(), Arc::clone(&clock));
+    let body = bytes::Bytes::from_static(br#"{"name":"web"}"#);
+    let ahead = c
+        .sign_ahead(
+            reqwest::Method::PUT,
+            "cookbook_artifacts/web/abc",
+            Some(body.clone()),
+        )
+        .unwrap();
+    assert_eq!(ahead.method(), reqwest::Method::PUT);
+    // Neither the signature nor the key shows in its debug output.
+    let shown = format!("{ahead:?}");
+    assert!(
+        !shown.contains("Authorization") && !shown.contains("PRIVATE"),
+        "{shown}"
+    );
+    clock.set(sent_at);
+    let answer = c.send_signed_ahead(ahead).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 201);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let stamps: Vec<i64> = requests
+        .iter()
+        .map(|r| parse_timestamp(hdr(r, "X-Ops-Timestamp").unwrap()))
+        .collect();
+    // The first attempt carries the signature made ahead; the retry is signed anew, at the
+    // clock's new time (shifted by what the server's Date header taught the client).
+    let offset = c.clock_offset_seconds();
+    assert_eq!(stamps, [signed_at as i64, sent_at as i64 + offset]);
+    for r in &requests {
+        assert_eq!(r.body, body.as_ref());
+        assert_eq!(hdr(r, "Content-Type"), Some("application/json"));
+        let to_sign = RequestToSign {
+            method: "PUT",
+            path: "/cookbook_artifacts/web/abc",
+            content_hash: sign::content_hash(SignVersion::V1_3, &body),
+            user_id: "spec-user",
+            timestamp: SystemTime::UNIX_EPOCH
+                + Duration::from_secs(parse_timestamp(hdr(r, "X-Ops-Timestamp").unwrap()) as u64),
+            server_api_version: 2,
+            version: SignVersion::V1_3,
+        };
+        let expected = sign::sign_request(&spec_key(), &to_sign).unwrap();
+        let (_, first_line) = expected
+            .iter()
+            .find(|(n, _)| n == "X-Ops-Authorization-1")
+            .unwrap();
+        assert_eq!(hdr(r, "X-Ops-Authorization-1"), Some(first_line.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_request_signed_ahead_is_signed_again_when_the_api_version_moved() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(
+                    API_HEADER,
+                    r#"{"min_version":"0","max_version":"1","request_version":"1","response_version":"1"}"#,
+                )
+                .set_body_json(json!({})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    let (signed_at, sent_at) = (1_700_000_000, 1_700_000_030);
+    let clock = Settable::at(signed_at);
+    let c = settable_client(&server.uri(), Arc::clone(&clock));
+    // Signed for API v2 (nothing negotiated yet)...
+    let ahead = c
+        .sign_ahead(
+            reqwest::Method::PUT,
+            "roles/web",
+            Some(bytes::Bytes::from_static(b"{}")),
+        )
+        .unwrap();
+    // ...then the server says it speaks v1 at most.
+    let _: Value = c.get("roles").await.unwrap();
+    assert_eq!(c.api_version(), Some(1));
+    clock.set(sent_at);
+    let offset = c.clock_offset_seconds();
+    c.send_signed_ahead(ahead).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let put = requests
+        .iter()
+        .find(|r| r.method.as_str() == "PUT")
+        .unwrap();
+    assert_eq!(hdr(put, API_HEADER), Some("1"));
+    assert_eq!(
+        parse_timestamp(hdr(put, "X-Ops-Timestamp").unwrap()),
+        sent_at as i64 + offset
+    );
+}

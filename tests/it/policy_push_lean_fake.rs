@@ -106,3 +106,27 @@ async fn the_lean_bookshelf_checks_content_md5_and_the_commit_waits_for_every_fi
         .unwrap();
     assert!(fake.state().committed.contains(&checksum));
 }
+
+/// The bench's bookshelves play the round trip themselves instead of sitting behind a
+/// delaying proxy: each answer at least one RTT after its request, and a new connection's
+/// first answer a further RTT later (the handshake a loopback proxy does not play). Only
+/// lower bounds are asserted: they hold however loaded the machine is.
+#[tokio::test]
+async fn a_bookshelf_with_a_round_trip_answers_one_rtt_late_and_a_new_connection_two() {
+    const RTT: std::time::Duration = std::time::Duration::from_millis(150);
+    let fake = FakeErchef::start_lean().await;
+    fake.set_bookshelf_rtt(RTT);
+    let shelf = fake.bookshelf_address().unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://{shelf}/bookshelf/0123");
+    let started = std::time::Instant::now();
+    let first = http.get(&url).send().await.unwrap();
+    let first_took = started.elapsed();
+    assert_eq!(first.status().as_u16(), 404);
+    let started = std::time::Instant::now();
+    let second = http.get(&url).send().await.unwrap();
+    let second_took = started.elapsed();
+    assert_eq!(second.status().as_u16(), 404);
+    assert!(first_took >= 2 * RTT, "first answer after {first_took:?}");
+    assert!(second_took >= RTT, "second answer after {second_took:?}");
+}

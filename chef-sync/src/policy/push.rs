@@ -549,8 +549,7 @@ async fn push_server_steps(
             .collect();
         plan_files(&mut pending, held);
     } else if !pending.is_empty() {
-        let uploaded = match upload_files(&client, &mut pending, options, progress, bodies).await
-        {
+        let uploaded = match upload_files(&client, &mut pending, options, progress, bodies).await {
             // The artifact PUTs are signed while the commit is in flight.
             Ok(uri) => {
                 let (committed, signed) = futures::join!(
@@ -920,7 +919,12 @@ async fn sign_artifact_puts(
 ) -> Vec<Option<SignedAhead>> {
     let requests: Vec<(String, Value)> = pending
         .iter()
-        .map(|p| (artifact_path(p.cookbook), artifact_body(p.cookbook, api_version)))
+        .map(|p| {
+            (
+                artifact_path(p.cookbook),
+                artifact_body(p.cookbook, api_version),
+            )
+        })
         .collect();
     let tasks = requests.chunks(SIGNED_PER_TASK).map(|chunk| {
         let (client, chunk) = (client.clone(), chunk.to_vec());

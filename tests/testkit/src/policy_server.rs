@@ -101,6 +101,8 @@ pub struct State {
     /// The base URL of sandbox upload URLs when it is not [`State::public_base`]: a lean
     /// fake's own bookshelf, or a proxy in front of it.
     pub bookshelf_base: Option<String>,
+    /// The round trip a lean fake's bookshelf plays ([`FakeErchef::set_bookshelf_rtt`]).
+    pub bookshelf_rtt: std::time::Duration,
     counts: BTreeMap<(String, String), usize>,
     next_sandbox: u64,
     lean: bool,
@@ -177,6 +179,17 @@ impl FakeErchef {
     /// [`FakeErchef::bookshelf_address`]) in sandbox upload URLs.
     pub fn set_bookshelf_public_base(&self, base: String) {
         self.state().bookshelf_base = Some(base);
+    }
+
+    /// Makes a lean fake's bookshelf answer as if it were `rtt` away, without a proxy in
+    /// front of it: each answer leaves `rtt` after its request arrived, and a new connection
+    /// is served only `rtt` after it was accepted (the TCP handshake's round trip, which a
+    /// proxy on loopback does not play). For HTTP/1.1, one request at a time per connection,
+    /// a client sees the same times as behind a proxy delaying each direction by `rtt / 2`;
+    /// benchmarks use it so that the uploads' bytes do not cross two more loopback hops and a
+    /// proxy's buffers on the cores the client runs on.
+    pub fn set_bookshelf_rtt(&self, rtt: std::time::Duration) {
+        self.state().bookshelf_rtt = rtt;
     }
 
     /// The organisation URL clients use.

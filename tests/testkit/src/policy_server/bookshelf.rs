@@ -5,7 +5,8 @@
 //! the `Content-MD5` header), hashes outside the fake's lock, and keeps only the checksum, so
 //! that a benchmark's fake costs what a server costs: wiremock copies every request into
 //! its own type and keeps a copy of each matched one. Scripted faults and the fake's delay
-//! apply as on the wiremock side.
+//! apply as on the wiremock side; it can also play a round trip of its own
+//! (`FakeErchef::set_bookshelf_rtt`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -69,6 +70,14 @@ async fn serve(
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         tokio::spawn(async move {
+            // The handshake's round trip: the client's first request waits in the socket.
+            let rtt = state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .bookshelf_rtt;
+            if !rtt.is_zero() {
+                tokio::time::sleep(rtt).await;
+            }
             let service = hyper::service::service_fn(move |req| answer(Arc::clone(&state), req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -89,9 +98,14 @@ async fn answer(
         .get("content-md5")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (delay, fault) = {
+    let arrived = tokio::time::Instant::now();
+    let (delay, rtt, fault) = {
         let mut st = lock();
-        (st.delay, apply_faults(&mut st, &method, &path))
+        (
+            st.delay,
+            st.bookshelf_rtt,
+            apply_faults(&mut st, &method, &path),
+        )
     };
     let (status, body) = match (fault, path.strip_prefix("bookshelf/")) {
         (Some(fault), _) => (fault.0, Some(fault.1)),
@@ -113,6 +127,8 @@ async fn answer(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    // The answer reaches the client one round trip after the request left it.
+    tokio::time::sleep_until(arrived + rtt).await;
     Ok(response(status, body.as_ref()))
 }
 
