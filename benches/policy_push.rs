@@ -1,5 +1,6 @@
-//! Policy push benchmark: a lock of 40 cookbooks (workload W's shape) to 4 servers, each behind
-//! the sync bench's TCP proxy adding 50 ms each way (100 ms RTT).
+//! Policy push benchmark: a lock of 40 cookbooks (workload W's shape) to 4 servers 100 ms RTT
+//! away (the API behind the sync bench's TCP proxy adding 50 ms each way, the bookshelf
+//! playing the round trip itself).
 //!
 //! ```sh
 //! cargo bench --bench policy_push                 # chef-sync full + no-op, and chef push's
@@ -8,6 +9,7 @@
 //! POLICY_BENCH_ONE_WAY_MS=0 cargo bench --bench policy_push     # no latency: the CPU part
 //! POLICY_BENCH_COOKBOOKS=4 cargo bench --bench policy_push      # a quick smoke run
 //! POLICY_BENCH_SKIP_SERIAL=1 cargo bench --bench policy_push    # chef-sync's runs only
+//! POLICY_BENCH_SHELF_PROXY=1 cargo bench --bench policy_push    # bookshelves behind proxies
 //! ```
 //!
 //! The servers are the erchef-like fake of the tests (`chef_testkit::policy_server`, started
@@ -16,9 +18,13 @@
 //! and their proxies run in a **child process** (this binary re-executed,
 //! `benches/policy/fake_child.rs`), so that this process's CPU and peak RSS are chef-sync's
 //! own; each run prints the client's CPU (this process) beside the child's (fakes + proxies).
-//! The fake hands out sandbox upload URLs through its bookshelf's proxy, so file PUTs pay the
-//! RTT too. The full push prints a timeline of one server: when its listings, sandbox, file
-//! PUTs, commit + artifact PUTs and confirming listing + group PUT were answered, in RTTs.
+//! The file PUTs go to each fake's own bookshelf, which plays the same RTT itself (each
+//! answer one RTT after its request, a new connection's first a further RTT later for the
+//! handshake: `FakeErchef::set_bookshelf_rtt`) rather than behind a proxy, whose copying of
+//! every uploaded byte took as much of the 2 cores as the bookshelves;
+//! `POLICY_BENCH_SHELF_PROXY=1` puts them behind proxies as before. The full push prints a
+//! timeline of one server: when its listings, sandbox, file PUTs, commit + artifact PUTs and
+//! confirming listing + group PUT were answered, in RTTs.
 //! "chef push schedule" runs each server alone, one after the other, with 10 files in flight
 //! (chef push's uploader threads), against a second child's fresh servers; it still sends the
 //! artifact PUTs of one server concurrently where chef push sends them one by one, so it is a

@@ -6,7 +6,8 @@
 //!
 //! The child is the bench binary re-executed with [`CHILD_ARG`] (`sync/bench_child.rs`). It
 //! starts the fakes and the proxies, prints one line with the org URLs to push to (through the
-//! proxies; the fakes hand out upload URLs through them too), and exits when its stdin closes
+//! proxies; the upload URLs the fakes hand out point at their bookshelves, or at the
+//! bookshelves' own proxies with `POLICY_BENCH_SHELF_PROXY=1`), and exits when its stdin closes
 //! (when the parent drops [`FakeChild`] or dies).
 
 use std::io::{self, Write};
