@@ -917,17 +917,26 @@ async fn sign_artifact_puts(
     pending: &[Pending<'_>],
     api_version: u32,
 ) -> Vec<Option<SignedAhead>> {
-    let requests: Vec<(String, Value)> = pending
-        .iter()
-        .map(|p| {
-            (
-                artifact_path(p.cookbook),
-                artifact_body(p.cookbook, api_version),
-            )
-        })
-        .collect();
-    let tasks = requests.chunks(SIGNED_PER_TASK).map(|chunk| {
-        let (client, chunk) = (client.clone(), chunk.to_vec());
+    // Built in a block: a lazy iterator alive across the `await` below fails rustc's `Send`
+    // proof of the push future.
+    let chunks: Vec<Vec<(String, Value)>> = {
+        let mut requests = pending
+            .iter()
+            .map(|p| {
+                (
+                    artifact_path(p.cookbook),
+                    artifact_body(p.cookbook, api_version),
+                )
+            })
+            .peekable();
+        let mut chunks = Vec::new();
+        while requests.peek().is_some() {
+            chunks.push(requests.by_ref().take(SIGNED_PER_TASK).collect());
+        }
+        chunks
+    };
+    let tasks = chunks.into_iter().map(|chunk| {
+        let client = client.clone();
         let count = chunk.len();
         let signing = tokio::task::spawn_blocking(move || {
             chunk
