@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::support::{API_HEADER, fast_retry, spec_client, spec_key};
+use crate::support::{API_HEADER, answer_at_api, fast_retry, spec_client, spec_key};
 
 fn hdr<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
@@ -68,14 +68,7 @@ async fn api_version_steps_down_after_406() {
         .mount(&server)
         .await;
     Mock::given(header(API_HEADER, "1"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header(
-                    API_HEADER,
-                    r#"{"min_version":"0","max_version":"1","request_version":"1","response_version":"1"}"#,
-                )
-                .set_body_json(json!({})),
-        )
+        .respond_with(answer_at_api(1, json!({})))
         .expect(2)
         .mount(&server)
         .await;
@@ -91,14 +84,7 @@ async fn api_version_steps_down_after_406() {
 async fn api_version_from_response_header() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header(
-                    API_HEADER,
-                    r#"{"min_version":"0","max_version":"2","request_version":"2","response_version":"2"}"#,
-                )
-                .set_body_json(json!({"name": "_default"})),
-        )
+        .respond_with(answer_at_api(2, json!({"name": "_default"})))
         .mount(&server)
         .await;
     let c = spec_client(&server.uri());
@@ -826,14 +812,7 @@ async fn a_request_signed_ahead_is_sent_as_signed_and_a_retry_signs_again() {
 async fn a_request_signed_ahead_is_signed_again_when_the_api_version_moved() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header(
-                    API_HEADER,
-                    r#"{"min_version":"0","max_version":"1","request_version":"1","response_version":"1"}"#,
-                )
-                .set_body_json(json!({})),
-        )
+        .respond_with(answer_at_api(1, json!({})))
         .mount(&server)
         .await;
     Mock::given(method("PUT"))

@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::answer_at_api;
+
 const KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/keys/mixlib-spec.pem"
@@ -280,10 +282,7 @@ async fn a_409_after_a_lost_answer_is_success_when_the_server_holds_the_same_ver
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/cookbooks"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})).insert_header(
-            "X-Ops-Server-API-Version",
-            r#"{"min_version":"0","max_version":"2","request_version":"2","response_version":"2"}"#,
-        ))
+        .respond_with(answer_at_api(2, json!({})))
         .mount(&server)
         .await;
     Mock::given(method("POST"))

@@ -18,6 +18,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// The header a Chef server answers its API version range in.
 pub const API_HEADER: &str = "X-Ops-Server-API-Version";
 
+/// A 200 answer with `body` from a server speaking API versions 0..=`max`, answering at `max`
+/// (erchef's `X-Ops-Server-API-Version` answer header).
+pub fn answer_at_api(max: u32, body: serde_json::Value) -> ResponseTemplate {
+    let range = format!(
+        r#"{{"min_version":"0","max_version":"{max}","request_version":"{max}","response_version":"{max}"}}"#
+    );
+    ResponseTemplate::new(200)
+        .set_body_json(body)
+        .insert_header(API_HEADER, range.as_str())
+}
+
 /// Writes `contents` to `root/rel`, creating the directories on the way; returns the path.
 pub fn write(root: &Path, rel: &str, contents: &(impl AsRef<[u8]> + ?Sized)) -> PathBuf {
     let path = root.join(rel);

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::support::{API_HEADER, spec_client, write};
+use crate::support::{answer_at_api, spec_client, write};
 
 fn options() -> UploadOptions {
     UploadOptions {
@@ -44,10 +44,7 @@ async fn v2_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/cookbooks"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})).insert_header(
-            API_HEADER,
-            r#"{"min_version":"0","max_version":"2","request_version":"2","response_version":"2"}"#,
-        ))
+        .respond_with(answer_at_api(2, json!({})))
         .mount(&server)
         .await;
     server
@@ -638,14 +635,10 @@ async fn manifests_are_fetched_as_each_cookbook_arrives_and_planning_reuses_them
     };
     Mock::given(method("GET"))
         .and(path("/cookbooks"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"a": listed("a"), "b": listed("b")}))
-                .insert_header(
-                    API_HEADER,
-                    r#"{"min_version":"0","max_version":"2","request_version":"2","response_version":"2"}"#,
-                ),
-        )
+        .respond_with(answer_at_api(
+            2,
+            json!({"a": listed("a"), "b": listed("b")}),
+        ))
         .mount(&server)
         .await;
     for c in [&a, &b] {
