@@ -5,7 +5,9 @@
 //! What runs on the blocking pool is short and bounded elsewhere: hashing cookbooks (one per
 //! core at a time), whole-file reads of upload bodies (4 at a time, see
 //! [`chef_api::upload::SharedBodies`]), the 256 KiB reads of streamed large files, DNS lookups
-//! (one per host per client at a time), Git checkouts and archive extraction. No blocking task waits for
+//! (one per host per client at a time), Git checkouts and archive extraction, a push's artifact
+//! PUTs signed ahead (8 per task, during the sandbox commit) and, once per engine run, the
+//! signatures' random generator seeded ([`seed_signing_in_background`]). No blocking task waits for
 //! another, so a bound cannot deadlock; it only queues. tokio's default bound (512) let a sync
 //! grow to 61 threads on 2 cores, each costing a stack and futex traffic, with no speed to
 //! show for it.
@@ -40,6 +42,17 @@ pub fn builder() -> Builder {
         .max_blocking_threads(blocking_threads(cores))
         .enable_all();
     builder
+}
+
+/// Starts seeding the random generator that request signatures draw from
+/// ([`chef_api::sign::seed_random_generator`], ≈ 40 ms of CPU once per process) on the
+/// blocking pool, without waiting for it: the engines (`sync`, `status`, `push`) call it first,
+/// so that it overlaps with reading the configuration instead of delaying the first request.
+/// Needs a tokio runtime.
+pub fn seed_signing_in_background() {
+    drop(tokio::task::spawn_blocking(
+        chef_api::sign::seed_random_generator,
+    ));
 }
 
 /// [`builder`], built.

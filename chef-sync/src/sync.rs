@@ -224,10 +224,7 @@ pub async fn sync(
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
-    // The signatures' random generator seeds itself while the configuration is read.
-    drop(tokio::task::spawn_blocking(
-        chef_api::sign::seed_random_generator,
-    ));
+    crate::runtime::seed_signing_in_background();
     let config = repo.into().config(&options.load, &options.servers)?;
     let config = &*config;
     let servers = select_servers(&config.servers, &options.servers)?;

@@ -129,6 +129,7 @@ pub async fn status(
     options: &StatusOptions,
 ) -> Result<StatusReport, SyncError> {
     let started = Instant::now();
+    crate::runtime::seed_signing_in_background();
     let config = repo.into().config(&options.load, &options.servers)?;
     let config = &*config;
     let mut servers = select_servers(&config.servers, &options.servers)?;
